@@ -1,0 +1,315 @@
+"""The abstract syntax tree of a ``.res`` file.
+
+Every node carries the :class:`~resdsl.source.Span` it was parsed from. The nodes
+are frozen slotted dataclasses rather than pydantic models: the parser builds
+hundreds of them per file and validation adds nothing here, because the grammar
+already guarantees their structure (pydantic validates what users pass in:
+layer arguments, options).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from resdsl.source import Span
+
+# ----------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    value: int | float
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Str:
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Bool:
+    value: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class InputRef:
+    """The keyword ``in``: the input of the current scope."""
+
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ListExpr:
+    items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: str  # "-", "+", "not"
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    op: str  # "+", "-", "*", "/", "//", "%", "**"
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """A comparison chain, as in Python: ``a < b <= c``."""
+
+    operands: tuple[Expr, ...]
+    ops: tuple[str, ...]  # "<", "<=", ">", ">=", "==", "!="
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp:
+    op: str  # "and", "or"
+    values: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Cond:
+    """``body if test else orelse``."""
+
+    body: Expr
+    test: Expr
+    orelse: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    value: Expr
+    index: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class FuncCall:
+    """A call inside an expression: only ``len min max channels shape`` exist."""
+
+    func: str
+    func_span: Span
+    args: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A statement label or a reference to one; ``layer{s + 1}`` interpolates.
+
+    ``parts`` alternates literal text and expressions; a plain label is one string.
+    """
+
+    parts: tuple[str | Expr, ...]
+    span: Span
+
+    @property
+    def literal(self) -> str | None:
+        """The label's text when it has no interpolation."""
+        if len(self.parts) == 1 and isinstance(self.parts[0], str):
+            return self.parts[0]
+        return None
+
+
+Expr = (
+    Num
+    | Str
+    | Bool
+    | Name
+    | InputRef
+    | ListExpr
+    | Unary
+    | Binary
+    | Compare
+    | BoolOp
+    | Cond
+    | Index
+    | FuncCall
+    | Label
+)
+
+# ------------------------------------------------------------------ statements
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """One argument of a call: positional when ``name`` is None."""
+
+    name: str | None
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """``[LABEL:] name`` or ``[LABEL:] name(args)``: a built-in layer or a block."""
+
+    label: Label | None
+    name: str
+    name_span: Span
+    args: tuple[Arg, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """``LABEL: { BODY }``: a named scope run in sequence."""
+
+    label: Label
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    count: Expr
+    var: str | None
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    test: Expr
+    body: tuple[Stmt, ...]
+    orelse: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Let:
+    name: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """``[LABEL:] skip SRC -> DST (MERGE, OPTIONS...)``."""
+
+    label: Label | None
+    src: Label | InputRef
+    dst: Label
+    merge: str
+    merge_span: Span
+    options: tuple[Arg, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class InputDim:
+    """One dimension of ``input [...]``: a number, a symbol, or ``SYMBOL=sample``."""
+
+    symbol: str | None
+    value: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class InputDecl:
+    dims: tuple[InputDim, ...]
+    span: Span
+
+
+Stmt = Call | Group | Repeat | If | Let | Skip
+
+# ----------------------------------------------------------------- definitions
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: str  # int float bool str list block
+    default: Expr | None
+    span: Span
+    type_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BlockDef:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDef:
+    name: str
+    params: tuple[Param, ...]
+    input: InputDecl
+    body: tuple[Stmt, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAlias:
+    """``model NAME = OTHER(ARGS)``."""
+
+    name: str
+    target: str
+    target_span: Span
+    args: tuple[Arg, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    path: str
+    span: Span
+
+
+Definition = BlockDef | ModelDef | ModelAlias
+
+
+@dataclass(frozen=True, slots=True)
+class SpecFile:
+    """One parsed file: its ``use`` lines and its definitions, in source order."""
+
+    uses: tuple[Use, ...]
+    definitions: tuple[Definition, ...]
+    span: Span
+
+
+# ------------------------------------------------------------------ transforms
+
+
+def without_skips(body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
+    """The same statements with every ``skip`` removed, recursively: the plain twin.
+
+    Skips take no position, so every other statement keeps its name.
+    """
+    out: list[Stmt] = []
+    for stmt in body:
+        if isinstance(stmt, Skip):
+            continue
+        if isinstance(stmt, Group | Repeat):
+            out.append(replace(stmt, body=without_skips(stmt.body)))
+        elif isinstance(stmt, If):
+            out.append(
+                replace(stmt, body=without_skips(stmt.body), orelse=without_skips(stmt.orelse))
+            )
+        else:
+            out.append(stmt)
+    return tuple(out)

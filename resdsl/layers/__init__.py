@@ -1,0 +1,32 @@
+"""The registry of built-in layers (LANGUAGE.md section 6).
+
+Each family lives in its own module; adding a layer touches one file plus the
+list below. Users add their own with :func:`register_layer`.
+"""
+
+from __future__ import annotations
+
+from resdsl.layers.base import Layer, LayerArgs, ShapeError
+from resdsl.layers.conv import Conv
+
+BUILTIN_LAYERS: tuple[Layer, ...] = (Conv(),)
+
+_REGISTRY: dict[str, Layer] = {layer.name: layer for layer in BUILTIN_LAYERS}
+
+
+def register_layer(layer: Layer, *, replace: bool = False) -> None:
+    """Make a user-defined layer available to every spec by its ``name``."""
+    if layer.name in _REGISTRY and not replace:
+        raise ValueError(f"a layer named {layer.name!r} is already registered")
+    _REGISTRY[layer.name] = layer
+
+
+def get_layer(name: str) -> Layer | None:
+    return _REGISTRY.get(name)
+
+
+def layer_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+__all__ = ["Layer", "LayerArgs", "ShapeError", "get_layer", "layer_names", "register_layer"]
