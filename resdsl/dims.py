@@ -150,7 +150,9 @@ def _pair(op: str, a: int, b: int, value: int) -> int:
     return SymDim(value, (op, ea, eb))
 
 
-def evaluate(expr: DimExpr | int, env: Mapping[str, int], memo: dict[Any, int] | None = None) -> int:
+def evaluate(
+    expr: DimExpr | int, env: Mapping[str, int], memo: dict[Any, int] | None = None
+) -> int:
     """The value of an expression with the symbols bound by ``env``."""
     if isinstance(expr, int):
         return expr
@@ -204,11 +206,11 @@ def slope(expr: DimExpr | int) -> Fraction | None:
     if inner is None:
         return None
     if op == "win":
-        return inner / expr[5]
+        return inner / int(expr[5])
     if op == "lin":
-        return inner * expr[2]
+        return inner * int(expr[2])
     if op == "scale":
-        return inner * expr[2] / expr[3]
+        return inner * int(expr[2]) / int(expr[3])
     if op in ("min", "max"):
         other = slope(expr[2])
         if other is None:

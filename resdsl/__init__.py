@@ -1,0 +1,49 @@
+"""resdsl: a declarative language for residual and U-Net architectures, compiled to PyTorch.
+
+>>> import resdsl
+>>> spec = resdsl.load("specs/resnet.res")            # doctest: +SKIP
+>>> spec.summary("resnet50").params                   # doctest: +SKIP
+25557032
+
+Importing resdsl does not import torch; only compiling does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from resdsl.api import LayerRow, Spec, Summary, load, loads
+from resdsl.diagnostics import Diagnostic, ResdslError
+from resdsl.elaborate import Limits
+from resdsl.layers import Layer, LayerArgs, ShapeError, register_layer
+from resdsl.passes.valid_sizes import SizeRule
+
+if TYPE_CHECKING:
+    import torch
+
+__version__ = "0.1.0"
+
+
+def compile(path: str | Path, model: str | None = None, /, **params: Any) -> torch.nn.Module:
+    """Load a spec file and compile one of its models into a ``torch.nn.Module``."""
+    return load(path).compile(model, **params)
+
+
+__all__ = [
+    "Diagnostic",
+    "Layer",
+    "LayerArgs",
+    "LayerRow",
+    "Limits",
+    "ResdslError",
+    "ShapeError",
+    "SizeRule",
+    "Spec",
+    "Summary",
+    "__version__",
+    "compile",
+    "load",
+    "loads",
+    "register_layer",
+]

@@ -1,0 +1,275 @@
+"""The public Python API: :func:`load`, :func:`loads` and :class:`Spec`.
+
+>>> spec = loads('''
+... model tiny(width: int = 8) {
+...     input [3, H=32, W=32]
+...     conv1: conv(width, 3, padding=1)
+...     relu
+...     skip conv1 -> 1 (add)
+... }
+... ''')
+>>> spec.models
+['tiny']
+>>> s = spec.summary()
+>>> s.params, s.output_shape
+(224, (8, 32, 32))
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict
+
+from resdsl import ast
+from resdsl.diagnostics import Diagnostic, ResdslError
+from resdsl.dims import describe
+from resdsl.elaborate import Limits, elaborate
+from resdsl.expr import BlockRef
+from resdsl.loader import Program, load_file, load_text
+from resdsl.passes import run_passes
+from resdsl.passes.valid_sizes import SizeRule
+
+if TYPE_CHECKING:
+    import graphviz
+    import torch
+
+    from resdsl.analysis.paths import PathReport
+
+
+class LayerRow(BaseModel):
+    """One row of a summary table."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    op: str
+    depth: int
+    shape: tuple[int, ...]
+    shape_text: str
+    params: int
+    macs: int
+
+
+class Summary(BaseModel):
+    """What ``resdsl check`` reports about a model."""
+
+    model_config = ConfigDict(frozen=True)
+    model: str
+    params: int
+    macs: int
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    input_text: str
+    output_text: str
+    symbols: dict[str, int]
+    valid_sizes: dict[str, SizeRule]
+    layers: list[LayerRow]
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``[64, H/4, W/4]``: a shape with symbolic sizes written symbolically."""
+    return "[" + ", ".join(describe(d) for d in shape) + "]"
+
+
+class Spec:
+    """A loaded spec file: its models, and everything resdsl can do with them.
+
+    Graphs returned by :meth:`graph` are fresh for each call; treat their node
+    data as read-only values.
+    """
+
+    def __init__(self, program: Program, *, plain: bool = False, limits: Limits | None = None):
+        self.program = program
+        self.is_plain = plain
+        self.limits = limits or Limits()
+
+    def __repr__(self) -> str:
+        return f"<Spec {self.program.root.name!r} models={self.models}{' plain' if self.is_plain else ''}>"
+
+    @property
+    def models(self) -> list[str]:
+        """Names of the models defined in the spec's own file."""
+        return list(self.program.root_models)
+
+    def model_name(self, model: str | None = None) -> str:
+        """The model to use: the named one, or the file's only model."""
+        if model is not None:
+            if model not in self.program.models:
+                from resdsl.diagnostics import did_you_mean
+
+                hint = did_you_mean(model, self.program.models)
+                choices = ", ".join(self.models)
+                raise ResdslError.single(
+                    "unknown-model",
+                    f"{self.program.root.name}: no model named '{model}'",
+                    hint=hint or (f"the models are: {choices}" if choices else None),
+                )
+            return model
+        if len(self.models) == 1:
+            return self.models[0]
+        if not self.models:
+            raise ResdslError.single(
+                "no-model", f"{self.program.root.name}: defines no model", hint="add a 'model'"
+            )
+        raise ResdslError.single(
+            "choose-model",
+            f"{self.program.root.name} defines {len(self.models)} models: {', '.join(self.models)}",
+            hint="choose one with --model NAME (or spec.graph('NAME'))",
+        )
+
+    def graph(self, model: str | None = None, /, **params: Any) -> nx.DiGraph:
+        """The checked graph of a model (see :mod:`resdsl.graph` for its data).
+
+        ``params`` set the model's parameters, or the sample size of an input
+        symbol (``H=256``). Raises :class:`ResdslError` listing every problem.
+        """
+        name = self.model_name(model)
+        values = {k: _from_python(v) for k, v in params.items()}
+        graph, diagnostics = elaborate(self.program, name, values, self.limits)
+        if diagnostics:
+            raise ResdslError(diagnostics)
+        graph.graph["plain"] = self.is_plain
+        return run_passes(graph)
+
+    def summary(self, model: str | None = None, /, **params: Any) -> Summary:
+        """Parameters, MACs, output shape and valid input sizes of a model."""
+        return summarize(self.graph(model, **params))
+
+    def plain(self) -> Spec:
+        """The plain twin: every ``skip`` removed, every other statement kept.
+
+        Skips take no position, so every layer keeps its name and its weights'
+        ``state_dict`` keys (shortcut projections aside, which disappear).
+        """
+        p = self.program
+        blocks = {k: replace(b, body=ast.without_skips(b.body)) for k, b in p.blocks.items()}
+        models: dict[str, ast.ModelDef | ast.ModelAlias] = {
+            k: replace(m, body=ast.without_skips(m.body)) if isinstance(m, ast.ModelDef) else m
+            for k, m in p.models.items()
+        }
+        twin = Program(p.root, blocks, models, list(p.root_models), list(p.files))
+        return Spec(twin, plain=True, limits=self.limits)
+
+    # ---------------------------------------------------------------- back ends
+
+    def compile(self, model: str | None = None, /, **params: Any) -> torch.nn.Module:
+        """Build the model as a ``torch.nn.Module`` (imports torch)."""
+        from resdsl.build import compile_graph
+
+        return compile_graph(self.graph(model, **params), spec=self, params=params)
+
+    def source(self, model: str | None = None, /, **params: Any) -> str:
+        """Standalone PyTorch source defining the model as a class (no torch import here)."""
+        from resdsl.codegen import generate
+
+        return generate(self.graph(model, **params)).source
+
+    def to_dot(self, model: str | None = None, /, **options: Any) -> str:
+        """The skip-path diagram as DOT text (deterministic; no Graphviz needed)."""
+        from resdsl.render import split_options, to_dot
+
+        params, render_options = split_options(options)
+        return to_dot(self.graph(model, **params), **render_options)
+
+    def render(
+        self, model: str | None = None, /, path: str | Path | None = None, **options: Any
+    ) -> graphviz.Digraph:
+        """The diagram as a ``graphviz.Digraph``; written to ``path`` when given."""
+        from resdsl.render import render_graph, split_options
+
+        params, render_options = split_options(options)
+        return render_graph(self.graph(model, **params), path=path, **render_options)
+
+    def paths(self, model: str | None = None, /, **params: Any) -> PathReport:
+        """Input-to-output path statistics (counts without enumerating paths)."""
+        from resdsl.analysis.paths import path_report
+
+        return path_report(self.graph(model, **params))
+
+
+def summarize(graph: nx.DiGraph) -> Summary:
+    """A :class:`Summary` of a checked graph."""
+    rows: list[LayerRow] = []
+    for node, data in graph.nodes(data=True):
+        if data["role"] == "input":
+            continue
+        rows.append(
+            LayerRow(
+                name=node,
+                op=data["op"],
+                depth=data["parent"].count(".") + 1 if data["parent"] else 0,
+                shape=tuple(int(d) for d in data["shape"]),
+                shape_text=shape_text(data["shape"]),
+                params=data["params"],
+                macs=data["macs"],
+            )
+        )
+    in_shape = graph.graph["input_shape"]
+    out_shape = graph.graph["output_shape"]
+    return Summary(
+        model=graph.graph["model"],
+        params=graph.graph["params"],
+        macs=graph.graph["macs"],
+        input_shape=tuple(int(d) for d in in_shape),
+        output_shape=tuple(int(d) for d in out_shape),
+        input_text=shape_text(in_shape),
+        output_text=shape_text(out_shape),
+        symbols=dict(graph.graph["symbols"]),
+        valid_sizes=dict(graph.graph["valid_sizes"]),
+        layers=rows,
+    )
+
+
+def _from_python(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_from_python(v) for v in value]
+    if isinstance(value, list):
+        return [_from_python(v) for v in value]
+    return value
+
+
+def load(path: str | Path, *, allow_outside: bool = False, limits: Limits | None = None) -> Spec:
+    """Load a spec file (and the files it ``use``s).
+
+    ``allow_outside`` lets ``use`` reach files outside the spec's directory.
+    """
+    return Spec(load_file(path, allow_outside=allow_outside), limits=limits)
+
+
+def loads(
+    text: str,
+    filename: str = "<string>",
+    *,
+    base: str | Path | None = None,
+    limits: Limits | None = None,
+) -> Spec:
+    """Load spec text. ``use`` paths resolve against ``base`` and the bundled library."""
+    return Spec(
+        load_text(text, filename, base=Path(base) if base is not None else None), limits=limits
+    )
+
+
+def value_from_text(text: str, spec: Spec, name: str) -> Any:
+    """A ``-p name=value`` value from the command line, parsed as a spec expression."""
+    from resdsl.expr import NO_REFS, Env, EvalError, evaluate
+    from resdsl.parse import parse_expr
+
+    expr = parse_expr(text, name=f"<-p {name}>")
+
+    class _Globals:
+        def block(self, n: str) -> BlockRef | None:
+            return BlockRef(n) if n in spec.program.blocks else None
+
+        def shape_of(self, ref: ast.Label | ast.InputRef, env: Env) -> tuple[int, ...]:
+            return NO_REFS.shape_of(ref, env)
+
+    try:
+        return evaluate(expr, Env(), _Globals())
+    except EvalError as err:
+        raise ResdslError([err.diagnostic]) from None
+
+
+__all__ = ["Diagnostic", "LayerRow", "Spec", "Summary", "load", "loads", "summarize"]

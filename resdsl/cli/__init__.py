@@ -1,0 +1,18 @@
+"""The ``resdsl`` command line. Thin: it parses options and prints; the library does the work.
+
+Each command family lives in its own module and registers itself on :data:`app`.
+``check``, ``summary``, ``render`` and ``paths`` never import torch.
+"""
+
+from __future__ import annotations
+
+from resdsl.cli import check as _check  # noqa: F401  (registers commands)
+from resdsl.cli.common import app
+
+
+def main() -> None:
+    """Entry point of the ``resdsl`` console script."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,97 @@
+"""``resdsl check`` and ``resdsl summary``: never import torch."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from resdsl.api import Summary
+from resdsl.cli.common import (
+    AllowOutsideOpt,
+    MaxNodesOpt,
+    ModelOpt,
+    ParamOpt,
+    PlainOpt,
+    SpecArg,
+    app,
+    load_spec,
+    out,
+    parse_params,
+    reporting,
+)
+from resdsl.elaborate import Limits
+
+
+def format_macs(macs: int) -> str:
+    """``4.0892 G``: MACs in the unit people quote them in."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if macs >= scale:
+            return f"{macs / scale:.4f} {unit}"
+    return str(macs)
+
+
+def summary_lines(spec_name: str, s: Summary) -> list[str]:
+    sizes = "; ".join(rule.sentence for rule in s.valid_sizes.values()) or "fixed input size"
+    at = "×".join(str(d) for d in s.input_shape)
+    return [
+        f"{spec_name}: model {s.model} checks",
+        f"  parameters   {s.params:,}",
+        f"  MACs         {format_macs(s.macs)}  (batch 1, input {at})",
+        f"  input        {s.input_text}",
+        f"  output       {s.output_text}",
+        f"  valid sizes  {sizes}",
+    ]
+
+
+@app.command()
+def check(
+    spec: SpecArg,
+    model: ModelOpt = None,
+    param: ParamOpt = None,
+    plain: PlainOpt = False,
+    max_nodes: MaxNodesOpt = Limits().max_nodes,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Check a spec: parse, elaborate and infer every shape; print a short summary.
+
+    Exits 0 if the model checks, 1 with diagnostics if the spec is invalid,
+    2 for bad usage.
+    """
+    with reporting():
+        loaded = load_spec(spec, plain=plain, max_nodes=max_nodes, allow_outside=allow_outside)
+        s = loaded.summary(model, **parse_params(loaded, param))
+    for line in summary_lines(str(spec), s):
+        out.print(line, markup=False)
+
+
+@app.command()
+def summary(
+    spec: SpecArg,
+    model: ModelOpt = None,
+    param: ParamOpt = None,
+    plain: PlainOpt = False,
+    max_nodes: MaxNodesOpt = Limits().max_nodes,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Print a per-layer table (name, op, output shape, parameters, MACs) with totals."""
+    with reporting():
+        loaded = load_spec(spec, plain=plain, max_nodes=max_nodes, allow_outside=allow_outside)
+        s = loaded.summary(model, **parse_params(loaded, param))
+    table = Table(title=f"{s.model}  input {s.input_text}", title_justify="left")
+    table.add_column("Layer")
+    table.add_column("Op")
+    table.add_column("Output shape")
+    table.add_column("Param #", justify="right")
+    table.add_column("MACs", justify="right")
+    for row in s.layers:
+        table.add_row(
+            row.name,
+            row.op,
+            row.shape_text,
+            f"{row.params:,}" if row.params else "--",
+            f"{row.macs:,}" if row.macs else "--",
+        )
+    table.add_section()
+    table.add_row("Total", "", s.output_text, f"{s.params:,}", format_macs(s.macs))
+    out.print(table)
+    for rule in s.valid_sizes.values():
+        out.print(f"valid sizes: {rule.sentence}", markup=False)

@@ -1,0 +1,154 @@
+"""What every command shares: the app, loading a spec from options, printing errors.
+
+Exit codes: 0 success, 1 an invalid spec, 2 bad usage (unknown option, missing
+file, unknown model or parameter, bad ``-p`` value).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from resdsl.api import Spec, load, value_from_text
+from resdsl.diagnostics import ResdslError, render_all
+from resdsl.elaborate import Limits
+
+app = typer.Typer(
+    name="resdsl",
+    help="Check, compile, draw and analyse .res architecture specs (ResNets, U-Nets, ...).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+#: Diagnostic codes that mean the command line, not the spec, is wrong.
+USAGE_CODES = frozenset(
+    {
+        "no-file",
+        "file-too-large",
+        "encoding",
+        "choose-model",
+        "unknown-model",
+        "unknown-parameter",
+        "alias-fixed",
+        "bad-param",
+        "usage",
+    }
+)
+
+SpecArg = Annotated[Path, typer.Argument(help="The .res spec file.", show_default=False)]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="The model to use (default: the file's only model)."),
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        "-p",
+        help="Set a model parameter or an input size: -p depths=[2,2,2,2] -p H=256.",
+        metavar="NAME=VALUE",
+    ),
+]
+PlainOpt = Annotated[
+    bool,
+    typer.Option("--plain", help="Use the plain twin: the same model with every skip removed."),
+]
+MaxNodesOpt = Annotated[
+    int, typer.Option("--max-nodes", help="Stop with an error past this many graph nodes.", min=1)
+]
+AllowOutsideOpt = Annotated[
+    bool,
+    typer.Option("--allow-outside", help="Let 'use' read files outside the spec's directory."),
+]
+
+
+def fail(error: ResdslError) -> NoReturn:
+    """Print diagnostics to stderr and exit 1 (spec) or 2 (usage)."""
+    err.print(render_all(error.diagnostics), markup=False)
+    usage = all(d.code in USAGE_CODES for d in error.diagnostics)
+    raise typer.Exit(2 if usage else 1)
+
+
+def usage_error(message: str, hint: str | None = None) -> NoReturn:
+    fail(ResdslError.single("usage", message, hint=hint))
+
+
+@contextmanager
+def reporting() -> Iterator[None]:
+    """Turn a ResdslError into printed diagnostics and the right exit code."""
+    try:
+        yield
+    except ResdslError as error:
+        fail(error)
+
+
+def load_spec(
+    path: Path,
+    *,
+    plain: bool = False,
+    max_nodes: int = Limits().max_nodes,
+    allow_outside: bool = False,
+) -> Spec:
+    spec = load(path, allow_outside=allow_outside, limits=Limits(max_nodes=max_nodes))
+    return spec.plain() if plain else spec
+
+
+def parse_params(spec: Spec, items: list[str] | None) -> dict[str, Any]:
+    """``-p name=value`` options, each value parsed as a spec expression."""
+    params: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise ResdslError.single(
+                "bad-param",
+                f"-p {item!r}: expected NAME=VALUE",
+                hint="for example: -p depths=[2,2,2,2] -p num_classes=10 -p H=256",
+            )
+        try:
+            params[name] = value_from_text(text, spec, name)
+        except ResdslError as error:
+            raise ResdslError(
+                [d if d.code in USAGE_CODES else _as_usage(d) for d in error.diagnostics]
+            ) from None
+    return params
+
+
+def _as_usage(d: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(d, code="bad-param")
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write a file through a temporary file in the same directory, then rename it.
+
+    ``write`` receives the temporary path. On any failure the destination is
+    left untouched and the temporary file removed.
+    """
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        usage_error(f"cannot write {path}: directory {directory} does not exist")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except PermissionError:
+        usage_error(f"cannot write {path}: permission denied")
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,445 @@
+"""Evaluation of spec expressions: a small, pure subset of Python.
+
+Nothing here can run user code: the only callables are ``len min max channels
+shape``, numbers are bounded, and every error is a diagnostic at the span of
+the expression that caused it.
+
+>>> from resdsl.parse import parse_expr
+>>> evaluate(parse_expr("64 * 2 ** s"), Env({"s": 3}), NO_REFS)
+512
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from resdsl import ast
+from resdsl.diagnostics import Diagnostic, did_you_mean
+from resdsl.dims import SymDim, describe
+from resdsl.source import Span
+
+MAX_INT = 2**63 - 1
+MAX_LIST = 100_000
+
+
+@dataclass(frozen=True)
+class BlockRef:
+    """A block used as a value: ``unit: block = basic``."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+Value = Any  # int | float | bool | str | list[Value] | BlockRef
+
+
+class EvalError(Exception):
+    """An expression cannot be evaluated; carries the diagnostic to report."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def fail(code: str, message: str, span: Span, hint: str | None = None) -> EvalError:
+    return EvalError(Diagnostic(code, message, span, hint))
+
+
+class Thunk:
+    """A ``let`` value, evaluated when first used (it may need shapes known later)."""
+
+    __slots__ = ("_value", "env", "evaluating", "expr", "refs")
+
+    def __init__(self, expr: ast.Expr, env: Env, refs: Refs) -> None:
+        self.expr = expr
+        self.env = env
+        self.refs = refs
+        self.evaluating = False
+        self._value: Value = _UNSET
+
+    def force(self) -> Value:
+        if self._value is _UNSET:
+            if self.evaluating:  # pragma: no cover - lets cannot refer to themselves
+                raise fail("let-cycle", "this value refers to itself", _span_of(self.expr))
+            self.evaluating = True
+            try:
+                self._value = evaluate(self.expr, self.env, self.refs)
+            finally:
+                self.evaluating = False
+        return self._value
+
+
+_UNSET = object()
+
+
+class Env:
+    """Lexically scoped variables: parameters, ``let`` values, loop indices."""
+
+    __slots__ = ("parent", "vars")
+
+    def __init__(self, vars: Mapping[str, Value] | None = None, parent: Env | None = None):
+        self.vars: dict[str, Value] = dict(vars or {})
+        self.parent = parent
+
+    def child(self, vars: Mapping[str, Value] | None = None) -> Env:
+        return Env(vars, self)
+
+    def lookup(self, name: str) -> tuple[bool, Value]:
+        env: Env | None = self
+        while env is not None:
+            if name in env.vars:
+                value = env.vars[name]
+                return True, value.force() if isinstance(value, Thunk) else value
+            env = env.parent
+        return False, None
+
+    def names(self) -> set[str]:
+        out: set[str] = set()
+        env: Env | None = self
+        while env is not None:
+            out.update(env.vars)
+            env = env.parent
+        return out
+
+
+class Refs(Protocol):
+    """What an expression can see beyond variables: block names and value shapes."""
+
+    def block(self, name: str) -> BlockRef | None: ...
+
+    def shape_of(self, ref: ast.Label | ast.InputRef, env: Env) -> tuple[int, ...]: ...
+
+
+class _NoRefs:
+    def block(self, name: str) -> BlockRef | None:
+        return None
+
+    def shape_of(self, ref: ast.Label | ast.InputRef, env: Env) -> tuple[int, ...]:
+        raise fail(
+            "shape-unavailable",
+            "shapes are not available here",
+            ref.span,
+            hint="channels() and shape() can be used in layer arguments and 'let' values",
+        )
+
+
+NO_REFS: Refs = _NoRefs()
+
+
+def type_name(value: Value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, BlockRef):
+        return "block"
+    return type(value).__name__
+
+
+def show(value: Value) -> str:
+    """A value as the spec would write it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, SymDim):
+        return describe(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    return str(value)
+
+
+def _span_of(expr: ast.Expr) -> Span:
+    return expr.span
+
+
+def evaluate(expr: ast.Expr, env: Env, refs: Refs) -> Value:
+    """The value of an expression; raises :class:`EvalError` with a diagnostic."""
+    method = _DISPATCH[type(expr)]
+    return method(expr, env, refs)
+
+
+def _num(e: ast.Num, env: Env, refs: Refs) -> Value:
+    return e.value
+
+
+def _const(e: ast.Str | ast.Bool, env: Env, refs: Refs) -> Value:
+    return e.value
+
+
+def _name(e: ast.Name, env: Env, refs: Refs) -> Value:
+    found, value = env.lookup(e.id)
+    if found:
+        return value
+    block = refs.block(e.id)
+    if block is not None:
+        return block
+    raise fail(
+        "unknown-name",
+        f"unknown name '{e.id}'",
+        e.span,
+        did_you_mean(e.id, env.names()),
+    )
+
+
+def _input_ref(e: ast.InputRef, env: Env, refs: Refs) -> Value:
+    raise fail(
+        "bad-input-ref",
+        "'in' can only be used as a skip source or inside channels() and shape()",
+        e.span,
+    )
+
+
+def _label(e: ast.Label, env: Env, refs: Refs) -> Value:
+    raise fail(
+        "bad-label-ref",
+        f"'{e.span.text}' is a label: use it inside channels() or shape()",
+        e.span,
+    )
+
+
+def _list(e: ast.ListExpr, env: Env, refs: Refs) -> Value:
+    return [evaluate(item, env, refs) for item in e.items]
+
+
+def _check_number(value: Value, span: Span) -> Value:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise fail(
+            "number-too-large",
+            "this number is too large (more than 64 bits)",
+            span,
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise fail("number-too-large", f"this computation gives {value}", span)
+    return value
+
+
+def _is_number(value: Value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _symbolic_guard(values: tuple[Value, ...], span: Span, what: str) -> None:
+    for v in values:
+        if isinstance(v, SymDim):
+            raise fail(
+                "symbolic-value",
+                f"{what} depends on the symbolic size {describe(v)}",
+                span,
+                hint="a symbolic dimension cannot be used where a number is needed; "
+                "give the input a fixed size",
+            )
+
+
+def _unary(e: ast.Unary, env: Env, refs: Refs) -> Value:
+    v = evaluate(e.operand, env, refs)
+    if e.op == "not":
+        if not isinstance(v, bool):
+            raise fail("type", f"'not' needs a bool, got {type_name(v)}", e.operand.span)
+        return not v
+    if not _is_number(v):
+        raise fail("type", f"unary '{e.op}' needs a number, got {type_name(v)}", e.operand.span)
+    _symbolic_guard((v,), e.span, "this value")
+    return -v if e.op == "-" else +v
+
+
+def _pow(a: Value, b: Value, span: Span) -> Value:
+    if isinstance(a, int) and isinstance(b, int):
+        if b < 0:
+            return _check_number(float(a) ** b, span) if a != 0 else _zero_div(span)
+        # Estimate the size before computing: 9 ** 9 ** 9 must not hang.
+        if abs(a) > 1 and b * math.log2(abs(a)) > 64:
+            raise fail("number-too-large", "this power is too large (more than 64 bits)", span)
+        return a**b
+    try:
+        result = float(a) ** float(b)
+    except (OverflowError, ZeroDivisionError):
+        raise fail("number-too-large", "this power is too large", span) from None
+    if isinstance(result, complex):
+        raise fail("math", "a negative number to a fractional power", span)
+    return result
+
+
+def _zero_div(span: Span) -> Value:
+    raise fail("division-by-zero", "division by zero", span)
+
+
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b,
+    "%": lambda a, b: a % b,
+}
+
+
+def _binary(e: ast.Binary, env: Env, refs: Refs) -> Value:
+    a = evaluate(e.left, env, refs)
+    b = evaluate(e.right, env, refs)
+    if e.op == "+" and isinstance(a, list) and isinstance(b, list):
+        if len(a) + len(b) > MAX_LIST:
+            raise fail("too-large", "this list is too long", e.span)
+        return a + b
+    if e.op == "+" and isinstance(a, str) and isinstance(b, str):
+        return a + b
+    if not (_is_number(a) and _is_number(b)):
+        raise fail(
+            "type",
+            f"unsupported operand types for '{e.op}': {type_name(a)} and {type_name(b)}",
+            e.span,
+        )
+    _symbolic_guard((a, b), e.span, "this value")
+    if e.op in ("/", "//", "%") and b == 0:
+        _zero_div(e.right.span)
+    if e.op == "**":
+        return _check_number(_pow(a, b, e.span), e.span)
+    try:
+        return _check_number(_ARITH[e.op](a, b), e.span)
+    except OverflowError:
+        raise fail("number-too-large", "this number is too large", e.span) from None
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+def _compare(e: ast.Compare, env: Env, refs: Refs) -> Value:
+    left = evaluate(e.operands[0], env, refs)
+    for op, right_expr in zip(e.ops, e.operands[1:], strict=True):
+        right = evaluate(right_expr, env, refs)
+        _symbolic_guard((left, right), e.span, "this comparison")
+        ordered = op not in ("==", "!=")
+        if ordered and not (
+            (_is_number(left) and _is_number(right))
+            or (type(left) is type(right) and isinstance(left, str | list))
+        ):
+            raise fail(
+                "type",
+                f"cannot compare {type_name(left)} and {type_name(right)} with '{op}'",
+                e.span,
+            )
+        if not _COMPARE[op](left, right):
+            return False
+        left = right
+    return True
+
+
+def _boolop(e: ast.BoolOp, env: Env, refs: Refs) -> Value:
+    for sub in e.values:
+        v = evaluate(sub, env, refs)
+        if not isinstance(v, bool):
+            raise fail("type", f"'{e.op}' needs bools, got {type_name(v)}", sub.span)
+        if e.op == "and" and not v:
+            return False
+        if e.op == "or" and v:
+            return True
+    return e.op == "and"
+
+
+def _cond(e: ast.Cond, env: Env, refs: Refs) -> Value:
+    test = evaluate(e.test, env, refs)
+    if not isinstance(test, bool):
+        raise fail("type", f"a condition must be a bool, got {type_name(test)}", e.test.span)
+    return evaluate(e.body if test else e.orelse, env, refs)
+
+
+def _index(e: ast.Index, env: Env, refs: Refs) -> Value:
+    seq = evaluate(e.value, env, refs)
+    i = evaluate(e.index, env, refs)
+    if not isinstance(seq, list | str):
+        raise fail("type", f"cannot index a value of type {type_name(seq)}", e.value.span)
+    if not isinstance(i, int) or isinstance(i, bool):
+        raise fail("type", f"an index must be an int, got {type_name(i)}", e.index.span)
+    if not -len(seq) <= i < len(seq):
+        raise fail(
+            "index-range",
+            f"index {i} is out of range for a list of length {len(seq)}",
+            e.index.span,
+        )
+    return seq[i]
+
+
+def _funcall(e: ast.FuncCall, env: Env, refs: Refs) -> Value:
+    if e.func in ("channels", "shape"):
+        if len(e.args) != 1 or not isinstance(e.args[0], ast.Name | ast.Label | ast.InputRef):
+            raise fail(
+                "bad-call",
+                f"{e.func}() takes one label or 'in', e.g. {e.func}(conv1)",
+                e.span,
+            )
+        ref = e.args[0]
+        label = ast.Label((ref.id,), ref.span) if isinstance(ref, ast.Name) else ref
+        shape = refs.shape_of(label, env)
+        if e.func == "channels":
+            if not shape:
+                raise fail("type", "this value has no channel dimension", e.span)
+            return shape[0]
+        return list(shape)
+    args = [evaluate(a, env, refs) for a in e.args]
+    if e.func == "len":
+        if len(args) != 1 or not isinstance(args[0], list | str):
+            raise fail("bad-call", "len() takes one list", e.span)
+        return len(args[0])
+    if e.func in ("min", "max"):
+        items = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+        if not items or not all(_is_number(x) for x in items):
+            raise fail("bad-call", f"{e.func}() takes numbers, or one list of numbers", e.span)
+        _symbolic_guard(tuple(items), e.span, f"{e.func}()")
+        return min(items) if e.func == "min" else max(items)
+    raise fail(  # pragma: no cover - the parser admits only the functions above
+        "unknown-function", f"unknown function '{e.func}'", e.func_span
+    )
+
+
+_DISPATCH: dict[type, Callable[[Any, Env, Refs], Value]] = {
+    ast.Num: _num,
+    ast.Str: _const,
+    ast.Bool: _const,
+    ast.Name: _name,
+    ast.InputRef: _input_ref,
+    ast.Label: _label,
+    ast.ListExpr: _list,
+    ast.Unary: _unary,
+    ast.Binary: _binary,
+    ast.Compare: _compare,
+    ast.BoolOp: _boolop,
+    ast.Cond: _cond,
+    ast.Index: _index,
+    ast.FuncCall: _funcall,
+}
+
+
+def label_text(label: ast.Label, env: Env, refs: Refs) -> str:
+    """The text of a label, with ``{expr}`` parts evaluated (ints and strs only)."""
+    if label.literal is not None:
+        return label.literal
+    out: list[str] = []
+    for part in label.parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        v = evaluate(part, env, refs)
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            raise fail(
+                "type", f"a label can interpolate an int or a str, got {type_name(v)}", part.span
+            )
+        _symbolic_guard((v,), part.span, "this label")
+        out.append(str(v))
+    return "".join(out)

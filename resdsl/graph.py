@@ -1,0 +1,161 @@
+"""The elaborated graph: a ``networkx.DiGraph`` and the contract its data follows.
+
+Every back end (code generation, rendering, analyses) reads only what is
+described here; none of them reaches back into the parser.
+
+Graph attributes (``g.graph``):
+
+- ``model``: the model's name; ``plain``: True for a plain twin.
+- ``symbols``: ``{symbol: sample}`` for the symbolic input dimensions.
+- ``input``, ``output``: the node ids of the model's input and output values.
+- ``scopes``: ``{path: ScopeInfo}`` for the model (path ``""``), every block
+  instance, every labelled group and every shortcut container, in creation order.
+- ``constraints``: ``[Constraint]``, the conditions on symbolic sizes.
+- ``valid_sizes``, ``params``, ``macs``: filled by the passes.
+
+Nodes are inserted in execution order (a topological order in which every
+sequence reads as written). Node attributes:
+
+- ``op``: ``"input"``, a layer name (``"conv"``, ...), a merge (``"add"``,
+  ``"concat"``, ``"mul"``), ``"zeropad"``, or an alignment (``"crop"``, ``"pad"``).
+- ``args``: a pydantic model of the op's validated arguments.
+- ``scope``: the dotted module path of the node (``layer1.0.conv1``); for nodes
+  without a module of their own, a path that does not collide with modules.
+- ``parent``: the scope the node belongs to (``layer1.0``; ``""`` for the model).
+- ``name``: the node's name inside its parent (a label or a position).
+- ``role``: ``"input"``, ``"layer"``, ``"shortcut"`` (a shortcut projection or
+  zero-padding on a skip path), ``"align"``, ``"merge"``.
+- ``span``: the spec text it came from.
+- ``shape``: its output shape without batch, ``int`` or ``SymDim`` per dimension.
+- ``params``, ``macs``: static costs (filled by :mod:`resdsl.passes.costs`).
+
+Edge attributes: ``kind`` is ``"main"`` (sequence) or ``"skip"`` (a skip
+path, from the source value through any shortcut into the merge); skip edges
+also carry ``merge`` (``"add"``, ``"concat"``, ``"mul"``) and ``skip`` (the
+skip's scope path). ``index`` is the position of the edge's value among the
+target's inputs (concat order: skips first, in the order written, then the
+destination).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict
+
+from resdsl.diagnostics import Diagnostic
+from resdsl.dims import DimExpr
+from resdsl.source import Span
+
+ScopeKind = Literal["model", "block", "group", "shortcut"]
+
+
+@dataclass
+class ScopeInfo:
+    """A named scope: the model, a block instance, a group, or a skip's shortcut."""
+
+    path: str
+    kind: ScopeKind
+    span: Span
+    block: str | None = None  # the block's name, for block instances
+    args: dict[str, Any] = field(default_factory=dict)  # the block's arguments
+    input: str | None = None  # node id of the value flowing in
+    output: str | None = None  # node id of the value flowing out
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A condition the symbolic input sizes must satisfy.
+
+    ``kind == "ge"``: ``left >= right`` (a size must stay positive);
+    ``kind == "eq"``: ``left == right`` (merged tensors must match, or a size
+    that sizes a parameter must stay at its sample value).
+    """
+
+    kind: Literal["ge", "eq"]
+    left: DimExpr | int
+    right: DimExpr | int
+    node: str
+    what: str
+
+
+class NoArgs(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MergeArgs(BaseModel):
+    """Arguments of a merge node: how the residual branch is scaled or gated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    scale: float | None = None
+    gate: Literal["rezero"] | None = None
+
+
+class ZeroPadArgs(BaseModel):
+    """ResNet option A: subsample by ``stride``, zero-pad channels before/after."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    stride: tuple[int, ...]
+    pad_before: int
+    pad_after: int
+
+
+class AlignArgs(BaseModel):
+    """Centre-crop or zero-pad spatial dims: ``(before, after)`` per spatial dim."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    amounts: tuple[tuple[int, int], ...]
+
+
+def new_graph(model: str) -> nx.DiGraph:
+    g = nx.DiGraph()
+    g.graph.update(
+        model=model,
+        plain=False,
+        symbols={},
+        input="input",
+        output="input",
+        scopes={},
+        constraints=[],
+    )
+    return g
+
+
+def module_nodes(g: nx.DiGraph) -> list[str]:
+    """Nodes that own a PyTorch module (layers and shortcut layers), in order."""
+    return [n for n, d in g.nodes(data=True) if d["role"] in ("layer", "shortcut")]
+
+
+def lint(g: nx.DiGraph) -> list[Diagnostic]:
+    """Check the graph's invariants; each problem names the node and what is wrong.
+
+    A non-empty result is a bug in resdsl, not in the spec.
+    """
+    problems: list[Diagnostic] = []
+
+    def bad(node: str, message: str) -> None:
+        problems.append(Diagnostic("graph-lint", f"node {node!r}: {message}"))
+
+    if not nx.is_directed_acyclic_graph(g):
+        problems.append(Diagnostic("graph-lint", "the graph has a cycle"))
+    required = ("op", "args", "scope", "parent", "name", "role", "span", "shape")
+    order = {n: i for i, n in enumerate(g.nodes)}
+    for node, data in g.nodes(data=True):
+        missing = [k for k in required if k not in data]
+        if missing:
+            bad(node, f"missing attributes {missing}")
+            continue
+        for pred in g.predecessors(node):
+            if order[pred] > order[node]:
+                bad(node, f"input {pred!r} is inserted after it")
+        indices = sorted(g.edges[p, node].get("index", 0) for p in g.predecessors(node))
+        if indices != list(range(len(indices))):
+            bad(node, f"input indices {indices} are not 0..{len(indices) - 1}")
+    for u, v, data in g.edges(data=True):
+        if data.get("kind") not in ("main", "skip"):
+            bad(v, f"edge from {u!r} has kind {data.get('kind')!r}")
+        if data.get("kind") == "skip" and data.get("merge") not in ("add", "concat", "mul"):
+            bad(v, f"skip edge from {u!r} has no merge kind")
+    return problems

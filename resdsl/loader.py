@@ -1,0 +1,220 @@
+"""Loading a spec: reading files, following ``use``, collecting definitions.
+
+``use`` paths are relative to the file that says them. They may not leave the
+directory tree of the spec being loaded (no absolute paths, no ``..`` above its
+root) unless the caller allows it; the bundled spec library is also searched,
+so ``use "resnet.res"`` works from anywhere. Each file is loaded once, and a
+``use`` cycle is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from resdsl import ast
+from resdsl.diagnostics import Collector, Diagnostic, ResdslError
+from resdsl.layers import get_layer
+from resdsl.parse import parse
+from resdsl.source import SourceFile, Span
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+def bundled_specs_dir() -> Path:
+    """The spec library shipped with the package (``specs/`` in a checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "specs", here.parent / "specs"):
+        if candidate.is_dir():
+            return candidate
+    return here / "specs"
+
+
+@dataclass
+class Program:
+    """Every definition reachable from a root file, by name."""
+
+    root: SourceFile
+    blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
+    models: dict[str, ast.ModelDef | ast.ModelAlias] = field(default_factory=dict)
+    root_models: list[str] = field(default_factory=list)
+    files: list[SourceFile] = field(default_factory=list)
+
+
+def load_file(path: str | Path, *, allow_outside: bool = False) -> Program:
+    """Load a spec file and everything it uses."""
+    p = Path(path)
+    display = str(path)
+    try:
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise ResdslError.single("file-too-large", f"{display}: file is larger than 10 MiB")
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResdslError.single("no-file", f"{display}: no such file") from None
+    except IsADirectoryError:
+        raise ResdslError.single("no-file", f"{display}: is a directory, not a spec") from None
+    except UnicodeDecodeError as err:
+        raise ResdslError.single(
+            "encoding", f"{display}: not UTF-8 text (byte {err.start})"
+        ) from None
+    except OSError as err:
+        raise ResdslError.single("no-file", f"{display}: {err.strerror}") from None
+    return load_text(text, display, base=p.resolve().parent, allow_outside=allow_outside)
+
+
+def load_text(
+    text: str,
+    filename: str = "<string>",
+    *,
+    base: Path | None = None,
+    allow_outside: bool = False,
+) -> Program:
+    """Load spec text. ``base`` is the directory its ``use`` paths are relative to.
+
+    With no ``base``, ``use`` can only reach the bundled spec library.
+    """
+    loader = _Loader(base, allow_outside)
+    root = SourceFile(filename, text)
+    program = Program(root)
+    loader.load(root, base, program, is_root=True, stack=())
+    loader.collector.raise_if_errors()
+    return program
+
+
+class _Loader:
+    def __init__(self, base: Path | None, allow_outside: bool) -> None:
+        self.root_dir = base.resolve() if base is not None else None
+        self.allow_outside = allow_outside
+        self.collector = Collector()
+        self.loaded: set[Path] = set()
+        self.where: dict[str, Span] = {}
+
+    def load(
+        self,
+        source: SourceFile,
+        directory: Path | None,
+        program: Program,
+        *,
+        is_root: bool,
+        stack: tuple[Path, ...],
+    ) -> None:
+        try:
+            spec = parse(source)
+        except ResdslError as err:
+            self.collector.extend(err.diagnostics)
+            return
+        program.files.append(source)
+        for use in spec.uses:
+            self._use(use, directory, program, stack)
+        for definition in spec.definitions:
+            self._define(definition, program, is_root)
+
+    def _use(
+        self, use: ast.Use, directory: Path | None, program: Program, stack: tuple[Path, ...]
+    ) -> None:
+        resolved = self._resolve(use, directory)
+        if resolved is None:
+            return
+        if resolved in stack:
+            chain = " -> ".join(p.name for p in (*stack, resolved))
+            self.collector.error("use-cycle", f"'use' cycle: {chain}", use.span)
+            return
+        if resolved in self.loaded:
+            return
+        self.loaded.add(resolved)
+        try:
+            text = resolved.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            self.collector.error("use-unreadable", f"cannot read '{use.path}'", use.span)
+            return
+        display = self._display(resolved)
+        self.load(
+            SourceFile(display, text),
+            resolved.parent,
+            program,
+            is_root=False,
+            stack=(*stack, resolved),
+        )
+
+    def _display(self, resolved: Path) -> str:
+        for base in (self.root_dir, bundled_specs_dir().resolve()):
+            if base is not None and resolved.is_relative_to(base):
+                rel = resolved.relative_to(base)
+                return str(rel) if base == self.root_dir else f"<resdsl>/{rel}"
+        return str(resolved)
+
+    def _resolve(self, use: ast.Use, directory: Path | None) -> Path | None:
+        raw = use.path
+        pure = PurePosixPath(raw.replace("\\", "/"))
+        if not raw or "\x00" in raw:
+            self.collector.error("use-path", "empty or invalid 'use' path", use.span)
+            return None
+        if pure.is_absolute() and not self.allow_outside:
+            self.collector.error(
+                "use-outside",
+                f"'use \"{raw}\"' is an absolute path",
+                use.span,
+                hint="use a path relative to this file, inside the spec's directory",
+            )
+            return None
+        candidates: list[tuple[Path, Path | None]] = []
+        if directory is not None:
+            candidates.append(((directory / raw).resolve(), self.root_dir))
+        bundled = bundled_specs_dir().resolve()
+        candidates.append(((bundled / raw).resolve(), bundled))
+        outside = False
+        for path, boundary in candidates:
+            allowed = self.allow_outside or boundary is None or path.is_relative_to(boundary)
+            if not allowed:
+                outside = True
+                continue
+            if path.is_file():
+                return path
+        if outside:
+            self.collector.error(
+                "use-outside",
+                f"'use \"{raw}\"' leaves the directory of the spec",
+                use.span,
+                hint="a spec may only use files inside its own directory tree "
+                "or the bundled library",
+            )
+        else:
+            self.collector.error(
+                "use-missing",
+                f"cannot find '{raw}'",
+                use.span,
+                hint="paths are relative to the file that says 'use'; "
+                "the bundled library is searched too",
+            )
+        return None
+
+    def _define(self, d: ast.Definition, program: Program, is_root: bool) -> None:
+        kind = "block" if isinstance(d, ast.BlockDef) else "model"
+        if isinstance(d, ast.BlockDef) and get_layer(d.name) is not None:
+            self.collector.error(
+                "shadows-builtin",
+                f"block '{d.name}' has the name of a built-in layer",
+                d.name_span,
+                hint="choose another name for the block",
+            )
+            return
+        if d.name in self.where:
+            first = self.where[d.name]
+            self.collector.add(
+                Diagnostic(
+                    "duplicate-definition",
+                    f"'{d.name}' is defined twice",
+                    d.name_span,
+                    notes=(f"first defined at {first}",),
+                )
+            )
+            return
+        self.where[d.name] = d.name_span
+        if kind == "block":
+            assert isinstance(d, ast.BlockDef)
+            program.blocks[d.name] = d
+        else:
+            assert isinstance(d, ast.ModelDef | ast.ModelAlias)
+            program.models[d.name] = d
+            if is_root:
+                program.root_models.append(d.name)

@@ -1,0 +1,42 @@
+"""Static costs: parameters and multiply-accumulates per node, without torch.
+
+Parameters are counted as ``sum(p.numel() for p in model.parameters())``
+would (batch-norm weight and bias included, running statistics not). MACs are
+multiply-accumulates of convolutions, transposed convolutions, linear layers
+and attention's matrix products at the sample input size, batch 1.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from resdsl.layers import get_layer
+
+
+def input_shape(graph: nx.DiGraph, node: str) -> tuple[int, ...]:
+    """The shape of a node's first input (its only one, for layers)."""
+    for pred in graph.predecessors(node):
+        if graph.edges[pred, node].get("index", 0) == 0:
+            shape: tuple[int, ...] = graph.nodes[pred]["shape"]
+            return shape
+    return ()
+
+
+def count_costs(graph: nx.DiGraph) -> None:
+    """Set ``params`` and ``macs`` on every node, and their totals on the graph."""
+    total_params = total_macs = 0
+    for node, data in graph.nodes(data=True):
+        params = macs = 0
+        layer = get_layer(data["op"]) if data["role"] in ("layer", "shortcut") else None
+        if layer is not None:
+            shape = input_shape(graph, node)
+            params = layer.params(data["args"], shape)
+            macs = layer.macs(data["args"], shape, data["shape"])
+        elif data["op"] == "add" and getattr(data["args"], "gate", None) == "rezero":
+            params = 1
+        data["params"] = params
+        data["macs"] = macs
+        total_params += params
+        total_macs += macs
+    graph.graph["params"] = total_params
+    graph.graph["macs"] = total_macs

@@ -1,0 +1,245 @@
+"""Valid input sizes: for each symbolic input dimension, exactly which sizes work.
+
+Every symbolic size is a composition of non-decreasing floor-affine maps of the
+input size (:mod:`resdsl.dims`). The conditions collected during elaboration
+are of two kinds:
+
+- ``size >= 1`` (a size must stay positive): non-decreasing in the input size,
+  so they hold from some threshold on, found by binary search;
+- ``a == b`` (merged tensors must match): when both sides grow at the same
+  rate, shifting the input by the right period shifts both sides by the same
+  integer, so the condition is periodic and a scan of one period decides it.
+
+Together: size ``n`` is valid iff ``n >= minimum`` and ``n % period`` is in
+``residues``. When the two sides of an equality grow at different rates (a
+size that must stay fixed because it sizes a parameter), only finitely many
+sizes work; they are found by a bounded scan and reported with ``maximum``.
+
+>>> from resdsl import dims
+>>> h = dims.symbol("H", 64)
+>>> down = dims.window(h, 2, 2)               # maxpool 2
+>>> up = dims.affine(down, 2, 0)              # upsample x2
+>>> rule = valid_sizes([Constraint("eq", dims.expr_of(up), dims.expr_of(h), "m", "")],
+...                    {"H": 64})["H"]
+>>> (rule.minimum, rule.period, rule.residues), rule.sentence
+((2, 2, (0,)), 'H must be a multiple of 2, at least 2')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict
+
+from resdsl.dims import DimExpr, evaluate, slope, symbols_of
+from resdsl.graph import Constraint
+
+MAX_PERIOD = 1 << 16
+SCAN = 4096
+SEARCH_LIMIT = 1 << 40
+
+
+class SizeRule(BaseModel):
+    """The sizes ``n`` of one symbol for which the model checks.
+
+    ``n`` is valid iff ``minimum <= n``, ``n <= maximum`` when a maximum is set,
+    and ``n % period in residues``. No size is valid when ``residues`` is empty.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    symbol: str
+    minimum: int
+    period: int
+    residues: tuple[int, ...]
+    maximum: int | None = None
+    sentence: str
+
+    def __contains__(self, n: object) -> bool:
+        if not isinstance(n, int):
+            return False
+        if n < self.minimum or (self.maximum is not None and n > self.maximum):
+            return False
+        return n % self.period in self.residues
+
+    @property
+    def everything(self) -> bool:
+        """True when every positive size works."""
+        return (
+            self.minimum <= 1 and self.period == 1 and self.maximum is None and bool(self.residues)
+        )
+
+    def sizes(self, count: int = 5) -> list[int]:
+        """The first few valid sizes."""
+        out: list[int] = []
+        n = self.minimum
+        while len(out) < count and (self.maximum is None or n <= self.maximum):
+            if n in self:
+                out.append(n)
+            n += 1
+            if n > self.minimum + self.period * (count + 1) and not out:
+                break
+        return out
+
+
+def attach_valid_sizes(graph: nx.DiGraph) -> None:
+    """Store ``{symbol: SizeRule}`` as ``graph.graph["valid_sizes"]``."""
+    graph.graph["valid_sizes"] = valid_sizes(graph.graph["constraints"], graph.graph["symbols"])
+
+
+def valid_sizes(
+    constraints: Iterable[Constraint], symbols: Mapping[str, int]
+) -> dict[str, SizeRule]:
+    """One :class:`SizeRule` per symbol, the other symbols held at their samples."""
+    constraints = list(constraints)
+    return {name: _rule(name, constraints, symbols) for name in symbols}
+
+
+def _rule(name: str, constraints: list[Constraint], symbols: Mapping[str, int]) -> SizeRule:
+    mine = [c for c in constraints if name in symbols_of(c.left) | symbols_of(c.right)]
+    ge = [c for c in mine if c.kind == "ge"]
+    eq = [c for c in mine if c.kind == "eq"]
+
+    def holds(cs: list[Constraint], n: int) -> bool:
+        env = dict(symbols)
+        env[name] = n
+        memo: dict[Any, int] = {}
+        for c in cs:
+            left, right = evaluate(c.left, env, memo), evaluate(c.right, env, memo)
+            if (c.kind == "ge" and left < right) or (c.kind == "eq" and left != right):
+                return False
+        return True
+
+    start = _threshold(lambda n: holds(ge, n))
+    if start is None:
+        return _make(name, 1, 1, (), None)
+    period = _period(eq, name, symbols)
+    if period is None:  # sizes that must stay fixed: a finite set, scanned
+        found = [n for n in range(start, start + SCAN) if holds(eq, n)]
+        if not found:
+            return _make(name, start, 1, (), None)
+        lo, hi = found[0], found[-1]
+        span = hi - lo + 1
+        return _make(name, lo, span, tuple(sorted({n % span for n in found})), hi)
+    residues = {n % period for n in range(start, start + period) if holds(eq, n)}
+    if not residues:
+        return _make(name, start, 1, (), None)
+    period, residues = _reduce(period, residues)
+    minimum = next(n for n in range(start, start + period) if n % period in residues)
+    return _make(name, minimum, period, tuple(sorted(residues)), None)
+
+
+def _threshold(ok: Any) -> int | None:
+    """The smallest n >= 1 from which the monotone predicate ``ok`` holds."""
+    hi = 1
+    while not ok(hi):
+        hi *= 2
+        if hi > SEARCH_LIMIT:
+            return None
+    lo = 0  # ok(lo) is false (or lo is below the domain)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _shift(expr: DimExpr | int, name: str, symbols: Mapping[str, int]) -> tuple[int, int] | None:
+    """(p, d) with expr(n + p) == expr(n) + d for every n, or None if none exists."""
+    if isinstance(expr, int):
+        return 1, 0
+    op = expr[0]
+    if op == "sym":
+        return (1, 1) if expr[1] == name else (1, 0)
+    if op in ("min", "max", "mul"):
+        a = _shift(expr[1], name, symbols)
+        b = _shift(expr[2], name, symbols)
+        if a is None or b is None:
+            return None
+        lcm = math.lcm(a[0], b[0])
+        da, db = a[1] * lcm // a[0], b[1] * lcm // b[0]
+        if op == "mul":
+            if da and db:
+                return None
+            env = dict(symbols)
+            const = evaluate(expr[2] if da else expr[1], env)
+            return lcm, (da or db) * const
+        return (lcm, da) if da == db else None
+    inner = _shift(expr[1], name, symbols)
+    if inner is None:
+        return None
+    p, d = inner
+    if op == "win":
+        stride = expr[5]
+        k = stride // math.gcd(d, stride) if d else 1
+        return p * k, d * k // stride
+    if op == "lin":
+        return p, d * expr[2]
+    if op == "scale":
+        num, den = expr[2], expr[3]
+        k = den // math.gcd(d * num, den) if d else 1
+        return p * k, d * num * k // den
+    return None
+
+
+def _period(eq: list[Constraint], name: str, symbols: Mapping[str, int]) -> int | None:
+    period = 1
+    for c in eq:
+        a, b = _shift(c.left, name, symbols), _shift(c.right, name, symbols)
+        if a is None or b is None or slope(c.left) != slope(c.right):
+            return None
+        lcm = math.lcm(a[0], b[0])
+        if a[1] * lcm // a[0] != b[1] * lcm // b[0]:
+            return None
+        period = math.lcm(period, lcm)
+        if period > MAX_PERIOD:
+            return None
+    return period
+
+
+def _reduce(period: int, residues: set[int]) -> tuple[int, set[int]]:
+    """The smallest period that describes the same set of residues."""
+    for d in range(1, period + 1):
+        if period % d:
+            continue
+        small = {r % d for r in residues}
+        if all((r % d in small) == (r in residues) for r in range(period)):
+            return d, small
+    return period, residues
+
+
+def _make(
+    name: str, minimum: int, period: int, residues: tuple[int, ...], maximum: int | None
+) -> SizeRule:
+    return SizeRule(
+        symbol=name,
+        minimum=minimum,
+        period=period,
+        residues=residues,
+        maximum=maximum,
+        sentence=_sentence(name, minimum, period, residues, maximum),
+    )
+
+
+def _sentence(
+    name: str, minimum: int, period: int, residues: tuple[int, ...], maximum: int | None
+) -> str:
+    if not residues:
+        return f"no size of {name} is valid"
+    if maximum is not None:
+        values = [n for n in range(minimum, maximum + 1) if n % period in residues]
+        if len(values) == 1:
+            return f"{name} must be exactly {values[0]}"
+        return f"{name} must be one of {', '.join(map(str, values))}"
+    if period == 1:
+        return f"{name} can be any size" if minimum <= 1 else f"{name} must be at least {minimum}"
+    if residues == (0,):
+        return f"{name} must be a multiple of {period}, at least {minimum}"
+    if len(residues) == 1:
+        return f"{name} must be {residues[0]} more than a multiple of {period}, at least {minimum}"
+    listed = ", ".join(map(str, residues))
+    return f"{name} modulo {period} must be one of {listed}, at least {minimum}"
