@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from resdsl import ast
 from resdsl.diagnostics import Diagnostic, ResdslError
-from resdsl.dims import describe
+from resdsl.dims import SymDim, describe
 from resdsl.elaborate import Limits, elaborate
 from resdsl.expr import BlockRef
 from resdsl.loader import Program, load_file, load_text
@@ -215,7 +215,11 @@ def summarize(graph: nx.DiGraph) -> Summary:
         macs=graph.graph["macs"],
         input_shape=tuple(int(d) for d in in_shape),
         output_shape=tuple(int(d) for d in out_shape),
-        input_text=shape_text(in_shape),
+        input_text="["
+        + ", ".join(
+            f"{describe(d)}={int(d)}" if isinstance(d, SymDim) else str(d) for d in in_shape
+        )
+        + "]",
         output_text=shape_text(out_shape),
         symbols=dict(graph.graph["symbols"]),
         valid_sizes=dict(graph.graph["valid_sizes"]),

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 DimExpr = tuple[Any, ...]
@@ -182,6 +183,7 @@ def evaluate(
     return value
 
 
+@lru_cache(maxsize=8192)
 def symbols_of(expr: DimExpr | int) -> frozenset[str]:
     """The input symbols an expression depends on."""
     if isinstance(expr, int):
@@ -195,6 +197,7 @@ def symbols_of(expr: DimExpr | int) -> frozenset[str]:
     return out
 
 
+@lru_cache(maxsize=8192)
 def slope(expr: DimExpr | int) -> Fraction | None:
     """The asymptotic rate of growth in the single symbol, or None if not affine."""
     if isinstance(expr, int):
@@ -227,18 +230,23 @@ def describe(d: int) -> str:
     """
     if not isinstance(d, SymDim):
         return str(int(d))
-    names = symbols_of(d.expr)
-    rate = slope(d.expr)
+    return _describe(d.expr, int(d))
+
+
+@lru_cache(maxsize=8192)
+def _describe(expr: DimExpr, value: int) -> str:
+    names = symbols_of(expr)
+    rate = slope(expr)
     if len(names) != 1 or rate is None or rate == 0:
-        return str(int(d))
+        return str(value)
     (name,) = names
-    sample = _sample_of(d.expr)
-    offset = Fraction(int(d)) - rate * sample
+    sample = _sample_of(expr)
+    offset = Fraction(value) - rate * sample
     num, den = rate.numerator, rate.denominator
     head = name if num == 1 else f"{num}{name}"
     shift = offset * den
     if shift.denominator != 1:
-        return str(int(d))
+        return str(value)
     c = int(shift)
     if den == 1:
         return head if c == 0 else f"{head}{c:+d}"

@@ -355,7 +355,14 @@ class Elaborator:
                 )
                 return None, None, {}
         scope = Scope("", POISON, Env(), self)
-        bound = self.bind_values(definition.params, values, scope, definition.name_span)
+        bound = self.bind_values(
+            definition.params,
+            values,
+            scope,
+            definition.name_span,
+            callee=f"model '{definition.name}'",
+            for_model=True,
+        )
         return definition, bound, samples
 
     def input_shape(
@@ -460,6 +467,7 @@ class Elaborator:
         *,
         callee: str = "this model",
         arg_spans: tuple[ast.Arg, ...] = (),
+        for_model: bool = False,
     ) -> dict[str, Value] | None:
         bound: dict[str, Value] = {}
         env = Env()
@@ -481,13 +489,22 @@ class Elaborator:
                     continue
                 where = p.default.span
             else:
-                self.error(
-                    scope,
-                    "missing-argument",
-                    f"{callee} needs argument '{p.name}' ({p.type})",
-                    span,
-                    hint=f"declared at {p.span}",
-                )
+                if for_model:
+                    self.error(
+                        scope,
+                        "missing-parameter",
+                        f"{callee} needs parameter '{p.name}' ({p.type})",
+                        span,
+                        hint=f"set it with -p {p.name}=VALUE, or spec.graph(..., {p.name}=...)",
+                    )
+                else:
+                    self.error(
+                        scope,
+                        "missing-argument",
+                        f"{callee} needs argument '{p.name}' ({p.type})",
+                        span,
+                        hint=f"declared at {p.span}",
+                    )
                 ok = False
                 continue
             checked = self.check_type(p, value, where, scope, callee)
@@ -761,6 +778,27 @@ class Elaborator:
             return False
         words = {"shortcut": SHORTCUTS, "align": ALIGNS, "gate": ("rezero",)}
         v = opt.value
+        if (
+            opt.name in words
+            and isinstance(v, ast.Name)
+            and v.id not in words[opt.name]
+            and not env.lookup(v.id)[0]
+            and (opt.name != "shortcut" or v.id not in self.program.blocks)
+        ):
+            choices = ", ".join(words[opt.name])
+            extra = " or the name of a block with parameters (channels: int, stride: int)"
+            self.error(
+                scope,
+                "skip-option",
+                f"unknown {opt.name} '{v.id}': expected {choices}"
+                f"{extra if opt.name == 'shortcut' else ''}",
+                v.span,
+                did_you_mean(
+                    v.id,
+                    [*words[opt.name], *(self.program.blocks if opt.name == "shortcut" else ())],
+                ),
+            )
+            return False
         try:
             if opt.name in words and isinstance(v, ast.Name) and v.id in words[opt.name]:
                 value: Value = v.id
@@ -988,7 +1026,9 @@ class Elaborator:
                     + " along channels: the other dimensions differ",
                     skip.stmt.span,
                     hint="use align=crop or align=pad to make them match"
-                    + (f"; or {self.valid_hint()}" if self.valid_hint() else ""),
+                    + (
+                        f", or change the input size: {hint}" if (hint := self.valid_hint()) else ""
+                    ),
                 )
                 return None
             for a, b in zip(shape[1:], dst[1:], strict=True):
@@ -1030,14 +1070,14 @@ class Elaborator:
 
     def valid_hint(self) -> str | None:
         """The valid input sizes implied by the constraints so far, as a sentence."""
-        from resdsl.passes.valid_sizes import valid_sizes
+        from resdsl.passes.valid_sizes import describe_rules, valid_sizes
 
         symbols = self.graph.graph["symbols"]
         if not symbols:
             return None
         rules = valid_sizes(self.graph.graph["constraints"], symbols)
-        sentences = [r.sentence for r in rules.values() if not r.everything]
-        return "; ".join(sentences) if sentences else None
+        limited = {k: r for k, r in rules.items() if not r.everything}
+        return describe_rules(limited) if limited else None
 
     def stride_between(self, src: Shape, dst: Shape) -> tuple[int, ...] | None:
         """The stride S per spatial dim with floor((n - 1) / S) + 1 == m, or None."""
@@ -1271,7 +1311,9 @@ class Elaborator:
                     self.error(
                         scope,
                         "too-many-arguments",
-                        f"{layer.name} takes at most {len(fields)} positional argument"
+                        f"{layer.name} takes no arguments"
+                        if not fields
+                        else f"{layer.name} takes at most {len(fields)} argument"
                         f"{'s' if len(fields) != 1 else ''} ({', '.join(fields)})",
                         arg.span,
                     )
@@ -1524,4 +1566,16 @@ def elaborate(
     """Elaborate one model. Returns the graph and the diagnostics (empty if it checked)."""
     el = Elaborator(program, limits or Limits())
     g = el.model(model, dict(params or {}), span)
-    return g, el.collector.diagnostics
+    return g, sort_diagnostics(el.collector.diagnostics, program)
+
+
+def sort_diagnostics(diagnostics: list[Diagnostic], program: Program) -> list[Diagnostic]:
+    """Diagnostics in reading order: by file (in load order), then by position."""
+    order = {f.name: i for i, f in enumerate(program.files)}
+
+    def key(d: Diagnostic) -> tuple[int, int]:
+        if d.span is None:
+            return (-1, 0)
+        return (order.get(d.span.file, len(order)), d.span.start)
+
+    return sorted(diagnostics, key=key)

@@ -19,6 +19,7 @@ from resdsl.cli.common import (
     reporting,
 )
 from resdsl.elaborate import Limits
+from resdsl.passes.valid_sizes import describe_rules
 
 
 def format_macs(macs: int) -> str:
@@ -30,7 +31,7 @@ def format_macs(macs: int) -> str:
 
 
 def summary_lines(spec_name: str, s: Summary) -> list[str]:
-    sizes = "; ".join(rule.sentence for rule in s.valid_sizes.values()) or "fixed input size"
+    sizes = describe_rules(s.valid_sizes) or "fixed input size"
     at = "×".join(str(d) for d in s.input_shape)
     return [
         f"{spec_name}: model {s.model} checks",
@@ -93,5 +94,5 @@ def summary(
     table.add_section()
     table.add_row("Total", "", s.output_text, f"{s.params:,}", format_macs(s.macs))
     out.print(table)
-    for rule in s.valid_sizes.values():
-        out.print(f"valid sizes: {rule.sentence}", markup=False)
+    if s.valid_sizes:
+        out.print(f"valid sizes: {describe_rules(s.valid_sizes)}", markup=False)

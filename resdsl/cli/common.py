@@ -42,6 +42,7 @@ USAGE_CODES = frozenset(
         "unknown-model",
         "unknown-parameter",
         "alias-fixed",
+        "missing-parameter",
         "bad-param",
         "usage",
     }

@@ -228,18 +228,42 @@ def _make(
 def _sentence(
     name: str, minimum: int, period: int, residues: tuple[int, ...], maximum: int | None
 ) -> str:
+    return _phrase([name], minimum, period, residues, maximum)
+
+
+def _phrase(
+    names: list[str], minimum: int, period: int, residues: tuple[int, ...], maximum: int | None
+) -> str:
+    """One sentence for symbols that share a rule: "H and W must be multiples of 16, ..."."""
+    many = len(names) > 1
+    who = " and ".join([", ".join(names[:-1]), names[-1]]) if many else names[0]
     if not residues:
-        return f"no size of {name} is valid"
+        return f"no size of {who} is valid"
     if maximum is not None:
         values = [n for n in range(minimum, maximum + 1) if n % period in residues]
         if len(values) == 1:
-            return f"{name} must be exactly {values[0]}"
-        return f"{name} must be one of {', '.join(map(str, values))}"
+            return f"{who} must be exactly {values[0]}"
+        return f"{who} must be one of {', '.join(map(str, values))}"
     if period == 1:
-        return f"{name} can be any size" if minimum <= 1 else f"{name} must be at least {minimum}"
+        return f"{who} can be any size" if minimum <= 1 else f"{who} must be at least {minimum}"
+    multiple = f"multiples of {period}" if many else f"a multiple of {period}"
     if residues == (0,):
-        return f"{name} must be a multiple of {period}, at least {minimum}"
+        return f"{who} must be {multiple}, at least {minimum}"
     if len(residues) == 1:
-        return f"{name} must be {residues[0]} more than a multiple of {period}, at least {minimum}"
+        return f"{who} must be {residues[0]} more than {multiple}, at least {minimum}"
     listed = ", ".join(map(str, residues))
-    return f"{name} modulo {period} must be one of {listed}, at least {minimum}"
+    return f"{who} modulo {period} must be one of {listed}, at least {minimum}"
+
+
+def describe_rules(rules: Mapping[str, SizeRule]) -> str:
+    """All rules in one sentence, symbols with the same rule named together.
+
+    >>> r = {s: _make(s, 16, 16, (0,), None) for s in ("H", "W")}
+    >>> describe_rules(r)
+    'H and W must be multiples of 16, at least 16'
+    """
+    groups: dict[tuple[int, int, tuple[int, ...], int | None], list[str]] = {}
+    for name, rule in rules.items():
+        key = (rule.minimum, rule.period, rule.residues, rule.maximum)
+        groups.setdefault(key, []).append(name)
+    return "; ".join(_phrase(names, *key) for key, names in groups.items())

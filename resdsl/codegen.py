@@ -1,0 +1,989 @@
+"""Code generation: a checked graph -> standalone PyTorch source (pure; no torch here).
+
+:func:`generate` returns a :class:`Generated` value: the source of a module that
+imports only torch and defines one ``nn.Module`` class per distinct scope, plus
+a map from generated lines back to spec spans.
+
+>>> import resdsl
+>>> spec = resdsl.loads('''
+... model tiny(width: int = 8) {
+...     input [3, H=32, W=32]
+...     conv1: conv(width, 3, padding=1)
+...     relu
+...     skip conv1 -> 1 (add)
+... }
+... ''', "tiny.res")
+>>> gen = generate(spec.graph())
+>>> gen.class_name
+'Tiny'
+>>> print(gen.source[gen.source.index("    def forward"):].strip())
+def forward(self, x: torch.Tensor) -> torch.Tensor:
+        \"\"\"``x``: ``[N, 3, H, W]`` -> ``[N, 8, H, W]``.\"\"\"
+        conv1 = self.conv1(x)  # [8, H, W]  tiny.res:4
+        x = self[1](conv1)  # [8, H, W]  tiny.res:5
+        x = x + conv1  # [8, H, W]  tiny.res:6
+        return x
+
+How the graph becomes classes
+-----------------------------
+
+Every scope of the graph (see :mod:`resdsl.graph`) is a class: the model, each
+block instance, each labelled group, each shortcut container (a projection's
+``0``, ``1``, ... and, with ``gate=rezero``, its ``gate`` parameter). Scopes
+with the same structure (the same generated class body: modules, constructor
+arguments, shapes, spec lines, nested classes) share one class, named after
+the block (``Basic``, ``Basic2``, ...), the group label plus ``Group``
+(``DoubleConvGroup``), the shortcut's label or block (``Downsample``,
+``ConvShortcut``), and the model in CamelCase (``resnet18`` -> ``Resnet18``,
+``unet_original`` -> ``UnetOriginal``; the plain twin adds ``Plain``).
+
+Children are registered in graph insertion order under their names from the
+naming rule, so ``state_dict`` keys come in node order. Numeric names
+(``0``, ``2``) are registered with ``add_module``; a class with numbered
+children derives from ``Indexed``, whose ``__getitem__`` makes
+``model.layer1[0].conv1`` work as it does on an ``nn.Sequential``.
+
+``forward`` is straight-line code, one operation per line, each commented with
+its output shape (symbolic, without batch) and its spec line. Variables are
+allocated by a liveness analysis: a value's variable is reused as soon as no
+later line reads it, so a skip source stays alive only until its merge.
+Values that feed a skip are named after their label (``down3``, ``preact``).
+
+Safety: the spec never runs code. The source is built only from validated
+identifiers (labels, block and model names), ``repr()`` of validated numbers
+and strings, and the constructor source of registered layers; each constructor
+and call is parsed to check it is a single expression over ``torch``/``nn``/
+``F``. File names, shapes and other text reach the source only inside
+comments and docstrings, escaped so they cannot end them.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+import builtins
+import keyword
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import networkx as nx
+
+from resdsl import __version__
+from resdsl.diagnostics import ResdslError
+from resdsl.dims import describe
+from resdsl.expr import BlockRef
+from resdsl.graph import AlignArgs, MergeArgs, ScopeInfo, ZeroPadArgs
+from resdsl.init import init_lines, resolve_init
+from resdsl.layers import get_layer
+from resdsl.source import Span
+
+INDENT = "    "
+
+#: Attributes of ``nn.Module`` (torch 2.x): a child module cannot take these
+#: names (``add_module`` refuses them, and ``self.training`` must stay a bool).
+MODULE_ATTRIBUTES = frozenset(
+    """
+    T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl
+    _compiled_call_impl _forward_hooks _forward_hooks_always_called
+    _forward_hooks_with_kwargs _forward_pre_hooks _forward_pre_hooks_with_kwargs
+    _get_backward_hooks _get_backward_pre_hooks _get_name _is_full_backward_hook
+    _load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks
+    _maybe_warn_non_full_backward_hook _modules _named_members
+    _non_persistent_buffers_set _parameters _register_load_state_dict_pre_hook
+    _register_state_dict_hook _replicate_for_data_parallel _save_to_state_dict
+    _slow_forward _state_dict_hooks _state_dict_pre_hooks _version _wrapped_call_impl
+    add_module apply bfloat16 buffers call_super_init children compile cpu cuda
+    double dump_patches eval extra_repr float forward get_buffer get_extra_state
+    get_parameter get_submodule half ipu load_state_dict modules mtia named_buffers
+    named_children named_modules named_parameters parameters register_backward_hook
+    register_buffer register_forward_hook register_forward_pre_hook
+    register_full_backward_hook register_full_backward_pre_hook
+    register_load_state_dict_post_hook register_load_state_dict_pre_hook
+    register_module register_parameter register_state_dict_post_hook
+    register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule
+    share_memory state_dict to to_empty train training type xpu zero_grad
+    """.split()
+)
+
+#: Attributes the generated model class adds (``model.code`` is set by
+#: :func:`resdsl.build.compile_graph`), so model-level labels cannot use them.
+MODEL_ATTRIBUTES = frozenset({"code"})
+
+#: Names the generated module defines or imports at top level.
+GLOBALS = frozenset({"torch", "nn", "F", "Indexed", "__all__"})
+
+#: Names a constructor or call expression from a built-in layer may refer to.
+ALLOWED_NAMES = frozenset({"torch", "nn", "F"})
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_NUMBER = re.compile(r"(?:0|[1-9][0-9]*)\Z")
+
+_RESERVED_VARIABLES = (
+    frozenset(keyword.kwlist) | frozenset(dir(builtins)) | GLOBALS | {"self", "math"}
+)
+
+_SPATIAL_LETTERS = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
+
+_MERGE_OPS = ("add", "concat", "mul")
+_BUILTIN_LAYER_MODULE = "resdsl.layers."
+_ALIGN_OPS = ("crop", "pad")
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The result of :func:`generate`.
+
+    - ``source``: the Python module text (imports only torch);
+    - ``class_name``: the model's class, which takes no arguments;
+    - ``line_map``: 1-based generated line -> the spec span it came from;
+    - ``line_values``: 1-based line of each ``forward`` statement that
+      completes a graph node's value -> ``(variable, node)``, where ``node`` is
+      the node id relative to the scope of the class (prefix it with the
+      module's path to get the graph node id). Tools use it to observe every
+      node at run time;
+    - ``classes``: class name -> the scope paths it is instantiated at
+      (``""`` for the model).
+    """
+
+    source: str
+    class_name: str
+    line_map: dict[int, Span]
+    line_values: dict[int, tuple[str, str]] = field(default_factory=dict)
+    classes: dict[str, list[str]] = field(default_factory=dict)
+
+
+def generate(
+    graph: nx.DiGraph,
+    *,
+    init: str | None = None,
+    zero_init_residual: bool | None = None,
+) -> Generated:
+    """Generate standalone PyTorch source for a checked graph.
+
+    ``init`` and ``zero_init_residual`` override the model's parameters of the
+    same name (see :mod:`resdsl.init`); the chosen initialisation is written
+    into the model class's ``__init__``.
+
+    >>> import resdsl
+    >>> src = generate(resdsl.load("specs/resnet.res").graph("resnet18")).source  # doctest: +SKIP
+    >>> "class Resnet18(nn.Module):" in src                                       # doctest: +SKIP
+    True
+    """
+    return _Codegen(graph, init, zero_init_residual).run()
+
+
+# ---------------------------------------------------------------- text helpers
+
+
+def camel_case(name: str) -> str:
+    """``resnet18`` -> ``Resnet18``, ``unet_original`` -> ``UnetOriginal``.
+
+    >>> camel_case("double_conv"), camel_case("_x")
+    ('DoubleConv', 'X')
+    """
+    parts = [p for p in name.split("_") if p]
+    out = "".join(p[0].upper() + p[1:] for p in parts)
+    if not out or not _IDENT.match(out):
+        return "Module"
+    if out[0].isdigit():
+        out = "M" + out
+    return out
+
+
+def escape(text: str) -> str:
+    """Text made safe for a comment or a docstring: printable ASCII, no quotes or newlines.
+
+    >>> escape('a"b\\nc')
+    'a\\\\"b\\\\nc'
+    """
+    out = text.encode("unicode_escape").decode("ascii")
+    return out.replace('"', '\\"')
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """``[64, H/4, W/4]``."""
+    return "[" + ", ".join(describe(d) for d in shape) + "]"
+
+
+def _where(span: Span | None) -> str:
+    if span is None:
+        return ""
+    name = span.file.replace("\\", "/").rsplit("/", 1)[-1] if span.file else "<spec>"
+    return escape(f"{name}:{span.line}")
+
+
+def _literal(value: Any) -> str:
+    """A Python literal for a validated number (finite) or bool."""
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ResdslError.single(
+                "codegen-number", f"{value!r} cannot appear in generated code (not finite)"
+            )
+        return repr(value)
+    raise TypeError(f"not a number: {value!r}")  # pragma: no cover - callers validate
+
+
+def _spec_value(value: Any) -> str:
+    """A block argument as the spec would write it (for docstrings; escaped later)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, BlockRef):
+        return value.name
+    if isinstance(value, str):
+        return '"' + value + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_spec_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def _check_expression(source: str, allowed: frozenset[str] | None, what: str) -> None:
+    """``source`` must be one Python expression referring only to ``allowed`` names."""
+    try:
+        tree = pyast.parse(source, mode="eval")
+    except SyntaxError:
+        raise ResdslError.single(
+            "codegen", f"{what} produced invalid Python: {escape(source)}"
+        ) from None
+    if allowed is None:
+        return
+    for node in pyast.walk(tree):
+        if isinstance(node, pyast.Name) and node.id not in allowed:
+            raise ResdslError.single(
+                "codegen",
+                f"{what} produced {escape(source)}, which refers to '{node.id}'",
+                hint="generated code may only use torch, nn and F; check the argument values "
+                "(a number that is not finite, e.g. 1e999, cannot be written as code)",
+            )
+
+
+# ---------------------------------------------------------------- namespace
+
+
+class Namespace:
+    """Fresh identifiers that never collide with keywords, builtins, globals or each other.
+
+    Like ``torch.fx``'s ``_Namespace``: a candidate that is not a usable
+    identifier gets a trailing ``_``; a taken one gets ``_1``, ``_2``, ... (or
+    ``2``, ``3``, ... for class names that do not end in a digit).
+
+    >>> ns = Namespace(reserved={"x"})
+    >>> ns.create("x"), ns.create("lambda"), ns.create("lambda")
+    ('x_1', 'lambda_', 'lambda__1')
+    """
+
+    def __init__(self, reserved: Iterable[str] = (), *, numbered: bool = False) -> None:
+        self.taken: set[str] = set(_RESERVED_VARIABLES) | set(reserved)
+        self.numbered = numbered
+
+    def free(self, name: str) -> bool:
+        return name not in self.taken
+
+    def create(self, candidate: str) -> str:
+        base = candidate if _IDENT.match(candidate) else "v"
+        if keyword.iskeyword(base):
+            base += "_"
+        name = base
+        k = 1
+        while name in self.taken:
+            k += 1
+            if self.numbered and not base[-1].isdigit():
+                name = f"{base}{k}"
+            else:
+                name = f"{base}_{k - 1}"
+        self.taken.add(name)
+        return name
+
+
+# ---------------------------------------------------------------- units
+
+
+@dataclass
+class _Unit:
+    """One child of a scope: a graph node, a nested scope, or a rezero gate container."""
+
+    kind: Literal["node", "scope", "gate"]
+    key: str  # node id, or scope path
+    name: str = ""  # the child's module name, for modules
+
+
+@dataclass
+class _Line:
+    text: str
+    span: Span | None = None
+    value: tuple[str, str] | None = None
+
+
+@dataclass
+class _Class:
+    name: str
+    base: str
+    doc: str
+    body: list[_Line]
+    paths: list[str] = field(default_factory=list)
+
+
+class _Codegen:
+    def __init__(self, graph: nx.DiGraph, init: str | None, zero: bool | None) -> None:
+        self.g = graph
+        self.nodes: dict[str, dict[str, Any]] = dict(graph.nodes(data=True))
+        self.scopes: dict[str, ScopeInfo] = graph.graph["scopes"]
+        if "" not in self.scopes:
+            raise ResdslError.single("codegen", "the graph has no model scope (did it check?)")
+        self.init_scheme, self.zero_init = resolve_init(graph, init, zero)
+        self.units: dict[str, list[_Unit]] = {path: [] for path in self.scopes}
+        self.gates: dict[str, str] = {}  # gate owner path -> merge node
+        self.classes: dict[tuple[Any, ...], _Class] = {}
+        self.class_order: list[_Class] = []
+        model = str(graph.graph.get("model") or "model")
+        base = camel_case(model) + ("Plain" if graph.graph.get("plain") else "")
+        self.class_ns = Namespace(reserved={"Indexed"}, numbered=True)
+        self.model_class = self.class_ns.create(base)
+        self.uses_f = False
+        self._skip_sources: set[str] | None = None
+        self.uses_indexed = False
+
+    # ------------------------------------------------------------ structure
+
+    def parent_of(self, path: str) -> str:
+        return path.rpartition(".")[0]
+
+    def collect_units(self) -> None:
+        """For every scope, its children in order of their first node."""
+        seen: dict[str, set[str]] = {path: set() for path in self.scopes}
+
+        def add(scope: str, unit: _Unit) -> None:
+            if unit.key not in seen[scope]:
+                seen[scope].add(unit.key)
+                self.units[scope].append(unit)
+
+        for node, data in self.nodes.items():
+            if data["role"] == "input":
+                continue
+            parent = data["parent"]
+            if parent not in self.scopes:
+                raise _internal(
+                    node, f"its parent scope {parent!r} is not in graph.graph['scopes']"
+                )
+            if data["op"] == "add" and getattr(data["args"], "gate", None) == "rezero":
+                owner = data["scope"]
+                if owner in self.gates:
+                    raise ResdslError.single(
+                        "codegen-name",
+                        f"two rezero gates are both named '{owner}'",
+                        data["span"],
+                        hint="label the skips differently: NAME: skip ...",
+                    )
+                self.gates[owner] = node
+                if owner in self.scopes and self.scopes[owner].kind != "shortcut":
+                    raise ResdslError.single(
+                        "codegen-name",
+                        f"the rezero gate of skip '{owner}' has the name of a statement",
+                        data["span"],
+                        hint="label the skip: NAME: skip ...",
+                    )
+                if owner not in self.scopes:
+                    if self.parent_of(owner) != parent:
+                        raise _internal(node, f"its gate {owner!r} is not in scope {parent!r}")
+                    add(parent, _Unit("gate", owner, owner.rpartition(".")[2]))
+            add(parent, _Unit("node", node, data["name"]))
+            # Register the node's enclosing scopes with their own parents.
+            child = parent
+            while child:
+                up = self.parent_of(child)
+                if up not in self.scopes:
+                    raise _internal(node, f"scope {child!r} has no parent scope {up!r}")
+                add(up, _Unit("scope", child, child.rpartition(".")[2]))
+                child = up
+        # Scopes with no nodes (an empty block) still appear in their parent.
+        for path in self.scopes:
+            if path and path not in seen[self.parent_of(path)]:
+                self.place_empty_scope(path)
+
+    def place_empty_scope(self, path: str) -> None:
+        """An empty scope is placed right after the unit that produces its input."""
+        parent = self.parent_of(path)
+        units = self.units[parent]
+        info = self.scopes[path]
+        position = 0
+        for i, unit in enumerate(units):
+            if info.input is not None and self.produces(unit, info.input):
+                position = i + 1
+        units.insert(position, _Unit("scope", path, path.rpartition(".")[2]))
+
+    def produces(self, unit: _Unit, node: str) -> bool:
+        if unit.kind == "node":
+            return unit.key == node
+        if unit.kind == "scope":
+            return self.scopes[unit.key].output == node
+        return False
+
+    def is_module_node(self, node: str) -> bool:
+        data = self.nodes[node]
+        return data["role"] in ("layer", "shortcut") and data["op"] not in ("zeropad",)
+
+    # ------------------------------------------------------------ run
+
+    def run(self) -> Generated:
+        self.collect_units()
+        root = self.emit_scope("")
+        return self.assemble(root)
+
+    # ------------------------------------------------------------ names
+
+    def check_child_name(self, name: str, span: Span | None, scope: str, extra: set[str]) -> None:
+        where = f"'{scope}'" if scope else "the model"
+        if _NUMBER.match(name):
+            return
+        if not _IDENT.match(name):
+            raise ResdslError.single(
+                "codegen-name",
+                f"'{escape(name)}' in {where} cannot name a PyTorch module",
+                span,
+                hint="labels are ASCII identifiers: letters, digits and '_'",
+            )
+        reserved = name in MODULE_ATTRIBUTES or name in extra
+        if reserved or (name.startswith("__") and name.endswith("__")):
+            raise ResdslError.single(
+                "codegen-name",
+                f"the label '{name}' in {where} cannot name a PyTorch module: "
+                f"'{name}' is already an attribute of the module",
+                span,
+                hint="choose another label",
+            )
+
+    def child_ref(self, name: str) -> str:
+        if _NUMBER.match(name):
+            return f"self[{name}]"
+        if keyword.iskeyword(name) or name.startswith("__"):
+            return f"getattr(self, {name!r})"
+        return f"self.{name}"
+
+    def child_init(self, name: str, ctor: str) -> str:
+        if _NUMBER.match(name) or keyword.iskeyword(name) or name.startswith("__"):
+            return f"self.add_module({name!r}, {ctor})"
+        return f"self.{name} = {ctor}"
+
+    # ------------------------------------------------------------ scopes
+
+    def emit_scope(self, path: str) -> _Class:
+        """Generate (or reuse) the class of a scope, children first."""
+        info = self.scopes[path]
+        units = self.units[path]
+        has_gate = path in self.gates and path in self.scopes and info.kind == "shortcut"
+        extra: set[str] = {"forward"}
+        if has_gate:
+            extra.add("gate")
+        if path == "":
+            extra |= MODEL_ATTRIBUTES
+        init: list[_Line] = []
+        names: dict[str, _Unit] = {}
+        numbered = False
+        for unit in units:
+            if unit.kind == "node" and not self.is_module_node(unit.key):
+                continue
+            span = self.span_of(unit)
+            self.check_child_name(unit.name, span, path, extra)
+            if unit.name in names:
+                raise ResdslError.single(
+                    "codegen-name",
+                    f"two modules in '{path or 'the model'}' are both named '{unit.name}'",
+                    span,
+                    hint="give one of them another label",
+                )
+            names[unit.name] = unit
+            numbered = numbered or bool(_NUMBER.match(unit.name))
+            if unit.kind == "node":
+                ctor = self.layer_ctor(unit.key)
+                init.append(_Line(f"{self.child_init(unit.name, ctor)}  # {_where(span)}", span))
+            elif unit.kind == "scope":
+                cls = self.emit_scope(unit.key)
+                init.append(
+                    _Line(f"{self.child_init(unit.name, cls.name + '()')}  # {_where(span)}", span)
+                )
+            else:
+                cls = self.gate_class(unit.key)
+                init.append(
+                    _Line(f"{self.child_init(unit.name, cls.name + '()')}  # {_where(span)}", span)
+                )
+        if has_gate:
+            span = self.nodes[self.gates[path]]["span"]
+            init.append(
+                _Line(
+                    "self.gate = nn.Parameter(torch.zeros(()))  # rezero: the block starts "
+                    f"as the identity  {_where(span)}",
+                    span,
+                )
+            )
+        if path == "":
+            init.extend(
+                _Line(line)
+                for line in init_lines(self.g, self.init_scheme, self.zero_init, self.module_path)
+            )
+        forward = self.forward(path)
+        body: list[_Line] = [
+            _Line("def __init__(self) -> None:"),
+            _Line(INDENT + "super().__init__()"),
+        ]
+        body += [_Line(INDENT + line.text, line.span, line.value) for line in init]
+        body.append(_Line(""))
+        body += forward
+        base = "Indexed" if numbered else "nn.Module"
+        if numbered:
+            self.uses_indexed = True
+        doc = self.class_doc(path)
+        if path == "":
+            cls = _Class(self.model_class, base, doc, body, [path])
+            self.class_order.append(cls)
+            return cls
+        key = (base, doc, tuple((line.text, line.value) for line in body))
+        found = self.classes.get(key)
+        if found is not None:
+            found.paths.append(path)
+            return found
+        cls = _Class(self.class_ns.create(self.class_base(path)), base, doc, body, [path])
+        self.classes[key] = cls
+        self.class_order.append(cls)
+        return cls
+
+    def gate_class(self, path: str) -> _Class:
+        span = self.nodes[self.gates[path]]["span"]
+        body = [
+            _Line("def __init__(self) -> None:"),
+            _Line(INDENT + "super().__init__()"),
+            _Line(
+                INDENT + "self.gate = nn.Parameter(torch.zeros(()))  # rezero: the block starts "
+                f"as the identity  {_where(span)}",
+                span,
+            ),
+        ]
+        doc = "A rezero gate: a learnable scalar, initialised to 0, that scales a residual branch."
+        key = ("gate", doc, tuple((line.text, line.value) for line in body))
+        found = self.classes.get(key)
+        if found is not None:
+            found.paths.append(path)
+            return found
+        cls = _Class(self.class_ns.create("Gate"), "nn.Module", doc, body, [path])
+        self.classes[key] = cls
+        self.class_order.append(cls)
+        return cls
+
+    def class_base(self, path: str) -> str:
+        info = self.scopes[path]
+        label = path.rpartition(".")[2]
+        if info.block:
+            return camel_case(info.block)
+        if info.kind == "group":
+            return camel_case(label if not _NUMBER.match(label) else "") + "Group"
+        return camel_case(label) if not _NUMBER.match(label) else "Shortcut"
+
+    def class_doc(self, path: str) -> str:
+        info = self.scopes[path]
+        if path == "":
+            model = str(self.g.graph.get("model", ""))
+            twin = " (the plain twin: every skip removed)" if self.g.graph.get("plain") else ""
+            args = ", ".join(f"{k}={_spec_value(v)}" for k, v in info.args.items())
+            return f"Model {model}({args}){twin}, generated by resdsl from {_where(info.span)}."
+        if info.kind == "block":
+            args = ", ".join(f"{k}={_spec_value(v)}" for k, v in info.args.items())
+            what = "Shortcut block" if self.is_in_shortcut(path) else "Block"
+            return f"{what} {info.block}({args})."
+        if info.kind == "group":
+            return f"Group {path.rpartition('.')[2]}: its statements in sequence."
+        if info.kind == "shortcut":
+            gate = ", with a rezero gate" if path in self.gates else ""
+            return f"Shortcut of skip {path.rpartition('.')[2]}: a projection{gate}."
+        return ""  # pragma: no cover
+
+    def is_in_shortcut(self, path: str) -> bool:
+        return self.scopes[path].kind == "shortcut"
+
+    def span_of(self, unit: _Unit) -> Span | None:
+        if unit.kind == "node":
+            span: Span = self.nodes[unit.key]["span"]
+            return span
+        if unit.kind == "scope":
+            return self.scopes[unit.key].span
+        return self.nodes[self.gates[unit.key]]["span"]  # type: ignore[no-any-return]
+
+    def module_path(self, node: str) -> str:
+        """The module path of a module node: its parent scope plus its name."""
+        data = self.nodes[node]
+        return f"{data['parent']}.{data['name']}" if data["parent"] else str(data["name"])
+
+    # ------------------------------------------------------------ layers
+
+    def input_of(self, node: str) -> str:
+        preds = self.preds(node)
+        if len(preds) != 1:
+            raise _internal(node, f"a layer needs one input, it has {len(preds)}")
+        return preds[0]
+
+    def preds(self, node: str) -> list[str]:
+        return sorted(self.g.predecessors(node), key=lambda p: self.g.edges[p, node]["index"])
+
+    def layer_of(self, node: str) -> Any:
+        op = self.nodes[node]["op"]
+        layer = get_layer(op)
+        if layer is None:
+            raise _internal(node, f"no registered layer '{op}'")
+        return layer
+
+    def allowed_names(self, layer: Any) -> frozenset[str] | None:
+        return ALLOWED_NAMES if type(layer).__module__.startswith(_BUILTIN_LAYER_MODULE) else None
+
+    def layer_ctor(self, node: str) -> str:
+        layer = self.layer_of(node)
+        data = self.nodes[node]
+        in_shape = self.nodes[self.input_of(node)]["shape"]
+        ctor = str(layer.torch_init(data["args"], in_shape))
+        _check_expression(ctor, self.allowed_names(layer), f"layer '{data['op']}' at {node!r}")
+        return ctor
+
+    def layer_call(self, node: str, module: str, x: str) -> str:
+        layer = self.layer_of(node)
+        data = self.nodes[node]
+        in_shape = self.nodes[self.input_of(node)]["shape"]
+        call = str(layer.torch_call(module, x, data["args"], in_shape))
+        allowed = self.allowed_names(layer)
+        if allowed is not None:
+            allowed = allowed | {"self", "getattr", x}
+        _check_expression(call, allowed, f"layer '{data['op']}' at {node!r}")
+        return call
+
+    # ------------------------------------------------------------ forward
+
+    def step_inputs(self, path: str, unit: _Unit) -> tuple[str, list[str]]:
+        """The node a step defines, and the nodes it reads (in order)."""
+        if unit.kind == "scope":
+            info = self.scopes[unit.key]
+            if info.input is None or info.output is None:
+                raise _internal(unit.key, "the scope has no input or output")
+            return info.output, [info.input]
+        node = unit.key
+        op = self.nodes[node]["op"]
+        if op in _ALIGN_OPS:
+            return node, [self.input_of(node), *self.concat_originals(node)]
+        if op in _MERGE_OPS:
+            return node, self.preds(node)
+        return node, [self.input_of(node)]
+
+    def concat_originals(self, align: str) -> list[str]:
+        """The concat inputs an align node is sized against, before their own alignment."""
+        succs = list(self.g.successors(align))
+        if len(succs) != 1:
+            raise _internal(align, "an align node feeds exactly one concat")
+        out: list[str] = []
+        for p in self.preds(succs[0]):
+            original = self.input_of(p) if self.nodes[p]["op"] in _ALIGN_OPS else p
+            if original not in out:
+                out.append(original)
+        return out
+
+    def forward(self, path: str) -> list[_Line]:
+        info = self.scopes[path]
+        if path == "":
+            start, end = str(self.g.graph["input"]), str(self.g.graph["output"])
+        else:
+            if info.input is None or info.output is None:
+                raise _internal(path, "the scope has no input or output")
+            start, end = info.input, info.output
+        prefix = f"{path}." if path else ""
+        steps = [u for u in self.units[path] if u.kind != "gate"]
+        # SSA: value i is defined by step i; value -1 is the input.
+        defs: dict[str, int] = {start: -1}
+        defines: list[str] = []
+        reads: list[list[int]] = []
+        read_nodes: list[list[str]] = []
+        for i, unit in enumerate(steps):
+            out, inputs = self.step_inputs(path, unit)
+            row = []
+            for n in inputs:
+                if n not in defs:
+                    raise _internal(n, f"it is read in scope {path!r} but not defined there")
+                row.append(defs[n])
+            reads.append(row)
+            read_nodes.append(inputs)
+            defs[out] = i
+            defines.append(out)
+        if end not in defs:
+            raise _internal(end, f"the output of scope {path!r} is not defined there")
+        final = defs[end]
+        last_use: dict[int, int] = {}
+        for i, row in enumerate(reads):
+            for v in row:
+                last_use[v] = i
+        last_use[final] = len(steps)
+        skip_sources = self.skip_sources()
+
+        ns_reserved = set(_RESERVED_VARIABLES)
+        var: dict[int, str] = {-1: "x"}
+        live: set[str] = {"x"}
+        free: list[str] = []
+        lines: list[_Line] = []
+        sig = "def forward(self, x: torch.Tensor) -> torch.Tensor:"
+        lines.append(_Line(sig))
+        if path == "":
+            lines.append(_Line(INDENT + self.forward_doc()))
+        if -1 not in last_use:  # the input is never read
+            live.discard("x")
+            free.append("x")
+
+        def take(name: str) -> str:
+            if name in free:
+                free.remove(name)
+            live.add(name)
+            return name
+
+        def fresh(base: str) -> str:
+            ns = Namespace(ns_reserved | live)
+            return take(ns.create(base))
+
+        for i, unit in enumerate(steps):
+            in_vars = [var[v] for v in reads[i]]
+            dying: list[str] = []
+            for v in dict.fromkeys(reads[i]):
+                if last_use.get(v) == i:
+                    name = var[v]
+                    live.discard(name)
+                    dying.append(name)
+            node = defines[i]
+            data = self.nodes[node]
+            label = unit.name if unit.kind == "scope" else str(data["name"])
+            if unit.kind == "node" and data["op"] in (*_MERGE_OPS, *_ALIGN_OPS, "zeropad"):
+                label = ""
+            long_lived = node in skip_sources
+            out_var: str | None = None
+            if long_lived and _IDENT.match(label) and not keyword.iskeyword(label):
+                if label not in live and label not in ns_reserved:
+                    out_var = take(label)
+                else:
+                    out_var = fresh(label)
+            if out_var is None:
+                first = var[reads[i][0]] if reads[i] else None
+                if first in dying:
+                    out_var = take(first)
+                elif dying:
+                    out_var = take(dying[0])
+                elif free:
+                    out_var = take("x" if "x" in free else free[0])
+                else:
+                    out_var = fresh("out")
+            for name in dying:
+                if name != out_var and name not in live and name not in free:
+                    free.append(name)
+            var[i] = out_var
+            if (
+                last_use.get(i) is None
+            ):  # computed but never read (cannot happen for checked graphs)
+                live.discard(out_var)
+                free.append(out_var)
+            rel = node[len(prefix) :] if node.startswith(prefix) else node
+            temps = Namespace(ns_reserved | live | set(in_vars) | {out_var})
+            for text, is_value in self.step_lines(
+                unit, node, out_var, in_vars, read_nodes[i], temps
+            ):
+                span = self.span_of(unit)
+                if is_value:
+                    comment = f"  # {shape_text(data['shape'])}  {_where(span)}"
+                    value = (out_var, rel)
+                else:
+                    comment, value = "", None
+                lines.append(_Line(INDENT + text + comment, span, value))
+        lines.append(_Line(INDENT + f"return {var[final]}"))
+        return lines
+
+    def skip_sources(self) -> set[str]:
+        """Values a skip starts from (named after their label: they live until the merge)."""
+        if self._skip_sources is None:
+            out: set[str] = set()
+            for u, _, d in self.g.edges(data=True):
+                if d.get("kind") == "skip" and self.nodes[u]["role"] not in ("shortcut", "align"):
+                    out.add(u)
+            self._skip_sources = out
+        return self._skip_sources
+
+    def step_lines(
+        self,
+        unit: _Unit,
+        node: str,
+        out: str,
+        ins: list[str],
+        in_nodes: list[str],
+        temps: Namespace,
+    ) -> list[tuple[str, bool]]:
+        """The source lines of one step; the flag marks the line that completes the value."""
+        if unit.kind == "scope":
+            return [(f"{out} = {self.child_ref(unit.name)}({ins[0]})", True)]
+        data = self.nodes[node]
+        op = data["op"]
+        if op == "add":
+            return [(f"{out} = {self.add_expr(node, ins)}", True)]
+        if op == "concat":
+            return [(f"{out} = torch.cat([{', '.join(ins)}], dim=1)", True)]
+        if op == "mul":
+            return [(f"{out} = {' * '.join(ins)}", True)]
+        if op == "zeropad":
+            return self.zeropad_lines(node, out, ins[0])
+        if op in _ALIGN_OPS:
+            return self.align_lines(node, out, ins[0], ins[1:], temps)
+        module = self.child_ref(str(data["name"]))
+        return [(f"{out} = {self.layer_call(node, module, ins[0])}", True)]
+
+    def add_expr(self, node: str, ins: list[str]) -> str:
+        data = self.nodes[node]
+        args = data["args"]
+        dst = ins[0]
+        if isinstance(args, MergeArgs):
+            if args.scale is not None:
+                dst = f"{_literal(float(args.scale))} * {dst}"
+            if args.gate == "rezero":
+                owner = str(data["scope"])
+                dst = f"{self.child_ref(owner.rpartition('.')[2])}.gate * {dst}"
+        return " + ".join([dst, *ins[1:]])
+
+    def zeropad_lines(self, node: str, out: str, x: str) -> list[tuple[str, bool]]:
+        args: ZeroPadArgs = self.nodes[node]["args"]
+        lines: list[tuple[str, bool]] = []
+        src = x
+        if any(s != 1 for s in args.stride):
+            steps = ", ".join(f"::{_literal(int(s))}" for s in args.stride)
+            lines.append((f"{out} = {x}[:, :, {steps}]", False))
+            src = out
+        if args.pad_before or args.pad_after:
+            self.uses_f = True
+            pads = ["0, 0"] * len(args.stride) + [
+                f"{_literal(int(args.pad_before))}, {_literal(int(args.pad_after))}"
+            ]
+            lines.append((f"{out} = F.pad({src}, ({', '.join(pads)}))", False))
+        if not lines:
+            lines.append((f"{out} = {x}", False))
+        last, _ = lines[-1]
+        lines[-1] = (last, True)
+        return lines
+
+    def align_lines(
+        self, node: str, out: str, x: str, refs: list[str], temps: Namespace
+    ) -> list[tuple[str, bool]]:
+        data = self.nodes[node]
+        op = data["op"]
+        args: AlignArgs = data["args"]
+        spatial = len(args.amounts)
+        letters = _SPATIAL_LETTERS.get(spatial, tuple(str(i) for i in range(1, spatial + 1)))
+        others = list(dict.fromkeys(refs))
+        lines: list[tuple[str, bool]] = []
+        diffs: list[str] = []
+        pick = "max" if op == "pad" else "min"
+        for axis, letter in enumerate(letters, start=2):
+            d = temps.create(f"d{letter}")
+            diffs.append(d)
+            sizes = ", ".join(f"{r}.size({axis})" for r in others)
+            if op == "pad":
+                lines.append((f"{d} = {pick}({sizes}) - {x}.size({axis})", False))
+            else:
+                lines.append((f"{d} = {x}.size({axis}) - {pick}({sizes})", False))
+        if op == "pad":
+            self.uses_f = True
+            pads = ", ".join(f"{d} // 2, {d} - {d} // 2" for d in reversed(diffs))
+            lines.append((f"{out} = F.pad({x}, ({pads}))", True))
+        else:
+            slices = ", ".join(
+                f"{d} // 2 : {x}.size({axis}) - ({d} - {d} // 2)"
+                for axis, d in enumerate(diffs, start=2)
+            )
+            lines.append((f"{out} = {x}[:, :, {slices}]", True))
+        return lines
+
+    def forward_doc(self) -> str:
+        g = self.g
+        in_shape = g.graph.get("input_shape") or self.nodes[g.graph["input"]]["shape"]
+        out_shape = g.graph.get("output_shape") or self.nodes[g.graph["output"]]["shape"]
+        kind = " integer indices (torch.long)" if integer_input(g) else ""
+        text = (
+            f"``x``: ``[N, {shape_text(in_shape)[1:]}``{kind} -> "
+            f"``[N, {shape_text(out_shape)[1:]}``."
+        )
+        return f'"""{escape(text)}"""'
+
+    # ------------------------------------------------------------ output
+
+    def assemble(self, root: _Class) -> Generated:
+        g = self.g
+        lines: list[_Line] = []
+        model = str(g.graph.get("model", ""))
+        info = self.scopes[""]
+        sizes = "; ".join(
+            str(rule.sentence) for rule in (g.graph.get("valid_sizes") or {}).values()
+        )
+        header = [
+            f"{root.name}: model {model}, generated by resdsl {__version__} from "
+            f"{_where(info.span).rsplit(':', 1)[0]}. Do not edit: regenerate it.",
+            "",
+            "Standalone PyTorch: this file imports only torch. Build the model with",
+            f"``model = {root.name}()`` (it takes no arguments: the spec's parameters are",
+            "baked in). Comments give each value's shape without the batch dimension",
+            "and the spec line it comes from.",
+        ]
+        if sizes:
+            header += ["", f"Valid input sizes: {sizes}."]
+        lines.append(_Line('"""' + escape(header[0])))
+        lines += [_Line(escape(h)) for h in header[1:]]
+        lines.append(_Line('"""'))
+        lines.append(_Line(""))
+        lines.append(_Line("import torch"))
+        if self.uses_f:
+            lines.append(_Line("import torch.nn.functional as F"))
+        lines.append(_Line("from torch import nn"))
+        if self.uses_indexed:
+            lines += [_Line(""), _Line("")]
+            lines += [_Line(t) for t in _INDEXED.splitlines()]
+        for cls in self.class_order:
+            lines += [_Line(""), _Line("")]
+            lines.append(_Line(f"class {cls.name}({cls.base}):"))
+            doc = cls.doc
+            if cls is not root and cls.paths:
+                shown = ", ".join(p for p in cls.paths[:4])
+                more = f" and {len(cls.paths) - 4} more" if len(cls.paths) > 4 else ""
+                doc += f" Used as {shown}{more}."
+            lines.append(_Line(INDENT + '"""' + escape(doc) + '"""'))
+            lines.append(_Line(""))
+            lines += [
+                _Line(INDENT + ln.text if ln.text else "", ln.span, ln.value) for ln in cls.body
+            ]
+        lines += [_Line(""), _Line(""), _Line(f"__all__ = [{root.name!r}]")]
+        text = "\n".join(line.text.rstrip() for line in lines) + "\n"
+        line_map = {i: ln.span for i, ln in enumerate(lines, start=1) if ln.span is not None}
+        line_values = {i: ln.value for i, ln in enumerate(lines, start=1) if ln.value is not None}
+        classes = {cls.name: list(cls.paths) for cls in self.class_order}
+        return Generated(text, root.name, line_map, line_values, classes)
+
+
+_INDEXED = '''class Indexed(nn.Module):
+    """A module whose children named 0, 1, ... are reachable by index: ``model.layer1[0]``."""
+
+    def __getitem__(self, index: int) -> nn.Module:
+        if index < 0:
+            index += 1 + max((int(k) for k in self._modules if k.isdigit()), default=-1)
+        module = self._modules.get(str(index))
+        if module is None:
+            raise IndexError(f"{type(self).__name__} has no child {index}")
+        return module'''
+
+
+def integer_input(graph: nx.DiGraph) -> bool:
+    """True if the model's input is integer indices (its first layer is an ``embedding``)."""
+    start = graph.graph["input"]
+    return any(graph.nodes[s]["op"] == "embedding" for s in graph.successors(start))
+
+
+def _internal(node: str, message: str) -> ResdslError:
+    return ResdslError.single(
+        "internal",
+        f"cannot generate code: node {escape(node)!r}: {message}",
+        hint="this is a bug in resdsl (the graph breaks its contract); please report it",
+    )

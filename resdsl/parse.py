@@ -1,0 +1,1434 @@
+"""The parser: ``.res`` text to the AST of :mod:`resdsl.ast`.
+
+The grammar lives in ``grammars/resdsl.lark``. It is compiled once per process
+into a Lark LALR(1) parser with the contextual lexer and an *inline*
+transformer: every reduction calls one method of :class:`_Builder`, which
+returns an AST node directly, so no intermediate parse tree is built.
+
+Syntax errors never escape as Lark exceptions: each becomes a
+:class:`~resdsl.diagnostics.Diagnostic` with code ``syntax``, a span on the
+offending token, a message saying what was found and what was expected, and a
+hint where the mistake is a known one. Problems that the grammar lets through
+but that are certainly wrong (an unknown parameter type, a positional argument
+after a keyword one, ``input`` not first in a model) are collected while
+parsing, so one run reports all of them.
+
+>>> from resdsl.source import SourceFile
+>>> spec = parse(SourceFile("net.res", "block b(w: int) { conv1: conv(w, 3) }"))
+>>> stmt = spec.definitions[0].body[0]
+>>> (stmt.label.literal, stmt.name, stmt.args[0].value.id, str(stmt.span))
+('conv1', 'conv', 'w', 'net.res:1:26')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Final, TypeVar, cast
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lark import PostLex
+from lark.utils import TextSlice
+
+from resdsl import ast
+from resdsl.diagnostics import Diagnostic, ResdslError, did_you_mean
+from resdsl.source import SourceFile, Span
+
+__all__ = [
+    "FUNCTIONS",
+    "KEYWORDS",
+    "MAX_EXPR_DEPTH",
+    "MAX_NESTING",
+    "PARAM_TYPES",
+    "grammar_path",
+    "parse",
+    "parse_expr",
+]
+
+KEYWORDS: Final = frozenset(
+    {
+        *("use", "block", "model", "input", "skip", "repeat", "as", "if", "else", "let"),
+        *("in", "true", "false", "and", "or", "not"),
+    }
+)
+"""Reserved words: none of them can name a label, a parameter or a variable."""
+
+PARAM_TYPES: Final = ("int", "float", "bool", "str", "list", "block")
+"""The types a parameter may declare, in the order the docs list them."""
+
+FUNCTIONS: Final = ("len", "min", "max", "channels", "shape")
+"""The only functions an expression can call."""
+
+MAX_NESTING: Final = 64
+"""Open brackets of any kind allowed at once; deeper input is rejected, not crashed on."""
+
+MAX_EXPR_DEPTH: Final = 64
+"""Operators nested in one expression (or ``else if`` chained) before it is rejected."""
+
+_GRAMMAR_FILE: Final = "resdsl.lark"
+_REF_FUNCTIONS: Final = frozenset({"channels", "shape"})
+
+
+# ---------------------------------------------------------------- public API
+
+
+def grammar_path() -> Path:
+    """Where ``resdsl.lark`` is: inside the package when installed, else in the checkout.
+
+    >>> grammar_path().name
+    'resdsl.lark'
+    """
+    package = Path(__file__).resolve().parent
+    for candidate in (
+        package / "grammars" / _GRAMMAR_FILE,
+        package.parent / "grammars" / _GRAMMAR_FILE,
+    ):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"the grammar {_GRAMMAR_FILE} is missing from the installation")
+
+
+def parse(source: SourceFile) -> ast.SpecFile:
+    """Parse one ``.res`` file into its AST.
+
+    Raises :class:`ResdslError` for every problem found, syntax errors first by
+    position; never any other exception, whatever the text.
+
+    >>> from resdsl.source import SourceFile
+    >>> spec = parse(SourceFile("m.res", 'use "blocks.res"\\nmodel m = net(depth=2)'))
+    >>> spec.uses[0].path, spec.definitions[0].target
+    ('blocks.res', 'net')
+    """
+    result = _run(source, "start")
+    assert isinstance(result, ast.SpecFile)
+    return result
+
+
+def parse_expr(text: str, name: str = "<command line>") -> ast.Expr:
+    """Parse a single expression, such as the value of ``-p depths=[2, 2, 2, 2]``.
+
+    >>> parse_expr("[2, 2] + [3]").op
+    '+'
+    >>> parse_expr("-2 ** 2").operand.op
+    '**'
+    """
+    result: ast.Expr = _run(SourceFile(name, text), "expr_start")
+    return result
+
+
+# ---------------------------------------------------------------- the parser
+#
+# Lark compiles the grammar into LALR(1) tables once per process. Two drivers
+# run those tables with the same transformer:
+#
+# - `_Driver`, a tight loop written for speed, parses every input first. It
+#   gives up, returning `_FAIL`, at the first thing that is not a clean parse.
+# - Lark's own parser then parses the same input again: it is the reference,
+#   and its exceptions carry what a good syntax error needs (state, token,
+#   expected terminals). A failed parse is the only one that pays for both.
+#
+# The test suite checks that both drivers build the same AST.
+
+
+class _Abort(Exception):
+    """Raised by the post-lexer when the input cannot go on (bad bracket, too deep)."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+@dataclass(eq=False)
+class _Context:
+    """The state of one parse, reachable from the transformer and the post-lexer."""
+
+    source: SourceFile
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Brackets open right now, innermost last.
+    open: list[Any] = field(default_factory=list)
+    # Depth of each composite expression built so far, by id(); the node is kept
+    # in the value so that no id() is reused during the parse.
+    depth: dict[int, tuple[int, object]] = field(default_factory=dict)
+    too_deep: bool = False
+
+    def span(self, start: int, end: int) -> Span:
+        return self.source.span(start, end)
+
+    def error(
+        self, message: str, span: Span, hint: str | None = None, code: str = "syntax"
+    ) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span, hint))
+
+
+_CTX: ContextVar[_Context] = ContextVar("resdsl_parse_context")
+_FAIL: Final = object()
+
+_OPEN: Final = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
+_CLOSE: Final = {v: k for k, v in _OPEN.items()}
+_BRACKET_TEXT: Final = {
+    "LPAR": "(",
+    "RPAR": ")",
+    "LSQB": "[",
+    "RSQB": "]",
+    "LBRACE": "{",
+    "RBRACE": "}",
+}
+
+
+def _opened(tok: Any) -> str:
+    what = "block" if tok.type == "LBRACE" else f"'{_BRACKET_TEXT[tok.type]}'"
+    return f"the {what} opened at line {tok.line}"
+
+
+def _bracket_problem(stack: Sequence[Any], tok: Any) -> str | None:
+    """What is wrong with closing bracket ``tok`` given the open ones, if anything."""
+    opener = _CLOSE[tok.type]
+    if stack and stack[-1].type == opener:
+        return None
+    if not stack or (stack[-1].type == "LBRACE" and not any(o.type == opener for o in stack)):
+        return f"unexpected '{tok.value}': there is no '{_BRACKET_TEXT[opener]}' to close"
+    top = stack[-1]
+    return (
+        f"unexpected '{tok.value}': expected '{_BRACKET_TEXT[_OPEN[top.type]]}' "
+        f"to close {_opened(top)}"
+    )
+
+
+def _real_semicolon(sep: str) -> bool:
+    """Whether a separator token holds a ';' outside its comments."""
+    return ";" in sep and ";" in re.sub(r"#[^\n]*", "", sep)
+
+
+class _Brackets(PostLex):
+    """Lark's post-lexer: drops newlines inside ``(...)`` and ``[...]``.
+
+    It also stops at a closing bracket that matches no opening one, and at input
+    nested deeper than :data:`MAX_NESTING`. `_Driver` does the same inline.
+    """
+
+    always_accept = ("_SEP",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        ctx = _CTX.get()
+        stack = ctx.open
+        for tok in stream:
+            kind = tok.type
+            if kind == "_SEP":
+                if stack and stack[-1].type != "LBRACE" and not _real_semicolon(tok.value):
+                    continue
+            elif kind in _OPEN:
+                stack.append(tok)
+                if len(stack) > MAX_NESTING:
+                    raise _Abort(
+                        Diagnostic(
+                            "syntax",
+                            f"too deeply nested: more than {MAX_NESTING} brackets are open here",
+                            _tok_span(ctx, tok),
+                            "split the expression or the body with `let` or a block",
+                        )
+                    )
+            elif kind in _CLOSE:
+                problem = _bracket_problem(stack, tok)
+                if problem is not None:
+                    raise _Abort(Diagnostic("syntax", problem, _tok_span(ctx, tok)))
+                stack.pop()
+            yield tok
+
+
+def _tok_span(ctx: _Context, tok: Any) -> Span:
+    start = tok.start_pos
+    if tok.type == "ELSE":  # it carries the newlines before `else`
+        start = tok.end_pos - 4
+    return ctx.source.span(start, tok.end_pos)
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    """The reference parser, built on first use and shared by the whole process."""
+    # strict=True needs the `interegular` package at run time, for the lexer's
+    # collision check; the test suite builds the grammar strictly instead.
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        start=["start", "expr_start"],
+        postlex=_Brackets(),
+        transformer=_Builder(),
+        maybe_placeholders=False,
+    )
+
+
+class _Tok:
+    """A token of the fast driver: the attributes of a Lark token, without str."""
+
+    __slots__ = (
+        "column",
+        "end_column",
+        "end_line",
+        "end_pos",
+        "line",
+        "start_pos",
+        "type",
+        "value",
+    )
+
+    def __init__(self, kind: str, value: str, start: int, end: int, line: int, column: int) -> None:
+        self.type = kind
+        self.value = value
+        self.start_pos = start
+        self.end_pos = end
+        self.line = line
+        self.column = column
+        self.end_line = line
+        self.end_column = column + len(value)
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"_Tok({self.type!r}, {self.value!r})"
+
+
+class _Driver:
+    """Runs Lark's LALR tables with a contextual lexer, inline and fast.
+
+    It accepts exactly what Lark's parser accepts (same tables, same terminals,
+    same priorities) and calls the same callbacks; it returns `_FAIL` instead of
+    raising, and the input is parsed again by Lark to explain the error.
+
+    Two shortcuts make it fast. Whitespace is matched by the same regex as the
+    token after it. A chain of reductions by rules like `?sum: term`, which
+    leave the value as it is, depends only on the two states on top of the
+    stack and the next token: its outcome is computed once and remembered.
+    """
+
+    def __init__(self, lark: Lark) -> None:
+        from lark.parsers.lalr_analysis import Shift
+
+        table = lark.parser.parser._parse_table
+        callbacks = lark._callbacks
+        self.start_states: dict[str, int] = dict(table.start_states)
+        self.end_states: dict[str, int] = dict(table.end_states)
+        self.token_callbacks: dict[str, Any] = {
+            str(k): v for k, v in callbacks.items() if isinstance(k, str)
+        }
+        # state -> symbol -> an action: the next state (int) to shift; the rule's
+        # name (str) to reduce by a rule that leaves the value as it is; else
+        # (rule name, size, callback) to reduce.
+        self.actions: dict[int, dict[str, Any]] = {}
+        for state, row in table.states.items():
+            out: dict[str, Any] = {}
+            for symbol, (action, arg) in row.items():
+                # Lark names symbols with Token objects: plain str keys are faster.
+                if action is Shift:
+                    out[str(symbol)] = arg
+                    continue
+                first = arg.expansion[0] if len(arg.expansion) == 1 else None
+                if (
+                    arg.options.expand1
+                    and not arg.alias
+                    and first is not None
+                    and not first.name.startswith("_")
+                    and not getattr(first, "filter_out", False)
+                ):
+                    out[str(symbol)] = str(arg.origin.name)
+                else:
+                    out[str(symbol)] = (str(arg.origin.name), len(arg.expansion), callbacks[arg])
+            self.actions[state] = out
+        self.units: dict[tuple[int, int, str], int] = {}
+        terminals = sorted(
+            lark.terminals,
+            key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name),
+        )
+        ignore = [t for t in terminals if t.name in lark.lexer_conf.ignore]
+        assert len(ignore) == 1, "the driver expects one %ignore terminal"
+        blank = ignore[0].pattern.to_regexp()
+        self.blank = re.compile(blank)
+        self.newline_types = frozenset(
+            str(t.name)
+            for t in terminals
+            if any(s in t.pattern.to_regexp() for s in ("\n", "\\n", "\\s", "[^"))
+        )
+        self.scanners = _Scanners(table.states, terminals, blank)
+
+    def parse(self, ctx: _Context, start: str, pos: int, end: int) -> Any:
+        """Parse ``ctx.source.text[pos:end]`` from rule ``start``; `_FAIL` on any error."""
+        text = ctx.source.text
+        line, column = ctx.source.position(pos)
+        line_start = pos - column + 1
+        actions = self.actions
+        units = self.units
+        scanners = self.scanners
+        newline_types = self.newline_types
+        token_callbacks = self.token_callbacks
+        brackets = ctx.open
+        state_stack = [self.start_states[start]]
+        value_stack: list[Any] = []
+        state = state_stack[-1]
+        while pos < end:
+            m = scanners[state].match(text, pos, end)
+            if m is None:
+                blank = self.blank.match(text, pos, end)
+                if blank is not None and blank.end() == end:
+                    break  # blanks at the end
+                return _FAIL
+            kind = m.lastgroup
+            assert kind is not None
+            begin, pos = m.span(kind)
+            value = m.group(kind)
+            tok = _Tok(kind, value, begin, pos, line, begin - line_start + 1)
+            if kind in newline_types and "\n" in value:
+                line += value.count("\n")
+                line_start = begin + value.rindex("\n") + 1
+                tok.end_line = line
+                tok.end_column = pos - line_start + 1
+            if kind == "_SEP":
+                if brackets and brackets[-1].type != "LBRACE":
+                    if _real_semicolon(value):
+                        return _FAIL
+                    continue
+            elif kind in _OPEN:
+                brackets.append(tok)
+                if len(brackets) > MAX_NESTING:
+                    return _FAIL
+            elif kind in _CLOSE:
+                if not brackets or brackets[-1].type != _CLOSE[kind]:
+                    return _FAIL
+                brackets.pop()
+            while True:
+                action = actions[state].get(kind)
+                if action is None:
+                    return _FAIL
+                cls = action.__class__
+                if cls is int:
+                    state = action
+                    state_stack.append(state)
+                    callback = token_callbacks.get(kind)
+                    value_stack.append(tok if callback is None else callback(tok))
+                    break
+                if cls is str:
+                    key = (state_stack[-2], state, kind)
+                    after = units.get(key)
+                    if after is None:
+                        after = self._unit_chain(state_stack[-2], state, kind)
+                        units[key] = after
+                    state = state_stack[-1] = after
+                    continue
+                origin, size, callback = action
+                if size:
+                    children = value_stack[-size:]
+                    del value_stack[-size:]
+                    del state_stack[-size:]
+                else:
+                    children = []
+                value_stack.append(callback(children))
+                state = actions[state_stack[-1]][origin]
+                state_stack.append(state)
+        end_state = self.end_states[start]
+        while True:
+            action = actions[state].get("$END")
+            if action is None or action.__class__ is int:
+                return _FAIL
+            if action.__class__ is str:
+                state = state_stack[-1] = actions[state_stack[-2]][action]
+            else:
+                origin, size, callback = action
+                if size:
+                    children = value_stack[-size:]
+                    del value_stack[-size:]
+                    del state_stack[-size:]
+                else:
+                    children = []
+                value_stack.append(callback(children))
+                state = actions[state_stack[-1]][origin]
+                state_stack.append(state)
+            if state == end_state:
+                return value_stack[-1]
+
+    def _unit_chain(self, below: int, state: int, kind: str) -> int:
+        """The top state after every value-preserving reduction possible on ``kind``."""
+        actions = self.actions
+        action = actions[state].get(kind)
+        while action.__class__ is str:
+            state = actions[below][action]
+            action = actions[state].get(kind)
+        return state
+
+
+class _Scanners(dict[int, "re.Pattern[str]"]):
+    """The lexer's regex for each parser state, compiled on first use.
+
+    Like Lark's contextual lexer, a state's regex only matches the terminals
+    that the state accepts (and `_SEP`, always); each first skips blanks,
+    atomically since blanks never hold a token.
+    """
+
+    def __init__(self, states: dict[int, dict[Any, Any]], terminals: list[Any], blank: str) -> None:
+        super().__init__()
+        self.states = states
+        self.terminals = terminals
+        self.blank = blank
+        self.by_accepts: dict[frozenset[str], re.Pattern[str]] = {}
+
+    def __missing__(self, state: int) -> re.Pattern[str]:
+        accepts = frozenset(str(s) for s in self.states[state] if s.isupper()) | {"_SEP"}
+        pattern = self.by_accepts.get(accepts)
+        if pattern is None:
+            alternatives = "|".join(
+                f"(?P<{t.name}>{t.pattern.to_regexp()})"
+                for t in self.terminals
+                if t.name in accepts
+            )
+            pattern = self.by_accepts[accepts] = re.compile(f"(?>{self.blank})?(?:{alternatives})")
+        self[state] = pattern
+        return pattern
+
+
+@lru_cache(maxsize=1)
+def _driver() -> _Driver:
+    return _Driver(_lark())
+
+
+def _run(source: SourceFile, start: str) -> Any:
+    """Parse ``source`` from rule ``start``; raise ResdslError with every problem."""
+    ctx = _Context(source)
+    token = _CTX.set(ctx)
+    try:
+        try:
+            result = _driver().parse(ctx, start, 0, len(source.text))
+        except Exception:  # the reference parser below says what went wrong
+            result = _FAIL
+        if result is not _FAIL:
+            if not ctx.diagnostics:
+                return result
+            raise ResdslError(_sorted(ctx.diagnostics))
+        ctx = _Context(source)
+        _CTX.set(ctx)
+        try:
+            result = _lark().parse(source.text, start=start)
+        except UnexpectedInput as exc:
+            ctx.diagnostics.append(_syntax_error(exc, ctx, start))
+        except _Abort as exc:
+            ctx.diagnostics.append(exc.diagnostic)
+        except RecursionError:
+            ctx.diagnostics.append(
+                Diagnostic("syntax", "the input is nested too deeply to parse", source.span(0, 0))
+            )
+        else:
+            if not ctx.diagnostics:
+                return result
+    except ResdslError:
+        raise
+    except Exception as exc:  # a bug in resdsl, not in the spec: still no traceback
+        ctx.diagnostics.append(
+            Diagnostic(
+                "internal",
+                f"internal error in the parser ({type(exc).__name__}: {exc})",
+                source.span(0, 0),
+                "this is a bug in resdsl; please report it with the spec that caused it",
+            )
+        )
+    finally:
+        _CTX.reset(token)
+    raise ResdslError(_sorted(ctx.diagnostics))
+
+
+def _parse_slice(outer: _Context, start: int, end: int) -> ast.Expr:
+    """Parse the expression between two offsets of the current file (a label's ``{...}``)."""
+    ctx = _Context(outer.source, outer.diagnostics, depth=outer.depth)
+    token = _CTX.set(ctx)
+    try:
+        result: Any = _driver().parse(ctx, "expr_start", start, end)
+        if result is not _FAIL:
+            return cast(ast.Expr, result)
+        ctx.open.clear()
+        try:
+            result = _lark().parse(TextSlice(outer.source.text, start, end), start="expr_start")
+            return cast(ast.Expr, result)
+        except UnexpectedInput as exc:
+            outer.diagnostics.append(_syntax_error(exc, ctx, "expr_start", end=end))
+        except _Abort as exc:
+            outer.diagnostics.append(exc.diagnostic)
+    finally:
+        _CTX.reset(token)
+    return ast.Str("", outer.span(start, end))
+
+
+def _sorted(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
+    return sorted(diagnostics, key=lambda d: d.span.start if d.span is not None else -1)
+
+
+# ---------------------------------------------------------------- spans, fast
+#
+# A parse makes a span for every node. `SourceFile.span` finds lines by bisection
+# and the frozen dataclass's __init__ is slow; tokens already know their lines,
+# so spans are assembled from them directly (an equal Span, built faster).
+
+
+def _span_factory() -> Any:
+    probe = object.__new__(Span)
+    if not hasattr(probe, "__dict__"):  # pragma: no cover - if Span ever gets slots
+        return Span
+    new = object.__new__
+
+    def make(
+        source: SourceFile,
+        start: int,
+        end: int,
+        line: int,
+        column: int,
+        end_line: int,
+        end_column: int,
+    ) -> Span:
+        span = new(Span)
+        d = span.__dict__
+        d["source"] = source
+        d["start"] = start
+        d["end"] = end
+        d["line"] = line
+        d["column"] = column
+        d["end_line"] = end_line
+        d["end_column"] = end_column
+        return span
+
+    return make
+
+
+_mkspan: Callable[[SourceFile, int, int, int, int, int, int], Span] = _span_factory()
+
+
+def _tspan(src: SourceFile, a: Any) -> Span:
+    """The span of one token."""
+    return _mkspan(src, a.start_pos, a.end_pos, a.line, a.column, a.end_line, a.end_column)
+
+
+def _tt(src: SourceFile, a: Any, b: Any) -> Span:
+    """From token ``a`` to token ``b``."""
+    return _mkspan(src, a.start_pos, b.end_pos, a.line, a.column, b.end_line, b.end_column)
+
+
+def _tn(src: SourceFile, a: Any, b: Any) -> Span:
+    """From token ``a`` to the end of node ``b``."""
+    e = b.span
+    return _mkspan(src, a.start_pos, e.end, a.line, a.column, e.end_line, e.end_column)
+
+
+def _nt(src: SourceFile, a: Any, b: Any) -> Span:
+    """From node ``a`` to token ``b``."""
+    s = a.span
+    return _mkspan(src, s.start, b.end_pos, s.line, s.column, b.end_line, b.end_column)
+
+
+def _nn(src: SourceFile, a: Any, b: Any) -> Span:
+    """From node ``a`` to the end of node ``b``."""
+    s, e = a.span, b.span
+    return _mkspan(src, s.start, e.end, s.line, s.column, e.end_line, e.end_column)
+
+
+# ---------------------------------------------------------------- the AST builder
+
+
+class _Body:
+    """A ``{ ... }`` body on its way into its statement."""
+
+    __slots__ = ("close", "open", "stmts")
+
+    def __init__(self, stmts: tuple[Any, ...], open_: Any, close: Any) -> None:
+        self.stmts = stmts
+        self.open = open_
+        self.close = close
+
+
+class _Args:
+    """A parenthesised argument list on its way into its call."""
+
+    __slots__ = ("args", "close", "open")
+
+    def __init__(self, args: tuple[ast.Arg, ...], open_: Any, close: Any) -> None:
+        self.args = args
+        self.open = open_
+        self.close = close
+
+
+_ESCAPE: Final = re.compile(r"\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|(.))", re.S)
+_SIMPLE_ESCAPES: Final = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "0": "\0",
+    "\\": "\\",
+    '"': '"',
+    "'": "'",
+}
+_INTERP: Final = re.compile(r"\{([^{}\n]*)\}")
+
+
+class _Builder:
+    """The inline transformer: one method per rule alias, called on each reduction.
+
+    Methods named after a terminal (``NUMBER``...) are called when that token is
+    shifted. Tokens may come from Lark or from `_Driver`: only their attributes
+    (``type value start_pos end_pos line column end_line end_column``) are used.
+    """
+
+    # ------------------------------------------------------------- tokens
+
+    def NUMBER(self, tok: Any) -> ast.Num:
+        ctx = _CTX.get()
+        text: str = tok.value
+        span = _tspan(ctx.source, tok)
+        value: int | float
+        try:
+            if "." in text or "e" in text or "E" in text:
+                value = float(text)
+                if value == float("inf"):
+                    ctx.error(f"number {text} is too large", span)
+            else:
+                value = int(text)
+        except ValueError:
+            ctx.error("number has too many digits", span)
+            value = 0
+        return ast.Num(value, span)
+
+    def STRING(self, tok: Any) -> ast.Str:
+        ctx = _CTX.get()
+        raw: str = tok.value[1:-1]
+        if "\\" in raw:
+            raw = _unescape(ctx, raw, tok.start_pos + 1)
+        return ast.Str(raw, _tspan(ctx.source, tok))
+
+    def TRUE(self, tok: Any) -> ast.Bool:
+        return ast.Bool(True, _tspan(_CTX.get().source, tok))
+
+    def FALSE(self, tok: Any) -> ast.Bool:
+        return ast.Bool(False, _tspan(_CTX.get().source, tok))
+
+    def IN(self, tok: Any) -> ast.InputRef:
+        return ast.InputRef(_tspan(_CTX.get().source, tok))
+
+    # -------------------------------------------------------- expressions
+
+    def name(self, c: list[Any]) -> ast.Name:
+        tok = c[0]
+        return ast.Name(tok.value, _tspan(_CTX.get().source, tok))
+
+    def paren(self, c: list[Any]) -> Any:
+        ctx = _CTX.get()
+        inner = c[1]
+        return _deep(ctx, replace(inner, span=_tt(ctx.source, c[0], c[2])), inner)
+
+    def list_expr(self, c: list[Any]) -> ast.ListExpr:
+        ctx = _CTX.get()
+        items = tuple(c[1:-1])
+        return _deep(ctx, ast.ListExpr(items, _tt(ctx.source, c[0], c[-1])), *items)
+
+    def index(self, c: list[Any]) -> ast.Index:
+        ctx = _CTX.get()
+        value, idx, close = c
+        return _deep(ctx, ast.Index(value, idx, _nt(ctx.source, value, close)), value, idx)
+
+    def func_call(self, c: list[Any]) -> ast.FuncCall:
+        ctx = _CTX.get()
+        tok = c[0]
+        func: str = tok.value
+        func_span = _tspan(ctx.source, tok)
+        args = tuple(c[1:-1])
+        if func in _REF_FUNCTIONS:
+            # channels(conv1): a bare name here refers to a label.
+            args = tuple(ast.Label((a.id,), a.span) if isinstance(a, ast.Name) else a for a in args)
+        else:
+            if func not in FUNCTIONS:
+                ctx.error(
+                    f"unknown function '{func}': expressions can only call "
+                    + ", ".join(FUNCTIONS[:-1])
+                    + f" and {FUNCTIONS[-1]}",
+                    func_span,
+                    did_you_mean(func, FUNCTIONS),
+                    code="unknown-function",
+                )
+            for a in args:
+                if isinstance(a, ast.Label):
+                    ctx.error(
+                        f"a label cannot be an argument of {func}()",
+                        a.span,
+                        "only channels(...) and shape(...) take a label",
+                    )
+        node = ast.FuncCall(func, func_span, args, _tt(ctx.source, tok, c[-1]))
+        return _deep(ctx, node, *args)
+
+    def binary(self, c: list[Any]) -> ast.Binary:
+        ctx = _CTX.get()
+        left, op, right = c
+        return _deep(
+            ctx, ast.Binary(op.value, left, right, _nn(ctx.source, left, right)), left, right
+        )
+
+    def unary(self, c: list[Any]) -> ast.Unary:
+        ctx = _CTX.get()
+        op, operand = c
+        return _deep(ctx, ast.Unary(op.value, operand, _tn(ctx.source, op, operand)), operand)
+
+    def not_op(self, c: list[Any]) -> ast.Unary:
+        return self.unary(c)
+
+    def compare(self, c: list[Any]) -> ast.Compare:
+        ctx = _CTX.get()
+        operands = tuple(c[0::2])
+        ops = tuple(op.value for op in c[1::2])
+        node = ast.Compare(operands, ops, _nn(ctx.source, operands[0], operands[-1]))
+        return _deep(ctx, node, *operands)
+
+    def or_op(self, c: list[Any]) -> ast.BoolOp:
+        ctx = _CTX.get()
+        return _deep(ctx, ast.BoolOp("or", tuple(c), _nn(ctx.source, c[0], c[-1])), *c)
+
+    def and_op(self, c: list[Any]) -> ast.BoolOp:
+        ctx = _CTX.get()
+        return _deep(ctx, ast.BoolOp("and", tuple(c), _nn(ctx.source, c[0], c[-1])), *c)
+
+    def cond(self, c: list[Any]) -> ast.Cond:
+        ctx = _CTX.get()
+        body, test, _else, orelse = c
+        node = ast.Cond(body, test, orelse, _nn(ctx.source, body, orelse))
+        return _deep(ctx, node, body, test, orelse)
+
+    def expr_start(self, c: list[Any]) -> Any:
+        return c[0]
+
+    # ------------------------------------------------------------- labels
+
+    def label(self, c: list[Any]) -> ast.Label:
+        tok = c[0]
+        ctx = _CTX.get()
+        span = _tspan(ctx.source, tok)
+        if tok.type == "NAME":
+            return ast.Label((tok.value,), span)
+        return ast.Label(_interpolate(ctx, tok), span)
+
+    def skip_src(self, c: list[Any]) -> ast.Label | ast.InputRef:
+        if isinstance(c[0], ast.InputRef):
+            return c[0]
+        return self.label(c)
+
+    def skip_dst(self, c: list[Any]) -> ast.Label:
+        return self.label(c)
+
+    # ---------------------------------------------------------- arguments
+
+    def kwarg(self, c: list[Any]) -> ast.Arg:
+        tok, value = c
+        return ast.Arg(tok.value, value, _tn(_CTX.get().source, tok, value))
+
+    def args(self, c: list[Any]) -> _Args:
+        out: list[ast.Arg] = []
+        keyword: ast.Arg | None = None
+        for item in c[1:-1]:
+            if isinstance(item, ast.Arg):
+                keyword = keyword or item
+                out.append(item)
+                continue
+            arg = ast.Arg(None, item, item.span)
+            if keyword is not None:
+                _CTX.get().error(
+                    "positional argument after a keyword argument",
+                    arg.span,
+                    f"pass it before '{keyword.name}=', or name it: NAME={arg.span.text}",
+                )
+            out.append(arg)
+        return _Args(tuple(out), c[0], c[-1])
+
+    # ---------------------------------------------------------- statements
+
+    def body(self, c: list[Any]) -> _Body:
+        return _Body(tuple(c[1:-1]), c[0], c[-1])
+
+    def model_body(self, c: list[Any]) -> _Body:
+        return _Body(tuple(c[1:-1]), c[0], c[-1])
+
+    def call_stmt(self, c: list[Any]) -> ast.Call:
+        src = _CTX.get().source
+        label = c[0] if c[0].__class__ is ast.Label else None
+        i = 0 if label is None else 1
+        tok = c[i]
+        name_span = _tspan(src, tok)
+        if len(c) > i + 1:
+            args: _Args = c[i + 1]
+            return ast.Call(label, tok.value, name_span, args.args, _tt(src, tok, args.close))
+        return ast.Call(label, tok.value, name_span, (), name_span)
+
+    def group(self, c: list[Any]) -> ast.Group:
+        label, body = c
+        return ast.Group(label, body.stmts, _nt(_CTX.get().source, label, body.close))
+
+    def repeat(self, c: list[Any]) -> ast.Repeat:
+        body: _Body = c[-1]
+        var = c[2].value if len(c) == 4 else None
+        return ast.Repeat(c[1], var, body.stmts, _tt(_CTX.get().source, c[0], body.close))
+
+    def if_stmt(self, c: list[Any]) -> ast.If:
+        ctx = _CTX.get()
+        body: _Body = c[2]
+        if len(c) == 3:
+            return ast.If(c[1], body.stmts, (), _tt(ctx.source, c[0], body.close))
+        other = c[4]
+        if isinstance(other, _Body):
+            return ast.If(c[1], body.stmts, other.stmts, _tt(ctx.source, c[0], other.close))
+        # `else if`: count the chain like nesting, so a long one cannot overflow later stages.
+        node = ast.If(c[1], body.stmts, (other,), _tn(ctx.source, c[0], other))
+        return _deep(ctx, node, other)
+
+    def let(self, c: list[Any]) -> ast.Let:
+        kw, tok, value = c
+        return ast.Let(tok.value, value, _tn(_CTX.get().source, kw, value))
+
+    def skip(self, c: list[Any]) -> ast.Skip:
+        ctx = _CTX.get()
+        src = ctx.source
+        label = c[0] if len(c) == 5 else None
+        kw, source, dst, args = c[-4:]
+        merge, merge_span = "", _tt(src, args.open, args.close)
+        options: list[ast.Arg] = []
+        for i, arg in enumerate(args.args):
+            if i == 0 and arg.name is None:
+                merge_span = arg.span
+                if isinstance(arg.value, ast.Name):
+                    merge = arg.value.id
+                else:
+                    ctx.error(
+                        f"expected the name of a merge, found '{arg.span.text}'",
+                        arg.span,
+                        "the merges are add, concat and mul",
+                    )
+            elif arg.name is None:
+                if i > 0 and args.args[i - 1].name is not None:
+                    continue  # already reported: positional argument after a keyword
+                ctx.error(
+                    f"unexpected '{arg.span.text}': the options of a skip are written NAME=VALUE",
+                    arg.span,
+                    "the options are shortcut=, align=, scale= and gate=",
+                )
+            else:
+                options.append(arg)
+        if not args.args or args.args[0].name is not None:
+            ctx.error(
+                "a skip needs its merge first in its parentheses: add, concat or mul",
+                _tspan(src, args.open),
+                f"for example `skip {source.span.text} -> {dst.span.text} (add)`",
+            )
+        span = _tt(src, kw, args.close)
+        return ast.Skip(label, source, dst, merge, merge_span, tuple(options), span)
+
+    # -------------------------------------------------------- definitions
+
+    def input_symbol(self, c: list[Any]) -> ast.InputDim:
+        tok, value = c
+        return ast.InputDim(tok.value, value, _tn(_CTX.get().source, tok, value))
+
+    def input_decl(self, c: list[Any]) -> ast.InputDecl:
+        dims = tuple(
+            d if isinstance(d, ast.InputDim) else ast.InputDim(None, d, d.span) for d in c[2:-1]
+        )
+        return ast.InputDecl(dims, _tt(_CTX.get().source, c[0], c[-1]))
+
+    def param(self, c: list[Any]) -> ast.Param:
+        ctx = _CTX.get()
+        tok, type_tok = c[0], c[1]
+        default = c[2] if len(c) == 3 else None
+        type_span = _tspan(ctx.source, type_tok)
+        type_name: str = type_tok.value
+        if type_name not in PARAM_TYPES:
+            ctx.error(
+                f"unknown type '{type_name}' for parameter '{tok.value}'",
+                type_span,
+                did_you_mean(type_name, PARAM_TYPES)
+                or "the types are " + ", ".join(PARAM_TYPES[:-1]) + f" and {PARAM_TYPES[-1]}",
+                code="unknown-type",
+            )
+        span = _tt(ctx.source, tok, type_tok) if default is None else _tn(ctx.source, tok, default)
+        return ast.Param(tok.value, type_name, default, span, type_span)
+
+    def params(self, c: list[Any]) -> tuple[ast.Param, ...]:
+        return tuple(c)
+
+    def block_def(self, c: list[Any]) -> ast.BlockDef:
+        src = _CTX.get().source
+        kw, tok, body = c[0], c[1], c[-1]
+        params = c[2] if len(c) == 4 else ()
+        return ast.BlockDef(
+            tok.value, params, body.stmts, _tt(src, kw, body.close), _tspan(src, tok)
+        )
+
+    def model_def(self, c: list[Any]) -> ast.ModelDef:
+        ctx = _CTX.get()
+        kw, tok, body = c[0], c[1], c[-1]
+        params = c[2] if len(c) == 4 else ()
+        name: str = tok.value
+        name_span = _tspan(ctx.source, tok)
+        stmts: tuple[Any, ...] = body.stmts
+        decl: ast.InputDecl | None = None
+        if stmts and stmts[0].__class__ is ast.InputDecl:
+            decl, stmts = stmts[0], stmts[1:]
+        misplaced = [s for s in stmts if s.__class__ is ast.InputDecl]
+        for s in misplaced:
+            ctx.error(
+                f"'input' must be the first statement of model '{name}'",
+                s.span,
+                "declare the input once, at the top of the model body"
+                if decl is not None
+                else "move it to the top of the model body",
+            )
+        if decl is None:
+            if not misplaced:
+                ctx.error(
+                    f"model '{name}' does not declare its input",
+                    stmts[0].span if stmts else name_span,
+                    "start the model body with the input's shape, e.g. `input [3, H=224, W=224]`",
+                )
+            decl = ast.InputDecl((), name_span)
+        if misplaced:
+            stmts = tuple(s for s in stmts if s.__class__ is not ast.InputDecl)
+        return ast.ModelDef(name, params, decl, stmts, _tt(ctx.source, kw, body.close), name_span)
+
+    def model_alias(self, c: list[Any]) -> ast.ModelAlias:
+        src = _CTX.get().source
+        kw, tok, target = c[0], c[1], c[2]
+        if len(c) == 4:
+            args, span = c[3].args, _tt(src, kw, c[3].close)
+        else:
+            args, span = (), _tt(src, kw, target)
+        return ast.ModelAlias(
+            tok.value, target.value, _tspan(src, target), args, span, _tspan(src, tok)
+        )
+
+    def use(self, c: list[Any]) -> ast.Use:
+        kw, path = c
+        return ast.Use(path.value, _tn(_CTX.get().source, kw, path))
+
+    def start(self, c: list[Any]) -> ast.SpecFile:
+        source = _CTX.get().source
+        uses = tuple(d for d in c if d.__class__ is ast.Use)
+        defs = tuple(d for d in c if d.__class__ is not ast.Use)
+        return ast.SpecFile(uses, defs, source.span(0, len(source.text)))
+
+
+_Node = TypeVar("_Node", bound=ast.Expr | ast.If)
+
+
+def _deep(ctx: _Context, node: _Node, *children: object) -> _Node:
+    """Record how deeply ``node`` nests; report once if deeper than MAX_EXPR_DEPTH."""
+    depth = ctx.depth
+    d = 1
+    for c in children:
+        entry = depth.get(id(c))
+        if entry is not None and entry[0] >= d:
+            d = entry[0] + 1
+    depth[id(node)] = (d, node)
+    if d > MAX_EXPR_DEPTH and not ctx.too_deep:
+        ctx.too_deep = True
+        ctx.error(
+            f"expression nested too deeply (more than {MAX_EXPR_DEPTH} levels)",
+            node.span,
+            "split it into several `let` statements",
+        )
+    return node
+
+
+def _unescape(ctx: _Context, raw: str, offset: int) -> str:
+    """Decode the escapes of a string's contents; ``offset`` is where they start."""
+
+    def one(m: re.Match[str]) -> str:
+        text = m.group(0)
+        simple = m.group(1)
+        if simple is not None:
+            if simple in _SIMPLE_ESCAPES:
+                return _SIMPLE_ESCAPES[simple]
+            ctx.error(
+                f"unknown escape sequence '{text}' in a string",
+                ctx.span(offset + m.start(), offset + m.end()),
+                "write '\\\\' for a backslash",
+            )
+            return text
+        code = int(text[2:], 16)
+        if code > 0x10FFFF:
+            ctx.error(
+                f"escape sequence '{text}' is not a Unicode character",
+                ctx.span(offset + m.start(), offset + m.end()),
+            )
+            return ""
+        return chr(code)
+
+    return _ESCAPE.sub(one, raw)
+
+
+def _interpolate(ctx: _Context, tok: Any) -> tuple[str | ast.Expr, ...]:
+    """Split the label ``layer{s + 1}_out`` into ``("layer", <s + 1>, "_out")``."""
+    text: str = tok.value
+    base: int = tok.start_pos
+    parts: list[str | ast.Expr] = []
+    pos = 0
+    for m in _INTERP.finditer(text):
+        if m.start() > pos:
+            parts.append(text[pos : m.start()])
+        a, b = base + m.start(1), base + m.end(1)
+        if not m.group(1).strip():
+            ctx.error(
+                "empty '{}' in a label: write the expression to interpolate",
+                ctx.span(base + m.start(), base + m.end()),
+            )
+            parts.append(ast.Str("", ctx.span(a, b)))
+        else:
+            parts.append(_parse_slice(ctx, a, b))
+        pos = m.end()
+    if pos < len(text):
+        parts.append(text[pos:])
+    return tuple(parts)
+
+
+# ---------------------------------------------------------------- syntax errors
+
+# What a token is called in a message, by terminal name.
+_TERMINAL_TEXT: Final = {
+    "NAME": "a name",
+    "LABEL_INTERP": "a label",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "COMP_OP": "a comparison",
+    "_SEP": "a new line",
+    "$END": "the end of the file",
+    "ELSE": "'else'",
+    "ARROW": "'->'",
+    "EQUAL": "'='",
+    "COLON": "':'",
+    "COMMA": "','",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "STAR": "'*'",
+    "SLASH": "'/'",
+    "DSLASH": "'//'",
+    "PERCENT": "'%'",
+    "POW": "'**'",
+    **{k: f"'{v}'" for k, v in _BRACKET_TEXT.items()},
+    **{kw.upper(): f"'{kw}'" for kw in KEYWORDS if kw != "else"},
+}
+
+# Groups of terminals said in one phrase, tried in order.
+_EXPR_START: Final = frozenset(
+    {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "IN", "LPAR", "LSQB", "MINUS", "PLUS", "NOT"}
+)
+_STMT_START: Final = frozenset({"SKIP", "REPEAT", "IF", "LET"})
+_DEF_START: Final = frozenset({"USE", "BLOCK", "MODEL"})
+_OPERATORS: Final = frozenset(
+    {
+        "PLUS",
+        "MINUS",
+        "STAR",
+        "SLASH",
+        "DSLASH",
+        "PERCENT",
+        "POW",
+        "COMP_OP",
+        "AND",
+        "OR",
+        "IF",
+        "LSQB",
+    }
+)
+_ORDER: Final = (
+    "a statement",
+    "a definition ('block', 'model' or 'use')",
+    "an expression",
+    "a name",
+    "a label",
+    "an operator",
+)
+
+
+def _accepts(stack: Sequence[int], start: str) -> set[str]:
+    """The terminals that the parser, with this stack, would shift next.
+
+    An LALR state merges the lookaheads of every context it appears in, so its
+    row lists tokens that this context cannot take (`]` after `f(1`). Running
+    the reductions each token would cause, on the states alone, weeds them out.
+    """
+    from lark.parsers.lalr_analysis import Shift
+
+    table = _lark().parser.parser._parse_table
+    states, end_state = table.states, table.end_states[start]
+    out: set[str] = set()
+    for term in states[stack[-1]]:
+        if not term.isupper():
+            continue
+        st = list(stack)
+        for _ in range(10_000):  # reductions always end; this only bounds a bug
+            action = states[st[-1]].get(term)
+            if action is None:
+                break
+            kind, arg = action
+            if kind is Shift:
+                out.add(str(term))
+                break
+            if arg.expansion:
+                del st[-len(arg.expansion) :]
+            st.append(states[st[-1]][arg.origin.name][1])
+            if term == "$END" and st[-1] == end_state:
+                out.add("$END")
+                break
+    return out
+
+
+def _expected_text(expected: set[str]) -> str:
+    left = set(expected)
+    phrases: list[str] = []
+    if left >= _STMT_START:
+        phrases.append("a statement")
+        left -= _STMT_START | {"NAME", "LABEL_INTERP", "INPUT"}
+    if left >= _DEF_START:
+        phrases.append("a definition ('block', 'model' or 'use')")
+        left -= _DEF_START
+    if {"NAME", "NUMBER", "LPAR"} <= left:
+        phrases.append("an expression")
+        left -= _EXPR_START | {"LABEL_INTERP"}
+    if len(left & _OPERATORS) >= 3:
+        phrases.append("an operator")
+        left -= _OPERATORS | {"AND", "OR", "ELSE"}
+    if phrases and phrases[0] in ("a statement", "a definition ('block', 'model' or 'use')"):
+        left -= {"_SEP", "$END"}  # the end of the statement is never the fix then
+    rest = sorted(_TERMINAL_TEXT.get(t, t) for t in left if t != "$END")
+    ordered = sorted(phrases, key=_ORDER.index) + [
+        r for r in rest if r not in ("a new line", "'}'")
+    ]
+    # Ends of statements come last: they are the least likely fix.
+    ordered += [r for r in ("'}'", "a new line") if r in rest]
+    if "$END" in left:
+        ordered.append("the end of the file")
+    if not ordered:
+        return "something else"
+    if len(ordered) == 1:
+        return ordered[0]
+    return ", ".join(ordered[:-1]) + " or " + ordered[-1]
+
+
+def _found_text(tok: Token) -> str:
+    kind = tok.type
+    text = str(tok)
+    if kind == "$END":
+        return "end of file"
+    if kind == "_SEP":
+        return "';'" if text.lstrip(" \t").startswith(";") else "end of line"
+    if kind == "ELSE":
+        return "keyword 'else'"
+    if kind == "NAME":
+        return f"name '{text}'"
+    if kind == "LABEL_INTERP":
+        return f"label '{text}'"
+    if kind == "NUMBER":
+        return f"number {text}"
+    if kind == "STRING":
+        return f"string {text if len(text) <= 30 else text[:27] + '...'}"
+    if text in KEYWORDS:
+        return f"keyword '{text}'"
+    return f"'{text}'"
+
+
+# Known mistakes, by a snippet that makes them. An error in the same parser state
+# (and, when `any_token` is false, on the same kind of token) gets the message
+# and hint. Unlike UnexpectedInput.match_examples, the state alone is compared,
+# not the stack depth, so one snippet covers every nesting level.
+@dataclass(frozen=True)
+class _Known:
+    snippets: tuple[str, ...]
+    hint: str
+    message: str | None = None  # replaces "expected ..." when given
+    any_token: bool = True
+
+
+_KNOWN: Final = (
+    _Known(
+        (
+            "block b { conv1 conv(3) }",
+            "block b { relu\n conv1 conv(3) }",
+            "block b { relu; conv1 conv(3) }",
+            "block b {\n conv1 conv(3) }",
+        ),
+        "to name a statement, follow its label with ':' (`conv1: conv(...)`); "
+        "to write two statements, put them on separate lines or between ';'",
+        any_token=False,
+    ),
+    _Known(
+        ("block b { layer{i} conv(3) }", "block b { layer{i} = conv(3) }"),
+        "a label is followed by ':', as in `layer{i}: conv(...)`",
+        message="expected ':' after the label",
+    ),
+    _Known(
+        (
+            "block b { conv1 = conv(3) }",
+            "block b { relu\n conv1 = conv(3) }",
+            "block b { relu; conv1 = conv(3) }",
+            "block b {\n conv1 = conv(3) }",
+        ),
+        "a label is followed by ':', as in `conv1: conv(...)`; to bind a value, write `let NAME = EXPR`",
+        message="a label is followed by ':', not '='",
+        any_token=False,
+    ),
+    _Known(
+        ("block b { skip in -> x }", "block b { skip in -> x{i} }"),
+        "a skip ends with its merge in parentheses, e.g. `skip in -> x (add)`; "
+        "the merges are add, concat and mul",
+        message="expected '(' and a merge after the skip's destination",
+    ),
+    _Known(
+        (
+            "block b { skip a b (add) }",
+            "block b { skip in b (add) }",
+            "block b { skip a{i} b (add) }",
+        ),
+        "write `skip SRC -> DST (MERGE)`",
+        message="expected '->' between the skip's source and destination",
+    ),
+    _Known(
+        ("block b(x) {}", "block b(y: int, x) {}", "model m(x) {}", "model m(y: int, x) {}"),
+        "give each parameter a type: `NAME: TYPE` or `NAME: TYPE = DEFAULT`; "
+        "the types are " + ", ".join(PARAM_TYPES),
+        message="expected ':' and a type after the parameter name",
+    ),
+    _Known(
+        (
+            "block b { input [3] }",
+            "block b {\n input [3] }",
+            "block b { relu; input [3] }",
+            "model m { input [3]; repeat 2 { input [3] } }",
+            "model m { input [3]; repeat 2 {\n input [3] } }",
+            "model m { input [3]; repeat 2 { relu\n input [3] } }",
+        ),
+        "`input [...]` declares a model's input: it is the first statement of a model body",
+        any_token=False,
+    ),
+    _Known(
+        ("conv(3)", "\nconv(3)", "block b {}\nconv(3)", "relu: relu", "block b {}; relu: relu"),
+        "statements belong inside a body: `block NAME(PARAMS) { ... }` or `model NAME { ... }`",
+        any_token=False,
+    ),
+    _Known(
+        (
+            "block b\n{}",
+            "block b()\n{}",
+            "model m\n{}",
+            "model m()\n{}",
+            "block b { repeat 2\n{} }",
+            "block b { repeat 2 as i\n{} }",
+            "block b { if x\n{} }",
+            "block b { if x {} else\n{} }",
+            "block b { x:\n{} }",
+        ),
+        "the '{' that opens a body must be on the same line as what it belongs to",
+        any_token=False,
+    ),
+)
+
+
+@lru_cache(maxsize=1)
+def _known_states() -> dict[tuple[Any, str | None], _Known]:
+    """Parse every known-mistake snippet once: (parser state, token type) -> mistake."""
+    table: dict[tuple[Any, str | None], _Known] = {}
+    for known in _KNOWN:
+        for snippet in known.snippets:
+            ctx = _Context(SourceFile("<example>", snippet))
+            token = _CTX.set(ctx)
+            try:
+                _lark().parse(snippet, start="start")
+            except UnexpectedToken as exc:
+                key = (exc.state.position, None if known.any_token else exc.token.type)
+                table.setdefault(key, known)
+            except Exception:  # a snippet that fails differently teaches nothing
+                pass
+            finally:
+                _CTX.reset(token)
+    return table
+
+
+def _syntax_error(
+    exc: UnexpectedInput, ctx: _Context, start: str, end: int | None = None
+) -> Diagnostic:
+    """Turn a Lark error into a diagnostic that says what was found and expected."""
+    text = ctx.source.text
+    if isinstance(exc, UnexpectedCharacters):
+        return _bad_character(ctx, exc.pos_in_stream or 0)
+    if not isinstance(exc, UnexpectedToken):
+        return Diagnostic("syntax", "invalid syntax", ctx.span(0, 0))
+    tok = exc.token
+    found = _found_text(tok)
+    if tok.type == "$END" and end is not None:
+        # The end of a label's `{...}`: point at its '}'.
+        found, span = "'}'", ctx.span(end, end + 1)
+    elif tok.type == "$END":
+        at = len(text.rstrip())
+        span = ctx.span(at, at)
+    else:
+        span = _tok_span(ctx, tok)
+        if tok.type == "_SEP":
+            span = ctx.span(tok.start_pos, tok.start_pos + 1)
+    opened = [o for o in ctx.open if o.start_pos < tok.start_pos or tok.type == "$END"]
+    if tok.type in _CLOSE:
+        problem = _bracket_problem(opened, tok)
+        if problem is not None:
+            return Diagnostic("syntax", problem, span)
+    if tok.type == "$END" and opened and end is None:
+        closer = _BRACKET_TEXT[_OPEN[opened[-1].type]]
+        return Diagnostic(
+            "syntax",
+            f"unexpected {found}: expected '{closer}' to close {_opened(opened[-1])}",
+            span,
+        )
+
+    expected = _accepts(exc.state.state_stack, start) or set(exc.expected)
+    message = f"unexpected {found}: expected {_expected_text(expected)}"
+    hint: str | None = None
+    if tok.type in {kw.upper() for kw in KEYWORDS} | {"ELSE"} and "NAME" in expected:
+        word = "else" if tok.type == "ELSE" else str(tok)
+        hint = f"'{word}' is a reserved word: it cannot name a label, a parameter or a variable"
+    if start == "start":
+        known = _known_states().get((exc.state.position, tok.type)) or _known_states().get(
+            (exc.state.position, None)
+        )
+        if known is not None:
+            hint = known.hint
+            if known.message is not None:
+                message = f"unexpected {found}: {known.message}"
+    if opened and opened[-1].type != "LBRACE" and opened[-1].line < span.line:
+        closer = _BRACKET_TEXT[_OPEN[opened[-1].type]]
+        hint = f"is a '{closer}' missing? {_opened(opened[-1]).capitalize()} is still open"
+    return Diagnostic("syntax", message, span, hint)
+
+
+_CHAR_HINTS: Final = {
+    "'": "strings are written between double quotes",
+    "&": "write 'and'",
+    "|": "write 'or'",
+    "!": "write 'not' for a negation; '!=' compares",
+    "\\": "a backslash only appears in strings",
+    "\t": None,
+}
+
+
+def _bad_character(ctx: _Context, pos: int) -> Diagnostic:
+    text = ctx.source.text
+    char = text[pos] if pos < len(text) else ""
+    if char == '"':
+        line_end = text.find("\n", pos)
+        stop = len(text) if line_end < 0 else line_end
+        return Diagnostic(
+            "syntax",
+            "unterminated string",
+            ctx.span(pos, stop),
+            "close the string with '\"' on the same line",
+        )
+    shown = f"'{char}'" if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
+    hint = _CHAR_HINTS.get(char)
+    if hint is None and char.isidentifier():
+        hint = "names are ASCII: letters, digits and '_'"
+    return Diagnostic("syntax", f"illegal character {shown}", ctx.span(pos, pos + 1), hint)
