@@ -6,10 +6,35 @@ list below. Users add their own with :func:`register_layer`.
 
 from __future__ import annotations
 
+from resdsl.layers.activation import ACTIVATIONS
+from resdsl.layers.attention import Attention, Embedding
 from resdsl.layers.base import Layer, LayerArgs, ShapeError
-from resdsl.layers.conv import Conv
+from resdsl.layers.conv import Conv, ConvTranspose
+from resdsl.layers.linear import Linear
+from resdsl.layers.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
+from resdsl.layers.pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
+from resdsl.layers.shape import Dropout, Flatten, Identity, Upsample
 
-BUILTIN_LAYERS: tuple[Layer, ...] = (Conv(),)
+BUILTIN_LAYERS: tuple[Layer, ...] = (
+    Conv(),
+    ConvTranspose(),
+    BatchNorm(),
+    GroupNorm(),
+    LayerNorm(),
+    InstanceNorm(),
+    Linear(),
+    *ACTIVATIONS,
+    MaxPool(),
+    AvgPool(),
+    AdaptiveAvgPool(),
+    AdaptiveMaxPool(),
+    Flatten(),
+    Dropout(),
+    Upsample(),
+    Identity(),
+    Attention(),
+    Embedding(),
+)
 
 _REGISTRY: dict[str, Layer] = {layer.name: layer for layer in BUILTIN_LAYERS}
 
@@ -29,4 +54,12 @@ def layer_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-__all__ = ["Layer", "LayerArgs", "ShapeError", "get_layer", "layer_names", "register_layer"]
+__all__ = [
+    "BUILTIN_LAYERS",
+    "Layer",
+    "LayerArgs",
+    "ShapeError",
+    "get_layer",
+    "layer_names",
+    "register_layer",
+]

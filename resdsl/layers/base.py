@@ -98,9 +98,7 @@ def py(value: Any) -> str:
     raise TypeError(f"not a literal: {value!r}")
 
 
-def call_source(
-    ctor: str, positional: list[Any], keywords: list[tuple[str, Any, Any]]
-) -> str:
+def call_source(ctor: str, positional: list[Any], keywords: list[tuple[str, Any, Any]]) -> str:
     """``ctor(p1, p2, k=v)``, leaving out keywords equal to their default.
 
     ``keywords`` holds ``(name, value, default)``.
