@@ -84,27 +84,94 @@ INDENT = "    "
 #: Attributes of ``nn.Module`` (torch 2.x): a child module cannot take these
 #: names (``add_module`` refuses them, and ``self.training`` must stay a bool).
 MODULE_ATTRIBUTES = frozenset(
-    """
-    T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl
-    _compiled_call_impl _forward_hooks _forward_hooks_always_called
-    _forward_hooks_with_kwargs _forward_pre_hooks _forward_pre_hooks_with_kwargs
-    _get_backward_hooks _get_backward_pre_hooks _get_name _is_full_backward_hook
-    _load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks
-    _maybe_warn_non_full_backward_hook _modules _named_members
-    _non_persistent_buffers_set _parameters _register_load_state_dict_pre_hook
-    _register_state_dict_hook _replicate_for_data_parallel _save_to_state_dict
-    _slow_forward _state_dict_hooks _state_dict_pre_hooks _version _wrapped_call_impl
-    add_module apply bfloat16 buffers call_super_init children compile cpu cuda
-    double dump_patches eval extra_repr float forward get_buffer get_extra_state
-    get_parameter get_submodule half ipu load_state_dict modules mtia named_buffers
-    named_children named_modules named_parameters parameters register_backward_hook
-    register_buffer register_forward_hook register_forward_pre_hook
-    register_full_backward_hook register_full_backward_pre_hook
-    register_load_state_dict_post_hook register_load_state_dict_pre_hook
-    register_module register_parameter register_state_dict_post_hook
-    register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule
-    share_memory state_dict to to_empty train training type xpu zero_grad
-    """.split()
+    {
+        "T_destination",
+        "_apply",
+        "_backward_hooks",
+        "_backward_pre_hooks",
+        "_buffers",
+        "_call_impl",
+        "_compiled_call_impl",
+        "_forward_hooks",
+        "_forward_hooks_always_called",
+        "_forward_hooks_with_kwargs",
+        "_forward_pre_hooks",
+        "_forward_pre_hooks_with_kwargs",
+        "_get_backward_hooks",
+        "_get_backward_pre_hooks",
+        "_get_name",
+        "_is_full_backward_hook",
+        "_load_from_state_dict",
+        "_load_state_dict_post_hooks",
+        "_load_state_dict_pre_hooks",
+        "_maybe_warn_non_full_backward_hook",
+        "_modules",
+        "_named_members",
+        "_non_persistent_buffers_set",
+        "_parameters",
+        "_register_load_state_dict_pre_hook",
+        "_register_state_dict_hook",
+        "_replicate_for_data_parallel",
+        "_save_to_state_dict",
+        "_slow_forward",
+        "_state_dict_hooks",
+        "_state_dict_pre_hooks",
+        "_version",
+        "_wrapped_call_impl",
+        "add_module",
+        "apply",
+        "bfloat16",
+        "buffers",
+        "call_super_init",
+        "children",
+        "compile",
+        "cpu",
+        "cuda",
+        "double",
+        "dump_patches",
+        "eval",
+        "extra_repr",
+        "float",
+        "forward",
+        "get_buffer",
+        "get_extra_state",
+        "get_parameter",
+        "get_submodule",
+        "half",
+        "ipu",
+        "load_state_dict",
+        "modules",
+        "mtia",
+        "named_buffers",
+        "named_children",
+        "named_modules",
+        "named_parameters",
+        "parameters",
+        "register_backward_hook",
+        "register_buffer",
+        "register_forward_hook",
+        "register_forward_pre_hook",
+        "register_full_backward_hook",
+        "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook",
+        "register_load_state_dict_pre_hook",
+        "register_module",
+        "register_parameter",
+        "register_state_dict_post_hook",
+        "register_state_dict_pre_hook",
+        "requires_grad_",
+        "set_extra_state",
+        "set_submodule",
+        "share_memory",
+        "state_dict",
+        "to",
+        "to_empty",
+        "train",
+        "training",
+        "type",
+        "xpu",
+        "zero_grad",
+    }
 )
 
 #: Attributes the generated model class adds (``model.code`` is set by
@@ -292,10 +359,8 @@ class Namespace:
         k = 1
         while name in self.taken:
             k += 1
-            if self.numbered and not base[-1].isdigit():
-                name = f"{base}{k}"
-            else:
-                name = f"{base}_{k - 1}"
+            numbered = self.numbered and not base[-1].isdigit()
+            name = f"{base}{k}" if numbered else f"{base}_{k - 1}"
         self.taken.add(name)
         return name
 
@@ -345,7 +410,6 @@ class _Codegen:
         self.class_ns = Namespace(reserved={"Indexed"}, numbered=True)
         self.model_class = self.class_ns.create(base)
         self.uses_f = False
-        self._skip_sources: set[str] | None = None
         self.uses_indexed = False
 
     # ------------------------------------------------------------ structure
@@ -448,6 +512,8 @@ class _Codegen:
                 hint="labels are ASCII identifiers: letters, digits and '_'",
             )
         reserved = name in MODULE_ATTRIBUTES or name in extra
+        if "code" in extra and name.startswith("_resdsl"):
+            reserved = True  # the model class keeps resdsl's own attributes under _resdsl*
         if reserved or (name.startswith("__") and name.endswith("__")):
             raise ResdslError.single(
                 "codegen-name",
@@ -579,7 +645,7 @@ class _Codegen:
         if info.block:
             return camel_case(info.block)
         if info.kind == "group":
-            return camel_case(label if not _NUMBER.match(label) else "") + "Group"
+            return (camel_case(label) if not _NUMBER.match(label) else "") + "Group"
         return camel_case(label) if not _NUMBER.match(label) else "Shortcut"
 
     def class_doc(self, path: str) -> str:
@@ -589,19 +655,18 @@ class _Codegen:
             twin = " (the plain twin: every skip removed)" if self.g.graph.get("plain") else ""
             args = ", ".join(f"{k}={_spec_value(v)}" for k, v in info.args.items())
             return f"Model {model}({args}){twin}, generated by resdsl from {_where(info.span)}."
-        if info.kind == "block":
+        label = path.rpartition(".")[2]
+        if info.block:
             args = ", ".join(f"{k}={_spec_value(v)}" for k, v in info.args.items())
-            what = "Shortcut block" if self.is_in_shortcut(path) else "Block"
-            return f"{what} {info.block}({args})."
+            if info.kind == "shortcut":
+                return f"Shortcut {label}: block {info.block}({args})."
+            return f"Block {info.block}({args})."
         if info.kind == "group":
             return f"Group {path.rpartition('.')[2]}: its statements in sequence."
         if info.kind == "shortcut":
             gate = ", with a rezero gate" if path in self.gates else ""
-            return f"Shortcut of skip {path.rpartition('.')[2]}: a projection{gate}."
+            return f"Shortcut {label}: a projection (1x1 conv and batchnorm){gate}."
         return ""  # pragma: no cover
-
-    def is_in_shortcut(self, path: str) -> bool:
-        return self.scopes[path].kind == "shortcut"
 
     def span_of(self, unit: _Unit) -> Span | None:
         if unit.kind == "node":
@@ -715,11 +780,13 @@ class _Codegen:
             raise _internal(end, f"the output of scope {path!r} is not defined there")
         final = defs[end]
         last_use: dict[int, int] = {}
+        skip_read: set[int] = set()  # values a skip of this scope starts from
         for i, row in enumerate(reads):
-            for v in row:
+            for v, n in zip(row, read_nodes[i], strict=True):
                 last_use[v] = i
+                if self.reads_as_skip(steps[i], n):
+                    skip_read.add(v)
         last_use[final] = len(steps)
-        skip_sources = self.skip_sources()
 
         ns_reserved = set(_RESERVED_VARIABLES)
         var: dict[int, str] = {-1: "x"}
@@ -746,6 +813,14 @@ class _Codegen:
 
         for i, unit in enumerate(steps):
             in_vars = [var[v] for v in reads[i]]
+            if self.is_noop(unit):  # an alias: the value is its input, unchanged
+                var[i] = in_vars[0]
+                for later in range(i + 1, len(steps)):
+                    reads[later] = [reads[i][0] if v == i else v for v in reads[later]]
+                if final == i:
+                    final = reads[i][0]
+                last_use[reads[i][0]] = max(last_use[reads[i][0]], last_use.get(i, -1))
+                continue
             dying: list[str] = []
             for v in dict.fromkeys(reads[i]):
                 if last_use.get(v) == i:
@@ -757,7 +832,7 @@ class _Codegen:
             label = unit.name if unit.kind == "scope" else str(data["name"])
             if unit.kind == "node" and data["op"] in (*_MERGE_OPS, *_ALIGN_OPS, "zeropad"):
                 label = ""
-            long_lived = node in skip_sources
+            long_lived = i in skip_read
             out_var: str | None = None
             if long_lived and _IDENT.match(label) and not keyword.iskeyword(label):
                 if label not in live and label not in ns_reserved:
@@ -798,15 +873,30 @@ class _Codegen:
         lines.append(_Line(INDENT + f"return {var[final]}"))
         return lines
 
-    def skip_sources(self) -> set[str]:
-        """Values a skip starts from (named after their label: they live until the merge)."""
-        if self._skip_sources is None:
-            out: set[str] = set()
-            for u, _, d in self.g.edges(data=True):
-                if d.get("kind") == "skip" and self.nodes[u]["role"] not in ("shortcut", "align"):
-                    out.add(u)
-            self._skip_sources = out
-        return self._skip_sources
+    def reads_as_skip(self, unit: _Unit, node: str) -> bool:
+        """Does this step read ``node`` as the start of a skip (or as an align's size reference)?
+
+        Such values live until their merge; they are named after their label.
+        """
+        if unit.kind == "scope":
+            return self.scopes[unit.key].kind == "shortcut"
+        if unit.kind != "node":
+            return False
+        data = self.nodes[unit.key]
+        if data["op"] in _ALIGN_OPS:
+            return True
+        edge = self.g.edges.get((node, unit.key))
+        return bool(edge is not None and edge.get("kind") == "skip")
+
+    def is_noop(self, unit: _Unit) -> bool:
+        """A zero-padding shortcut between equal shapes: it passes its input through."""
+        if unit.kind != "node":
+            return False
+        data = self.nodes[unit.key]
+        if data["op"] != "zeropad":
+            return False
+        args: ZeroPadArgs = data["args"]
+        return all(s == 1 for s in args.stride) and not (args.pad_before or args.pad_after)
 
     def step_lines(
         self,
