@@ -44,15 +44,15 @@ What a diagram shows:
 ... model tiny {
 ...     input [8, H=16, W=16]
 ...     conv1: conv(8, 3, padding=1)
-...     relu
-...     skip in -> 1 (add)
+...     act:   relu
+...     skip in -> act (add)
 ... }
 ... ''')
 >>> dot = to_dot(spec.graph(), legend=False)
 >>> dot.splitlines()[0]
 'digraph tiny {'
->>> '"input" -> "1:add"' in dot and 'label="8×H×W"' in dot
-True
+>>> print([line.strip() for line in dot.splitlines() if line.strip().startswith('"input" ->')])
+['"input" -> "conv1" [weight=10, label="8×H×W"]', '"input" -> "act:add" [color="#1f6fd1", style="dashed", penwidth=1.8, fontcolor="#1f6fd1", weight=1, tailport="e", headport="e", tooltip="skip shortcut (add)", label="8×H×W"]']
 """
 
 from __future__ import annotations
@@ -270,14 +270,10 @@ def render_graph(
         write_bytes_atomic(Path(path), data)
     elif format is not None:
         fmt = check_format(format)
-    header, *body = dot.splitlines(keepends=True)
-    name = graph.graph.get("model") or None
-    digraph = graphviz.Digraph(name=name, body=body[:-1])
+    body = dot.splitlines(keepends=True)[1:-1]  # between "digraph NAME {" and "}"
+    digraph = graphviz.Digraph(name=_graph_name(graph), body=body)
     if fmt in IMAGE_FORMATS:
         digraph.format = fmt
-    if digraph.source != dot:  # pragma: no cover - guards the header quoting
-        digraph = graphviz.Digraph(body=body[:-1])
-        digraph.body.insert(0, f"\tgraph [comment={_q(str(name))}]\n")
     return digraph
 
 
@@ -662,7 +658,7 @@ class _View:
         self._add_output()
         self.scope_params = self._scope_params()
         self.position = {n: i for i, n in enumerate(self.graph.nodes)}
-        self.level = self._spatial_levels()
+        self.size = self._spatial_sizes()
         self.u_skips: list[tuple[str, str]] = []
         self.rows: list[list[str]] = []
         self.row_of: dict[str, int] = {}
@@ -853,16 +849,15 @@ class _View:
 
     # -------------------------------------------------------- U layout
 
-    def _spatial_levels(self) -> dict[str, int]:
-        """Per graph node: 0 for the largest spatial size, 1 for the next, ...; none if flat."""
-        sizes: dict[str, tuple[int, ...]] = {}
-        for node, data in self.graph.nodes(data=True):
+    def _spatial_sizes(self) -> list[float]:
+        """Per node position: the number of spatial positions at the sample size (inf if flat)."""
+        sizes: list[float] = []
+        for _, data in self.graph.nodes(data=True):
             shape = data.get("shape", ())
-            if len(shape) >= 2:
-                sizes[node] = tuple(int(d) for d in shape[1:])
-        distinct = sorted(set(sizes.values()), key=lambda s: (-_product(s), s))
-        rank = {s: i for i, s in enumerate(distinct)}
-        return {node: rank[s] for node, s in sizes.items()}
+            sizes.append(
+                float(_product(tuple(int(d) for d in shape[1:]))) if len(shape) >= 2 else _INF
+            )
+        return sizes
 
     def _choose_layout(self) -> str:
         self.u_skips = self._u_skips()
@@ -871,22 +866,20 @@ class _View:
         return "u"
 
     def _u_skips(self) -> list[tuple[str, str]]:
-        """Skip edges that join two tensors of one resolution across smaller ones."""
-        level = self.level
-        nodes = list(self.graph.nodes)
-        values = [level.get(n, -1) for n in nodes]
-        # next_deeper[i]: the first position after i whose level is deeper than i's.
-        next_deeper = [len(nodes)] * len(nodes)
-        stack: list[int] = []
-        for i, value in enumerate(values):
-            while stack and values[stack[-1]] < value:
-                next_deeper[stack.pop()] = i
-            stack.append(i)
+        """Skip edges whose span dips to tensors smaller than both ends: the long skips of a U.
+
+        A residual block's skip never qualifies (nothing between its ends is
+        smaller than its output), a U-Net's skip always does (the bottleneck
+        lies between), with or without cropping.
+        """
+        smallest = _RangeMin(self.size)
         found = []
         for u, v, data in self.graph.edges(data=True):
-            if data.get("kind") != "skip" or u not in level or level[u] != level.get(v):
+            if data.get("kind") != "skip":
                 continue
-            if next_deeper[self.position[u]] < self.position[v]:
+            i, j = self.position[u], self.position[v]
+            ends = min(self.size[i], self.size[j])
+            if ends < _INF and j - i > 1 and smallest.query(i + 1, j) < ends:
                 found.append((u, v))
         return found
 
@@ -930,10 +923,9 @@ class _View:
                 rows.setdefault(find(uid), []).append(uid)
         self.rows = [row for row in rows.values() if len(row) > 1]
         self.row_of = {uid: i for i, row in enumerate(self.rows) for uid in row}
-        span = list(self.graph.nodes)[first : last + 1]
-        deepest = max((self.level.get(n, -1) for n in span), default=-1)
+        deepest = min(self.size[first : last + 1], default=_INF)
         self.turn = max(
-            (self.position[n] for n in span if self.level.get(n, -1) == deepest), default=last
+            (i for i in range(first, last + 1) if self.size[i] == deepest), default=last
         )
 
     def unit_position(self, unit: _Unit) -> int:
@@ -972,6 +964,28 @@ class _View:
         for unit in self.units.values():
             place(unit.container, unit)
         return top, children
+
+
+_INF = float("inf")
+
+
+class _RangeMin:
+    """Minimum of ``values[i:j]`` in O(1) after O(n log n) set-up (a sparse table)."""
+
+    def __init__(self, values: list[float]) -> None:
+        self.table = [list(values)]
+        width = 1
+        while 2 * width <= len(values):
+            prev = self.table[-1]
+            self.table.append([min(prev[i], prev[i + width]) for i in range(len(prev) - width)])
+            width *= 2
+
+    def query(self, i: int, j: int) -> float:
+        if j <= i:
+            return _INF
+        k = (j - i).bit_length() - 1
+        row = self.table[k]
+        return min(row[i], row[j - (1 << k)])
 
 
 def _parent_path(path: str) -> str:
@@ -1053,9 +1067,7 @@ class _Writer:
         self.cluster_names: set[str] = {"cluster_legend"}
 
     def lines(self) -> Iterator[str]:
-        g = self.graph.graph
-        name = str(g.get("model") or "model")
-        yield f"digraph {_id(name)} {{\n"
+        yield f"digraph {_id(_graph_name(self.graph))} {{\n"
         graph_attrs: dict[str, str | int | float | bool | None] = {
             "label": Html(self._title()),
             "labelloc": "t",
@@ -1340,9 +1352,9 @@ class _Writer:
             if d.get("role") == "merge":
                 merges[str(d.get("op"))] = merges.get(str(d.get("op")), 0) + 1
         facts = [_e(_count(layers, "layer"))]
-        for op, n in merges.items():
+        for op, count in merges.items():
             color = SKIP_STYLES.get(op, (MAIN_COLOR,))[0]
-            facts.append(f'<FONT COLOR="{color}">{_e(_count(n, op + " skip"))}</FONT>')
+            facts.append(f'<FONT COLOR="{color}">{_e(_count(count, op + " skip"))}</FONT>')
         if unit.kind == "fold":
             facts[0] = "each " + facts[0]
         lines.append(", ".join(facts))
@@ -1478,6 +1490,10 @@ class _Writer:
                 yield f"\t\t{_q(previous)} -> {_q(a)} [style=invis, weight=10]\n"
             previous = a
         yield "\t}\n"
+
+
+def _graph_name(graph: nx.DiGraph) -> str:
+    return str(graph.graph.get("model") or "model")
 
 
 def _args_text(args: Mapping[str, Any]) -> str:
