@@ -1,0 +1,189 @@
+"""``resdsl compile``: check a spec, build the PyTorch module, smoke-test it, write it out.
+
+torch is imported only when the command runs, so ``check``, ``summary`` and
+``render`` stay torch-free.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from resdsl.api import summarize
+from resdsl.cli.check import summary_lines
+from resdsl.cli.common import (
+    AllowOutsideOpt,
+    MaxNodesOpt,
+    ModelOpt,
+    ParamOpt,
+    PlainOpt,
+    app,
+    err,
+    load_spec,
+    out,
+    parse_params,
+    reporting,
+    usage_error,
+    write_atomic,
+)
+from resdsl.elaborate import Limits
+from resdsl.init import SCHEMES
+
+if TYPE_CHECKING:
+    import torch
+
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write the standalone PyTorch source here (it imports only torch).",
+        show_default=False,
+    ),
+]
+InitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--init",
+        help="Initialisation scheme: 'default' (PyTorch's) or 'kaiming' (torchvision's). "
+        "Overrides the model's own 'init' parameter.",
+        show_default=False,
+    ),
+]
+ZeroInitOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--zero-init-residual/--no-zero-init-residual",
+        help="Zero the last norm layer of every residual branch (torchvision's "
+        "zero_init_residual). Overrides the model's own parameter.",
+        show_default=False,
+    ),
+]
+ExportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--export",
+        help="Also write a torch.export program (eval mode, sample input size) here.",
+        show_default=False,
+    ),
+]
+OnnxOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--onnx",
+        help="Also write an ONNX model (eval mode, sample input size); needs resdsl[onnx].",
+        show_default=False,
+    ),
+]
+
+
+@app.command("compile")
+def compile_(
+    spec: Annotated[Path, typer.Argument(help="The .res spec file.", show_default=False)],
+    model: ModelOpt = None,
+    param: ParamOpt = None,
+    output: OutputOpt = None,
+    plain: PlainOpt = False,
+    init: InitOpt = None,
+    zero_init_residual: ZeroInitOpt = None,
+    export: ExportOpt = None,
+    onnx: OnnxOpt = None,
+    max_nodes: MaxNodesOpt = Limits().max_nodes,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Compile a model to PyTorch: check it, build it, run one forward pass on a sample input.
+
+    With -o, write the standalone source (a class named after the model that
+    takes no arguments); an existing file is replaced only on success.
+    Exits 0 on success, 1 for an invalid spec or a failed build, 2 for bad usage.
+    """
+    if init is not None and init not in SCHEMES:
+        usage_error(f"--init {init!r} is not a scheme", hint=f"choose one of: {', '.join(SCHEMES)}")
+    if onnx is not None and importlib.util.find_spec("onnx") is None:
+        usage_error(
+            "--onnx needs the 'onnx' package, which is not installed",
+            hint="install resdsl[onnx]  (pip install 'resdsl[onnx]')",
+        )
+    with reporting():
+        loaded = load_spec(spec, plain=plain, max_nodes=max_nodes, allow_outside=allow_outside)
+        params = parse_params(loaded, param)
+        graph = loaded.graph(model, **params)
+        # Build first: nothing is written unless the model builds and runs.
+        import torch
+
+        from resdsl.build import compile_graph, sample_input
+
+        module = compile_graph(
+            graph, spec=loaded, params=params, init=init, zero_init_residual=zero_init_residual
+        )
+    for line in summary_lines(str(spec), summarize(graph)):
+        out.print(line, markup=False)
+    x = sample_input(graph, 1)
+    module.eval()
+    try:
+        with torch.no_grad():
+            start = time.perf_counter()
+            y = module(x)
+            elapsed = time.perf_counter() - start
+    except Exception as error:  # a checked spec that fails to run is a bug in resdsl
+        _failed("the forward pass on a sample input failed", error)
+    out.print(
+        f"  forward      {_shape(x)} -> {_shape(y)} in {elapsed * 1000:.1f} ms "
+        "(batch 1, eval mode, no grad)",
+        markup=False,
+    )
+    code: str = type(module).code  # type: ignore[attr-defined]
+    if output is not None:
+        write_atomic(output, lambda tmp: _write_text(tmp, code))
+        out.print(f"  wrote        {output} (class {type(module).__name__})", markup=False)
+    if export is not None:
+        try:
+            program = torch.export.export(module, (x,))
+        except Exception as error:
+            _failed("torch.export could not export the model", error)
+        write_atomic(export, lambda tmp: _save_program(program, tmp))
+        out.print(f"  exported     {export} (torch.export)", markup=False)
+    if onnx is not None:
+        try:
+            write_atomic(onnx, lambda tmp: _onnx_export(module, x, tmp))
+        except typer.Exit:
+            raise
+        except Exception as error:
+            _failed("ONNX export failed", error)
+        out.print(f"  exported     {onnx} (ONNX)", markup=False)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def _save_program(program: torch.export.ExportedProgram, path: Path) -> None:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()  # a buffer: torch.export.save wants a .pt2 name for paths
+    torch.export.save(program, buffer)
+    path.write_bytes(buffer.getvalue())
+
+
+def _onnx_export(module: torch.nn.Module, x: torch.Tensor, path: Path) -> None:
+    import torch
+
+    torch.onnx.export(module, (x,), str(path))
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "[" + ", ".join(str(d) for d in t.shape) + "]"
+
+
+def _failed(what: str, error: Exception) -> NoReturn:
+    err.print(f"error: {what}: {type(error).__name__}: {error}", markup=False)
+    err.print(
+        "  hint: the spec checked, so this is a bug in resdsl; please report it", markup=False
+    )
+    raise typer.Exit(1)
