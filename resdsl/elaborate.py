@@ -286,7 +286,7 @@ class Elaborator:
             if definition is None:
                 self.error(
                     None,
-                    "unknown-model",
+                    "unknown-model" if target == name else "unknown-alias-target",
                     f"unknown model '{target}'",
                     span,
                     did_you_mean(target, self.program.models),
@@ -676,8 +676,22 @@ class Elaborator:
         for item in items:
             if item.kind == "skip":
                 skip = self.resolve_skip(item, scope, by_name)
-                if skip is not None:
-                    pending.setdefault(skip.dst, []).append(skip)
+                if skip is None:
+                    continue
+                earlier = pending.setdefault(skip.dst, [])
+                twin = next(
+                    (s for s in earlier if (s.src, s.merge) == (skip.src, skip.merge)), None
+                )
+                if twin is not None:
+                    self.error(
+                        scope,
+                        "duplicate-skip",
+                        f"this skip repeats the skip at {twin.stmt.span}",
+                        skip.stmt.span,
+                        hint="a value can be merged into the same destination once",
+                    )
+                    continue
+                earlier.append(skip)
         self.check_skip_labels(pending, by_name, scope)
         current = scope.input
         for item in named:
