@@ -56,7 +56,8 @@ def specs(draw: st.DrawFn) -> tuple[str, int]:
         src = draw(st.sampled_from([f"l{a}", "in"]))
         body.append(f"    skip {src} -> l{b} ({merge})")
     size = draw(st.integers(4, 24))
-    text = "model m() {\n    input [3, H=%d, W=%d]\n%s\n}\n" % (size, size + 3, "\n".join(body))
+    lines = "\n".join(body)
+    text = f"model m() {{\n    input [3, H={size}, W={size + 3}]\n{lines}\n}}\n"
     return text, size
 
 
