@@ -197,7 +197,7 @@ def summarize(graph: nx.DiGraph) -> Summary:
         if data["role"] == "input":
             continue
         rows.append(
-            LayerRow(
+            LayerRow.model_construct(  # built from checked data: no validation needed
                 name=node,
                 op=data["op"],
                 depth=data["parent"].count(".") + 1 if data["parent"] else 0,

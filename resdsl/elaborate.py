@@ -160,6 +160,7 @@ class Elaborator:
         self.node_count = 0
         self.item_count = 0
         self._constraint_keys: set[tuple[Any, ...]] = set()
+        self._layer_memo: dict[tuple[Any, ...], tuple[Any, Shape]] = {}
         self._current_span: Span | None = None
 
     # ------------------------------------------------------------ diagnostics
@@ -1386,6 +1387,15 @@ class Elaborator:
     ) -> Val:
         layer = get_layer(op)
         assert layer is not None, op
+        # Blocks repeat: the same layer with the same arguments on the same input
+        # is validated and inferred once (a large share of elaboration time).
+        key = None
+        if current.shape is not None and current.node is not None:
+            key = (op, _freeze(values), tuple(expr_of(d) for d in current.shape))
+            hit = self._layer_memo.get(key)
+            if hit is not None:
+                # Its constraints were recorded the first time (they do not name nodes).
+                return self._add_layer(layer, hit[0], hit[1], scope, name, current, span, False)
         try:
             args = layer.Args.model_validate(values)
         except ValidationError as err:
@@ -1414,6 +1424,22 @@ class Elaborator:
                 err.hint,
             )
             return POISON
+        if key is not None:
+            self._layer_memo[key] = (args, shape)
+        return self._add_layer(layer, args, shape, scope, name, current, span)
+
+    def _add_layer(
+        self,
+        layer: Layer,
+        args: Any,
+        shape: Shape,
+        scope: Scope,
+        name: str,
+        current: Val,
+        span: Span,
+        record: bool = True,
+    ) -> Val:
+        assert current.node is not None and current.shape is not None
         node = self.fresh_id(f"{scope.prefix}{name}")
         self.add_node(
             node,
@@ -1430,6 +1456,8 @@ class Elaborator:
             self.add_edge(current.node, node, "skip", 0, **scope.skip_edge)
         else:
             self.add_edge(current.node, node, "main", 0)
+        if not record:
+            return Val(node, shape)
         for d in shape:
             if isinstance(d, SymDim):
                 self.constrain("ge", d, 1, node, f"the output of {node}")
@@ -1536,6 +1564,18 @@ def _literal_problem(value: Value) -> str | None:
             if problem:
                 return problem
     return None
+
+
+def _freeze(values: dict[str, Value]) -> tuple[Any, ...]:
+    """A hashable key for layer argument values (already tuples, numbers, strings)."""
+    return tuple((k, _typed(v)) for k, v in values.items())
+
+
+def _typed(value: Value) -> Any:
+    # Keep types in the key: True == 1 and (True,) == (1,) in Python.
+    if isinstance(value, tuple):
+        return ("tuple", tuple(_typed(v) for v in value))
+    return (type(value).__name__, value)
 
 
 def _to_python(value: Value) -> Value:
