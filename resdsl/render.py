@@ -12,7 +12,7 @@ What a diagram shows:
   edges** beside it, one colour and style per merge: ``add`` (short residual
   skips) blue and dashed, ``concat`` (long skips) orange and bold, ``mul``
   (gating) purple and dotted. The inputs of a ``concat`` carry their merge
-  order (``1``, ``2``, ...) at the arrow head. A shortcut projection or
+  order in their labels (``#1 · 64×H×W``). A shortcut projection or
   ``zeropad`` is a small node on its skip path; ``crop``/``pad`` alignments
   are small nodes before their concat.
 - Every edge is labelled with the shape of the tensor it carries, symbolic
@@ -31,13 +31,17 @@ What a diagram shows:
   blocks with the same structure fold into one node with a ``×N`` badge.
 - Shortcut containers (the modules of a projection shortcut) are always drawn
   as one node on their skip path, never as a cluster.
-- ``layout="u"`` draws an encoder-decoder as a U: one row per spatial
-  resolution (``rank=same`` on the tensors of equal size, with
-  ``newrank=true`` so rows can cross clusters), the encoder going down on the
-  left, the decoder coming back up on the right, and the long skips straight
-  across each row. ``layout="auto"`` (the default) picks it when some skip
-  joins two tensors of one resolution across a stretch of smaller ones;
-  ``layout="chain"`` is the top-to-bottom spine used for everything else.
+- ``layout="u"`` draws an encoder-decoder as a U. Each long skip's source,
+  the small nodes on its skip path and its merge share a rank (``rank=same``;
+  ``newrank=true`` lets a rank cross clusters), so the skip runs straight
+  across. The main path runs down to the deepest tensor the long skips span;
+  every main edge after that turning point is written reversed with
+  ``dir=back``, so the decoder climbs back up beside the encoder.
+  ``layout="auto"`` (the default) picks the U when a
+  skip spans tensors smaller than both of its ends (a U-Net's skips span the
+  bottleneck; a residual block's never do), else ``"chain"``: a straight
+  top-to-bottom spine with the skips looping beside it on the right (``mul``
+  skips on the left).
 
 >>> import resdsl
 >>> spec = resdsl.loads('''
@@ -128,7 +132,7 @@ SKIP_STYLES: dict[str, tuple[str, str, float]] = {
 }
 SKIP_MEANING = {
     "add": "add skip (short, residual)",
-    "concat": "concat skip (long; 1, 2 = order)",
+    "concat": "concat skip (long; #1, #2 = order)",
     "mul": "mul skip (gating)",
 }
 MERGE_GLYPH = {"add": "+", "concat": "cat", "mul": "×"}
@@ -866,22 +870,62 @@ class _View:
         return "u"
 
     def _u_skips(self) -> list[tuple[str, str]]:
-        """Skip edges whose span dips to tensors smaller than both ends: the long skips of a U.
+        """The long skips of a U: the main path dips below both ends and climbs back.
 
-        A residual block's skip never qualifies (nothing between its ends is
-        smaller than its output), a U-Net's skip always does (the bottleneck
-        lies between), with or without cropping.
+        A skip qualifies when some tensor between its source and the main
+        input of its merge is smaller (in spatial positions) than both. A
+        residual block's skip never does (nothing inside is smaller than the
+        block's output); a U-Net's always does (the bottleneck lies between),
+        with or without cropping. The climb back must be made by a layer that
+        enlarges its input (``conv_transpose``, ``upsample``): a
+        squeeze-and-excite gate returns to full size only by broadcasting, so
+        a skip around it is no U.
         """
         smallest = _RangeMin(self.size)
+        # grown[k]: how many of the first k nodes are layers that enlarge their input.
+        grown = [0]
+        for node in self.graph.nodes:
+            grown.append(grown[-1] + self._enlarges(node))
         found = []
         for u, v, data in self.graph.edges(data=True):
             if data.get("kind") != "skip":
                 continue
-            i, j = self.position[u], self.position[v]
+            main = self._main_input(v)
+            if main is None:
+                continue
+            i, j = self.position[u], self.position[main]
             ends = min(self.size[i], self.size[j])
-            if ends < _INF and j - i > 1 and smallest.query(i + 1, j) < ends:
+            dips = ends < _INF and smallest.query(i + 1, j) < ends
+            if dips and grown[j + 1] > grown[i + 1]:
                 found.append((u, v))
         return found
+
+    def _enlarges(self, node: str) -> int:
+        """1 for a layer whose output has more spatial positions than its input (up-sampling)."""
+        if self.graph.nodes[node].get("role") != "layer":
+            return 0
+        for pred in self.graph.predecessors(node):
+            if self.size[self.position[pred]] < self.size[self.position[node]] < _INF:
+                return 1
+        return 0
+
+    def _main_input(self, node: str) -> str | None:
+        """The main-path value merged with the skip that runs into ``node``."""
+        seen = 0
+        while self.graph.nodes[node].get("role") != "merge":
+            nxt = [
+                w
+                for w in self.graph.successors(node)
+                if self.graph.edges[node, w].get("kind") == "skip"
+            ]
+            seen += 1
+            if not nxt or seen > len(self.position):
+                return None
+            node = nxt[0]
+        for pred in self.graph.predecessors(node):
+            if self.graph.edges[pred, node].get("kind") == "main":
+                return str(pred)
+        return None
 
     def _u_plan(self) -> None:
         """Rows and directions of the U layout.
@@ -1065,6 +1109,7 @@ class _Writer:
         self.graph = view.graph
         self.u = view.layout == "u"
         self.cluster_names: set[str] = {"cluster_legend"}
+        self._skips_into: dict[str, list[_Edge]] | None = None
 
     def lines(self) -> Iterator[str]:
         yield f"digraph {_id(_graph_name(self.graph))} {{\n"
@@ -1397,29 +1442,37 @@ class _Writer:
             if mode == "chain":
                 side = "w" if edge.merge == "mul" else "e"
                 attrs["tailport"] = "s" if self._on_skip_path(edge.tail) else side
-                attrs["headport"] = "n" if self._on_skip_path(edge.head) else side
+                attrs["headport"] = "n" if self._on_skip_path(edge.head) else self._port(edge, side)
             elif mode == "free":
                 attrs["constraint"] = False
             attrs["tooltip"] = f"skip {edge.skip} ({edge.merge})" if edge.skip else edge.merge
         else:
             attrs["weight"] = 10
+        if edge.order:  # a concat input: its position in the concatenation, then its shape
+            text = f"#{edge.index + 1}" + (f" · {text}" if text else "")
         if text:
             attrs["label"] = text
         tail, head = edge.tail, edge.head
         if mode == "back":
             tail, head = head, tail
             attrs["dir"] = "back"
-        if edge.order:
-            attrs.update(
-                {
-                    "taillabel" if mode == "back" else "headlabel": str(edge.index + 1),
-                    "labelfontsize": 9,
-                    "labelfontcolor": SKIP_STYLES["concat"][0],
-                    "labeldistance": 1.8,
-                    "labelangle": 40,
-                }
-            )
         return f"{_q(tail)} -> {_q(head)} {_attrs(attrs)}"
+
+    def _port(self, edge: _Edge, side: str) -> str:
+        """Where a skip enters its head: several skips into one node enter side by side."""
+        if self._skips_into is None:
+            self._skips_into = {}
+            for e in self.view.edges:
+                if e.kind == "skip":
+                    self._skips_into.setdefault(e.head, []).append(e)
+            for edges in self._skips_into.values():
+                edges.sort(key=lambda e: e.index)
+        siblings = self._skips_into.get(edge.head, [])
+        if len(siblings) < 2:
+            return side
+        ports = [f"n{side}", side, f"s{side}"]
+        k = next(i for i, e in enumerate(siblings) if e is edge)
+        return ports[k] if k < len(ports) else side
 
     def _on_skip_path(self, uid: str) -> bool:
         """A shortcut or alignment drawn as a small node on a skip path."""
