@@ -9,20 +9,21 @@ a map from generated lines back to spec spans.
 ... model tiny(width: int = 8) {
 ...     input [3, H=32, W=32]
 ...     conv1: conv(width, 3, padding=1)
-...     relu
-...     skip conv1 -> 1 (add)
+...     act: relu
+...     skip conv1 -> act (add)
 ... }
 ... ''', "tiny.res")
 >>> gen = generate(spec.graph())
 >>> gen.class_name
 'Tiny'
->>> print(gen.source[gen.source.index("    def forward"):].strip())
-def forward(self, x: torch.Tensor) -> torch.Tensor:
+>>> forward = gen.source.split("    def forward")[1].split("        return")[0]
+>>> print(forward.strip())
+(self, x: torch.Tensor) -> torch.Tensor:
         \"\"\"``x``: ``[N, 3, H, W]`` -> ``[N, 8, H, W]``.\"\"\"
         conv1 = self.conv1(x)  # [8, H, W]  tiny.res:4
-        x = self[1](conv1)  # [8, H, W]  tiny.res:5
+        del x
+        x = self.act(conv1)  # [8, H, W]  tiny.res:5
         x = x + conv1  # [8, H, W]  tiny.res:6
-        return x
 
 How the graph becomes classes
 -----------------------------
@@ -751,6 +752,16 @@ class _Codegen:
         return out
 
     def forward(self, path: str) -> list[_Line]:
+        """The ``forward`` method of a scope's class: straight-line code, liveness-named.
+
+        Each step (a layer, a nested scope, a merge, a shortcut or an align)
+        defines one value. A value that a skip starts from gets its label as
+        variable name; every other value takes a generic name (``x``, ``out``)
+        that is recycled once its value is dead. A step's output reuses the
+        variable of an input that dies at that step; any other input that dies
+        there is deleted right after it (``del``), so no tensor outlives its
+        last use.
+        """
         info = self.scopes[path]
         if path == "":
             start, end = str(self.g.graph["input"]), str(self.g.graph["output"])
@@ -760,11 +771,13 @@ class _Codegen:
             start, end = info.input, info.output
         prefix = f"{path}." if path else ""
         steps = [u for u in self.units[path] if u.kind != "gate"]
-        # SSA: value i is defined by step i; value -1 is the input.
+        # SSA: value i is defined by step i; value -1 is the input. A no-op step
+        # (a zero-padding shortcut between equal shapes) defines an alias.
         defs: dict[str, int] = {start: -1}
         defines: list[str] = []
         reads: list[list[int]] = []
         read_nodes: list[list[str]] = []
+        alias: dict[int, int] = {}
         for i, unit in enumerate(steps):
             out, inputs = self.step_inputs(path, unit)
             row = []
@@ -774,32 +787,30 @@ class _Codegen:
                 row.append(defs[n])
             reads.append(row)
             read_nodes.append(inputs)
-            defs[out] = i
             defines.append(out)
+            if self.is_noop(unit):
+                alias[i] = row[0]
+                defs[out] = row[0]
+            else:
+                defs[out] = i
         if end not in defs:
             raise _internal(end, f"the output of scope {path!r} is not defined there")
         final = defs[end]
+        real = [i for i in range(len(steps)) if i not in alias]
         last_use: dict[int, int] = {}
         skip_read: set[int] = set()  # values a skip of this scope starts from
-        for i, row in enumerate(reads):
-            for v, n in zip(row, read_nodes[i], strict=True):
+        for i in real:
+            for v, n in zip(reads[i], read_nodes[i], strict=True):
                 last_use[v] = i
                 if self.reads_as_skip(steps[i], n):
                     skip_read.add(v)
         last_use[final] = len(steps)
+        last_step = real[-1] if real else -1
 
-        ns_reserved = set(_RESERVED_VARIABLES)
         var: dict[int, str] = {-1: "x"}
+        labelled: set[str] = set()  # variables named after a label: never recycled
         live: set[str] = {"x"}
-        free: list[str] = []
-        lines: list[_Line] = []
-        sig = "def forward(self, x: torch.Tensor) -> torch.Tensor:"
-        lines.append(_Line(sig))
-        if path == "":
-            lines.append(_Line(INDENT + self.forward_doc()))
-        if -1 not in last_use:  # the input is never read
-            live.discard("x")
-            free.append("x")
+        free: list[str] = [] if -1 in last_use else ["x"]
 
         def take(name: str) -> str:
             if name in free:
@@ -808,68 +819,56 @@ class _Codegen:
             return name
 
         def fresh(base: str) -> str:
-            ns = Namespace(ns_reserved | live)
-            return take(ns.create(base))
+            return take(Namespace(live | set(free) | labelled).create(base))
 
-        for i, unit in enumerate(steps):
+        lines: list[_Line] = [_Line("def forward(self, x: torch.Tensor) -> torch.Tensor:")]
+        if path == "":
+            lines.append(_Line(INDENT + self.forward_doc()))
+        for i in real:
+            unit = steps[i]
             in_vars = [var[v] for v in reads[i]]
-            if self.is_noop(unit):  # an alias: the value is its input, unchanged
-                var[i] = in_vars[0]
-                for later in range(i + 1, len(steps)):
-                    reads[later] = [reads[i][0] if v == i else v for v in reads[later]]
-                if final == i:
-                    final = reads[i][0]
-                last_use[reads[i][0]] = max(last_use[reads[i][0]], last_use.get(i, -1))
-                continue
-            dying: list[str] = []
-            for v in dict.fromkeys(reads[i]):
-                if last_use.get(v) == i:
-                    name = var[v]
-                    live.discard(name)
-                    dying.append(name)
+            dying = [var[v] for v in dict.fromkeys(reads[i]) if last_use.get(v) == i]
+            live.difference_update(dying)
             node = defines[i]
             data = self.nodes[node]
             label = unit.name if unit.kind == "scope" else str(data["name"])
             if unit.kind == "node" and data["op"] in (*_MERGE_OPS, *_ALIGN_OPS, "zeropad"):
                 label = ""
-            long_lived = i in skip_read
             out_var: str | None = None
-            if long_lived and _IDENT.match(label) and not keyword.iskeyword(label):
-                if label not in live and label not in ns_reserved:
-                    out_var = take(label)
-                else:
-                    out_var = fresh(label)
-            if out_var is None:
-                first = var[reads[i][0]] if reads[i] else None
-                if first in dying:
-                    out_var = take(first)
-                elif dying:
-                    out_var = take(dying[0])
+            if i in skip_read and _IDENT.match(label) and not keyword.iskeyword(label):
+                out_var = fresh(label)
+                labelled.add(out_var)
+            elif in_vars and in_vars[0] in dying:
+                out_var = take(in_vars[0])  # the value it is derived from dies here
+            else:
+                generic = [name for name in dying if name not in labelled]
+                if generic:
+                    out_var = take(generic[0])
                 elif free:
                     out_var = take("x" if "x" in free else free[0])
                 else:
                     out_var = fresh("out")
-            for name in dying:
-                if name != out_var and name not in live and name not in free:
-                    free.append(name)
+            released = [name for name in dying if name != out_var]
+            free.extend(n for n in released if n not in labelled and n not in free)
             var[i] = out_var
-            if (
-                last_use.get(i) is None
-            ):  # computed but never read (cannot happen for checked graphs)
-                live.discard(out_var)
-                free.append(out_var)
             rel = node[len(prefix) :] if node.startswith(prefix) else node
-            temps = Namespace(ns_reserved | live | set(in_vars) | {out_var})
-            for text, is_value in self.step_lines(
-                unit, node, out_var, in_vars, read_nodes[i], temps
-            ):
-                span = self.span_of(unit)
+            temps = Namespace(live | set(free) | labelled | set(in_vars))
+            span = self.span_of(unit)
+            step = self.step_lines(unit, node, out_var, in_vars, read_nodes[i], temps)
+            for k, (text, is_value) in enumerate(step):
+                if k == len(step) - 1 and len(step) > 1 and i != last_step:
+                    # Inputs only the size computations read die before the last line.
+                    early = [n for n in released if not re.search(rf"\b{n}\b", text)]
+                    if early:
+                        lines.append(_Line(INDENT + f"del {', '.join(early)}"))
+                        released = [n for n in released if n not in early]
                 if is_value:
                     comment = f"  # {shape_text(data['shape'])}  {_where(span)}"
-                    value = (out_var, rel)
+                    lines.append(_Line(INDENT + text + comment, span, (out_var, rel)))
                 else:
-                    comment, value = "", None
-                lines.append(_Line(INDENT + text + comment, span, value))
+                    lines.append(_Line(INDENT + text, span))
+            if released and i != last_step:
+                lines.append(_Line(INDENT + f"del {', '.join(released)}"))
         lines.append(_Line(INDENT + f"return {var[final]}"))
         return lines
 
@@ -878,6 +877,8 @@ class _Codegen:
 
         Such values live until their merge; they are named after their label.
         """
+        if self.nodes[node]["role"] in ("shortcut", "align"):
+            return False  # a shortcut's output is read at once by its merge
         if unit.kind == "scope":
             return self.scopes[unit.key].kind == "shortcut"
         if unit.kind != "node":
