@@ -84,7 +84,6 @@ if TYPE_CHECKING:
 
 ShapeMode = Literal["symbolic", "concrete", "none"]
 Layout = Literal["auto", "u", "chain"]
-Format = Literal["svg", "png", "pdf", "dot", "json", "graphml"]
 
 #: Formats that need Graphviz's ``dot``; the others are written by resdsl itself.
 IMAGE_FORMATS: tuple[str, ...] = ("svg", "png", "pdf")
@@ -471,7 +470,13 @@ def graph_data(graph: nx.DiGraph) -> dict[str, Any]:
 
 
 def to_json(graph: nx.DiGraph) -> str:
-    """:func:`graph_data` as indented JSON text (``--format json``)."""
+    """:func:`graph_data` as indented JSON text (``--format json``).
+
+    >>> import json, resdsl
+    >>> g = resdsl.loads("model m { input [4]; fc: linear(2) }").graph()
+    >>> json.loads(to_json(g))["nodes"][1]["args"]
+    {'out_features': 2, 'bias': True}
+    """
     return json.dumps(graph_data(graph), indent=1, ensure_ascii=False) + "\n"
 
 
@@ -480,6 +485,11 @@ def to_graphml(graph: nx.DiGraph) -> str:
 
     GraphML holds only scalars, so ``args`` is a JSON string, ``shape`` is
     ``"64,56,56"`` and ``shape_text`` is ``"64×H/4×W/4"``.
+
+    >>> import networkx as nx, resdsl
+    >>> g = resdsl.loads("model m { input [4]; fc: linear(2) }").graph()
+    >>> nx.parse_graphml(to_graphml(g)).nodes["fc"]["shape"]
+    '2'
     """
     data = graph_data(graph)
     h = nx.DiGraph()
@@ -607,6 +617,13 @@ def _count(n: int, what: str) -> str:
     return f"{n:,} {what}{'' if n == 1 else 's'}"
 
 
+def _macs_text(n: int) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}MACs"
+    return f"{n} MACs"
+
+
 def _params_text(n: int) -> str:
     return f"{n:,} params"
 
@@ -670,6 +687,8 @@ class _View:
         self.layout = self._choose_layout()
         if self.layout == "u":
             self._u_plan()
+            if not self.rows:  # every long skip is hidden inside a collapsed block
+                self.layout, self.turn = "chain", len(self.position)
 
     # -------------------------------------------------------- units
 
@@ -1178,7 +1197,7 @@ class _Writer:
         if "params" in g:
             facts.append(_params_text(int(g["params"])))
         if g.get("macs"):
-            facts.append(f"{int(g['macs']) / 1e9:.2f} GMACs")
+            facts.append(_macs_text(int(g["macs"])))
         if g.get("input_shape"):
             facts.append(f"input {shape_label(tuple(g['input_shape']), 'symbolic')}")
             if g.get("symbols"):

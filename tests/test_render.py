@@ -84,6 +84,23 @@ model misc {
 }
 """
 
+#: A small U inside a block: a U at full depth, a plain chain once collapsed.
+HOURGLASS = """
+block hourglass(c: int) {
+    enc:  conv(c, 3, padding=1)
+    down: maxpool(2)
+    mid:  conv(c, 3, padding=1)
+    up:   upsample(2)
+    skip enc -> up (concat)
+    out:  conv(c, 1)
+}
+model wrapped {
+    input [8, H=32, W=32]
+    net:  hourglass(8)
+    head: conv(2, 1)
+}
+"""
+
 # ---------------------------------------------------------------- a DOT reader
 
 _ID = r'"(?:[^"\\]|\\.)*"'
@@ -499,6 +516,16 @@ def test_unet_is_drawn_as_a_u() -> None:
     assert len(parse_dot(resdsl.load(SPECS / "unet.res").to_dot(depth=0)).diagram_ranks) == 4
 
 
+def test_a_u_hidden_in_a_collapsed_block_is_drawn_as_a_chain() -> None:
+    spec = resdsl.loads(HOURGLASS)
+    full = parse_dot(spec.to_dot())
+    assert full.diagram_ranks == [["net.enc", "net.up:concat"]]
+    assert full.edge("net.up", "net.up:concat").attrs["dir"] == "back"
+    collapsed = parse_dot(spec.to_dot(depth=0))
+    assert not collapsed.diagram_ranks
+    assert all("dir" not in e.attrs for e in collapsed.edges)
+
+
 def test_chain_layout_for_residual_nets_and_on_request() -> None:
     for spec, model in [("resnet.res", "resnet18"), ("preact_resnet.res", "preact_resnet164")]:
         dot = parse_dot(resdsl.load(SPECS / spec).to_dot(model))
@@ -737,7 +764,7 @@ def test_cli_writes_dot_and_prints_it(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output == f"wrote {out} (dot, model resnet18)\n"
     assert out.read_text(encoding="utf-8") == resdsl.load(spec).to_dot("resnet18", depth=1)
-    shown = invoke(spec, "-m", "resnet18", "-d", "0", "--shapes", "none", "--no-legend")
+    shown = invoke(spec, "-m", "resnet18", "-d", "0", "--shapes", "none", "--no-legend", "-o", "-")
     assert shown.exit_code == 0
     assert shown.stdout == resdsl.load(spec).to_dot(
         "resnet18", depth=0, shapes="none", legend=False

@@ -46,7 +46,8 @@ OutputOpt = Annotated[
         "--output",
         "-o",
         help="The file to write; its extension picks the format "
-        "(.svg .png .pdf .dot .gv .json .graphml). Without it, text formats go to stdout.",
+        "(.svg .png .pdf .dot .gv .json .graphml). Without it (or with -o -), text formats "
+        "go to stdout.",
         show_default=False,
     ),
 ]
@@ -137,6 +138,8 @@ def render(
 
     Example: resdsl render specs/resnet.res -m resnet152 --depth 1 -o resnet152.svg
     """
+    if output is not None and str(output) == "-":
+        output = None  # -o - is stdout
     fmt = _format(output, format)
     if depth is not None and depth < 0:
         usage_error(
