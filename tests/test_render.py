@@ -839,6 +839,21 @@ def test_cli_refuses_a_directory_as_output(tmp_path: Path) -> None:
     assert result.stderr == f"error: cannot write {tmp_path}: it is a directory\n"
 
 
+def test_cli_unwritable_directory_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root can write anywhere, so simulate the refusal where the file would be created."""
+    import tempfile
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    out = tmp_path / "r.dot"
+    result = invoke(str(SPECS / "unet.res"), "-o", str(out))
+    assert result.exit_code == 2
+    assert result.stderr == f"error: cannot write {out}: Permission denied\n"
+    assert not out.exists()
+
+
 def test_cli_invalid_spec_exits_1(tmp_path: Path) -> None:
     bad = tmp_path / "bad.res"
     bad.write_text("model m {\n    input [3, H=8, W=8]\n    conv(4, 9)\n}\n", encoding="utf-8")
