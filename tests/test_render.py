@@ -732,6 +732,16 @@ def test_rendering_never_imports_torch(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
 
 
+def test_docstring_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    import doctest
+
+    import resdsl.render
+
+    monkeypatch.chdir(ROOT)
+    result = doctest.testmod(resdsl.render, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 10
+
+
 # ---------------------------------------------------------------- speed
 
 
