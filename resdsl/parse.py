@@ -1,15 +1,19 @@
 """The parser: ``.res`` text to the AST of :mod:`resdsl.ast`.
 
-The grammar lives in ``grammars/resdsl.lark``. It is compiled once per process
-into a Lark LALR(1) parser with the contextual lexer and an *inline*
-transformer: every reduction calls one method of :class:`_Builder`, which
-returns an AST node directly, so no intermediate parse tree is built.
+The grammar lives in ``grammars/resdsl.lark``; Lark compiles it once per
+process into LALR(1) tables for a contextual lexer. An *inline* transformer,
+:class:`_Builder`, turns each reduction directly into an AST node, so no parse
+tree is ever built. A small driver of those tables (:class:`_Driver`) parses
+every input first, because Lark's generic loop is several times too slow for a
+spec to compile in a few milliseconds; Lark's own parser runs only when that
+fails, to explain the error.
 
 Syntax errors never escape as Lark exceptions: each becomes a
 :class:`~resdsl.diagnostics.Diagnostic` with code ``syntax``, a span on the
 offending token, a message saying what was found and what was expected, and a
-hint where the mistake is a known one. Problems that the grammar lets through
-but that are certainly wrong (an unknown parameter type, a positional argument
+hint where the mistake is a known one. After an error the parser goes on at the
+next line where it safely can, and problems that the grammar lets through but
+that are certainly wrong (an unknown parameter type, a positional argument
 after a keyword one, ``input`` not first in a model) are collected while
 parsing, so one run reports all of them.
 
@@ -25,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
@@ -33,10 +37,9 @@ from typing import Any, Final, TypeVar, cast
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lark import PostLex
-from lark.utils import TextSlice
 
 from resdsl import ast
-from resdsl.diagnostics import Diagnostic, ResdslError, did_you_mean
+from resdsl.diagnostics import Collector, Diagnostic, ResdslError, did_you_mean
 from resdsl.source import SourceFile, Span
 
 __all__ = [
@@ -71,6 +74,7 @@ MAX_EXPR_DEPTH: Final = 64
 """Operators nested in one expression (or ``else if`` chained) before it is rejected."""
 
 _GRAMMAR_FILE: Final = "resdsl.lark"
+_MAX_SYNTAX_ERRORS: Final = 20
 _REF_FUNCTIONS: Final = frozenset({"channels", "shape"})
 
 
@@ -155,6 +159,11 @@ class _Context:
     # in the value so that no id() is reused during the parse.
     depth: dict[int, tuple[int, object]] = field(default_factory=dict)
     too_deep: bool = False
+    # Parsing a copy with lines blanked out after an error: report only what
+    # the blanking cannot have caused.
+    recovering: bool = False
+    # Parentheses around an expression, by id(): (open, close, the expression).
+    parens: dict[int, tuple[Any, Any, object]] = field(default_factory=dict)
 
     def span(self, start: int, end: int) -> Span:
         return self.source.span(start, end)
@@ -167,6 +176,8 @@ class _Context:
 
 _CTX: ContextVar[_Context] = ContextVar("resdsl_parse_context")
 _FAIL: Final = object()
+# Roles of tokens in the fast driver.
+_PLAIN, _OPENER, _CLOSER, _SEPARATOR = 0, 1, 2, 3
 
 _OPEN: Final = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 _CLOSE: Final = {v: k for k, v in _OPEN.items()}
@@ -249,18 +260,29 @@ def _tok_span(ctx: _Context, tok: Any) -> Span:
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    """The reference parser, built on first use and shared by the whole process."""
-    # strict=True needs the `interegular` package at run time, for the lexer's
-    # collision check; the test suite builds the grammar strictly instead.
-    return Lark(
-        grammar_path().read_text(encoding="utf-8"),
-        parser="lalr",
-        lexer="contextual",
-        start=["start", "expr_start"],
-        postlex=_Brackets(),
-        transformer=_Builder(),
-        maybe_placeholders=False,
-    )
+    """The reference parser, built on first use and shared by the whole process.
+
+    ``strict=True`` would need the `interegular` package at run time for the
+    lexer's check of colliding terminals, and that check takes half a second;
+    the test suite builds the grammar strictly instead (no conflict, no
+    collision), so here Lark is kept from running it even when it could.
+    """
+    import lark.lexer
+
+    checks = getattr(lark.lexer, "has_interegular", False)
+    lark.lexer.has_interegular = False
+    try:
+        return Lark(
+            grammar_path().read_text(encoding="utf-8"),
+            parser="lalr",
+            lexer="contextual",
+            start=["start", "expr_start"],
+            postlex=_Brackets(),
+            transformer=_Builder(),
+            maybe_placeholders=False,
+        )
+    finally:
+        lark.lexer.has_interegular = checks
 
 
 class _Tok:
@@ -349,11 +371,32 @@ class _Driver:
         assert len(ignore) == 1, "the driver expects one %ignore terminal"
         blank = ignore[0].pattern.to_regexp()
         self.blank = re.compile(blank)
-        self.newline_types = frozenset(
-            str(t.name)
-            for t in terminals
-            if any(s in t.pattern.to_regexp() for s in ("\n", "\\n", "\\s", "[^"))
-        )
+        # How the driver treats each kind of token: (role, value, newlines?). The
+        # value pushed for it is the kind's name when no rule keeps the token
+        # (`,` `:` `=`...: Lark's callbacks drop it unseen), else the token or
+        # what its callback (NUMBER...) makes of it.
+        kept = {
+            str(sym.name)
+            for rule in lark.rules
+            for sym in rule.expansion
+            if sym.is_term
+            and (rule.options.keep_all_tokens or not getattr(sym, "filter_out", False))
+        }
+        self.kinds: dict[str, tuple[int, Any, bool]] = {}
+        for t in terminals:
+            name = str(t.name)
+            role = (
+                _SEPARATOR
+                if name == "_SEP"
+                else _OPENER
+                if name in _OPEN
+                else _CLOSER
+                if name in _CLOSE
+                else _PLAIN
+            )
+            make = self.token_callbacks.get(name, True) if name in kept else None
+            newlines = any(s in t.pattern.to_regexp() for s in ("\n", "\\n", "\\s", "[^"))
+            self.kinds[name] = (role, make, newlines)
         self.scanners = _Scanners(table.states, terminals, blank)
 
     def parse(self, ctx: _Context, start: str, pos: int, end: int) -> Any:
@@ -364,9 +407,8 @@ class _Driver:
         actions = self.actions
         units = self.units
         scanners = self.scanners
-        newline_types = self.newline_types
-        token_callbacks = self.token_callbacks
-        brackets = ctx.open
+        kinds = self.kinds
+        brackets: list[str] = []
         state_stack = [self.start_states[start]]
         value_stack: list[Any] = []
         state = state_stack[-1]
@@ -380,26 +422,36 @@ class _Driver:
             kind = m.lastgroup
             assert kind is not None
             begin, pos = m.span(kind)
-            value = m.group(kind)
-            tok = _Tok(kind, value, begin, pos, line, begin - line_start + 1)
-            if kind in newline_types and "\n" in value:
-                line += value.count("\n")
-                line_start = begin + value.rindex("\n") + 1
-                tok.end_line = line
-                tok.end_column = pos - line_start + 1
-            if kind == "_SEP":
-                if brackets and brackets[-1].type != "LBRACE":
-                    if _real_semicolon(value):
+            role, make, newlines = kinds[kind]
+            if make is None:
+                value: Any = kind
+                if newlines:
+                    chunk = m.group(kind)
+                    if "\n" in chunk:
+                        line += chunk.count("\n")
+                        line_start = begin + chunk.rindex("\n") + 1
+            else:
+                chunk = m.group(kind)
+                value = tok = _Tok(kind, chunk, begin, pos, line, begin - line_start + 1)
+                if newlines and "\n" in chunk:
+                    line += chunk.count("\n")
+                    line_start = begin + chunk.rindex("\n") + 1
+                    tok.end_line = line
+                    tok.end_column = pos - line_start + 1
+                if make is not True:
+                    value = make(tok)
+            if role:
+                if role == _SEPARATOR:
+                    if brackets and brackets[-1] != "LBRACE":
+                        if _real_semicolon(m.group(kind)):
+                            return _FAIL
+                        continue
+                elif role == _OPENER:
+                    brackets.append(kind)
+                    if len(brackets) > MAX_NESTING:
                         return _FAIL
-                    continue
-            elif kind in _OPEN:
-                brackets.append(tok)
-                if len(brackets) > MAX_NESTING:
+                elif not brackets or brackets.pop() != _CLOSE[kind]:
                     return _FAIL
-            elif kind in _CLOSE:
-                if not brackets or brackets[-1].type != _CLOSE[kind]:
-                    return _FAIL
-                brackets.pop()
             while True:
                 action = actions[state].get(kind)
                 if action is None:
@@ -408,8 +460,7 @@ class _Driver:
                 if cls is int:
                     state = action
                     state_stack.append(state)
-                    callback = token_callbacks.get(kind)
-                    value_stack.append(tok if callback is None else callback(tok))
+                    value_stack.append(value)
                     break
                 if cls is str:
                     key = (state_stack[-2], state, kind)
@@ -495,47 +546,111 @@ def _driver() -> _Driver:
 
 
 def _run(source: SourceFile, start: str) -> Any:
-    """Parse ``source`` from rule ``start``; raise ResdslError with every problem."""
-    ctx = _Context(source)
+    """Parse ``source`` from rule ``start``; raise ResdslError with every problem.
+
+    After a syntax error, the line that holds it is blanked out and the text is
+    parsed again, to report the errors further on in the same run. This stops at
+    an error whose line does not stand alone (it opens or closes a bracket, or
+    continues a statement from the line before), since blanking it would only
+    make up errors.
+    """
+    collector = Collector()
+    text = source.text
+    resume = 0
+    for attempt in range(_MAX_SYNTAX_ERRORS):
+        current = source if attempt == 0 else SourceFile(source.name, text)
+        result, found, error, still_open = _attempt(current, start, recovering=attempt > 0)
+        if attempt == 0 and error is None and not found:
+            return result
+        end = len(text.rstrip())
+        for d in found:
+            if d is error and d.span is not None and d.span.start >= end:
+                # The end of the file, reached early since the end is blanked out.
+                at = len(source.text.rstrip())
+                d = Diagnostic(d.code, d.message, source.span(at, at), d.hint, d.notes)
+            if d.span is None or d.span.start >= resume:
+                collector.add(_moved(d, source))
+        if error is None or error.span is None:
+            break
+        blank = _blankable_line(text, error.span.start, still_open)
+        if blank is None:
+            break
+        a, resume = blank
+        text = text[:a] + " " * (resume - a) + text[resume:]
+    raise ResdslError(_sorted(collector.diagnostics))
+
+
+def _attempt(
+    source: SourceFile, start: str, recovering: bool
+) -> tuple[Any, list[Diagnostic], Diagnostic | None, list[Any]]:
+    """One parse: (result, every diagnostic, the syntax error if any, brackets left open)."""
+    ctx = _Context(source, recovering=recovering)
     token = _CTX.set(ctx)
+    error: Diagnostic | None = None
+    result: Any = None
     try:
         try:
             result = _driver().parse(ctx, start, 0, len(source.text))
         except Exception:  # the reference parser below says what went wrong
             result = _FAIL
         if result is not _FAIL:
-            if not ctx.diagnostics:
-                return result
-            raise ResdslError(_sorted(ctx.diagnostics))
-        ctx = _Context(source)
+            return result, ctx.diagnostics, None, []
+        ctx = _Context(source, recovering=recovering)
         _CTX.set(ctx)
         try:
             result = _lark().parse(source.text, start=start)
         except UnexpectedInput as exc:
-            ctx.diagnostics.append(_syntax_error(exc, ctx, start))
+            error = _syntax_error(exc, ctx, start)
         except _Abort as exc:
-            ctx.diagnostics.append(exc.diagnostic)
+            error = exc.diagnostic
         except RecursionError:
-            ctx.diagnostics.append(
-                Diagnostic("syntax", "the input is nested too deeply to parse", source.span(0, 0))
-            )
-        else:
-            if not ctx.diagnostics:
-                return result
-    except ResdslError:
-        raise
+            ctx.error("the input is nested too deeply to parse", source.span(0, 0))
+        if error is not None:
+            ctx.diagnostics.append(error)
     except Exception as exc:  # a bug in resdsl, not in the spec: still no traceback
-        ctx.diagnostics.append(
-            Diagnostic(
-                "internal",
-                f"internal error in the parser ({type(exc).__name__}: {exc})",
-                source.span(0, 0),
-                "this is a bug in resdsl; please report it with the spec that caused it",
-            )
+        ctx.error(
+            f"internal error in the parser ({type(exc).__name__}: {exc})",
+            source.span(0, 0),
+            "this is a bug in resdsl; please report it with the spec that caused it",
+            code="internal",
         )
+        error = None
     finally:
         _CTX.reset(token)
-    raise ResdslError(_sorted(ctx.diagnostics))
+    return result, ctx.diagnostics, error, ctx.open
+
+
+def _moved(d: Diagnostic, source: SourceFile) -> Diagnostic:
+    """The diagnostic with its span in ``source`` (the same offsets, unblanked text)."""
+    if d.span is None or d.span.source is source:
+        return d
+    span = source.span(d.span.start, d.span.end)
+    return Diagnostic(d.code, d.message, span, d.hint, d.notes, d.severity)
+
+
+_CONTINUED: Final = re.compile(r"(?:\s|#[^\n]*)*(?:\{|else(?![A-Za-z0-9_]))")
+_BLANK_SCAN: Final = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[()\[\]{}]')
+
+
+def _blankable_line(text: str, pos: int, still_open: Sequence[Any]) -> tuple[int, int] | None:
+    """The line holding offset ``pos`` if it stands alone as statements, else None."""
+    if pos >= len(text.rstrip()):
+        return None  # the end of the file: nothing comes after
+    a = text.rfind("\n", 0, pos) + 1
+    b = text.find("\n", pos)
+    b = len(text) if b < 0 else b
+    if any(o.type != "LBRACE" and o.start_pos < a for o in still_open):
+        return None  # the line continues a statement begun above
+    if _CONTINUED.match(text, b):
+        return None  # the next line goes on with the construct: `{` or `else`
+    stack: list[str] = []
+    for m in _BLANK_SCAN.finditer(text, a, b):
+        c = m.group()
+        if c in "([{":
+            stack.append(c)
+        elif c in ")]}" and (not stack or "([{"[")]}".index(c)] != stack.pop()):
+            return None
+    return None if stack else (a, b)
 
 
 def _parse_slice(outer: _Context, start: int, end: int) -> ast.Expr:
@@ -548,7 +663,10 @@ def _parse_slice(outer: _Context, start: int, end: int) -> ast.Expr:
             return cast(ast.Expr, result)
         ctx.open.clear()
         try:
-            result = _lark().parse(TextSlice(outer.source.text, start, end), start="expr_start")
+            # Blank out what precedes, keeping newlines: positions stay those of the file.
+            text = outer.source.text
+            padded = re.sub(r"[^\n]", " ", text[:start]) + text[start:end]
+            result = _lark().parse(padded, start="expr_start")
             return cast(ast.Expr, result)
         except UnexpectedInput as exc:
             outer.diagnostics.append(_syntax_error(exc, ctx, "expr_start", end=end))
@@ -602,32 +720,57 @@ def _span_factory() -> Any:
 _mkspan: Callable[[SourceFile, int, int, int, int, int, int], Span] = _span_factory()
 
 
-def _tspan(src: SourceFile, a: Any) -> Span:
+def _tspan(ctx: _Context, a: Any) -> Span:
     """The span of one token."""
-    return _mkspan(src, a.start_pos, a.end_pos, a.line, a.column, a.end_line, a.end_column)
+    return _mkspan(ctx.source, a.start_pos, a.end_pos, a.line, a.column, a.end_line, a.end_column)
 
 
-def _tt(src: SourceFile, a: Any, b: Any) -> Span:
+def _tt(ctx: _Context, a: Any, b: Any) -> Span:
     """From token ``a`` to token ``b``."""
-    return _mkspan(src, a.start_pos, b.end_pos, a.line, a.column, b.end_line, b.end_column)
+    return _mkspan(ctx.source, a.start_pos, b.end_pos, a.line, a.column, b.end_line, b.end_column)
 
 
-def _tn(src: SourceFile, a: Any, b: Any) -> Span:
-    """From token ``a`` to the end of node ``b``."""
+# A node's span excludes the parentheses around it, as in Python's ast; the
+# span of a construct around it includes them (`ctx.parens` remembers them).
+
+
+def _tn(ctx: _Context, a: Any, b: Any) -> Span:
+    """From token ``a`` to the end of node ``b``, its parentheses included."""
+    if ctx.parens and id(b) in ctx.parens:
+        return _tt(ctx, a, ctx.parens[id(b)][1])
     e = b.span
-    return _mkspan(src, a.start_pos, e.end, a.line, a.column, e.end_line, e.end_column)
+    return _mkspan(ctx.source, a.start_pos, e.end, a.line, a.column, e.end_line, e.end_column)
 
 
-def _nt(src: SourceFile, a: Any, b: Any) -> Span:
-    """From node ``a`` to token ``b``."""
+def _nt(ctx: _Context, a: Any, b: Any) -> Span:
+    """From the start of node ``a``, its parentheses included, to token ``b``."""
+    if ctx.parens and id(a) in ctx.parens:
+        return _tt(ctx, ctx.parens[id(a)][0], b)
     s = a.span
-    return _mkspan(src, s.start, b.end_pos, s.line, s.column, b.end_line, b.end_column)
+    return _mkspan(ctx.source, s.start, b.end_pos, s.line, s.column, b.end_line, b.end_column)
 
 
-def _nn(src: SourceFile, a: Any, b: Any) -> Span:
-    """From node ``a`` to the end of node ``b``."""
+def _nn(ctx: _Context, a: Any, b: Any) -> Span:
+    """From node ``a`` to node ``b``, their parentheses included."""
+    if ctx.parens and (id(a) in ctx.parens or id(b) in ctx.parens):
+        first = ctx.parens[id(a)][0] if id(a) in ctx.parens else None
+        last = ctx.parens[id(b)][1] if id(b) in ctx.parens else None
+        s, e = a.span, b.span
+        if first is not None:
+            s = _tspan(ctx, first)
+        if last is not None:
+            e = _tspan(ctx, last)
+        return _mkspan(ctx.source, s.start, e.end, s.line, s.column, e.end_line, e.end_column)
     s, e = a.span, b.span
-    return _mkspan(src, s.start, e.end, s.line, s.column, e.end_line, e.end_column)
+    return _mkspan(ctx.source, s.start, e.end, s.line, s.column, e.end_line, e.end_column)
+
+
+def _outer(ctx: _Context, node: Any) -> Span:
+    """The span of ``node`` with the parentheses around it."""
+    if ctx.parens and id(node) in ctx.parens:
+        first, last, _ = ctx.parens[id(node)]
+        return _tt(ctx, first, last)
+    return node.span  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------- the AST builder
@@ -681,7 +824,7 @@ class _Builder:
     def NUMBER(self, tok: Any) -> ast.Num:
         ctx = _CTX.get()
         text: str = tok.value
-        span = _tspan(ctx.source, tok)
+        span = _tspan(ctx, tok)
         value: int | float
         try:
             if "." in text or "e" in text or "E" in text:
@@ -700,43 +843,44 @@ class _Builder:
         raw: str = tok.value[1:-1]
         if "\\" in raw:
             raw = _unescape(ctx, raw, tok.start_pos + 1)
-        return ast.Str(raw, _tspan(ctx.source, tok))
+        return ast.Str(raw, _tspan(ctx, tok))
 
     def TRUE(self, tok: Any) -> ast.Bool:
-        return ast.Bool(True, _tspan(_CTX.get().source, tok))
+        return ast.Bool(True, _tspan(_CTX.get(), tok))
 
     def FALSE(self, tok: Any) -> ast.Bool:
-        return ast.Bool(False, _tspan(_CTX.get().source, tok))
+        return ast.Bool(False, _tspan(_CTX.get(), tok))
 
     def IN(self, tok: Any) -> ast.InputRef:
-        return ast.InputRef(_tspan(_CTX.get().source, tok))
+        return ast.InputRef(_tspan(_CTX.get(), tok))
 
     # -------------------------------------------------------- expressions
 
     def name(self, c: list[Any]) -> ast.Name:
         tok = c[0]
-        return ast.Name(tok.value, _tspan(_CTX.get().source, tok))
+        return ast.Name(tok.value, _tspan(_CTX.get(), tok))
 
     def paren(self, c: list[Any]) -> Any:
-        ctx = _CTX.get()
         inner = c[1]
-        return _deep(ctx, replace(inner, span=_tt(ctx.source, c[0], c[2])), inner)
+        # Outer parentheses are reduced last and win: `((a))` spans both pairs.
+        _CTX.get().parens[id(inner)] = (c[0], c[2], inner)
+        return inner
 
     def list_expr(self, c: list[Any]) -> ast.ListExpr:
         ctx = _CTX.get()
         items = tuple(c[1:-1])
-        return _deep(ctx, ast.ListExpr(items, _tt(ctx.source, c[0], c[-1])), *items)
+        return _deep(ctx, ast.ListExpr(items, _tt(ctx, c[0], c[-1])), *items)
 
     def index(self, c: list[Any]) -> ast.Index:
         ctx = _CTX.get()
         value, idx, close = c
-        return _deep(ctx, ast.Index(value, idx, _nt(ctx.source, value, close)), value, idx)
+        return _deep(ctx, ast.Index(value, idx, _nt(ctx, value, close)), value, idx)
 
     def func_call(self, c: list[Any]) -> ast.FuncCall:
         ctx = _CTX.get()
         tok = c[0]
         func: str = tok.value
-        func_span = _tspan(ctx.source, tok)
+        func_span = _tspan(ctx, tok)
         args = tuple(c[1:-1])
         if func in _REF_FUNCTIONS:
             # channels(conv1): a bare name here refers to a label.
@@ -758,20 +902,18 @@ class _Builder:
                         a.span,
                         "only channels(...) and shape(...) take a label",
                     )
-        node = ast.FuncCall(func, func_span, args, _tt(ctx.source, tok, c[-1]))
+        node = ast.FuncCall(func, func_span, args, _tt(ctx, tok, c[-1]))
         return _deep(ctx, node, *args)
 
     def binary(self, c: list[Any]) -> ast.Binary:
         ctx = _CTX.get()
         left, op, right = c
-        return _deep(
-            ctx, ast.Binary(op.value, left, right, _nn(ctx.source, left, right)), left, right
-        )
+        return _deep(ctx, ast.Binary(op.value, left, right, _nn(ctx, left, right)), left, right)
 
     def unary(self, c: list[Any]) -> ast.Unary:
         ctx = _CTX.get()
         op, operand = c
-        return _deep(ctx, ast.Unary(op.value, operand, _tn(ctx.source, op, operand)), operand)
+        return _deep(ctx, ast.Unary(op.value, operand, _tn(ctx, op, operand)), operand)
 
     def not_op(self, c: list[Any]) -> ast.Unary:
         return self.unary(c)
@@ -780,21 +922,21 @@ class _Builder:
         ctx = _CTX.get()
         operands = tuple(c[0::2])
         ops = tuple(op.value for op in c[1::2])
-        node = ast.Compare(operands, ops, _nn(ctx.source, operands[0], operands[-1]))
+        node = ast.Compare(operands, ops, _nn(ctx, operands[0], operands[-1]))
         return _deep(ctx, node, *operands)
 
     def or_op(self, c: list[Any]) -> ast.BoolOp:
         ctx = _CTX.get()
-        return _deep(ctx, ast.BoolOp("or", tuple(c), _nn(ctx.source, c[0], c[-1])), *c)
+        return _deep(ctx, ast.BoolOp("or", tuple(c), _nn(ctx, c[0], c[-1])), *c)
 
     def and_op(self, c: list[Any]) -> ast.BoolOp:
         ctx = _CTX.get()
-        return _deep(ctx, ast.BoolOp("and", tuple(c), _nn(ctx.source, c[0], c[-1])), *c)
+        return _deep(ctx, ast.BoolOp("and", tuple(c), _nn(ctx, c[0], c[-1])), *c)
 
     def cond(self, c: list[Any]) -> ast.Cond:
         ctx = _CTX.get()
         body, test, _else, orelse = c
-        node = ast.Cond(body, test, orelse, _nn(ctx.source, body, orelse))
+        node = ast.Cond(body, test, orelse, _nn(ctx, body, orelse))
         return _deep(ctx, node, body, test, orelse)
 
     def expr_start(self, c: list[Any]) -> Any:
@@ -805,7 +947,7 @@ class _Builder:
     def label(self, c: list[Any]) -> ast.Label:
         tok = c[0]
         ctx = _CTX.get()
-        span = _tspan(ctx.source, tok)
+        span = _tspan(ctx, tok)
         if tok.type == "NAME":
             return ast.Label((tok.value,), span)
         return ast.Label(_interpolate(ctx, tok), span)
@@ -822,7 +964,7 @@ class _Builder:
 
     def kwarg(self, c: list[Any]) -> ast.Arg:
         tok, value = c
-        return ast.Arg(tok.value, value, _tn(_CTX.get().source, tok, value))
+        return ast.Arg(tok.value, value, _tn(_CTX.get(), tok, value))
 
     def args(self, c: list[Any]) -> _Args:
         out: list[ast.Arg] = []
@@ -832,7 +974,7 @@ class _Builder:
                 keyword = keyword or item
                 out.append(item)
                 continue
-            arg = ast.Arg(None, item, item.span)
+            arg = ast.Arg(None, item, _outer(_CTX.get(), item))
             if keyword is not None:
                 _CTX.get().error(
                     "positional argument after a keyword argument",
@@ -851,7 +993,7 @@ class _Builder:
         return _Body(tuple(c[1:-1]), c[0], c[-1])
 
     def call_stmt(self, c: list[Any]) -> ast.Call:
-        src = _CTX.get().source
+        src = _CTX.get()
         label = c[0] if c[0].__class__ is ast.Label else None
         i = 0 if label is None else 1
         tok = c[i]
@@ -863,32 +1005,32 @@ class _Builder:
 
     def group(self, c: list[Any]) -> ast.Group:
         label, body = c
-        return ast.Group(label, body.stmts, _nt(_CTX.get().source, label, body.close))
+        return ast.Group(label, body.stmts, _nt(_CTX.get(), label, body.close))
 
     def repeat(self, c: list[Any]) -> ast.Repeat:
         body: _Body = c[-1]
         var = c[2].value if len(c) == 4 else None
-        return ast.Repeat(c[1], var, body.stmts, _tt(_CTX.get().source, c[0], body.close))
+        return ast.Repeat(c[1], var, body.stmts, _tt(_CTX.get(), c[0], body.close))
 
     def if_stmt(self, c: list[Any]) -> ast.If:
         ctx = _CTX.get()
         body: _Body = c[2]
         if len(c) == 3:
-            return ast.If(c[1], body.stmts, (), _tt(ctx.source, c[0], body.close))
+            return ast.If(c[1], body.stmts, (), _tt(ctx, c[0], body.close))
         other = c[4]
         if isinstance(other, _Body):
-            return ast.If(c[1], body.stmts, other.stmts, _tt(ctx.source, c[0], other.close))
+            return ast.If(c[1], body.stmts, other.stmts, _tt(ctx, c[0], other.close))
         # `else if`: count the chain like nesting, so a long one cannot overflow later stages.
-        node = ast.If(c[1], body.stmts, (other,), _tn(ctx.source, c[0], other))
+        node = ast.If(c[1], body.stmts, (other,), _tn(ctx, c[0], other))
         return _deep(ctx, node, other)
 
     def let(self, c: list[Any]) -> ast.Let:
         kw, tok, value = c
-        return ast.Let(tok.value, value, _tn(_CTX.get().source, kw, value))
+        return ast.Let(tok.value, value, _tn(_CTX.get(), kw, value))
 
     def skip(self, c: list[Any]) -> ast.Skip:
         ctx = _CTX.get()
-        src = ctx.source
+        src = ctx
         label = c[0] if len(c) == 5 else None
         kw, source, dst, args = c[-4:]
         merge, merge_span = "", _tt(src, args.open, args.close)
@@ -927,19 +1069,21 @@ class _Builder:
 
     def input_symbol(self, c: list[Any]) -> ast.InputDim:
         tok, value = c
-        return ast.InputDim(tok.value, value, _tn(_CTX.get().source, tok, value))
+        return ast.InputDim(tok.value, value, _tn(_CTX.get(), tok, value))
 
     def input_decl(self, c: list[Any]) -> ast.InputDecl:
+        ctx = _CTX.get()
         dims = tuple(
-            d if isinstance(d, ast.InputDim) else ast.InputDim(None, d, d.span) for d in c[2:-1]
+            d if isinstance(d, ast.InputDim) else ast.InputDim(None, d, _outer(ctx, d))
+            for d in c[2:-1]
         )
-        return ast.InputDecl(dims, _tt(_CTX.get().source, c[0], c[-1]))
+        return ast.InputDecl(dims, _tt(ctx, c[0], c[-1]))
 
     def param(self, c: list[Any]) -> ast.Param:
         ctx = _CTX.get()
         tok, type_tok = c[0], c[1]
         default = c[2] if len(c) == 3 else None
-        type_span = _tspan(ctx.source, type_tok)
+        type_span = _tspan(ctx, type_tok)
         type_name: str = type_tok.value
         if type_name not in PARAM_TYPES:
             ctx.error(
@@ -949,14 +1093,14 @@ class _Builder:
                 or "the types are " + ", ".join(PARAM_TYPES[:-1]) + f" and {PARAM_TYPES[-1]}",
                 code="unknown-type",
             )
-        span = _tt(ctx.source, tok, type_tok) if default is None else _tn(ctx.source, tok, default)
+        span = _tt(ctx, tok, type_tok) if default is None else _tn(ctx, tok, default)
         return ast.Param(tok.value, type_name, default, span, type_span)
 
     def params(self, c: list[Any]) -> tuple[ast.Param, ...]:
         return tuple(c)
 
     def block_def(self, c: list[Any]) -> ast.BlockDef:
-        src = _CTX.get().source
+        src = _CTX.get()
         kw, tok, body = c[0], c[1], c[-1]
         params = c[2] if len(c) == 4 else ()
         return ast.BlockDef(
@@ -968,7 +1112,7 @@ class _Builder:
         kw, tok, body = c[0], c[1], c[-1]
         params = c[2] if len(c) == 4 else ()
         name: str = tok.value
-        name_span = _tspan(ctx.source, tok)
+        name_span = _tspan(ctx, tok)
         stmts: tuple[Any, ...] = body.stmts
         decl: ast.InputDecl | None = None
         if stmts and stmts[0].__class__ is ast.InputDecl:
@@ -983,7 +1127,7 @@ class _Builder:
                 else "move it to the top of the model body",
             )
         if decl is None:
-            if not misplaced:
+            if not misplaced and not ctx.recovering:
                 ctx.error(
                     f"model '{name}' does not declare its input",
                     stmts[0].span if stmts else name_span,
@@ -992,10 +1136,10 @@ class _Builder:
             decl = ast.InputDecl((), name_span)
         if misplaced:
             stmts = tuple(s for s in stmts if s.__class__ is not ast.InputDecl)
-        return ast.ModelDef(name, params, decl, stmts, _tt(ctx.source, kw, body.close), name_span)
+        return ast.ModelDef(name, params, decl, stmts, _tt(ctx, kw, body.close), name_span)
 
     def model_alias(self, c: list[Any]) -> ast.ModelAlias:
-        src = _CTX.get().source
+        src = _CTX.get()
         kw, tok, target = c[0], c[1], c[2]
         if len(c) == 4:
             args, span = c[3].args, _tt(src, kw, c[3].close)
@@ -1007,7 +1151,7 @@ class _Builder:
 
     def use(self, c: list[Any]) -> ast.Use:
         kw, path = c
-        return ast.Use(path.value, _tn(_CTX.get().source, kw, path))
+        return ast.Use(path.value, _tn(_CTX.get(), kw, path))
 
     def start(self, c: list[Any]) -> ast.SpecFile:
         source = _CTX.get().source
@@ -1196,8 +1340,8 @@ def _expected_text(expected: set[str]) -> str:
     if len(left & _OPERATORS) >= 3:
         phrases.append("an operator")
         left -= _OPERATORS | {"AND", "OR", "ELSE"}
-    if phrases and phrases[0] in ("a statement", "a definition ('block', 'model' or 'use')"):
-        left -= {"_SEP", "$END"}  # the end of the statement is never the fix then
+    if phrases and phrases[0] != "an operator":
+        left -= {"_SEP", "$END"}  # then the end of the statement is never the fix
     rest = sorted(_TERMINAL_TEXT.get(t, t) for t in left if t != "$END")
     ordered = sorted(phrases, key=_ORDER.index) + [
         r for r in rest if r not in ("a new line", "'}'")
@@ -1282,6 +1426,11 @@ _KNOWN: Final = (
         message="expected '(' and a merge after the skip's destination",
     ),
     _Known(
+        ("block b { skip a -> in (add) }",),
+        "`in` is the input of the scope: a skip may start there, and ends at a label",
+        any_token=False,
+    ),
+    _Known(
         (
             "block b { skip a b (add) }",
             "block b { skip in b (add) }",
@@ -1309,7 +1458,15 @@ _KNOWN: Final = (
         any_token=False,
     ),
     _Known(
-        ("conv(3)", "\nconv(3)", "block b {}\nconv(3)", "relu: relu", "block b {}; relu: relu"),
+        (
+            "conv(3)",
+            "\nconv(3)",
+            "block b {}\nconv(3)",
+            "\nblock b {}\nconv(3)",
+            "relu: relu",
+            "block b {}; relu: relu",
+            "\nblock b {}; relu: relu",
+        ),
         "statements belong inside a body: `block NAME(PARAMS) { ... }` or `model NAME { ... }`",
         any_token=False,
     ),
@@ -1385,7 +1542,11 @@ def _syntax_error(
             span,
         )
 
-    expected = _accepts(exc.state.state_stack, start) or set(exc.expected)
+    try:
+        expected = _accepts(exc.state.state_stack, start)
+    except (AttributeError, KeyError):  # Lark's internals moved: its own list will do
+        expected = set()
+    expected = expected or set(exc.expected)
     message = f"unexpected {found}: expected {_expected_text(expected)}"
     hint: str | None = None
     if tok.type in {kw.upper() for kw in KEYWORDS} | {"ELSE"} and "NAME" in expected:
