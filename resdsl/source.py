@@ -12,7 +12,11 @@ into generated code, so that any later stage can point back at the spec text.
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
+
+
+_NEWLINE = re.compile("\n")
 
 
 @dataclass(frozen=True, eq=False)
@@ -20,12 +24,12 @@ class SourceFile:
     """The text of one spec file, with a line index for offset -> (line, column)."""
 
     name: str
-    text: str
+    text: str = field(repr=False)
     _line_starts: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         starts = [0]
-        starts.extend(i + 1 for i, ch in enumerate(self.text) if ch == "\n")
+        starts.extend(m.end() for m in _NEWLINE.finditer(self.text))
         object.__setattr__(self, "_line_starts", tuple(starts))
 
     def position(self, offset: int) -> tuple[int, int]:
@@ -60,6 +64,9 @@ class Span:
     column: int
     end_line: int
     end_column: int
+
+    def __repr__(self) -> str:
+        return f"Span({self})"
 
     @property
     def file(self) -> str:
