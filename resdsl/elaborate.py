@@ -145,6 +145,17 @@ class Scope:
         return val.shape
 
 
+@dataclass
+class _Template:
+    """A block instance that can be copied: its path, input node, nodes and scopes."""
+
+    path: str
+    input: str
+    nodes: list[str]
+    scopes: list[str]
+    output: Val
+
+
 class _Poisoned(Exception):
     """A value is unknown because of an earlier error; skip dependent checks silently."""
 
@@ -161,6 +172,11 @@ class Elaborator:
         self.item_count = 0
         self._constraint_keys: set[tuple[Any, ...]] = set()
         self._layer_memo: dict[tuple[Any, ...], tuple[Any, Shape]] = {}
+        self._block_memo: dict[tuple[Any, ...], _Template] = {}
+        #: Copy repeated block instances instead of elaborating them again.
+        self.stamping = True
+        self._created: list[str] = []
+        self._created_scopes: list[str] = []
         self._current_span: Span | None = None
 
     # ------------------------------------------------------------ diagnostics
@@ -189,21 +205,30 @@ class Elaborator:
 
     # ------------------------------------------------------------ graph building
 
-    def add_node(self, node: str, where: Scope, **attrs: Any) -> str:
+    def count_node(self, span: Span | None) -> None:
         self.node_count += 1
         if self.node_count > self.limits.max_nodes:
             raise _Abort(
                 Diagnostic(
                     "too-many-nodes",
                     f"this model elaborates into more than {self.limits.max_nodes:,} nodes",
-                    attrs.get("span") or self._current_span,
+                    span or self._current_span,
                     hint="reduce repeat counts, or raise the limit "
                     "(Limits(max_nodes=...), --max-nodes)",
                 )
             )
+
+    def add_node(self, node: str, where: Scope, **attrs: Any) -> str:
+        self.count_node(attrs.get("span"))
         attrs.setdefault("parent", where.path)
         self.graph.add_node(node, **attrs)
+        self._created.append(node)
         return node
+
+    def add_scope(self, info: ScopeInfo) -> ScopeInfo:
+        self.graph.graph["scopes"][info.path] = info
+        self._created_scopes.append(info.path)
+        return info
 
     def add_edge(self, u: str, v: str, kind: str, index: int, **attrs: Any) -> None:
         self.graph.add_edge(u, v, kind=kind, index=index, **attrs)
@@ -915,10 +940,12 @@ class Elaborator:
                 )
                 return POISON
             g = gated[0] if gated else None
-            args = MergeArgs(scale=g.scale if g else None, gate=g.gate if g else None)
+            args = MergeArgs.model_validate(
+                {"scale": g.scale if g else None, "gate": g.gate if g else None}
+            )
             owner = f"{scope.prefix}{g.label}" if g is not None and g.gate else base
             ordered: list[tuple[Val, str, _Skip | None]] = [(dst, "main", None)]
-            ordered += [(v, "skip", s) for v, s in zip(inputs, group, strict=True) if v]  # type: ignore[misc]
+            ordered += [(v, "skip", s) for v, s in zip(inputs, group, strict=True) if v]
             out_shape = self.check_add(ordered, group, scope, base)
             if out_shape is None:
                 return POISON
@@ -1165,9 +1192,7 @@ class Elaborator:
             assert src.node is not None
             self.add_edge(src.node, node, "skip", 0, **edge)
             return Val(node, shape)
-        self.graph.graph["scopes"][path] = ScopeInfo(
-            path, "shortcut", skip.stmt.span, input=src.node
-        )
+        self.add_scope(ScopeInfo(path, "shortcut", skip.stmt.span, input=src.node))
         sub = Scope(
             path,
             src,
@@ -1495,8 +1520,24 @@ class Elaborator:
         if bound is None:
             return POISON
         path = f"{scope.prefix}{item.name}"
-        info = ScopeInfo(path, "block", stmt.span, block=ref.name, args=bound, input=current.node)
-        self.graph.graph["scopes"][path] = info
+        key = None
+        if current.node is not None and current.shape is not None:
+            key = (
+                ref.name,
+                _freeze(bound),
+                tuple((expr_of(d), int(d)) for d in current.shape),
+                scope.role,
+                tuple(sorted((scope.skip_edge or {}).items())),
+                scope.depth,
+            )
+            template = self._block_memo.get(key) if self.stamping else None
+            if template is not None:
+                return self.stamp(template, path, stmt.span, current)
+        info = self.add_scope(
+            ScopeInfo(path, "block", stmt.span, block=ref.name, args=bound, input=current.node)
+        )
+        errors_before = len(self.collector.diagnostics)
+        first_node, first_scope = len(self._created), len(self._created_scopes)
         child = Scope(
             path,
             current,
@@ -1510,13 +1551,78 @@ class Elaborator:
         )
         out = self.body(bdef.body, child)
         info.output = out.node
+        if (
+            key is not None
+            and out.node is not None
+            and len(self.collector.diagnostics) == errors_before
+        ):
+            self._block_memo[key] = _Template(
+                path,
+                current.node,  # type: ignore[arg-type]
+                self._created[first_node:],
+                self._created_scopes[first_scope:],
+                out,
+            )
         return out
+
+    def stamp(self, template: _Template, path: str, span: Span, current: Val) -> Val:
+        """Copy a block instance elaborated before, with the same arguments and input.
+
+        Blocks repeat (resnet152 has 50 bottlenecks of 8 kinds): elaborating each
+        distinct instance once and copying its nodes under the new path gives the
+        same graph as elaborating it again, much faster. Only instances that
+        elaborated without any diagnostic become templates.
+        """
+        g = self.graph
+        old = template.path
+        cut = len(old)
+        assert current.node is not None
+
+        def rename(name: str) -> str:
+            return path + name[cut:] if name.startswith(old) else name
+
+        def outside(name: str) -> str:
+            return current.node if name == template.input else rename(name)  # type: ignore[return-value]
+
+        source = g.graph["scopes"][old]
+        self.add_scope(
+            ScopeInfo(path, "block", span, block=source.block, args=source.args, input=current.node)
+        )
+        for scope_path in template.scopes:
+            info = g.graph["scopes"][scope_path]
+            self.add_scope(
+                ScopeInfo(
+                    rename(scope_path),
+                    info.kind,
+                    info.span,
+                    block=info.block,
+                    args=info.args,
+                    input=outside(info.input) if info.input else None,
+                    output=rename(info.output) if info.output else None,
+                )
+            )
+        nodes = g.nodes
+        for node in template.nodes:
+            data = dict(nodes[node])
+            data["scope"] = rename(data["scope"])
+            data["parent"] = rename(data["parent"])
+            self.count_node(span)
+            new = rename(node)
+            g.add_node(new, **data)
+            self._created.append(new)
+            for pred, edge in g.pred[node].items():
+                attrs = dict(edge)
+                if "skip" in attrs:
+                    attrs["skip"] = rename(attrs["skip"])
+                g.add_edge(outside(pred), new, **attrs)
+        out_node = rename(template.output.node)  # type: ignore[arg-type]
+        g.graph["scopes"][path].output = out_node
+        return Val(out_node, template.output.shape)
 
     def group(self, item: _Item, scope: Scope, current: Val) -> Val:
         stmt: ast.Group = item.stmt
         path = f"{scope.prefix}{item.name}"
-        info = ScopeInfo(path, "group", stmt.span, input=current.node)
-        self.graph.graph["scopes"][path] = info
+        info = self.add_scope(ScopeInfo(path, "group", stmt.span, input=current.node))
         child = Scope(
             path,
             current,
