@@ -1,0 +1,385 @@
+"""Gradient flow at initialisation: per-layer gradient norms, model against plain twin.
+
+"Why do gradients survive in deep networks?" A residual block computes
+``H(x) = x + F(x)``, so ``dH/dx = 1 + dF/dx``: the gradient reaching a block
+from above passes to the block below through the identity term unchanged,
+whatever the branch does. Without the skips (the plain twin) it must pass
+through every layer's Jacobian in turn, and its size drifts geometrically
+with depth. "Are the layers inside a residual block still trained?" The same
+measurement answers: every weighted layer gets a non-zero gradient.
+
+:func:`measure` builds a model (seeded), runs one forward and backward pass
+on a seeded random batch at the model's sample input size, and records the
+gradient norm of every weighted layer, in depth order:
+
+- initialisation: He (kaiming) by default, ``init="kaiming"`` of
+  :mod:`resdsl.init` (``kaiming_normal_``, fan_out, for ReLU, on every
+  convolution; norms at weight 1, bias 0; linear layers keep PyTorch's
+  default), the scheme ResNets are trained with; ``init="default"`` keeps
+  PyTorch's defaults;
+- training mode (batch norm uses batch statistics, as at step 0 of training);
+- loss: cross-entropy against seeded random targets when the output is a
+  vector of class scores (shape ``[C]``), otherwise the mean of squares of
+  the output;
+- a weighted layer's gradient norm is the L2 norm of the gradients of its
+  weight tensors (``weight``; ``in_proj_weight`` and ``out_proj.weight`` for
+  attention), biases left out.
+
+The **spread** is the first layer's gradient norm over the last's, taken
+over the convolutions when the model has at least two (the final linear
+classifier's gradient is set by the loss, not by depth), otherwise over all
+weighted layers on the main path; ``max_min`` is the largest over the
+smallest on the same layers. The plain twin is built with the same seed
+(with parameter-free shortcuts it starts with exactly the same weights).
+
+>>> import resdsl
+>>> spec = resdsl.load("specs/cifar_resnet.res")                      # doctest: +SKIP
+>>> r = gradient_flow(spec, "resnet56", plain_twin=True)              # doctest: +SKIP
+>>> round(r.model.spread), round(r.plain.spread)                      # doctest: +SKIP
+(15, 7805)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict
+
+from resdsl.analysis.execute import module_path
+from resdsl.analysis.paths import is_weighted
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from resdsl.api import Spec
+
+Step = Callable[[str], None]
+
+
+class LayerGrad(BaseModel):
+    """The gradient of one weighted layer.
+
+    ``depth`` counts the weighted layers on the main path, from 1; a shortcut
+    projection sits half-way after the main-path layer before it (``4.5``).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    node: str
+    op: str
+    role: str
+    depth: float
+    params: int
+    grad_norm: float
+    weight_norm: float
+
+
+class GradFlow(BaseModel):
+    """Per-layer gradient norms of one model at initialisation (see :func:`measure`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    plain: bool
+    init: str
+    seed: int
+    batch: int
+    loss: Literal["cross_entropy", "mean_square"]
+    loss_value: float
+    layers: list[LayerGrad]
+    spread_over: Literal["conv", "weighted"]
+    first: str
+    last: str
+    spread: float
+    max_min: float
+    zero_grad_layers: list[str]
+
+
+class GradFlowReport(BaseModel):
+    """A model's gradient flow and, if asked, its plain twin's."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: GradFlow
+    plain: GradFlow | None = None
+
+    @property
+    def spread_ratio(self) -> float | None:
+        """How much wider the plain twin's spread is than the model's (None without a twin)."""
+        if self.plain is None or not self.model.spread:
+            return None
+        return self.plain.spread / self.model.spread
+
+
+def _weighted(graph: nx.DiGraph) -> list[tuple[str, float]]:
+    """Weighted nodes in depth order, with their depth (see :class:`LayerGrad`)."""
+    out: list[tuple[str, float]] = []
+    depth = 0
+    for node, data in graph.nodes(data=True):
+        if not is_weighted(data):
+            continue
+        if data["role"] == "layer":
+            depth += 1
+            out.append((node, float(depth)))
+        else:
+            out.append((node, depth + 0.5))
+    return out
+
+
+def _weight_grads(module: nn.Module) -> tuple[float, float]:
+    import torch
+
+    grads: list[torch.Tensor] = []
+    weights: list[torch.Tensor] = []
+    for name, p in module.named_parameters():
+        if not name.rsplit(".", 1)[-1].endswith("weight"):
+            continue
+        weights.append(p.detach().float().reshape(-1))
+        grads.append(
+            p.grad.detach().float().reshape(-1) if p.grad is not None else torch.zeros(p.numel())
+        )
+    if not weights:
+        return 0.0, 0.0
+    return float(torch.cat(grads).norm()), float(torch.cat(weights).norm())
+
+
+def measure(
+    graph: nx.DiGraph,
+    *,
+    seed: int = 0,
+    batch: int = 32,
+    init: str = "kaiming",
+    spec: Spec | None = None,
+    params: dict[str, Any] | None = None,
+    step: Step | None = None,
+) -> GradFlow:
+    """One seeded forward/backward pass of a checked graph's model; per-layer gradient norms.
+
+    ``step`` is called with a short description before each phase (for a
+    progress bar).
+
+    >>> import resdsl
+    >>> spec = resdsl.loads('''
+    ... model m {
+    ...     input [4, H=8, W=8]
+    ...     conv1: conv(8, 3, padding=1)
+    ...     relu
+    ...     conv2: conv(8, 3, padding=1)
+    ... }
+    ... ''')
+    >>> flow = measure(spec.graph(), batch=2)
+    >>> [layer.node for layer in flow.layers], flow.loss
+    (['conv1', 'conv2'], 'mean_square')
+    >>> flow.spread == flow.layers[0].grad_norm / flow.layers[1].grad_norm
+    True
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from resdsl.build import compile_graph, sample_input
+
+    def say(text: str) -> None:
+        if step is not None:
+            step(text)
+
+    name = str(graph.graph["model"]) + (" (plain twin)" if graph.graph.get("plain") else "")
+    say(f"building {name}")
+    torch.manual_seed(seed)
+    model = compile_graph(graph, spec=spec, params=params, init=init)
+    model.train()
+    x = sample_input(graph, batch, seed=seed)
+    out_shape = [int(d) for d in graph.graph["output_shape"]]
+    say(f"forward {name}")
+    y = model(x)
+    loss_kind: Literal["cross_entropy", "mean_square"]
+    if len(out_shape) == 1 and out_shape[0] > 1:
+        gen = torch.Generator().manual_seed(seed + 1)
+        target = torch.randint(0, out_shape[0], (batch,), generator=gen)
+        loss = F.cross_entropy(y, target)
+        loss_kind = "cross_entropy"
+    else:
+        loss = y.float().pow(2).mean()
+        loss_kind = "mean_square"
+    say(f"backward {name}")
+    torch.autograd.backward(loss)
+
+    layers: list[LayerGrad] = []
+    for node, depth in _weighted(graph):
+        data = graph.nodes[node]
+        grad, weight = _weight_grads(model.get_submodule(module_path(graph, node)))
+        layers.append(
+            LayerGrad(
+                node=node,
+                op=str(data["op"]),
+                role=str(data["role"]),
+                depth=depth,
+                params=int(data["params"]),
+                grad_norm=grad,
+                weight_norm=weight,
+            )
+        )
+    main = [layer for layer in layers if layer.role == "layer"]
+    convs = [layer for layer in main if layer.op == "conv"]
+    over: Literal["conv", "weighted"] = "conv" if len(convs) >= 2 else "weighted"
+    chosen = convs if over == "conv" else main
+    if not chosen:
+        raise ValueError(f"{name} has no weighted layer: no gradient flow to measure")
+    first, last = chosen[0], chosen[-1]
+    norms = [layer.grad_norm for layer in chosen]
+    return GradFlow(
+        model=str(graph.graph["model"]),
+        plain=bool(graph.graph.get("plain", False)),
+        init=init,
+        seed=seed,
+        batch=batch,
+        loss=loss_kind,
+        loss_value=float(loss.detach()),
+        layers=layers,
+        spread_over=over,
+        first=first.node,
+        last=last.node,
+        spread=_ratio(first.grad_norm, last.grad_norm),
+        max_min=_ratio(max(norms), min(norms)),
+        zero_grad_layers=[layer.node for layer in layers if layer.grad_norm == 0.0],
+    )
+
+
+def _ratio(a: float, b: float) -> float:
+    if b == 0.0:
+        return float("inf") if a else 1.0
+    return a / b
+
+
+def phases(plain_twin: bool) -> int:
+    """How many times :func:`gradient_flow` calls its ``step`` callback."""
+    return 6 if plain_twin else 3
+
+
+def gradient_flow(
+    spec: Spec,
+    model: str | None = None,
+    /,
+    *,
+    plain_twin: bool = False,
+    seed: int = 0,
+    batch: int = 32,
+    init: str = "kaiming",
+    step: Step | None = None,
+    **params: Any,
+) -> GradFlowReport:
+    """Gradient norms of a model at initialisation, and of its plain twin if asked.
+
+    Both are built with the same ``seed`` and see the same batch. ``params``
+    set model parameters or input sizes (a larger input costs time: the pass
+    runs on the CPU at the sample size).
+    """
+    from resdsl.init import resolve_init
+
+    graph = spec.graph(model, **params)
+    scheme, _ = resolve_init(graph, init, None)  # validates the scheme
+    flow = measure(graph, seed=seed, batch=batch, init=scheme, spec=spec, params=params, step=step)
+    twin = None
+    if plain_twin:
+        plain = spec.plain()
+        twin = measure(
+            plain.graph(model, **params),
+            seed=seed,
+            batch=batch,
+            init=scheme,
+            spec=plain,
+            params=params,
+            step=step,
+        )
+    return GradFlowReport(model=flow, plain=twin)
+
+
+def plot(
+    report: GradFlowReport,
+    path: str | Path,
+    *,
+    title: str | None = None,
+    format: str | None = None,
+) -> None:
+    """Write a log-scale plot of gradient norm against depth (model and plain twin).
+
+    ``format`` (``png``, ``svg``, ``pdf``) defaults to the file's extension.
+    Needs matplotlib (``pip install 'resdsl[plot]'``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
+    series = [(report.model, "tab:blue", "o")]
+    if report.plain is not None:
+        series.append((report.plain, "tab:red", "s"))
+    for flow, color, marker in series:
+        main = [layer for layer in flow.layers if layer.role == "layer" and layer.grad_norm > 0]
+        label = (
+            f"{flow.model}{' plain twin' if flow.plain else ''}: "
+            f"spread {format_ratio(flow.spread)} (first/last {flow.spread_over})"
+        )
+        ax.plot(
+            [layer.depth for layer in main],
+            [layer.grad_norm for layer in main],
+            color=color,
+            marker=marker,
+            markersize=3,
+            linewidth=1.2,
+            label=label,
+        )
+        extra = [layer for layer in flow.layers if layer.role != "layer" and layer.grad_norm > 0]
+        if extra:
+            ax.scatter(
+                [layer.depth for layer in extra],
+                [layer.grad_norm for layer in extra],
+                color=color,
+                marker="x",
+                s=25,
+                label=f"{flow.model} shortcut projections",
+            )
+    ax.set_yscale("log")
+    ax.set_xlabel("weighted layer (depth order, input to output)")
+    ax.set_ylabel("gradient norm of the layer's weight")
+    flow = report.model
+    ax.set_title(
+        title
+        or f"Gradient norms at initialisation (init={flow.init}, batch {flow.batch}, "
+        f"seed {flow.seed}, {flow.loss.replace('_', ' ')} loss)",
+        fontsize=10,
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(str(path), format=format)
+    plt.close(fig)
+
+
+def format_ratio(value: float) -> str:
+    """``13.3x``, ``7,805x``: a spread as people say it.
+
+    >>> format_ratio(13.27), format_ratio(7805.2), format_ratio(float("inf"))
+    ('13.3x', '7,805x', 'infinite')
+    """
+    if value != value or value in (float("inf"), float("-inf")):
+        return "infinite"
+    if value >= 100:
+        return f"{value:,.0f}x"
+    return f"{value:.3g}x"
+
+
+__all__ = [
+    "GradFlow",
+    "GradFlowReport",
+    "LayerGrad",
+    "format_ratio",
+    "gradient_flow",
+    "measure",
+    "phases",
+    "plot",
+]
