@@ -6,6 +6,7 @@ Each command family lives in its own module and registers itself on :data:`app`.
 
 from __future__ import annotations
 
+from resdsl.cli import analyze as _analyze  # noqa: F401
 from resdsl.cli import check as _check  # noqa: F401  (registers commands)
 from resdsl.cli import compile as _compile  # noqa: F401
 from resdsl.cli import render as _render  # noqa: F401

@@ -1,0 +1,545 @@
+"""``resdsl compare``, ``paths``, ``gradflow``, ``identity``: the skip-connection questions.
+
+Each command answers one question of ``docs/skip-connections.md`` with the
+analysis of the same name in :mod:`resdsl.analysis`. ``compare`` and ``paths``
+never import torch; ``gradflow`` and ``identity`` build the model, so they do.
+Plots (``-o``) need matplotlib, the optional extra ``resdsl[plot]``.
+
+Exit codes, as for every command: 0 success, 1 an invalid spec, 2 bad usage
+(including a plot asked for without matplotlib).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from resdsl.cli.common import (
+    AllowOutsideOpt,
+    MaxNodesOpt,
+    ModelOpt,
+    ParamOpt,
+    PlainOpt,
+    SpecArg,
+    app,
+    err,
+    load_spec,
+    out,
+    parse_params,
+    reporting,
+    usage_error,
+    write_atomic,
+)
+from resdsl.elaborate import Limits
+
+if TYPE_CHECKING:
+    from resdsl.analysis.compare import Comparison
+    from resdsl.analysis.gradflow import GradFlowReport
+    from resdsl.analysis.identity import IdentityReport
+    from resdsl.analysis.paths import PathReport
+
+PLOT_FORMATS = ("png", "svg", "pdf")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead.")]
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Also write a plot here (png, svg or pdf; needs matplotlib: pip install 'resdsl[plot]').",
+        show_default=False,
+    ),
+]
+AllOpt = Annotated[bool, typer.Option("--all", help="List every row, however many.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the weights and of the batch.")]
+
+#: Long tables show this many rows from the start and from the end, unless --all.
+HEAD_ROWS, TAIL_ROWS = 12, 4
+
+
+def _plot_format(output: Path) -> str:
+    """The plot format from the file's extension; checks matplotlib is installed."""
+    fmt = output.suffix.lstrip(".").lower()
+    if fmt not in PLOT_FORMATS:
+        usage_error(
+            f"cannot plot to {output}: unknown format {fmt!r}",
+            hint=f"use one of: {', '.join('.' + f for f in PLOT_FORMATS)}",
+        )
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        usage_error(
+            "plots need matplotlib, which is not installed",
+            hint="pip install 'resdsl[plot]' (or pip install matplotlib)",
+        )
+    directory = output.parent if str(output.parent) else Path(".")
+    if not directory.is_dir():
+        usage_error(f"cannot write {output}: directory {directory} does not exist")
+    return fmt
+
+
+def _write_plot(output: Path, draw: Callable[[Path], None]) -> None:
+    try:
+        write_atomic(output, draw)
+    except OSError as error:
+        usage_error(f"cannot write {output}: {error.strerror or error}")
+    out.print(f"wrote {output}", markup=False)
+
+
+def _rows(n: int, show_all: bool) -> list[int | None]:
+    """Row indices to show; None marks the gap of a shortened table."""
+    if show_all or n <= HEAD_ROWS + TAIL_ROWS + 1:
+        return list(range(n))
+    return [*range(HEAD_ROWS), None, *range(n - TAIL_ROWS, n)]
+
+
+# ---------------------------------------------------------------- compare
+
+
+@app.command()
+def compare(
+    spec: SpecArg,
+    model: ModelOpt = None,
+    param: ParamOpt = None,
+    json: JsonOpt = False,
+    show_all: AllOpt = False,
+    max_nodes: MaxNodesOpt = Limits().max_nodes,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Show a model beside its plain twin (the same spec with every skip removed).
+
+    Depth (weighted layers on the longest path, nodes), input-to-output paths,
+    parameters and MACs of both, and every skip whose path holds modules or
+    parameters (projections, zero-padding, rezero gates) with its cost.
+    Never imports torch.
+
+    Example: resdsl compare specs/cifar_resnet.res -m resnet56
+    """
+    from resdsl.analysis.compare import compare as run_compare
+
+    with reporting():
+        loaded = load_spec(spec, max_nodes=max_nodes, allow_outside=allow_outside)
+        result = run_compare(loaded, model, **parse_params(loaded, param))
+    if json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    print_comparison(result, show_all=show_all)
+
+
+def print_comparison(c: Comparison, *, show_all: bool = False) -> None:
+    """The ``compare`` tables."""
+    from resdsl.analysis.paths import format_count
+    from resdsl.cli.check import format_macs
+
+    a, b = c.model, c.plain
+    table = Table(title=f"{a.model} and its plain twin", title_justify="left")
+    table.add_column("")
+    table.add_column(a.model, justify="right")
+    table.add_column("plain twin", justify="right")
+    table.add_column("difference", justify="right")
+
+    def row(what: str, x: int, y: int, fmt: Callable[[int], str] = "{:,}".format) -> None:
+        d = x - y
+        table.add_row(what, fmt(x), fmt(y), ("+" if d > 0 else "") + fmt(d) if d else "--")
+
+    row("weighted depth", a.weighted_depth, b.weighted_depth)
+    row("weighted layers", a.weighted_layers, b.weighted_layers)
+    row("graph nodes", a.nodes, b.nodes)
+    row("skips", a.skips, b.skips)
+    table.add_row(
+        "paths", format_count(a.paths, compact=True), format_count(b.paths, compact=True), ""
+    )
+    row("fewest activations", a.min_nonlinearities, b.min_nonlinearities)
+    row("parameters", a.params, b.params)
+    table.add_row("MACs", format_macs(a.macs), format_macs(b.macs), format_macs(a.macs - b.macs))
+    out.print(table)
+    out.print(
+        "weighted depth: weighted layers on the longest input-to-output path; paths: "
+        "input-to-output paths; fewest activations: on any one path",
+        markup=False,
+    )
+
+    costly = [s for s in c.shortcuts if s.params]
+    if costly:
+        st = Table(title="skips with parameters", title_justify="left")
+        st.add_column("skip")
+        st.add_column("kind")
+        st.add_column("nodes")
+        st.add_column("params", justify="right")
+        for i in _rows(len(costly), show_all):
+            if i is None:
+                st.add_row(f"... {len(costly) - HEAD_ROWS - TAIL_ROWS} more (--all)", "", "", "")
+                continue
+            s = costly[i]
+            nodes = ", ".join(s.nodes) or (f"{s.into} (gate)" if "gate" in s.kind else "--")
+            st.add_row(s.skip, s.kind, nodes, f"{s.params:,}")
+        out.print(st)
+    kinds: dict[str, list[int]] = {}
+    for s in c.shortcuts:
+        entry = kinds.setdefault(s.kind, [0, 0])
+        entry[0] += 1
+        entry[1] += s.params
+    parts = [
+        f"{n} {kind} ({params:,} parameters)" if params else f"{n} {kind} (free)"
+        for kind, (n, params) in kinds.items()
+    ]
+    out.print(f"skips: {', '.join(parts) or 'none'}", markup=False)
+    out.print(f"parameters on skip paths: {c.shortcut_params:,}", markup=False)
+    if c.other_params or c.other_macs:
+        out.print(
+            f"other difference: {c.other_params:+,} parameters, {c.other_macs:+,} MACs "
+            "(layers after a concat see fewer input channels in the plain twin)",
+            markup=False,
+        )
+
+
+# ---------------------------------------------------------------- paths
+
+
+@app.command()
+def paths(
+    spec: SpecArg,
+    model: ModelOpt = None,
+    param: ParamOpt = None,
+    plain: PlainOpt = False,
+    json: JsonOpt = False,
+    output: PlotOpt = None,
+    max_nodes: MaxNodesOpt = Limits().max_nodes,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Count every input-to-output path and the activations and weighted layers each crosses.
+
+    Exact counts (ResNet-110 has 2^54 paths) by dynamic programming, never by
+    listing paths; prints the count, the fewest and most activations on a
+    path, a histogram, why the shortest path is as short as it is, and that
+    path. --json prints the report with every count as an exact JSON number.
+    -o writes bar charts of both histograms. Never imports torch.
+
+    Example: resdsl paths specs/preact_resnet.res -m preact_resnet1001 -o paths.png
+    """
+    from resdsl.analysis.paths import path_report, plot
+
+    fmt = _plot_format(output) if output is not None else None
+    with reporting():
+        loaded = load_spec(spec, plain=plain, max_nodes=max_nodes, allow_outside=allow_outside)
+        report = path_report(loaded.graph(model, **parse_params(loaded, param)))
+    if json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        for line in path_lines(str(spec), report):
+            out.print(line, markup=False)
+    if output is not None:
+        _write_plot(output, lambda tmp: plot([report], tmp, format=fmt))
+
+
+def histogram_lines(hist: dict[int, int], total: int, rows: int = 12, width: int = 40) -> list[str]:
+    """A compact text histogram: at most ``rows`` bins of equal width, shares in percent.
+
+    >>> print("\\n".join(histogram_lines({1: 1, 2: 2, 3: 1}, 4, width=8)))
+      1  25.0%  ####
+      2  50.0%  ########
+      3  25.0%  ####
+    """
+    from resdsl.analysis.paths import share
+
+    keys = sorted(hist)
+    lo, hi = keys[0], keys[-1]
+    step = max(1, -(-(hi - lo + 1) // rows))
+    bins: list[tuple[int, int, int]] = []
+    for start in range(lo, hi + 1, step):
+        end = min(start + step - 1, hi)
+        bins.append((start, end, sum(hist.get(k, 0) for k in range(start, end + 1))))
+    top = max(c for _, _, c in bins)
+    label_width = len(f"{hi}") * (2 if step > 1 else 1) + (1 if step > 1 else 0)
+    lines = []
+    for start, end, count in bins:
+        label = f"{start}" if start == end else f"{start}-{end}"
+        pct = 100 * share(count, total)
+        text = f"{pct:5.1f}%" if pct >= 0.05 or count == 0 else " <0.1%"
+        bar = "#" * round(width * share(count, top)) if count else ""
+        lines.append(f"  {label:>{label_width}}  {text}  {bar}".rstrip())
+    return lines
+
+
+def path_lines(spec_name: str, r: PathReport) -> list[str]:
+    """The text report of ``resdsl paths``."""
+    from resdsl.analysis.paths import format_count
+
+    lo95, hi95 = r.weighted_depth_range(0.95)
+    twin = " (plain twin)" if r.plain else ""
+    lines = [
+        f"{spec_name}: model {r.model}{twin}: {r.nodes} nodes, {r.merges} merges",
+        f"  input-to-output paths  {format_count(r.count)}",
+        f"  activations per path   {r.min_nonlinearities} to {r.max_nonlinearities}",
+        f"  weighted layers        {r.min_weighted_depth} to {r.max_weighted_depth}"
+        + (f" (95% of paths: {lo95} to {hi95})" if r.count > 1 else ""),
+        "  paths by number of activations:",
+        *histogram_lines(r.nonlinearity_histogram, r.count),
+        "",
+        *textwrap.wrap(r.explanation, 100),
+        "",
+        f"A shortest path ({r.min_nonlinearities} activations, {len(r.shortest_path)} nodes):",
+        *textwrap.wrap(
+            " -> ".join(r.shortest_path),
+            100,
+            initial_indent="  ",
+            subsequent_indent="  ",
+            break_on_hyphens=False,
+        ),
+    ]
+    return lines
+
+
+# ---------------------------------------------------------------- gradflow
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[str], None]]:
+    """A transient rich progress bar on stderr; yields the step callback."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=total)
+        started = False
+
+        def step(text: str) -> None:
+            nonlocal started
+            if started:
+                progress.advance(task)
+            started = True
+            progress.update(task, description=text)
+
+        yield step
+
+
+@app.command()
+def gradflow(
+    spec: SpecArg,
+    model: ModelOpt = None,
+    param: ParamOpt = None,
+    plain_twin: Annotated[
+        bool,
+        typer.Option("--plain-twin", help="Measure the plain twin too, with the same seed."),
+    ] = False,
+    output: PlotOpt = None,
+    json: JsonOpt = False,
+    seed: SeedOpt = 0,
+    batch: Annotated[int, typer.Option("--batch", help="Batch size.", min=1)] = 32,
+    init: Annotated[
+        str,
+        typer.Option(
+            "--init",
+            help="Initialisation: 'kaiming' (He et al., the default here) or 'default' (PyTorch's).",
+        ),
+    ] = "kaiming",
+    max_nodes: MaxNodesOpt = Limits().max_nodes,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Per-layer gradient norms at initialisation: one seeded forward/backward pass.
+
+    Builds the model (He initialisation unless --init default), runs a seeded
+    random batch at the sample input size in training mode, with cross-entropy
+    against random targets for classifiers and the mean of squares otherwise,
+    and prints the gradient norm of every weighted layer in depth order. The
+    spread is the first layer's norm over the last's (convolutions, when there
+    are any). --plain-twin measures the plain twin the same way; -o plots both
+    on a log scale. Imports torch.
+
+    Example: resdsl gradflow specs/cifar_resnet.res -m resnet56 --plain-twin -o grads.png
+    """
+    from resdsl.analysis.gradflow import gradient_flow, phases, plot
+    from resdsl.init import SCHEMES
+
+    if init not in SCHEMES:
+        usage_error(f"unknown --init {init!r}", hint=f"--init is one of: {', '.join(SCHEMES)}")
+    fmt = _plot_format(output) if output is not None else None
+    with reporting():
+        loaded = load_spec(spec, max_nodes=max_nodes, allow_outside=allow_outside)
+        params = parse_params(loaded, param)
+        loaded.graph(model, **params)  # report spec errors before the progress bar
+        with _progress(phases(plain_twin)) as step:
+            report = gradient_flow(
+                loaded,
+                model,
+                plain_twin=plain_twin,
+                seed=seed,
+                batch=batch,
+                init=init,
+                step=step,
+                **params,
+            )
+    if json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        print_gradflow(report)
+    if output is not None:
+        _write_plot(output, lambda tmp: plot(report, tmp, format=fmt))
+
+
+def print_gradflow(r: GradFlowReport) -> None:
+    """The ``gradflow`` table and summary."""
+    from resdsl.analysis.gradflow import format_ratio
+
+    m, p = r.model, r.plain
+    twin = {layer.node: layer for layer in p.layers} if p is not None else {}
+    table = Table(
+        title=f"{m.model}: gradient norms at initialisation (init={m.init}, batch {m.batch}, "
+        f"seed {m.seed}, {m.loss.replace('_', ' ')} loss)",
+        title_justify="left",
+    )
+    table.add_column("depth", justify="right")
+    table.add_column("layer")
+    table.add_column("op")
+    table.add_column("grad norm", justify="right")
+    if p is not None:
+        table.add_column("plain twin", justify="right")
+    for layer in m.layers:
+        depth = f"{layer.depth:g}" + ("" if layer.role == "layer" else " (shortcut)")
+        cells = [depth, layer.node, layer.op, f"{layer.grad_norm:.4g}"]
+        if p is not None:
+            other = twin.get(layer.node)
+            cells.append(f"{other.grad_norm:.4g}" if other is not None else "--")
+        table.add_row(*cells)
+    out.print(table)
+    for flow in [m] + ([p] if p is not None else []):
+        name = f"{flow.model}{' plain twin' if flow.plain else ''}"
+        over = "convolutions" if flow.spread_over == "conv" else "weighted layers"
+        out.print(
+            f"{name}: spread {format_ratio(flow.spread)} ({flow.first} over {flow.last}, "
+            f"{over}); max/min {format_ratio(flow.max_min)}; loss {flow.loss_value:.4f}",
+            markup=False,
+        )
+        if flow.zero_grad_layers:
+            out.print(
+                f"  {len(flow.zero_grad_layers)} weighted layers get no gradient: "
+                + ", ".join(flow.zero_grad_layers),
+                markup=False,
+            )
+        else:
+            out.print(
+                f"  every one of its {len(flow.layers)} weighted layers gets a gradient",
+                markup=False,
+            )
+    ratio = r.spread_ratio
+    if ratio is not None:
+        out.print(
+            f"the plain twin's spread is {format_ratio(ratio)} the residual network's",
+            markup=False,
+        )
+
+
+# ---------------------------------------------------------------- identity
+
+
+@app.command()
+def identity(
+    spec: SpecArg,
+    model: ModelOpt = None,
+    param: ParamOpt = None,
+    zero_init_residual: Annotated[
+        bool | None,
+        typer.Option(
+            "--zero-init-residual/--no-zero-init-residual",
+            help="Zero the last norm of every residual branch (overrides the model's parameter).",
+            show_default=False,
+        ),
+    ] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            "--init",
+            help="'default' or 'kaiming' (overrides the model's own 'init' parameter).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: SeedOpt = 0,
+    batch: Annotated[int, typer.Option("--batch", help="Batch size.", min=2)] = 4,
+    json: JsonOpt = False,
+    show_all: AllOpt = False,
+    max_nodes: MaxNodesOpt = Limits().max_nodes,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Which residual blocks compute exactly their shortcut at initialisation?
+
+    For every add merge, runs its residual branch and its shortcut on a random
+    input with the model's initial weights and compares the merge's output
+    with the shortcut's ('exact' when bit-identical). Blocks start as the
+    identity with --zero-init-residual (the last norm of each branch at 0) or
+    with gate=rezero. Also prints how far the whole model's output is from its
+    skip-only path (every residual branch dropped). Imports torch.
+
+    Example: resdsl identity specs/cifar_resnet.res -m resnet56 --zero-init-residual
+    """
+    from resdsl.analysis.identity import identity_report
+    from resdsl.init import SCHEMES
+
+    if init is not None and init not in SCHEMES:
+        usage_error(f"unknown --init {init!r}", hint=f"--init is one of: {', '.join(SCHEMES)}")
+    with reporting():
+        loaded = load_spec(spec, max_nodes=max_nodes, allow_outside=allow_outside)
+        report = identity_report(
+            loaded,
+            model,
+            zero_init_residual=zero_init_residual,
+            init=init,
+            seed=seed,
+            batch=batch,
+            **parse_params(loaded, param),
+        )
+    if json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    print_identity(report, show_all=show_all)
+
+
+def print_identity(r: IdentityReport, *, show_all: bool = False) -> None:
+    """The ``identity`` table and summary."""
+    table = Table(
+        title=f"{r.model}: residual blocks at initialisation (init={r.init}, "
+        f"zero_init_residual={'true' if r.zero_init_residual else 'false'}, seed {r.seed})",
+        title_justify="left",
+    )
+    table.add_column("merge")
+    table.add_column("shortcut")
+    table.add_column("identity by")
+    table.add_column("max |diff|", justify="right")
+    table.add_column("rel. diff", justify="right")
+    table.add_column("exact")
+    for i in _rows(len(r.blocks), show_all):
+        if i is None:
+            more = len(r.blocks) - HEAD_ROWS - TAIL_ROWS
+            table.add_row(f"... {more} more (--all)", "", "", "", "", "")
+            continue
+        b = r.blocks[i]
+        mechanism = (b.mechanism or "--").replace(f" {b.block}.", " ") if b.block else b.mechanism
+        table.add_row(
+            b.merge,
+            b.shortcut.removesuffix(", gate=rezero"),
+            mechanism or "--",
+            f"{b.max_abs_diff:.3g}",
+            f"{b.relative_diff:.3g}",
+            "yes" if b.exact else "no",
+        )
+    if r.blocks:
+        out.print(table)
+    out.print(
+        f"exact blocks: {r.exact_blocks} of {len(r.blocks)}; model vs skip-only path: "
+        f"relative L2 distance {r.model_distance:.3g}, max |diff| {r.model_max_abs_diff:.3g}"
+        + (" (bit-identical)" if r.model_exact else ""),
+        markup=False,
+    )
+    for line in textwrap.wrap(r.explanation, 100):
+        out.print(line, markup=False)
