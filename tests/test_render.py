@@ -263,6 +263,8 @@ GOLDEN_CASES: list[tuple[str, str | None, dict[str, Any]]] = [
     ("unet.res", "unet", {"depth": 1, "bilinear": True}),
     ("unet_noalign.res", "unet_noalign", {"depth": 1}),
     ("unet_original.res", "unet_original", {}),
+    ("rezero.res", "rezero20", {}),
+    ("rezero.res", "rezero110", {"depth": 1}),
 ]
 
 
