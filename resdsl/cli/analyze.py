@@ -177,7 +177,7 @@ def print_comparison(c: Comparison, *, show_all: bool = False) -> None:
                 st.add_row(f"... {len(costly) - HEAD_ROWS - TAIL_ROWS} more (--all)", "", "", "")
                 continue
             s = costly[i]
-            nodes = ", ".join(s.nodes) or (f"{s.into} (gate)" if "gate" in s.kind else "--")
+            nodes = "\n".join(s.nodes) or (f"{s.into} (gate)" if "gate" in s.kind else "--")
             st.add_row(s.skip, s.kind, nodes, f"{s.params:,}")
         out.print(st)
     kinds: dict[str, list[int]] = {}
