@@ -99,6 +99,13 @@ def _rows(n: int, show_all: bool) -> list[int | None]:
     return [*range(HEAD_ROWS), None, *range(n - TAIL_ROWS, n)]
 
 
+def _not_shown(n: int, show_all: bool) -> None:
+    if None in _rows(n, show_all):
+        out.print(
+            f"({n - HEAD_ROWS - TAIL_ROWS} rows not shown: --all lists every one)", markup=False
+        )
+
+
 # ---------------------------------------------------------------- compare
 
 
@@ -174,12 +181,13 @@ def print_comparison(c: Comparison, *, show_all: bool = False) -> None:
         st.add_column("params", justify="right")
         for i in _rows(len(costly), show_all):
             if i is None:
-                st.add_row(f"... {len(costly) - HEAD_ROWS - TAIL_ROWS} more (--all)", "", "", "")
+                st.add_row("...", "...", "...", "...")
                 continue
             s = costly[i]
             nodes = "\n".join(s.nodes) or (f"{s.into} (gate)" if "gate" in s.kind else "--")
             st.add_row(s.skip, s.kind, nodes, f"{s.params:,}")
         out.print(st)
+        _not_shown(len(costly), show_all)
     kinds: dict[str, list[int]] = {}
     for s in c.shortcuts:
         entry = kinds.setdefault(s.kind, [0, 0])
@@ -520,8 +528,7 @@ def print_identity(r: IdentityReport, *, show_all: bool = False) -> None:
     table.add_column("exact")
     for i in _rows(len(r.blocks), show_all):
         if i is None:
-            more = len(r.blocks) - HEAD_ROWS - TAIL_ROWS
-            table.add_row(f"... {more} more (--all)", "", "", "", "", "")
+            table.add_row(*["..."] * 6)
             continue
         b = r.blocks[i]
         mechanism = (b.mechanism or "--").replace(f" {b.block}.", " ") if b.block else b.mechanism
@@ -535,6 +542,7 @@ def print_identity(r: IdentityReport, *, show_all: bool = False) -> None:
         )
     if r.blocks:
         out.print(table)
+        _not_shown(len(r.blocks), show_all)
     out.print(
         f"exact blocks: {r.exact_blocks} of {len(r.blocks)}; model vs skip-only path: "
         f"relative L2 distance {r.model_distance:.3g}, max |diff| {r.model_max_abs_diff:.3g}"
