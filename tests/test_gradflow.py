@@ -1,0 +1,194 @@
+"""Gradient flow at initialisation (resdsl.analysis.gradflow) and ``resdsl gradflow``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import resdsl
+from resdsl.analysis.gradflow import GradFlowReport, gradient_flow, measure
+from resdsl.cli import app
+from tests.conftest import SPECS
+
+
+@pytest.fixture(scope="module")
+def cifar() -> resdsl.Spec:
+    return resdsl.load(SPECS / "cifar_resnet.res")
+
+
+@pytest.fixture(scope="module")
+def resnet20(cifar: resdsl.Spec) -> GradFlowReport:
+    return gradient_flow(cifar, "resnet20", plain_twin=True, batch=8)
+
+
+def test_every_weighted_layer_gets_a_gradient(resnet20: GradFlowReport) -> None:
+    assert resnet20.plain is not None
+    for flow in (resnet20.model, resnet20.plain):
+        assert len(flow.layers) == 20
+        assert flow.zero_grad_layers == []
+        assert all(layer.grad_norm > 0 for layer in flow.layers)
+    # Layers inside the residual blocks are trained too: both convs of every block.
+    inner = [layer for layer in resnet20.model.layers if ".conv" in layer.node]
+    assert len(inner) == 18 and min(layer.grad_norm for layer in inner) > 1e-3
+
+
+def test_twin_starts_from_the_same_weights(resnet20: GradFlowReport) -> None:
+    assert resnet20.plain is not None
+    model, plain = resnet20.model, resnet20.plain
+    assert [layer.node for layer in model.layers] == [layer.node for layer in plain.layers]
+    # Option A shortcuts own no modules: the same seed gives the same weights.
+    assert [layer.weight_norm for layer in model.layers] == [
+        layer.weight_norm for layer in plain.layers
+    ]
+    assert [layer.depth for layer in model.layers] == [float(i) for i in range(1, 21)]
+
+
+def test_spread_is_first_conv_over_last_conv(resnet20: GradFlowReport) -> None:
+    flow = resnet20.model
+    assert (flow.spread_over, flow.first, flow.last) == ("conv", "conv1", "layer3.2.conv2")
+    norms = {layer.node: layer.grad_norm for layer in flow.layers}
+    assert flow.spread == norms["conv1"] / norms["layer3.2.conv2"]
+    convs = [layer.grad_norm for layer in flow.layers if layer.op == "conv"]
+    assert flow.max_min == max(convs) / min(convs)
+    assert flow.loss == "cross_entropy" and flow.init == "kaiming"
+    assert resnet20.spread_ratio == resnet20.plain.spread / flow.spread  # type: ignore[union-attr]
+
+
+def test_seeded_and_repeatable(cifar: resdsl.Spec, resnet20: GradFlowReport) -> None:
+    again = gradient_flow(cifar, "resnet20", batch=8)
+    assert again.model == resnet20.model
+    other = gradient_flow(cifar, "resnet20", batch=2, seed=1)
+    assert other.model.layers[0].grad_norm != resnet20.model.layers[0].grad_norm
+
+
+def test_projection_shortcuts_are_reported_between_layers(cifar: resdsl.Spec) -> None:
+    from resdsl.expr import BlockRef
+
+    r = gradient_flow(cifar, "cifar_resnet", n=1, unit=BlockRef("basic_b"), batch=4)
+    shortcuts = [layer for layer in r.model.layers if layer.role == "shortcut"]
+    assert [(layer.node, layer.depth) for layer in shortcuts] == [
+        ("layer2.0.shortcut.0", 5.5),
+        ("layer3.0.shortcut.0", 7.5),
+    ]
+    assert all(layer.grad_norm > 0 for layer in shortcuts)
+
+
+def test_losses_and_spreads_of_mlps_and_dense_outputs() -> None:
+    spec = resdsl.loads(
+        """
+        model mlp {
+            input [16]
+            fc1: linear(32)
+            relu
+            fc2: linear(32)
+            relu
+            fc3: linear(16)
+            skip fc1 -> fc2 (add)
+        }
+        """
+    )
+    r = gradient_flow(spec, batch=4, init="default")
+    assert r.model.loss == "cross_entropy"  # a vector output is read as class scores
+    assert r.model.spread_over == "weighted"
+    assert (r.model.first, r.model.last) == ("fc1", "fc3")
+    dense = resdsl.loads(
+        """
+        model seg {
+            input [3, H=16, W=16]
+            c1: conv(8, 3, padding=1)
+            relu
+            c2: conv(8, 3, padding=1)
+            relu
+            out: conv(2, 1)
+            skip c1 -> c2 (concat)
+        }
+        """
+    )
+    flow = gradient_flow(dense, batch=2).model
+    assert flow.loss == "mean_square"
+    assert (flow.spread_over, flow.first, flow.last) == ("conv", "c1", "out")
+
+
+def test_attention_weights_count() -> None:
+    spec = resdsl.loads(
+        """
+        model tiny_transformer {
+            input [6, 8]
+            ln1: layernorm
+            attn: attention(2)
+            skip in -> attn (add)
+            ln2: layernorm
+            fc1: linear(16)
+            gelu
+            fc2: linear(8)
+            skip attn -> fc2 (add)
+            flatten
+            head: linear(3)
+        }
+        """
+    )
+    flow = measure(spec.graph(), batch=4)
+    ops = {layer.node: layer.op for layer in flow.layers}
+    assert ops == {"attn": "attention", "fc1": "linear", "fc2": "linear", "head": "linear"}
+    assert flow.zero_grad_layers == []
+    assert flow.loss == "cross_entropy"
+
+
+@pytest.mark.slow
+def test_resnet56_gradients_spread_far_less_than_its_plain_twin(cifar: resdsl.Spec) -> None:
+    """The issue's measurement: He init, train-mode BN, batch 32, cross-entropy."""
+    r = gradient_flow(cifar, "resnet56", plain_twin=True, batch=32, seed=0)
+    assert r.plain is not None
+    assert r.model.spread < 50  # about 13-15x
+    assert r.plain.spread > 1000  # several thousand: early gradients explode
+    ratio = r.spread_ratio
+    assert ratio is not None and ratio >= 100
+    # The plain twin's large spread is explosion at the input end, not vanishing at the top.
+    assert r.plain.layers[0].grad_norm > 100 * r.model.layers[0].grad_norm
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def test_cli_gradflow_plot_and_summary(tmp_path: Path) -> None:
+    out = tmp_path / "grads.png"
+    args = ["gradflow", str(SPECS / "cifar_resnet.res"), "-m", "resnet20", "--plain-twin",
+            "--batch", "4", "-o", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = result.output
+    assert "resnet20: spread" in text and "resnet20 plain twin: spread" in text
+    assert "every one of its 20 weighted layers gets a gradient" in text
+    assert "the plain twin's spread is" in text
+
+
+def test_cli_gradflow_json() -> None:
+    args = ["gradflow", str(SPECS / "rezero.res"), "-m", "rezero20", "--batch", "2", "--json",
+            "--init", "default"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["plain"] is None
+    assert data["model"]["init"] == "default"
+    names = [layer["node"] for layer in data["model"]["layers"]]
+    assert names[0] == "stem.conv" and names[-1] == "fc"
+
+
+def test_cli_gradflow_bad_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = str(SPECS / "cifar_resnet.res")
+    result = CliRunner().invoke(app, ["gradflow", spec, "-m", "resnet20", "--init", "xavier"])
+    assert result.exit_code == 2
+    assert "unknown --init 'xavier'" in result.output
+    result = CliRunner().invoke(app, ["gradflow", spec, "-m", "resnet20", "--batch", "0"])
+    assert result.exit_code == 2
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = CliRunner().invoke(
+        app, ["gradflow", spec, "-m", "resnet20", "-o", str(tmp_path / "g.png")]
+    )
+    assert result.exit_code == 2
+    assert "plots need matplotlib" in result.output
