@@ -138,6 +138,13 @@ def test_attention_weights_count() -> None:
     assert flow.loss == "cross_entropy"
 
 
+def test_rezero_branches_get_no_gradient_until_the_gate_moves() -> None:
+    flow = gradient_flow(resdsl.load(SPECS / "rezero.res"), "rezero20", batch=2).model
+    assert flow.zero_grad_layers == [f"blocks.{i}.conv{j}" for i in range(9) for j in (1, 2)]
+    assert [layer.node for layer in flow.layers if layer.grad_norm > 0] == ["stem.conv", "fc"]
+    assert flow.spread == float("inf")
+
+
 @pytest.mark.slow
 def test_resnet56_gradients_spread_far_less_than_its_plain_twin(cifar: resdsl.Spec) -> None:
     """The issue's measurement: He init, train-mode BN, batch 32, cross-entropy."""

@@ -431,11 +431,16 @@ def print_gradflow(r: GradFlowReport) -> None:
             markup=False,
         )
         if flow.zero_grad_layers:
-            out.print(
-                f"  {len(flow.zero_grad_layers)} weighted layers get no gradient: "
-                + ", ".join(flow.zero_grad_layers),
-                markup=False,
-            )
+            names = ", ".join(flow.zero_grad_layers)
+            for line in textwrap.wrap(
+                f"{len(flow.zero_grad_layers)} weighted layers get no gradient at this step: "
+                f"{names} (typically a zero rezero gate or a zero-initialised norm after them, "
+                "which the first update moves)",
+                100,
+                initial_indent="  ",
+                subsequent_indent="    ",
+            ):
+                out.print(line, markup=False)
         else:
             out.print(
                 f"  every one of its {len(flow.layers)} weighted layers gets a gradient",
