@@ -15,7 +15,6 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
-
 _NEWLINE = re.compile("\n")
 
 
