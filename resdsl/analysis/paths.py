@@ -335,6 +335,7 @@ def plot(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
     colors = ["tab:blue", "tab:red", "tab:green", "tab:purple"]
@@ -346,7 +347,8 @@ def plot(
         for i, report in enumerate(reports):
             hist: dict[int, int] = getattr(report, field)
             keys = sorted(hist)
-            label = f"{report.model}{' (plain twin)' if report.plain else ''}: {format_count(report.count)} paths"
+            twin = " (plain twin)" if report.plain else ""
+            label = f"{report.model}{twin}: {format_count(report.count, compact=True)} paths"
             ax.bar(
                 keys,
                 [100 * share(hist[k], report.count) for k in keys],
@@ -355,11 +357,13 @@ def plot(
                 color=colors[i % len(colors)],
                 label=label,
             )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(xlabel)
         ax.set_ylabel("share of paths (%)")
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(title or "Input-to-output paths by depth", fontsize=11)
+    names = " vs ".join(r.model + (" (plain twin)" if r.plain else "") for r in reports)
+    fig.suptitle(title or f"{names}: input-to-output paths by depth", fontsize=11)
     fig.tight_layout()
     fig.savefig(str(path), format=format)
     plt.close(fig)

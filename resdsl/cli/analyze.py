@@ -309,9 +309,12 @@ def path_lines(spec_name: str, r: PathReport) -> list[str]:
 
 @contextmanager
 def _progress(total: int) -> Iterator[Callable[[str], None]]:
-    """A transient rich progress bar on stderr; yields the step callback."""
+    """A transient rich progress bar on stderr (a terminal only); yields the step callback."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    if not err.is_terminal:
+        yield lambda text: None
+        return
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
