@@ -113,3 +113,12 @@ def test_cli_compare_json() -> None:
 def test_cli_compare_invalid_spec(tmp_path: object) -> None:
     result = CliRunner().invoke(app, ["compare", str(SPECS / "nope.res")])
     assert result.exit_code == 2
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import resdsl.analysis.compare
+
+    result = doctest.testmod(resdsl.analysis.compare)
+    assert result.failed == 0 and result.attempted > 0

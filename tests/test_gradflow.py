@@ -199,3 +199,12 @@ def test_cli_gradflow_bad_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     )
     assert result.exit_code == 2
     assert "plots need matplotlib" in result.output
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import resdsl.analysis.gradflow
+
+    result = doctest.testmod(resdsl.analysis.gradflow)
+    assert result.failed == 0 and result.attempted > 0

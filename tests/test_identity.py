@@ -286,3 +286,14 @@ def test_cli_identity_bad_init() -> None:
     result = CliRunner().invoke(app, ["identity", spec, "-m", "resnet20", "--init", "xavier"])
     assert result.exit_code == 2
     assert "unknown --init 'xavier'" in result.output
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import resdsl.analysis.execute
+    import resdsl.analysis.identity
+
+    for module in (resdsl.analysis.execute, resdsl.analysis.identity):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

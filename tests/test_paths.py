@@ -330,3 +330,14 @@ def test_paths_and_compare_do_not_import_torch(tmp_path: Path) -> None:
         "assert 'torch' not in sys.modules, 'paths or compare imported torch'\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import resdsl.analysis.paths
+    import resdsl.cli.analyze
+
+    for module in (resdsl.analysis.paths, resdsl.cli.analyze):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

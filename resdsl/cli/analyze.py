@@ -250,9 +250,9 @@ def histogram_lines(hist: dict[int, int], total: int, rows: int = 12, width: int
     """A compact text histogram: at most ``rows`` bins of equal width, shares in percent.
 
     >>> print("\\n".join(histogram_lines({1: 1, 2: 2, 3: 1}, 4, width=8)))
-      1  25.0%  ####
-      2  50.0%  ########
-      3  25.0%  ####
+      1   25.0%  ####
+      2   50.0%  ########
+      3   25.0%  ####
     """
     from resdsl.analysis.paths import share
 
