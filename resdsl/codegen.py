@@ -49,6 +49,10 @@ its output shape (symbolic, without batch) and its spec line. Variables are
 allocated by a liveness analysis: a value's variable is reused as soon as no
 later line reads it, so a skip source stays alive only until its merge.
 Values that feed a skip are named after their label (``down3``, ``preact``).
+A value that dies at a step without being overwritten is ``del``-eted there.
+The same analysis lets a ``relu`` (``relu6``, ``leaky_relu``) run in place, as
+torchvision's do, when its input is a fresh tensor of this ``forward`` that
+nothing reads afterwards (see ``_Codegen.can_run_in_place``).
 
 Safety: the spec never runs code. The source is built only from validated
 identifiers (labels, block and model names), ``repr()`` of validated numbers
@@ -193,6 +197,24 @@ _RESERVED_VARIABLES = (
 )
 
 _SPATIAL_LETTERS = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
+
+#: Activations generated with ``inplace=True`` where that is safe (see ``can_run_in_place``).
+INPLACE_ACTIVATIONS = frozenset({"relu", "relu6", "leaky_relu"})
+#: Ops whose output is a fresh tensor that their backward does not need.
+FRESH_OUTPUT_OPS = frozenset(
+    {
+        "conv",
+        "conv_transpose",
+        "batchnorm",
+        "groupnorm",
+        "instancenorm",
+        "layernorm",
+        "linear",
+        "add",
+        "concat",
+        "mul",
+    }
+)
 
 _MERGE_OPS = ("add", "concat", "mul")
 _BUILTIN_LAYER_MODULE = "resdsl.layers."
@@ -411,6 +433,7 @@ class _Codegen:
         self.class_ns = Namespace(reserved={"Indexed"}, numbered=True)
         self.model_class = self.class_ns.create(base)
         self.uses_f = False
+        self.inplace: set[str] = set()  # activations that may overwrite their input
         self.uses_indexed = False
 
     # ------------------------------------------------------------ structure
@@ -548,6 +571,7 @@ class _Codegen:
             extra.add("gate")
         if path == "":
             extra |= MODEL_ATTRIBUTES
+        forward = self.forward(path)  # first: it decides which activations run in place
         init: list[_Line] = []
         names: dict[str, _Unit] = {}
         numbered = False
@@ -592,7 +616,6 @@ class _Codegen:
                 _Line(line)
                 for line in init_lines(self.g, self.init_scheme, self.zero_init, self.module_path)
             )
-        forward = self.forward(path)
         body: list[_Line] = [
             _Line("def __init__(self) -> None:"),
             _Line(INDENT + "super().__init__()"),
@@ -709,6 +732,8 @@ class _Codegen:
         in_shape = self.nodes[self.input_of(node)]["shape"]
         ctor = str(layer.torch_init(data["args"], in_shape))
         _check_expression(ctor, self.allowed_names(layer), f"layer '{data['op']}' at {node!r}")
+        if node in self.inplace:
+            ctor = _with_inplace(ctor)
         return ctor
 
     def layer_call(self, node: str, module: str, x: str) -> str:
@@ -848,6 +873,8 @@ class _Codegen:
                     out_var = take("x" if "x" in free else free[0])
                 else:
                     out_var = fresh("out")
+            if self.can_run_in_place(unit, reads[i], i, last_use, steps, alias):
+                self.inplace.add(node)
             released = [name for name in dying if name != out_var]
             free.extend(n for n in released if n not in labelled and n not in free)
             var[i] = out_var
@@ -871,6 +898,30 @@ class _Codegen:
                 lines.append(_Line(INDENT + f"del {', '.join(released)}"))
         lines.append(_Line(INDENT + f"return {var[final]}"))
         return lines
+
+    def can_run_in_place(
+        self,
+        unit: _Unit,
+        reads: list[int],
+        i: int,
+        last_use: dict[int, int],
+        steps: list[_Unit],
+        alias: dict[int, int],
+    ) -> bool:
+        """May this activation overwrite its input (``nn.ReLU(inplace=True)``, as torchvision)?
+
+        Only when nothing can see the input afterwards: it dies at this step,
+        it was made by an earlier step of this same ``forward`` (not the
+        scope's input, which the caller may still hold), and that step makes a
+        fresh tensor that autograd does not keep (a convolution, a norm, a
+        linear layer, a merge), never a view or an alias of another value.
+        """
+        if unit.kind != "node" or self.nodes[unit.key]["op"] not in INPLACE_ACTIVATIONS:
+            return False
+        if len(reads) != 1 or reads[0] < 0 or last_use.get(reads[0]) != i or reads[0] in alias:
+            return False
+        producer = steps[reads[0]]
+        return producer.kind == "node" and self.nodes[producer.key]["op"] in FRESH_OUTPUT_OPS
 
     def reads_as_skip(self, unit: _Unit, node: str) -> bool:
         """Does this step read ``node`` as the start of a skip (or as an align's size reference)?
@@ -1064,6 +1115,19 @@ _INDEXED = '''class Indexed(nn.Module):
         if module is None:
             raise IndexError(f"{type(self).__name__} has no child {index}")
         return module'''
+
+
+def _with_inplace(ctor: str) -> str:
+    """``nn.ReLU()`` -> ``nn.ReLU(inplace=True)``; ``nn.LeakyReLU(0.2)`` likewise."""
+    call = pyast.parse(ctor, mode="eval").body
+    if (
+        not isinstance(call, pyast.Call)
+        or any(k.arg == "inplace" for k in call.keywords)
+        or not ctor.endswith(")")
+    ):
+        return ctor  # pragma: no cover - built-in activations are plain calls
+    empty = not call.args and not call.keywords
+    return ctor[:-1] + ("" if empty else ", ") + "inplace=True)"
 
 
 def integer_input(graph: nx.DiGraph) -> bool:

@@ -427,3 +427,40 @@ def test_escape() -> None:
     assert escape("a\nb") == "a\\nb"
     assert escape('x"""y') == 'x\\"\\"\\"y'
     assert escape("é") == "\\xe9"
+
+
+# ------------------------------------------------------------------ in-place activations
+
+
+def ctor_of(source: str, name: str) -> str:
+    match = re.search(
+        rf"(?:self\.{name} = |self\.add_module\('{name}', )(nn\.\w+\([^)]*\))", source
+    )
+    assert match, name
+    return match.group(1)
+
+
+def test_activations_run_in_place_only_where_nothing_else_sees_their_input() -> None:
+    source = generated("resnet.res", "resnet18").source
+    assert "nn.ReLU()" not in source  # after batch norms and adds, as torchvision does
+    text = """
+block first_relu { r: relu; k: conv(3, 1) }
+model m {
+    input [3, 8, 8]
+    a: conv(3, 3, padding=1)
+    b: relu
+    skip a -> b (add)
+    c: relu
+    f: first_relu
+    g: identity
+    h: relu
+    i: batchnorm
+    j: leaky_relu(0.2)
+}
+"""
+    source = generate(resdsl.loads(text).graph()).source
+    assert ctor_of(source, "b") == "nn.ReLU()"  # a is read again by the merge
+    assert ctor_of(source, "c") == "nn.ReLU(inplace=True)"  # the merge's fresh output
+    assert ctor_of(source, "r") == "nn.ReLU()"  # a block's input: the caller may hold it
+    assert ctor_of(source, "h") == "nn.ReLU()"  # identity returns its input itself
+    assert ctor_of(source, "j") == "nn.LeakyReLU(negative_slope=0.2, inplace=True)"

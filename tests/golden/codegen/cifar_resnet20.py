@@ -32,10 +32,10 @@ class Basic(Indexed):
         super().__init__()
         self.conv1 = nn.Conv2d(16, 16, 3, padding=1, bias=False)  # cifar_resnet.res:27
         self.bn1 = nn.BatchNorm2d(16)  # cifar_resnet.res:28
-        self.add_module('2', nn.ReLU())  # cifar_resnet.res:29
+        self.add_module('2', nn.ReLU(inplace=True))  # cifar_resnet.res:29
         self.conv2 = nn.Conv2d(16, 16, 3, padding=1, bias=False)  # cifar_resnet.res:30
         self.bn2 = nn.BatchNorm2d(16)  # cifar_resnet.res:31
-        self.add_module('5', nn.ReLU())  # cifar_resnet.res:33
+        self.add_module('5', nn.ReLU(inplace=True))  # cifar_resnet.res:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)  # [16, H, W]  cifar_resnet.res:27
@@ -72,10 +72,10 @@ class Basic2(Indexed):
         super().__init__()
         self.conv1 = nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=False)  # cifar_resnet.res:27
         self.bn1 = nn.BatchNorm2d(32)  # cifar_resnet.res:28
-        self.add_module('2', nn.ReLU())  # cifar_resnet.res:29
+        self.add_module('2', nn.ReLU(inplace=True))  # cifar_resnet.res:29
         self.conv2 = nn.Conv2d(32, 32, 3, padding=1, bias=False)  # cifar_resnet.res:30
         self.bn2 = nn.BatchNorm2d(32)  # cifar_resnet.res:31
-        self.add_module('5', nn.ReLU())  # cifar_resnet.res:33
+        self.add_module('5', nn.ReLU(inplace=True))  # cifar_resnet.res:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)  # [32, H/2, W/2]  cifar_resnet.res:27
@@ -98,10 +98,10 @@ class Basic3(Indexed):
         super().__init__()
         self.conv1 = nn.Conv2d(32, 32, 3, padding=1, bias=False)  # cifar_resnet.res:27
         self.bn1 = nn.BatchNorm2d(32)  # cifar_resnet.res:28
-        self.add_module('2', nn.ReLU())  # cifar_resnet.res:29
+        self.add_module('2', nn.ReLU(inplace=True))  # cifar_resnet.res:29
         self.conv2 = nn.Conv2d(32, 32, 3, padding=1, bias=False)  # cifar_resnet.res:30
         self.bn2 = nn.BatchNorm2d(32)  # cifar_resnet.res:31
-        self.add_module('5', nn.ReLU())  # cifar_resnet.res:33
+        self.add_module('5', nn.ReLU(inplace=True))  # cifar_resnet.res:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)  # [32, H/2, W/2]  cifar_resnet.res:27
@@ -138,10 +138,10 @@ class Basic4(Indexed):
         super().__init__()
         self.conv1 = nn.Conv2d(32, 64, 3, stride=2, padding=1, bias=False)  # cifar_resnet.res:27
         self.bn1 = nn.BatchNorm2d(64)  # cifar_resnet.res:28
-        self.add_module('2', nn.ReLU())  # cifar_resnet.res:29
+        self.add_module('2', nn.ReLU(inplace=True))  # cifar_resnet.res:29
         self.conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)  # cifar_resnet.res:30
         self.bn2 = nn.BatchNorm2d(64)  # cifar_resnet.res:31
-        self.add_module('5', nn.ReLU())  # cifar_resnet.res:33
+        self.add_module('5', nn.ReLU(inplace=True))  # cifar_resnet.res:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)  # [64, H/4, W/4]  cifar_resnet.res:27
@@ -164,10 +164,10 @@ class Basic5(Indexed):
         super().__init__()
         self.conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)  # cifar_resnet.res:27
         self.bn1 = nn.BatchNorm2d(64)  # cifar_resnet.res:28
-        self.add_module('2', nn.ReLU())  # cifar_resnet.res:29
+        self.add_module('2', nn.ReLU(inplace=True))  # cifar_resnet.res:29
         self.conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)  # cifar_resnet.res:30
         self.bn2 = nn.BatchNorm2d(64)  # cifar_resnet.res:31
-        self.add_module('5', nn.ReLU())  # cifar_resnet.res:33
+        self.add_module('5', nn.ReLU(inplace=True))  # cifar_resnet.res:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)  # [64, H/4, W/4]  cifar_resnet.res:27
@@ -204,7 +204,7 @@ class Resnet20(Indexed):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)  # cifar_resnet.res:55
         self.bn1 = nn.BatchNorm2d(16)  # cifar_resnet.res:56
-        self.relu = nn.ReLU()  # cifar_resnet.res:57
+        self.relu = nn.ReLU(inplace=True)  # cifar_resnet.res:57
         self.layer1 = CifarStage()  # cifar_resnet.res:59
         self.layer2 = CifarStage2()  # cifar_resnet.res:59
         self.layer3 = CifarStage3()  # cifar_resnet.res:59

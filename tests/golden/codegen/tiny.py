@@ -32,10 +32,10 @@ class Unit(Indexed):
         super().__init__()
         self.conv1 = nn.Conv2d(8, 8, 3, padding=1, bias=False)  # tiny.res:8
         self.bn1 = nn.BatchNorm2d(8)  # tiny.res:9
-        self.add_module('2', nn.ReLU())  # tiny.res:10
+        self.add_module('2', nn.ReLU(inplace=True))  # tiny.res:10
         self.conv2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)  # tiny.res:11
         self.bn2 = nn.BatchNorm2d(8)  # tiny.res:12
-        self.add_module('5', nn.ReLU())  # tiny.res:14
+        self.add_module('5', nn.ReLU(inplace=True))  # tiny.res:14
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)  # [8, H, W]  tiny.res:8
@@ -56,10 +56,10 @@ class Unit2(Indexed):
         super().__init__()
         self.conv1 = nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False)  # tiny.res:8
         self.bn1 = nn.BatchNorm2d(16)  # tiny.res:9
-        self.add_module('2', nn.ReLU())  # tiny.res:10
+        self.add_module('2', nn.ReLU(inplace=True))  # tiny.res:10
         self.conv2 = nn.Conv2d(16, 16, 3, padding=1, bias=False)  # tiny.res:11
         self.bn2 = nn.BatchNorm2d(16)  # tiny.res:12
-        self.add_module('5', nn.ReLU())  # tiny.res:14
+        self.add_module('5', nn.ReLU(inplace=True))  # tiny.res:14
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)  # [16, H/2, W/2]  tiny.res:8
