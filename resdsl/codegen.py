@@ -443,11 +443,11 @@ class _Codegen:
 
     def collect_units(self) -> None:
         """For every scope, its children in order of their first node."""
-        seen: dict[str, set[str]] = {path: set() for path in self.scopes}
+        seen: dict[str, set[tuple[str, str]]] = {path: set() for path in self.scopes}
 
         def add(scope: str, unit: _Unit) -> None:
-            if unit.key not in seen[scope]:
-                seen[scope].add(unit.key)
+            if (unit.kind, unit.key) not in seen[scope]:
+                seen[scope].add((unit.kind, unit.key))
                 self.units[scope].append(unit)
 
         for node, data in self.nodes.items():
@@ -490,7 +490,7 @@ class _Codegen:
                 child = up
         # Scopes with no nodes (an empty block) still appear in their parent.
         for path in self.scopes:
-            if path and path not in seen[self.parent_of(path)]:
+            if path and ("scope", path) not in seen[self.parent_of(path)]:
                 self.place_empty_scope(path)
 
     def place_empty_scope(self, path: str) -> None:

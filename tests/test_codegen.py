@@ -464,3 +464,14 @@ model m {
     assert ctor_of(source, "r") == "nn.ReLU()"  # a block's input: the caller may hold it
     assert ctor_of(source, "h") == "nn.ReLU()"  # identity returns its input itself
     assert ctor_of(source, "j") == "nn.LeakyReLU(negative_slope=0.2, inplace=True)"
+
+
+def test_a_gate_named_like_a_statement_is_a_clean_error() -> None:
+    # The front end lets an identity skip's rezero gate take a statement's name.
+    graph = one_model(
+        "    c: conv(3, 3, padding=1)\n    res: skip in -> c (add, gate=rezero)\n    res: relu"
+    )
+    with pytest.raises(ResdslError) as info:
+        generate(graph)
+    (d,) = info.value.diagnostics
+    assert d.code == "codegen-name" and "both named 'res'" in d.message
