@@ -306,3 +306,19 @@ def test_docstring_examples() -> None:
     for module in (resdsl.analysis.execute, resdsl.analysis.identity):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_runner_keeps_values_that_an_inplace_activation_would_overwrite(
+    cifar: resdsl.Spec,
+) -> None:
+    graph = cifar.graph("resnet20")
+    torch.manual_seed(0)
+    net = compile_graph(graph).eval()
+    x = sample_input(graph, 2)
+    with torch.no_grad():
+        values = run_nodes(graph, net, {"input": x}, graph.nodes)
+        merge = values["layer1.0.bn2:add"]
+        # The merge's value is still the sum, not the ReLU after it, whether or not
+        # the generated model runs that ReLU in place.
+        assert (merge < 0).any()
+        assert torch.equal(values["layer1.0.5"], torch.relu(merge))

@@ -81,6 +81,10 @@ class _Runner:
             code = compile(source, f"<resdsl:{node}>", "eval")
             self.code[node] = code
         module = self.model.get_submodule(module_path(g, node))
+        if getattr(module, "inplace", False):
+            # Generated code runs some activations in place where its liveness allows;
+            # here every value stays readable (a segment's merge, a full run's values).
+            x = x.clone()
         result: torch.Tensor = eval(code, self.globals, {"__m": module, "__x": x})
         return result
 
