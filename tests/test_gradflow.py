@@ -208,3 +208,15 @@ def test_docstring_examples() -> None:
 
     result = doctest.testmod(resdsl.analysis.gradflow)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_cli_gradflow_reports_a_failing_pass_without_a_traceback() -> None:
+    args = ["gradflow", str(SPECS / "resnet.res"), "-m", "resnet18", "-p", "H=32", "-p", "W=32",
+            "--batch", "1"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "error: running the model failed: Expected more than 1 value per channel" in (
+        result.output
+    )
+    assert "--batch 2 or more" in result.output
+    assert "Traceback" not in result.output

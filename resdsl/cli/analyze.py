@@ -308,6 +308,19 @@ def path_lines(spec_name: str, r: PathReport) -> list[str]:
 
 
 @contextmanager
+def _torch_errors(batch: int) -> Iterator[None]:
+    """A failure inside PyTorch (batch norm on one value, memory) as a message and exit 1."""
+    try:
+        yield
+    except (RuntimeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        err.print(f"error: running the model failed: {first}", markup=False)
+        if batch < 2:
+            err.print("  hint: batch norm in training mode needs --batch 2 or more", markup=False)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
 def _progress(total: int) -> Iterator[Callable[[str], None]]:
     """A transient rich progress bar on stderr (a terminal only); yields the step callback."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -381,7 +394,7 @@ def gradflow(
         loaded = load_spec(spec, max_nodes=max_nodes, allow_outside=allow_outside)
         params = parse_params(loaded, param)
         loaded.graph(model, **params)  # report spec errors before the progress bar
-        with _progress(phases(plain_twin)) as step:
+        with _progress(phases(plain_twin)) as step, _torch_errors(batch):
             report = gradient_flow(
                 loaded,
                 model,
@@ -506,15 +519,18 @@ def identity(
         usage_error(f"unknown --init {init!r}", hint=f"--init is one of: {', '.join(SCHEMES)}")
     with reporting():
         loaded = load_spec(spec, max_nodes=max_nodes, allow_outside=allow_outside)
-        report = identity_report(
-            loaded,
-            model,
-            zero_init_residual=zero_init_residual,
-            init=init,
-            seed=seed,
-            batch=batch,
-            **parse_params(loaded, param),
-        )
+        params = parse_params(loaded, param)
+        loaded.graph(model, **params)  # spec errors first, as diagnostics
+        with _torch_errors(batch):
+            report = identity_report(
+                loaded,
+                model,
+                zero_init_residual=zero_init_residual,
+                init=init,
+                seed=seed,
+                batch=batch,
+                **params,
+            )
     if json:
         typer.echo(report.model_dump_json(indent=2))
         return
