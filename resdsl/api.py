@@ -4,8 +4,8 @@
 ... model tiny(width: int = 8) {
 ...     input [3, H=32, W=32]
 ...     conv1: conv(width, 3, padding=1)
-...     relu
-...     skip conv1 -> 1 (add)
+...     act: relu
+...     skip conv1 -> act (add)
 ... }
 ... ''')
 >>> spec.models

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import torch
-from torch import nn
 from typer.testing import CliRunner
 
 import resdsl
@@ -16,6 +15,7 @@ from resdsl.analysis.identity import identity_report
 from resdsl.build import compile_graph, sample_input
 from resdsl.cli import app
 from tests.conftest import SPECS
+from tests.reference_models import ReZeroNet
 
 
 @pytest.fixture(scope="module")
@@ -24,61 +24,6 @@ def rezero() -> resdsl.Spec:
 
 
 # ------------------------------------------------------------------ rezero.res
-
-
-class Gate(nn.Module):
-    """ReZero's alpha: one learnable scalar, initialised to 0."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = nn.Parameter(torch.zeros(()))
-
-
-class ReZeroBlock(nn.Module):
-    """Bachlechner et al.'s residual block, x + alpha * F(x), written out by hand."""
-
-    def __init__(self, planes: int, norm: bool) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes) if norm else nn.Identity()
-        self.relu1 = nn.ReLU()
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes) if norm else nn.Identity()
-        self.rezero = Gate()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
-        return self.rezero.gate * out + x
-
-
-class Stem(nn.Module):
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, width, 3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.conv(x)))
-
-
-class ReZeroNet(nn.Module):
-    """An independent reference for rezero.res's ``rezero_net``, with its module names.
-
-    ``ReZeroNet(9)`` is ``rezero20``, ``ReZeroNet(54)`` is ``rezero110``,
-    ``ReZeroNet(9, norm=False)`` is ``rezero20_nonorm``: the same
-    ``state_dict`` keys, in the same order.
-    """
-
-    def __init__(self, n: int, width: int = 16, norm: bool = True, num_classes: int = 10) -> None:
-        super().__init__()
-        self.stem = Stem(width)
-        self.blocks = nn.Sequential(*(ReZeroBlock(width, norm) for _ in range(n)))
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(width, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.avgpool(self.blocks(self.stem(x))), 1))
 
 
 @pytest.mark.parametrize(
