@@ -334,6 +334,17 @@ def _spec_value(value: Any) -> str:
 
 def _check_expression(source: str, allowed: frozenset[str] | None, what: str) -> None:
     """``source`` must be one Python expression referring only to ``allowed`` names."""
+    if (source, allowed) not in _CHECKED:
+        _check_expression_uncached(source, allowed, what)
+        if len(_CHECKED) < 100_000:
+            _CHECKED.add((source, allowed))
+
+
+#: Expressions already found safe: repeated blocks repeat their constructors.
+_CHECKED: set[tuple[str, frozenset[str] | None]] = set()
+
+
+def _check_expression_uncached(source: str, allowed: frozenset[str] | None, what: str) -> None:
     try:
         tree = pyast.parse(source, mode="eval")
     except SyntaxError:
