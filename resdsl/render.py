@@ -234,7 +234,7 @@ def to_dot(
     Raises :class:`RenderError` for a bad option.
 
     >>> import resdsl
-    >>> g = resdsl.load("specs/resnet.res").graph("resnet152")
+    >>> g = resdsl.loads('use "resnet.res"').graph("resnet152")  # a bundled spec
     >>> dot = to_dot(g, depth=1)
     >>> "[layer3.1..layer3.35]" in dot and "×35" in dot
     True
@@ -395,7 +395,9 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o644)
+        umask = os.umask(0)  # mkstemp makes the file 0600: give it what open() would
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except OSError as err:
         raise RenderError(f"cannot write {path}: {err.strerror or err}") from None
@@ -418,7 +420,7 @@ def graph_data(graph: nx.DiGraph) -> dict[str, Any]:
     ``input_shape``, ``output_shape`` and ``scopes``.
 
     >>> import resdsl
-    >>> d = graph_data(resdsl.load("specs/resnet.res").graph("resnet18"))
+    >>> d = graph_data(resdsl.loads('use "resnet.res"').graph("resnet18"))
     >>> d["nodes"][1]["id"], d["nodes"][1]["shape"], d["nodes"][1]["shape_text"]
     ('conv1', [64, 112, 112], ['64', 'H/2', 'W/2'])
     """

@@ -649,6 +649,9 @@ def test_render_graph_writes_images(tmp_path: Path) -> None:
     spec.render("resnet18", path=path, depth=0, format="svg")
     assert path.read_bytes().startswith(b"<?xml")
     assert not list(tmp_path.glob(".*.tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_without_graphviz_dot_works_and_images_say_how_to_install(
@@ -734,12 +737,14 @@ def test_rendering_never_imports_torch(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
 
 
-def test_docstring_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docstring_examples_run_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import doctest
 
     import resdsl.render
 
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(tmp_path)
     result = doctest.testmod(resdsl.render, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 10
 
