@@ -138,7 +138,15 @@ def compile_graph(
 
 
 def instantiate(generated: Generated, recipe: Recipe) -> nn.Module:
-    """Execute generated source and build its model class, which becomes picklable by value."""
+    """Execute generated source and build its model class, which becomes picklable by value.
+
+    >>> import resdsl
+    >>> from resdsl.codegen import generate
+    >>> graph = resdsl.loads("model m { input [3, 8, 8]; conv(4, 3) }").graph()
+    >>> model = instantiate(generate(graph), Recipe(model="m", source=None))
+    >>> type(model).__name__, model.code.startswith('\"\"\"M: model m')
+    ('M', True)
+    """
     module = load_source(generated.source, recipe.model)
     cls = getattr(module, generated.class_name)
     cls.code = generated.source
@@ -186,7 +194,14 @@ def _restore(
 
 
 def rebuild(recipe: Recipe) -> nn.Module:
-    """Compile a model again from its :class:`Recipe`."""
+    """Compile a model again from its :class:`Recipe` (what unpickling does).
+
+    >>> import resdsl
+    >>> model = resdsl.loads("model m { input [3, 8, 8]; conv(4, 3) }").compile()
+    >>> again = rebuild(type(model)._resdsl_recipe)
+    >>> list(again.state_dict()) == list(model.state_dict())
+    True
+    """
     if recipe.source is not None:
         from resdsl.codegen import Generated as _Generated
 

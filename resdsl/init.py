@@ -116,9 +116,18 @@ def residual_norms(graph: nx.DiGraph) -> list[str]:
     identity and are left alone too.
 
     >>> import resdsl
-    >>> g = resdsl.load("specs/resnet.res").graph("resnet18")   # doctest: +SKIP
-    >>> residual_norms(g)[:2]                                    # doctest: +SKIP
-    ['layer1.0.bn2', 'layer1.1.bn2']
+    >>> spec = resdsl.loads('''
+    ... model m {
+    ...     input [8, 16, 16]
+    ...     conv1: conv(8, 3, padding=1)
+    ...     bn1:   batchnorm
+    ...            relu
+    ...     conv2: conv(8, 3, padding=1)
+    ...     skip in -> conv2 (add)
+    ... }
+    ... ''')
+    >>> residual_norms(spec.graph())  # conv2 ends the branch: the walk passes it to bn1
+    ['bn1']
     """
     out: list[str] = []
     for node, data in graph.nodes(data=True):
@@ -157,6 +166,13 @@ def init_lines(
     """Source lines for the end of the model's ``__init__`` (indented as its body).
 
     ``module_path`` maps a node id to its module path (``layer1.0.bn2``).
+
+    >>> import resdsl
+    >>> graph = resdsl.loads("model m { input [3, 8, 8]; conv(4, 3) }").graph()
+    >>> init_lines(graph, "default", False, str)
+    []
+    >>> init_lines(graph, "kaiming", False, str)[1]
+    'for m in self.modules():'
     """
     lines: list[str] = []
     if scheme == "kaiming":

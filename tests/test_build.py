@@ -280,6 +280,14 @@ def test_written_source_initialises_like_the_compiled_module() -> None:
 # ------------------------------------------------------------------ a hand-written module
 
 
+def test_docstring_examples() -> None:
+    import doctest
+
+    import resdsl.build
+
+    assert doctest.testmod(resdsl.build).failed == 0
+
+
 def test_module_reads_like_a_hand_written_one() -> None:
     model = build("resnet.res", "resnet18")
     assert type(model).__name__ == "Resnet18"
@@ -293,6 +301,25 @@ def test_module_reads_like_a_hand_written_one() -> None:
     assert "(layer1): Stage(" in text and "(downsample): Downsample(" in text
     assert "layer1.0.downsample" not in dict(model.named_modules())
     assert "layer2.0.downsample.0.weight" in model.state_dict()
+
+
+@pytest.mark.parametrize(("file", "model", "params"), AGREEMENT, ids=[m for _, m, _ in AGREEMENT])
+def test_state_dict_follows_node_insertion_order(
+    file: str, model: str, params: dict[str, Any]
+) -> None:
+    graph = load(file).graph(model, **params)
+    with torch.device("meta"):
+        module = compile_graph(graph)
+    nodes = [
+        f"{d['parent']}.{d['name']}" if d["parent"] else str(d["name"])
+        for _, d in graph.nodes(data=True)
+        if d["role"] in ("layer", "shortcut") and d["op"] != "zeropad"
+    ]
+    owners = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in module.state_dict()))
+    # Every owner of state is a node's module, except a rezero gate's container.
+    for key in module.state_dict():
+        assert key.rsplit(".", 1)[0] in nodes or key.endswith(".gate"), key
+    assert [o for o in owners if o in nodes] == [n for n in nodes if n in owners]
 
 
 def test_forward_hooks_fire_on_blocks_and_layers() -> None:
