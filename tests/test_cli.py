@@ -86,3 +86,39 @@ def test_summary_table() -> None:
 def test_max_nodes_option(tmp_path: Path) -> None:
     code, out = run("check", str(SPECS / "resnet.res"), "-m", "resnet50", "--max-nodes", "50")
     assert code == 1 and "more than 50 nodes" in out
+
+
+def test_write_atomic_refuses_bad_destinations_cleanly(tmp_path: Path) -> None:
+    import os
+
+    import pytest
+    import typer
+
+    from resdsl.cli.common import write_atomic
+
+    def write(p: Path) -> None:
+        p.write_text("x")
+
+    for bad in (tmp_path / "no" / "such" / "dir" / "f.py", tmp_path):
+        with pytest.raises(typer.Exit) as info:
+            write_atomic(bad, write)
+        assert info.value.exit_code == 2
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.geteuid() != 0:  # root ignores directory permissions
+        with pytest.raises(typer.Exit):
+            write_atomic(locked / "f.py", write)
+    target = tmp_path / "ok.py"
+    write_atomic(target, write)
+    assert target.read_text() == "x"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

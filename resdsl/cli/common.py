@@ -137,12 +137,18 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Write a file through a temporary file in the same directory, then rename it.
 
     ``write`` receives the temporary path. On any failure the destination is
-    left untouched and the temporary file removed.
+    left untouched and the temporary file removed; a path that cannot be
+    written is a usage error (exit 2), never a traceback.
     """
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         usage_error(f"cannot write {path}: directory {directory} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    if path.is_dir():
+        usage_error(f"cannot write {path}: it is a directory")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        usage_error(f"cannot write {path}: {error.strerror or error}")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -152,8 +158,8 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except PermissionError:
-        usage_error(f"cannot write {path}: permission denied")
+    except OSError as error:
+        usage_error(f"cannot write {path}: {error.strerror or error}")
     finally:
         if tmp.exists():
             tmp.unlink()
