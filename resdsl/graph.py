@@ -32,7 +32,9 @@ sequence reads as written). Node attributes:
 Edge attributes: ``kind`` is ``"main"`` (sequence) or ``"skip"`` (a skip
 path, from the source value through any shortcut into the merge); skip edges
 also carry ``merge`` (``"add"``, ``"concat"``, ``"mul"``) and ``skip`` (the
-skip's scope path). ``index`` is the position of the edge's value among the
+skip's label as a path, ``layer1.0.downsample``; it is a scope in
+``g.graph["scopes"]`` only when the skip owns modules, i.e. a projection or a
+user-block shortcut). ``index`` is the position of the edge's value among the
 target's inputs (concat order: skips first, in the order written, then the
 destination).
 """
