@@ -874,22 +874,30 @@ class Elaborator:
     def check_skip_labels(
         self, pending: dict[str, list[_Skip]], by_name: dict[str, _Item], scope: Scope
     ) -> None:
-        """Skips whose shortcut owns modules need a name no other module uses."""
+        """A skip's label names what it builds; it may not clash with another name.
+
+        An ``add`` skip builds nodes under its label when it has a shortcut other
+        than the identity (a projection, zero-padding, a user block) or a gate.
+        A label written by the user may never be a statement's name; the default
+        label ``shortcut`` clashes only when the skip builds something.
+        """
         owners: dict[str, _Skip] = {}
         for skips in pending.values():
             for s in skips:
-                if s.merge != "add" or (s.shortcut == "identity" and s.gate is None):
-                    continue
-                if s.label in by_name and s.shortcut not in ("identity", "zeropad"):
+                builds = s.merge == "add" and (s.shortcut != "identity" or s.gate is not None)
+                if s.label in by_name and (s.label_given or builds):
                     self.error(
                         scope,
                         "duplicate-name",
                         f"the skip's label '{s.label}' is already the name of a statement "
                         "in this scope",
                         s.stmt.label.span if s.stmt.label else s.stmt.span,
-                        hint="label the skip: NAME: skip ...",
+                        hint="give the skip a label no statement in this scope uses: "
+                        "NAME: skip ...",
                     )
-                if s.label in owners and s.shortcut not in ("zeropad",):
+                if not builds:
+                    continue
+                if s.label in owners:
                     self.error(
                         scope,
                         "duplicate-name",
@@ -1143,8 +1151,8 @@ class Elaborator:
         assert src.shape is not None and dst.shape is not None
         kind = skip.shortcut
         same = tuple(map(int, src.shape)) == tuple(map(int, dst.shape))
-        if kind == "identity" or (kind == "auto" and same):
-            return src
+        if kind == "identity" or (kind in ("auto", "zeropad") and same):
+            return src  # option A, like option B, passes matching shapes through
         stride = self.stride_between(src.shape, dst.shape)
         if stride is None:
             self.error(
@@ -1471,7 +1479,7 @@ class Elaborator:
             scope,
             op=layer.name,
             args=args,
-            scope=node,
+            scope=f"{scope.prefix}{name}",
             name=name,
             role=scope.role,
             span=span,

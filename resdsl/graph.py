@@ -127,7 +127,11 @@ def new_graph(model: str) -> nx.DiGraph:
 
 def module_nodes(g: nx.DiGraph) -> list[str]:
     """Nodes that own a PyTorch module (layers and shortcut layers), in order."""
-    return [n for n, d in g.nodes(data=True) if d["role"] in ("layer", "shortcut")]
+    return [
+        n
+        for n, d in g.nodes(data=True)
+        if d["role"] in ("layer", "shortcut") and d["op"] != "zeropad"
+    ]
 
 
 def lint(g: nx.DiGraph) -> list[Diagnostic]:

@@ -259,7 +259,7 @@ def test_cli_paths_text() -> None:
     assert "18,014,398,509,481,984 (2^54)" in result.output
     assert "activations per path   55 to 109" in result.output
     assert "sits on the identity path" in " ".join(result.output.split())
-    assert "input -> conv1 -> bn1 -> relu -> layer1.0.shortcut" in result.output
+    assert "input -> conv1 -> bn1 -> relu -> layer1.0.bn2:add" in result.output
 
 
 def test_cli_paths_json_has_exact_numbers() -> None:
