@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
@@ -40,17 +40,23 @@ if TYPE_CHECKING:
     from resdsl.analysis.paths import PathReport
 
 
-class LayerRow(BaseModel):
-    """One row of a summary table."""
+class LayerRow(NamedTuple):
+    """One row of a summary table: a node, its op, output shape and costs.
 
-    model_config = ConfigDict(frozen=True)
+    ``shape`` holds the sizes at the sample input (symbolic sizes are
+    :class:`~resdsl.dims.SymDim` ints); ``shape_text`` writes them symbolically.
+    """
+
     name: str
     op: str
     depth: int
     shape: tuple[int, ...]
-    shape_text: str
     params: int
     macs: int
+
+    @property
+    def shape_text(self) -> str:
+        return shape_text(self.shape)
 
 
 class Summary(BaseModel):
@@ -192,24 +198,21 @@ class Spec:
 
 def summarize(graph: nx.DiGraph) -> Summary:
     """A :class:`Summary` of a checked graph."""
-    rows: list[LayerRow] = []
-    for node, data in graph.nodes(data=True):
-        if data["role"] == "input":
-            continue
-        rows.append(
-            LayerRow.model_construct(  # built from checked data: no validation needed
-                name=node,
-                op=data["op"],
-                depth=data["parent"].count(".") + 1 if data["parent"] else 0,
-                shape=tuple(int(d) for d in data["shape"]),
-                shape_text=shape_text(data["shape"]),
-                params=data["params"],
-                macs=data["macs"],
-            )
+    rows = [
+        LayerRow(
+            node,
+            data["op"],
+            data["parent"].count(".") + 1 if data["parent"] else 0,
+            data["shape"],
+            data["params"],
+            data["macs"],
         )
+        for node, data in graph.nodes(data=True)
+        if data["role"] != "input"
+    ]
     in_shape = graph.graph["input_shape"]
     out_shape = graph.graph["output_shape"]
-    return Summary(
+    return Summary.model_construct(  # built from checked data: no validation needed
         model=graph.graph["model"],
         params=graph.graph["params"],
         macs=graph.graph["macs"],

@@ -176,6 +176,10 @@ class Elaborator:
         #: Copy repeated block instances instead of elaborating them again.
         self.stamping = True
         self._created: list[str] = []
+        # Nodes and edges are collected in plain dicts and handed to networkx in
+        # bulk at the end (node-by-node networkx calls were a third of the time).
+        self._nodes: dict[str, dict[str, Any]] = {}
+        self._preds: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self._created_scopes: list[str] = []
         self._current_span: Span | None = None
 
@@ -221,7 +225,8 @@ class Elaborator:
     def add_node(self, node: str, where: Scope, **attrs: Any) -> str:
         self.count_node(attrs.get("span"))
         attrs.setdefault("parent", where.path)
-        self.graph.add_node(node, **attrs)
+        self._nodes[node] = attrs
+        self._preds[node] = []
         self._created.append(node)
         return node
 
@@ -231,7 +236,9 @@ class Elaborator:
         return info
 
     def add_edge(self, u: str, v: str, kind: str, index: int, **attrs: Any) -> None:
-        self.graph.add_edge(u, v, kind=kind, index=index, **attrs)
+        attrs["kind"] = kind
+        attrs["index"] = index
+        self._preds[v].append((u, attrs))
 
     def constrain(self, kind: str, left: int, right: int, node: str, what: str) -> None:
         """Record a condition on symbolic sizes (nothing to record for plain numbers)."""
@@ -248,7 +255,7 @@ class Elaborator:
 
     def fresh_id(self, base: str) -> str:
         node, k = base, 1
-        while node in self.graph:
+        while node in self._nodes:
             k += 1
             node = f"{base}{k}"
         return node
@@ -256,6 +263,13 @@ class Elaborator:
     # ------------------------------------------------------------ models
 
     def model(self, name: str, params: dict[str, Value], span: Span | None) -> nx.DiGraph:
+        """Elaborate the model ``name`` into :attr:`graph` and return it."""
+        g = self._model(name, params, span)
+        g.add_nodes_from(self._nodes.items())
+        g.add_edges_from((u, v, d) for v, preds in self._preds.items() for u, d in preds)
+        return g
+
+    def _model(self, name: str, params: dict[str, Value], span: Span | None) -> nx.DiGraph:
         definition, bound, symbol_samples = self.resolve_model(name, params, span)
         g = self.graph
         g.graph["model"] = name
@@ -1609,20 +1623,22 @@ class Elaborator:
                     output=rename(info.output) if info.output else None,
                 )
             )
-        nodes = g.nodes
+        nodes, preds = self._nodes, self._preds
         for node in template.nodes:
             data = dict(nodes[node])
             data["scope"] = rename(data["scope"])
             data["parent"] = rename(data["parent"])
             self.count_node(span)
             new = rename(node)
-            g.add_node(new, **data)
+            nodes[new] = data
             self._created.append(new)
-            for pred, edge in g.pred[node].items():
+            copied = []
+            for pred, edge in preds[node]:
                 attrs = dict(edge)
                 if "skip" in attrs:
                     attrs["skip"] = rename(attrs["skip"])
-                g.add_edge(outside(pred), new, **attrs)
+                copied.append((outside(pred), attrs))
+            preds[new] = copied
         out_node = rename(template.output.node)  # type: ignore[arg-type]
         g.graph["scopes"][path].output = out_node
         return Val(out_node, template.output.shape)
@@ -1682,13 +1698,16 @@ def _literal_problem(value: Value) -> str | None:
 
 def _freeze(values: dict[str, Value]) -> tuple[Any, ...]:
     """A hashable key for layer argument values (already tuples, numbers, strings)."""
-    return tuple((k, _typed(v)) for k, v in values.items())
+    return tuple(
+        (k, type(v), v) if type(v) not in (tuple, list) else (k, type(v), _typed(v))
+        for k, v in values.items()
+    )
 
 
 def _typed(value: Value) -> Any:
     # Keep types in the key: True == 1 and (True,) == (1,) in Python.
-    if isinstance(value, tuple):
-        return ("tuple", tuple(_typed(v) for v in value))
+    if isinstance(value, tuple | list):
+        return (type(value).__name__, tuple(_typed(v) for v in value))
     return (type(value).__name__, value)
 
 

@@ -381,3 +381,19 @@ def test_stamping_repeated_blocks_gives_the_same_graph(file: str, model: str) ->
         graphs.append(el.model(model, {}, None))
         assert el.collector.diagnostics == []
     assert _graph_data(graphs[0]) == _graph_data(graphs[1])
+
+
+def test_blocks_with_list_arguments_repeat() -> None:
+    spec = resdsl.loads(
+        """
+        block widths(ws: list) { repeat len(ws) as i { conv(ws[i], 1) } }
+        model m() {
+            input [3, H=4, W=4]
+            a: widths([4, 8])
+            b: widths([8, 8])
+            c: widths([8, 8])
+        }
+        """
+    )
+    g = spec.graph()
+    assert g.nodes["c.1"]["shape"] == (8, 4, 4) and g.nodes["a.0"]["shape"] == (4, 4, 4)
