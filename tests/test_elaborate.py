@@ -397,3 +397,20 @@ def test_blocks_with_list_arguments_repeat() -> None:
     )
     g = spec.graph()
     assert g.nodes["c.1"]["shape"] == (8, 4, 4) and g.nodes["a.0"]["shape"] == (4, 4, 4)
+
+
+def test_graph_structures_are_consistent() -> None:
+    """The bulk-built DiGraph answers like one built edge by edge."""
+    import networkx as nx
+
+    g = resdsl.load(SPECS / "resnet.res").graph("resnet18")
+    rebuilt = nx.DiGraph()
+    rebuilt.add_nodes_from(g.nodes(data=True))
+    rebuilt.add_edges_from(g.edges(data=True))
+    assert list(rebuilt.nodes) == list(g.nodes)
+    assert sorted(rebuilt.edges) == sorted(g.edges)
+    for v in g:
+        assert set(g.predecessors(v)) == set(rebuilt.predecessors(v))
+        assert set(g.successors(v)) == set(rebuilt.successors(v))
+    assert nx.is_directed_acyclic_graph(g)
+    assert next(iter(nx.topological_sort(g))) == "input"
