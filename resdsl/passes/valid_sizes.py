@@ -34,7 +34,7 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
-from resdsl.dims import DimExpr, evaluate, slope, symbols_of
+from resdsl.dims import DimExpr, _window_value, evaluate, slope
 from resdsl.graph import Constraint
 
 MAX_PERIOD = 1 << 16
@@ -92,43 +92,209 @@ def attach_valid_sizes(graph: nx.DiGraph) -> None:
 def valid_sizes(
     constraints: Iterable[Constraint], symbols: Mapping[str, int]
 ) -> dict[str, SizeRule]:
-    """One :class:`SizeRule` per symbol, the other symbols held at their samples."""
+    """One :class:`SizeRule` per symbol, the other symbols held at their samples.
+
+    Symbols whose constraints are the same up to their name (``H`` and ``W`` of
+    a square input, usually) and that have the same sample share one
+    computation: the rule depends on nothing else.
+    """
     constraints = list(constraints)
-    return {name: _rule(name, constraints, symbols) for name in symbols}
+    memo: dict[int, tuple[frozenset[str], Any, DimExpr]] = {}
+    seen = [(_outline(c.left, memo), _outline(c.right, memo)) for c in constraints]
+    involved = [left[0] | right[0] for left, right in seen]
+    rules: dict[str, SizeRule] = {}
+    shared: dict[Any, SizeRule] = {}
+    for name in symbols:
+        mine = [c for c, s in zip(constraints, involved, strict=True) if name in s]
+        key: Any = None
+        if all(len(s) == 1 for s in involved if name in s):
+            key = (
+                symbols[name],
+                tuple(
+                    (c.kind, left[1], right[1])
+                    for c, (left, right), s in zip(constraints, seen, involved, strict=True)
+                    if name in s
+                ),
+            )
+            rule = shared.get(key)
+            if rule is not None:
+                rules[name] = _make(name, rule.minimum, rule.period, rule.residues, rule.maximum)
+                continue
+        rules[name] = rule = _rule(name, mine, symbols)
+        if key is not None:
+            shared[key] = rule
+    return rules
 
 
-def _rule(name: str, constraints: list[Constraint], symbols: Mapping[str, int]) -> SizeRule:
-    mine = [c for c in constraints if name in symbols_of(c.left) | symbols_of(c.right)]
+def _outline(
+    expr: DimExpr | int, memo: dict[int, tuple[frozenset[str], Any, DimExpr]]
+) -> tuple[frozenset[str], Any]:
+    """The symbols of an expression, and the expression with their names left out.
+
+    Memoised by identity, since hashing a tree costs its size; the memo keeps
+    each expression, so that its id stays unique.
+    """
+    if isinstance(expr, int):
+        return frozenset(), expr
+    known = memo.get(id(expr))
+    if known is not None:
+        return known[0], known[1]
+    names: frozenset[str]
+    if expr[0] == "sym":
+        names, anonymous = frozenset((expr[1],)), ("sym", "", expr[2])
+    else:
+        names = frozenset()
+        parts: list[Any] = []
+        for part in expr:
+            if isinstance(part, tuple):
+                inner, part = _outline(part, memo)
+                names |= inner
+            parts.append(part)
+        anonymous = tuple(parts)
+    memo[id(expr)] = (names, anonymous, expr)
+    return names, anonymous
+
+
+def _rule(name: str, mine: list[Constraint], symbols: Mapping[str, int]) -> SizeRule:
     ge = [c for c in mine if c.kind == "ge"]
     eq = [c for c in mine if c.kind == "eq"]
 
-    def holds(cs: list[Constraint], n: int) -> bool:
-        env = dict(symbols)
-        env[name] = n
-        memo: dict[Any, int] = {}
-        for c in cs:
-            left, right = evaluate(c.left, env, memo), evaluate(c.right, env, memo)
-            if (c.kind == "ge" and left < right) or (c.kind == "eq" and left != right):
-                return False
-        return True
-
-    start = _threshold(lambda n: holds(ge, n))
+    start = _threshold(_Checker(ge, name, symbols))
     if start is None:
         return _make(name, 1, 1, (), None)
+    holds = _Checker(eq, name, symbols)
     period = _period(eq, name, symbols)
     if period is None:  # sizes that must stay fixed: a finite set, scanned
-        found = [n for n in range(start, start + SCAN) if holds(eq, n)]
+        found = [n for n in range(start, start + SCAN) if holds(n)]
         if not found:
             return _make(name, start, 1, (), None)
         lo, hi = found[0], found[-1]
         span = hi - lo + 1
         return _make(name, lo, span, tuple(sorted({n % span for n in found})), hi)
-    residues = {n % period for n in range(start, start + period) if holds(eq, n)}
+    residues = {n % period for n in range(start, start + period) if holds(n)}
     if not residues:
         return _make(name, start, 1, (), None)
     period, residues = _reduce(period, residues)
     minimum = next(n for n in range(start, start + period) if n % period in residues)
     return _make(name, minimum, period, tuple(sorted(residues)), None)
+
+
+_WIN, _LIN, _SCALE, _MIN, _MAX, _MUL = range(6)
+_OPS = {"win": _WIN, "lin": _LIN, "scale": _SCALE, "min": _MIN, "max": _MAX, "mul": _MUL}
+_Ref = tuple[str, int]  # ("n", 0): the symbol; ("c", i): constant i; ("s", j): step j
+
+
+class _Checker:
+    """Whether constraints hold at size ``n`` of one symbol, the others at their samples.
+
+    The same as evaluating the constraints in turn with :func:`~resdsl.dims.evaluate`,
+    sub-expressions shared, and stopping at the first that fails. But the
+    expressions are compiled once into a flat list of steps, the parts that do
+    not depend on the symbol are computed once, and nothing is hashed per size.
+    """
+
+    def __init__(
+        self, constraints: list[Constraint], name: str, symbols: Mapping[str, int]
+    ) -> None:
+        self.name = name
+        self.env = symbols
+        self.consts: list[int] = []
+        self.steps: list[tuple[Any, ...]] = []
+        self.refs: dict[int, tuple[_Ref, DimExpr]] = {}  # the expression keeps its id unique
+        compiled = []
+        for c in constraints:
+            left, right = self._ref(c.left), self._ref(c.right)
+            compiled.append((len(self.steps), c.kind == "eq", left, right))
+        # The values while checking: the symbol, the constants, then one per step.
+        base = 1 + len(self.consts)
+
+        def slot(ref: _Ref) -> int:
+            kind, i = ref
+            return 0 if kind == "n" else 1 + i if kind == "c" else base + i
+
+        steps = [
+            (op, slot(a), slot(b)) if op >= _MIN else (op, slot(a), *params)
+            for op, a, b, *params in self.steps
+        ]
+        self.start = [0, *self.consts]
+        self.checks: list[tuple[list[tuple[Any, ...]], bool, int, int]] = []
+        done = 0
+        for end, is_eq, left, right in compiled:
+            self.checks.append((steps[done:end], is_eq, slot(left), slot(right)))
+            done = end
+
+    def _const(self, value: int) -> _Ref:
+        self.consts.append(value)
+        return ("c", len(self.consts) - 1)
+
+    def _ref(self, expr: DimExpr | int) -> _Ref:
+        if isinstance(expr, int):
+            return self._const(expr)
+        known = self.refs.get(id(expr))
+        if known is not None:
+            return known[0]
+        op = expr[0]
+        ref: _Ref
+        if op == "sym":
+            ref = ("n", 0) if expr[1] == self.name else self._const(self.env[expr[1]])
+        else:
+            code = _OPS.get(op)
+            if code is None:
+                raise ValueError(f"unknown dimension expression {op!r}")
+            a = self._ref(expr[1])
+            b: _Ref = self._ref(expr[2]) if code >= _MIN else ("c", -1)
+            params = () if code >= _MIN else expr[2:]
+            if a[0] == "c" and b[0] == "c":
+                x = self.consts[a[1]]
+                y = self.consts[b[1]] if code >= _MIN else 0
+                ref = self._const(_apply(code, x, y, params))
+            else:
+                self.steps.append((code, a, b, *params))
+                ref = ("s", len(self.steps) - 1)
+        self.refs[id(expr)] = (ref, expr)
+        return ref
+
+    def __call__(self, n: int) -> bool:
+        v = self.start.copy()
+        v[0] = n
+        push = v.append
+        for steps, is_eq, left, right in self.checks:
+            for step in steps:
+                op = step[0]
+                x = v[step[1]]
+                if op == _WIN:
+                    push(_window_value(x, step[2], step[3], step[4], step[5], step[6]))
+                elif op == _LIN:
+                    push(x * step[2] + step[3])
+                elif op == _SCALE:
+                    push(x * step[2] // step[3])
+                else:
+                    push(_apply(op, x, v[step[2]], ()))
+            if is_eq:
+                if v[left] != v[right]:
+                    return False
+            elif v[left] < v[right]:
+                return False
+        return True
+
+
+def _apply(op: int, x: int, y: int, params: tuple[Any, ...]) -> int:
+    """One step of :func:`~resdsl.dims.evaluate`: ``x`` and ``y`` are the operands' values."""
+    if op == _WIN:
+        return _window_value(x, *params)
+    if op == _LIN:
+        m: int = params[0]
+        c: int = params[1]
+        return x * m + c
+    if op == _SCALE:
+        num: int = params[0]
+        den: int = params[1]
+        return x * num // den
+    if op == _MIN:
+        return min(x, y)
+    if op == _MAX:
+        return max(x, y)
+    return x * y
 
 
 def _threshold(ok: Any) -> int | None:
