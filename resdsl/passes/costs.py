@@ -8,6 +8,8 @@ and attention's matrix products at the sample input size, batch 1.
 
 from __future__ import annotations
 
+from typing import Any
+
 import networkx as nx
 
 from resdsl.layers import get_layer
@@ -15,9 +17,13 @@ from resdsl.layers import get_layer
 
 def input_shape(graph: nx.DiGraph, node: str) -> tuple[int, ...]:
     """The shape of a node's first input (its only one, for layers)."""
-    for pred in graph.predecessors(node):
-        if graph.edges[pred, node].get("index", 0) == 0:
-            shape: tuple[int, ...] = graph.nodes[pred]["shape"]
+    return _input_shape(graph._node, graph._pred[node])
+
+
+def _input_shape(nodes: Any, preds: Any) -> tuple[int, ...]:
+    for pred, edge in preds.items():
+        if edge.get("index", 0) == 0:
+            shape: tuple[int, ...] = nodes[pred]["shape"]
             return shape
     return ()
 
@@ -25,14 +31,17 @@ def input_shape(graph: nx.DiGraph, node: str) -> tuple[int, ...]:
 def count_costs(graph: nx.DiGraph) -> None:
     """Set ``params`` and ``macs`` on every node, and their totals on the graph."""
     total_params = total_macs = 0
-    for node, data in graph.nodes(data=True):
+    nodes, preds = graph._node, graph._pred
+    for node, data in nodes.items():
         params = macs = 0
-        layer = get_layer(data["op"]) if data["role"] in ("layer", "shortcut") else None
+        op = data["op"]
+        layer = get_layer(op) if data["role"] in ("layer", "shortcut") else None
         if layer is not None:
-            shape = input_shape(graph, node)
-            params = layer.params(data["args"], shape)
-            macs = layer.macs(data["args"], shape, data["shape"])
-        elif data["op"] == "add" and getattr(data["args"], "gate", None) == "rezero":
+            shape = _input_shape(nodes, preds[node])
+            args = data["args"]
+            params = layer.params(args, shape)
+            macs = layer.macs(args, shape, data["shape"])
+        elif op == "add" and getattr(data["args"], "gate", None) == "rezero":
             params = 1
         data["params"] = params
         data["macs"] = macs
