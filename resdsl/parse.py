@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
@@ -334,6 +334,7 @@ class _Driver:
 
         table = lark.parser.parser._parse_table
         callbacks = lark._callbacks
+        reducers = _reducers(callbacks)
         self.start_states: dict[str, int] = dict(table.start_states)
         self.end_states: dict[str, int] = dict(table.end_states)
         self.token_callbacks: dict[str, Any] = {
@@ -360,7 +361,7 @@ class _Driver:
                 ):
                     out[str(symbol)] = str(arg.origin.name)
                 else:
-                    out[str(symbol)] = (str(arg.origin.name), len(arg.expansion), callbacks[arg])
+                    out[str(symbol)] = (str(arg.origin.name), len(arg.expansion), reducers[arg])
             self.actions[state] = out
         self.units: dict[tuple[int, int, str], int] = {}
         terminals = sorted(
@@ -509,6 +510,106 @@ class _Driver:
             state = actions[below][action]
             action = actions[state].get(kind)
         return state
+
+
+def _reducers(callbacks: dict[Any, Any]) -> dict[Any, Any]:
+    """Lark's callbacks for the rules, or equivalent faster ones where it is sure.
+
+    Lark wraps each transformer method in a filter that drops anonymous tokens
+    and splices in the children of ``_rule`` helpers, which it builds as
+    ``Tree`` objects just for that. Here a helper's value is the plain list of
+    its children and each filter is a closure over its rule's fixed indices.
+    All or nothing: if any callback is not one of the shapes understood here,
+    Lark's own are used, since a helper's value must be what its parent expects.
+    """
+    from lark import Tree
+    from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders, ExpandSingleChild
+
+    out: dict[Any, Any] = {}
+    for rule, callback in callbacks.items():
+        if isinstance(rule, str):
+            continue  # a terminal's callback, called on its tokens
+        to_include: list[tuple[int, bool]] | None = None
+        inner = callback
+        if type(inner) is ChildFilterLALR_NoPlaceholders:
+            to_include = list(inner.to_include)
+            inner = inner.node_builder
+        single = type(inner) is ExpandSingleChild
+        if single:
+            inner = inner.node_builder
+        builder: Callable[[list[Any]], Any] | None
+        size = len(rule.expansion)
+        kept = [i for i, _ in to_include] if to_include is not None else list(range(size))
+        expands = to_include is not None and any(expand for _, expand in to_include)
+        tree = (
+            isinstance(inner, partial)
+            and inner.func is Tree
+            and len(inner.args) == 1
+            and not inner.keywords
+        )
+        if tree and str(inner.args[0]).startswith("_") and str(rule.origin.name).startswith("_"):
+            builder = None  # a helper: its value is the list of its children
+        elif tree and single and len(kept) == 1 and not expands:
+            i = kept[0]  # `?rule: x`: the one child, never a Tree
+            out[rule] = lambda children, i=i: children[i]
+            continue
+        elif getattr(inner, "__self__", None).__class__ is _Builder:
+            builder = inner
+        else:
+            return dict(callbacks)
+        out[rule] = _reducer(size, to_include, single, builder)
+    return out
+
+
+def _reducer(
+    size: int,
+    to_include: list[tuple[int, bool]] | None,
+    single: bool,
+    builder: Callable[[list[Any]], Any] | None,
+) -> Callable[[list[Any]], Any]:
+    """The callback of one rule: filter ``children``, then build (see `_reducers`)."""
+    if to_include is None:
+        to_include = [(i, False) for i in range(size)]
+    expands = any(expand for _, expand in to_include)
+    keep = [i for i, _ in to_include]
+    if single or (expands and builder is not None):
+
+        def general(children: list[Any]) -> Any:
+            filtered: list[Any] = []
+            for i, expand in to_include:
+                if not expand:
+                    filtered.append(children[i])
+                elif filtered:
+                    filtered += children[i]
+                else:  # left recursion: extend the helper's own list, in linear time
+                    filtered = children[i]
+            if single and len(filtered) == 1:
+                return filtered[0]
+            return filtered if builder is None else builder(filtered)
+
+        return general
+    if (
+        expands
+    ):  # a helper that splices another: the most common, `__args_star: __args_star "," arg`
+
+        def splice(children: list[Any]) -> Any:
+            filtered: list[Any] = []
+            for i, expand in to_include:
+                if not expand:
+                    filtered.append(children[i])
+                elif filtered:
+                    filtered += children[i]
+                else:
+                    filtered = children[i]
+            return filtered
+
+        return splice
+    if keep == list(range(size)):
+        return (lambda children: children) if builder is None else builder
+    if builder is None:
+        return lambda children: [children[i] for i in keep]
+    build = builder
+    return lambda children: build([children[i] for i in keep])
 
 
 class _Scanners(dict[int, "re.Pattern[str]"]):
