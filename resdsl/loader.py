@@ -59,7 +59,8 @@ def load_file(path: str | Path, *, allow_outside: bool = False) -> Program:
         ) from None
     except OSError as err:
         raise ResdslError.single("no-file", f"{display}: {err.strerror}") from None
-    return load_text(text, display, base=p.resolve().parent, allow_outside=allow_outside)
+    base = p.resolve().parent
+    return _load(text, display, base, base, allow_outside)
 
 
 def load_text(
@@ -73,7 +74,15 @@ def load_text(
 
     With no ``base``, ``use`` can only reach the bundled spec library.
     """
-    loader = _Loader(base, allow_outside)
+    root_dir = base.resolve() if base is not None else None
+    return _load(text, filename, root_dir, base, allow_outside)
+
+
+def _load(
+    text: str, filename: str, root_dir: Path | None, base: Path | None, allow_outside: bool
+) -> Program:
+    """`load_text`, given ``base`` resolved as ``root_dir`` (a file's directory is already)."""
+    loader = _Loader(root_dir, allow_outside)
     root = SourceFile(filename, text)
     program = Program(root)
     loader.load(root, base, program, is_root=True, stack=())
@@ -82,8 +91,8 @@ def load_text(
 
 
 class _Loader:
-    def __init__(self, base: Path | None, allow_outside: bool) -> None:
-        self.root_dir = base.resolve() if base is not None else None
+    def __init__(self, root_dir: Path | None, allow_outside: bool) -> None:
+        self.root_dir = root_dir
         self.allow_outside = allow_outside
         self.collector = Collector()
         self.loaded: set[Path] = set()
