@@ -414,3 +414,20 @@ def test_graph_structures_are_consistent() -> None:
         assert set(g.successors(v)) == set(rebuilt.successors(v))
     assert nx.is_directed_acyclic_graph(g)
     assert next(iter(nx.topological_sort(g))) == "input"
+
+
+def test_the_collector_is_restored_after_checking() -> None:
+    import gc
+
+    assert gc.isenabled()
+    resdsl.load(SPECS / "resnet.res").summary("resnet18")
+    assert gc.isenabled()
+    with pytest.raises(resdsl.ResdslError):
+        resdsl.loads("model m() {\n    input [3]\n    nope\n}\n").graph()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        resdsl.load(SPECS / "resnet.res").summary("resnet18")
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
