@@ -23,34 +23,7 @@ from tests.conftest import ROOT, SPECS
 
 # A post-activation bottleneck ResNet for CIFAR with the official pre-activation
 # net's layout (depth 9n+2): the same units, with the ReLU after each merge.
-POSTACT = """
-block bottleneck(planes: int, stride: int = 1) {
-    conv1: conv(planes, 1, stride=stride, bias=false)
-    bn1:   batchnorm
-           relu
-    conv2: conv(planes, 3, padding=1, bias=false)
-    bn2:   batchnorm
-           relu
-    conv3: conv(planes * 4, 1, bias=false)
-    bn3:   batchnorm
-    shortcut: skip in -> bn3 (add, shortcut=auto)
-           relu
-}
-block stage(width: int, n: int, stride: int = 1) {
-    bottleneck(width, stride=stride)
-    repeat n - 1 { bottleneck(width) }
-}
-model postact_resnet(n: int) {
-    input [3, H=32, W=32]
-    conv1: conv(16, 3, padding=1, bias=false)
-    bn1:   batchnorm
-    relu:  relu
-    repeat 3 as s { layer{s + 1}: stage(16 * 2 ** s, n, stride=1 if s == 0 else 2) }
-    avgpool: adaptive_avgpool(1)
-    flatten
-    fc: linear(10)
-}
-"""
+POSTACT = (ROOT / "tests" / "specs" / "postact_resnet.res").read_text(encoding="utf-8")
 
 
 def brute_force(graph: nx.DiGraph) -> tuple[Counter[int], Counter[int], set[tuple[str, ...]]]:
