@@ -19,6 +19,7 @@ skip's merge after its destination. ``let`` values are evaluated lazily, so a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -456,46 +457,70 @@ class Elaborator:
         span: Span,
     ) -> dict[str, Value] | None:
         """Evaluate call arguments in the caller and bind them to the callee's parameters."""
-        values: dict[str, Value] = {}
         names = [p.name for p in params]
-        ok = True
-        positional = [a for a in args if a.name is None]
-        if len(positional) > len(params):
-            self.error(
-                scope,
-                "too-many-arguments",
-                f"{callee} takes {len(params)} argument{'s' if len(params) != 1 else ''} "
-                f"but {len(positional)} were given",
-                positional[len(params)].span,
-            )
-            return None
-        for i, arg in enumerate(args):
-            name = names[i] if arg.name is None else arg.name
-            if name not in names:
-                self.error(
-                    scope,
-                    "unknown-argument",
-                    f"{callee} has no parameter '{name}'",
-                    arg.span,
-                    did_you_mean(name, names),
-                )
-                ok = False
-                continue
-            if name in values:
-                self.error(
-                    scope, "duplicate-argument", f"argument '{name}' is given twice", arg.span
-                )
-                ok = False
-                continue
+        many = f"{callee} takes {len(names)} argument{'s' if len(names) != 1 else ''}"
+        matched, ok = self.match_args(
+            args,
+            names,
+            scope,
+            too_many=lambda given: f"{many} but {given} were given",
+            unknown=lambda name: (f"{callee} has no parameter '{name}'", None),
+        )
+        values: dict[str, Value] = {}
+        for name, arg in matched:
             try:
                 values[name] = self.eval(arg.value, env, scope)
             except EvalError as err:
                 self.report(scope, err)
                 ok = False
-                values[name] = _MISSING
         if not ok:
             return None
         return self.bind_values(params, values, scope, span, callee=callee, arg_spans=args)
+
+    def match_args(
+        self,
+        args: tuple[ast.Arg, ...],
+        names: list[str],
+        scope: Scope,
+        *,
+        too_many: Callable[[int], str],
+        unknown: Callable[[str], tuple[str, str | None]],
+    ) -> tuple[list[tuple[str, ast.Arg]], bool]:
+        """Match call arguments to parameter names, as Python does.
+
+        Positional arguments take the names in order, keywords their own. An
+        extra positional argument, an unknown name (reported with the message
+        and fallback hint ``unknown`` gives) or a name given twice is an error;
+        every independent one is reported. Returns the pairs that matched (so
+        their values can still be checked) and whether every argument did.
+        """
+        matched: list[tuple[str, ast.Arg]] = []
+        seen: set[str] = set()
+        ok = True
+        positional = [a for a in args if a.name is None]
+        if len(positional) > len(names):
+            self.error(
+                scope, "too-many-arguments", too_many(len(positional)), positional[len(names)].span
+            )
+            ok = False
+        for i, arg in enumerate(args):
+            if arg.name is None and i >= len(names):
+                continue  # reported above
+            name = names[i] if arg.name is None else arg.name
+            if name not in names:
+                message, fallback = unknown(name)
+                hint = did_you_mean(name, names) or fallback
+                self.error(scope, "unknown-argument", message, arg.span, hint)
+                ok = False
+            elif name in seen:
+                self.error(
+                    scope, "duplicate-argument", f"argument '{name}' is given twice", arg.span
+                )
+                ok = False
+            else:
+                seen.add(name)
+                matched.append((name, arg))
+        return matched, ok
 
     def bind_values(
         self,
@@ -1364,42 +1389,23 @@ class Elaborator:
         self, layer: Layer, stmt: ast.Call, env: Env, scope: Scope
     ) -> dict[str, Value] | None:
         fields = list(layer.Args.model_fields)
+        matched, ok = self.match_args(
+            stmt.args,
+            fields,
+            scope,
+            too_many=lambda given: (
+                f"{layer.name} takes no arguments"
+                if not fields
+                else f"{layer.name} takes at most {len(fields)} argument"
+                f"{'s' if len(fields) != 1 else ''} ({', '.join(fields)})"
+            ),
+            unknown=lambda name: (
+                f"{layer.name} has no argument '{name}'",
+                f"its arguments are: {', '.join(fields) or 'none'}",
+            ),
+        )
         values: dict[str, Value] = {}
-        ok = True
-        for i, arg in enumerate(stmt.args):
-            if arg.name is None:
-                if i >= len(fields):
-                    self.error(
-                        scope,
-                        "too-many-arguments",
-                        f"{layer.name} takes no arguments"
-                        if not fields
-                        else f"{layer.name} takes at most {len(fields)} argument"
-                        f"{'s' if len(fields) != 1 else ''} ({', '.join(fields)})",
-                        arg.span,
-                    )
-                    ok = False
-                    continue
-                name = fields[i]
-            else:
-                name = arg.name
-            if name not in fields:
-                self.error(
-                    scope,
-                    "unknown-argument",
-                    f"{layer.name} has no argument '{name}'",
-                    arg.span,
-                    did_you_mean(name, fields)
-                    or f"its arguments are: {', '.join(fields) or 'none'}",
-                )
-                ok = False
-                continue
-            if name in values:
-                self.error(
-                    scope, "duplicate-argument", f"argument '{name}' is given twice", arg.span
-                )
-                ok = False
-                continue
+        for name, arg in matched:
             try:
                 value = self.eval(arg.value, env, scope)
             except EvalError as err:
