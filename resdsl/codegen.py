@@ -471,21 +471,12 @@ class _Codegen:
                 )
             if data["op"] == "add" and getattr(data["args"], "gate", None) == "rezero":
                 owner = data["scope"]
+                # The elaborator refuses skip labels that clash (check_skip_labels).
                 if owner in self.gates:
-                    raise ResdslError.single(
-                        "codegen-name",
-                        f"two rezero gates are both named '{owner}'",
-                        data["span"],
-                        hint="label the skips differently: NAME: skip ...",
-                    )
+                    raise _internal(node, f"a second rezero gate is named {owner!r}")
                 self.gates[owner] = node
                 if owner in self.scopes and self.scopes[owner].kind != "shortcut":
-                    raise ResdslError.single(
-                        "codegen-name",
-                        f"the rezero gate of skip '{owner}' has the name of a statement",
-                        data["span"],
-                        hint="label the skip: NAME: skip ...",
-                    )
+                    raise _internal(node, f"its gate {owner!r} is also a statement's scope")
                 if owner not in self.scopes:
                     if self.parent_of(owner) != parent:
                         raise _internal(node, f"its gate {owner!r} is not in scope {parent!r}")
