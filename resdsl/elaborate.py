@@ -582,8 +582,6 @@ class Elaborator:
     def check_type(
         self, p: ast.Param, value: Value, span: Span, scope: Scope, callee: str
     ) -> Value:
-        if value is _MISSING:
-            return _MISSING
         t = p.type
         if t == "float" and isinstance(value, int) and not isinstance(value, bool):
             return float(value)

@@ -125,15 +125,6 @@ def new_graph(model: str) -> nx.DiGraph:
     return g
 
 
-def module_nodes(g: nx.DiGraph) -> list[str]:
-    """Nodes that own a PyTorch module (layers and shortcut layers), in order."""
-    return [
-        n
-        for n, d in g.nodes(data=True)
-        if d["role"] in ("layer", "shortcut") and d["op"] != "zeropad"
-    ]
-
-
 def lint(g: nx.DiGraph) -> list[Diagnostic]:
     """Check the graph's invariants; each problem names the node and what is wrong.
 

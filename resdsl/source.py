@@ -87,16 +87,3 @@ class Span:
 
     def __hash__(self) -> int:
         return hash((id(self.source), self.start, self.end))
-
-    def to(self, other: Span) -> Span:
-        """The span from the start of this one to the end of ``other``."""
-        return self.source.span(min(self.start, other.start), max(self.end, other.end))
-
-    def at(self, start: int, end: int) -> Span:
-        """A sub-span, by offsets relative to this span's start."""
-        return self.source.span(self.start + start, self.start + end)
-
-
-def builtin_span(name: str = "<builtin>") -> Span:
-    """A span for things that have no spec text (values passed from Python or the CLI)."""
-    return SourceFile(name, "").span(0, 0)

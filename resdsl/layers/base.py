@@ -17,7 +17,6 @@ Nothing here imports torch: checking a spec never does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -138,6 +137,3 @@ def tuple_of(value: int | tuple[int, ...], n: int, what: str) -> tuple[int, ...]
             arg=what,
         )
     return tuple(value)
-
-
-LayerFactory = Callable[[], Layer]
