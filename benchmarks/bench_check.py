@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 import resdsl  # noqa: E402
 from resdsl.api import summarize  # noqa: E402
-from resdsl.elaborate import elaborate  # noqa: E402
-from resdsl.loader import load_file  # noqa: E402
 from resdsl.passes import run_passes  # noqa: E402
+from resdsl.semantics.elaborate import elaborate  # noqa: E402
+from resdsl.syntax.loader import load_file  # noqa: E402
 
 TARGET_MS = 5.0
 PEER_MS = 4.5

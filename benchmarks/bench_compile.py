@@ -172,7 +172,7 @@ def compile_ratio(rounds: int) -> dict[str, float]:
 
     def ours_kaiming() -> nn.Module:
         spec = resdsl.loads(text, "resnet.res")
-        from resdsl.build import compile_graph
+        from resdsl.backends.build import compile_graph
 
         return compile_graph(spec.graph("resnet152"), spec=spec, init="kaiming")
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import resdsl  # noqa: E402
-from resdsl.render import dot_to_image, to_dot  # noqa: E402
+from resdsl.backends.render import dot_to_image, to_dot  # noqa: E402
 
 #: (label, spec, model, render options, end-to-end target in seconds or None)
 CASES: list[tuple[str, str, str, dict[str, Any], float | None]] = [

@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from resdsl.api import LayerRow, Spec, Summary, load, loads
 from resdsl.diagnostics import Diagnostic, ResdslError
-from resdsl.elaborate import Limits
-from resdsl.layers import Layer, LayerArgs, ShapeError, register_layer
+from resdsl.ops import Layer, LayerArgs, ShapeError, register_layer
 from resdsl.passes.valid_sizes import SizeRule
+from resdsl.semantics.elaborate import Limits
+from resdsl.version import __version__
 
 if TYPE_CHECKING:
     import torch
-
-__version__ = "0.1.0"
 
 
 def compile(path: str | Path, model: str | None = None, /, **params: Any) -> torch.nn.Module:

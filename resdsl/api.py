@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
-from resdsl import ast
 from resdsl.diagnostics import Diagnostic, ResdslError
-from resdsl.dims import SymDim, describe
-from resdsl.elaborate import Limits, elaborate
-from resdsl.expr import BlockRef
-from resdsl.loader import Program, load_file, load_text
+from resdsl.ir.dims import SymDim, describe
 from resdsl.passes import run_passes
 from resdsl.passes.valid_sizes import SizeRule
+from resdsl.semantics.elaborate import Limits, elaborate
+from resdsl.semantics.expr import BlockRef
+from resdsl.syntax import ast
+from resdsl.syntax.loader import Program, load_file, load_text
 
 if TYPE_CHECKING:
     import graphviz
@@ -47,7 +47,7 @@ class LayerRow(NamedTuple):
     """One row of a summary table: a node, its op, output shape and costs.
 
     ``shape`` holds the sizes at the sample input (symbolic sizes are
-    :class:`~resdsl.dims.SymDim` ints); ``shape_text`` writes them symbolically.
+    :class:`~resdsl.ir.dims.SymDim` ints); ``shape_text`` writes them symbolically.
     """
 
     name: str
@@ -130,7 +130,7 @@ class Spec:
         )
 
     def graph(self, model: str | None = None, /, **params: Any) -> nx.DiGraph:
-        """The checked graph of a model (see :mod:`resdsl.graph` for its data).
+        """The checked graph of a model (see :mod:`resdsl.ir.graph` for its data).
 
         ``params`` set the model's parameters, or the sample size of an input
         symbol (``H=256``). Raises :class:`ResdslError` listing every problem.
@@ -167,19 +167,19 @@ class Spec:
 
     def compile(self, model: str | None = None, /, **params: Any) -> torch.nn.Module:
         """Build the model as a ``torch.nn.Module`` (imports torch)."""
-        from resdsl.build import compile_graph
+        from resdsl.backends.build import compile_graph
 
         return compile_graph(self.graph(model, **params), spec=self, params=params)
 
     def source(self, model: str | None = None, /, **params: Any) -> str:
         """Standalone PyTorch source defining the model as a class (no torch import here)."""
-        from resdsl.codegen import generate
+        from resdsl.backends.codegen import generate
 
         return generate(self.graph(model, **params)).source
 
     def to_dot(self, model: str | None = None, /, **options: Any) -> str:
         """The skip-path diagram as DOT text (deterministic; no Graphviz needed)."""
-        from resdsl.render import split_options, to_dot
+        from resdsl.backends.render import split_options, to_dot
 
         params, render_options = split_options(options)
         return to_dot(self.graph(model, **params), **render_options)
@@ -188,7 +188,7 @@ class Spec:
         self, model: str | None = None, /, path: str | Path | None = None, **options: Any
     ) -> graphviz.Digraph:
         """The diagram as a ``graphviz.Digraph``; written to ``path`` when given."""
-        from resdsl.render import render_graph, split_options
+        from resdsl.backends.render import render_graph, split_options
 
         params, render_options = split_options(options)
         return render_graph(self.graph(model, **params), path=path, **render_options)
@@ -285,8 +285,8 @@ def loads(
 
 def value_from_text(text: str, spec: Spec, name: str) -> Any:
     """A ``-p name=value`` value from the command line, parsed as a spec expression."""
-    from resdsl.expr import NO_REFS, Env, EvalError, evaluate
-    from resdsl.parse import parse_expr
+    from resdsl.semantics.expr import NO_REFS, Env, EvalError, evaluate
+    from resdsl.syntax.parse import parse_expr
 
     expr = parse_expr(text, name=f"<-p {name}>")
 

@@ -28,11 +28,11 @@ from torch import nn
 from typer.testing import CliRunner
 
 import resdsl
-from resdsl import dims
-from resdsl.build import compile_graph, sample_input
+from resdsl.backends.build import compile_graph, sample_input
+from resdsl.backends.codegen import Generated, generate
 from resdsl.cli import app
-from resdsl.codegen import Generated, generate
 from resdsl.diagnostics import ResdslError
+from resdsl.ir import dims
 from tests.conftest import ROOT, SPECS
 
 GOLDEN = Path(__file__).parent / "golden" / "codegen"
@@ -283,9 +283,9 @@ def test_written_source_initialises_like_the_compiled_module() -> None:
 def test_docstring_examples() -> None:
     import doctest
 
-    import resdsl.build
+    import resdsl.backends.build
 
-    assert doctest.testmod(resdsl.build).failed == 0
+    assert doctest.testmod(resdsl.backends.build).failed == 0
 
 
 def test_module_reads_like_a_hand_written_one() -> None:

@@ -19,11 +19,18 @@ import networkx as nx
 import pytest
 
 import resdsl
-import resdsl.codegen
-import resdsl.init
-from resdsl.codegen import MODULE_ATTRIBUTES, Generated, Namespace, camel_case, escape, generate
+import resdsl.backends.codegen
+import resdsl.backends.init
+from resdsl.backends.codegen import (
+    MODULE_ATTRIBUTES,
+    Generated,
+    Namespace,
+    camel_case,
+    escape,
+    generate,
+)
+from resdsl.backends.init import init_lines, residual_norms, resolve_init
 from resdsl.diagnostics import ResdslError
-from resdsl.init import init_lines, residual_norms, resolve_init
 from tests.conftest import ROOT, SPECS, UPDATE_GOLDEN
 
 GOLDEN = Path(__file__).parent / "golden" / "codegen"
@@ -87,13 +94,13 @@ def test_generation_is_deterministic() -> None:
 
 
 def test_module_docstring_examples() -> None:
-    for module in (resdsl.codegen, resdsl.init):
+    for module in (resdsl.backends.codegen, resdsl.backends.init):
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__
 
 
 def test_codegen_and_init_do_not_import_torch() -> None:
-    code = "import sys, resdsl.codegen, resdsl.init; assert 'torch' not in sys.modules"
+    code = "import sys, resdsl.backends.codegen, resdsl.backends.init; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

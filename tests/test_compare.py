@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import resdsl
 from resdsl.analysis.compare import compare
 from resdsl.cli import app
-from resdsl.expr import BlockRef
+from resdsl.semantics.expr import BlockRef
 from tests.conftest import SPECS
 
 

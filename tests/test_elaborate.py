@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import resdsl
-from resdsl.graph import lint
+from resdsl.ir.graph import lint
 from tests.conftest import DATA, ROOT, SPECS
 
 REFERENCE_PARAMS = {
@@ -371,7 +371,7 @@ def _graph_data(g: Any) -> tuple[Any, ...]:
 )  # fmt: skip
 def test_stamping_repeated_blocks_gives_the_same_graph(file: str, model: str) -> None:
     """Copying repeated block instances must equal elaborating each one."""
-    from resdsl.elaborate import Elaborator, Limits
+    from resdsl.semantics.elaborate import Elaborator, Limits
 
     program = resdsl.load(SPECS / file).program
     graphs = []

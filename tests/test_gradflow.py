@@ -66,7 +66,7 @@ def test_seeded_and_repeatable(cifar: resdsl.Spec, resnet20: GradFlowReport) -> 
 
 
 def test_projection_shortcuts_are_reported_between_layers(cifar: resdsl.Spec) -> None:
-    from resdsl.expr import BlockRef
+    from resdsl.semantics.expr import BlockRef
 
     r = gradient_flow(cifar, "cifar_resnet", n=1, unit=BlockRef("basic_b"), batch=4)
     shortcuts = [layer for layer in r.model.layers if layer.role == "shortcut"]

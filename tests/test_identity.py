@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import resdsl
 from resdsl.analysis.execute import run_graph, run_nodes
 from resdsl.analysis.identity import identity_report
-from resdsl.build import compile_graph, sample_input
+from resdsl.backends.build import compile_graph, sample_input
 from resdsl.cli import app
 from tests.conftest import SPECS
 from tests.reference_models import ReZeroNet

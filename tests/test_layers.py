@@ -20,14 +20,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from torch import nn
 
-from resdsl import dims
-from resdsl.dims import Shape
-from resdsl.layers import BUILTIN_LAYERS, get_layer
-from resdsl.layers.activation import LeakyReLUArgs
-from resdsl.layers.base import Layer, LayerArgs, ShapeError
-from resdsl.layers.conv import ConvArgs
+from resdsl.ir import dims
+from resdsl.ir.dims import Shape
+from resdsl.ops import BUILTIN_LAYERS, get_layer
+from resdsl.ops.activation import LeakyReLUArgs
+from resdsl.ops.base import Layer, LayerArgs, ShapeError
+from resdsl.ops.conv import ConvArgs
 
-LAYERS_DIR = Path(__file__).resolve().parents[1] / "resdsl" / "layers"
+LAYERS_DIR = Path(__file__).resolve().parents[1] / "resdsl" / "ops"
 
 SECTION_6 = {
     "conv",

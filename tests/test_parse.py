@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resdsl import ast
 from resdsl.diagnostics import ResdslError, render
-from resdsl.parse import (
+from resdsl.source import SourceFile, Span
+from resdsl.syntax import ast
+from resdsl.syntax.parse import (
     _CTX,
     _FAIL,
     _KNOWN,
@@ -28,7 +29,6 @@ from resdsl.parse import (
     parse,
     parse_expr,
 )
-from resdsl.source import SourceFile, Span
 
 # The example of LANGUAGE.md section 1, verbatim.
 RESNET = """\
@@ -1207,7 +1207,7 @@ def test_grammar_is_strict_lalr() -> None:
     from lark.common import ParserConf
     from lark.parsers.lalr_analysis import LALR_Analyzer
 
-    from resdsl.parse import _Brackets
+    from resdsl.syntax.parse import _Brackets
 
     analyzer = LALR_Analyzer(ParserConf(_lark().rules, {}, ["start", "expr_start"]), strict=True)
     analyzer.compute_lalr()  # type: ignore[no-untyped-call]
@@ -1224,7 +1224,7 @@ def test_grammar_is_strict_lalr() -> None:
 
 def test_every_rule_has_a_transformer_method() -> None:
     """No rule falls back to building a Lark Tree (only the `_` and `?` rules may)."""
-    from resdsl.parse import _Builder
+    from resdsl.syntax.parse import _Builder
 
     for rule in _lark().rules:
         name = rule.alias or rule.origin.name

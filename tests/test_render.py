@@ -27,8 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 import resdsl
-from resdsl.cli import app
-from resdsl.render import (
+from resdsl.backends.render import (
     FORMATS,
     SKIP_STYLES,
     GraphvizError,
@@ -44,6 +43,7 @@ from resdsl.render import (
     to_graphml,
     to_json,
 )
+from resdsl.cli import app
 from tests.conftest import ROOT, SPECS, UPDATE_GOLDEN
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "dot"
@@ -742,10 +742,10 @@ def test_docstring_examples_run_from_anywhere(
 ) -> None:
     import doctest
 
-    import resdsl.render
+    import resdsl.backends.render
 
     monkeypatch.chdir(tmp_path)
-    result = doctest.testmod(resdsl.render, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(resdsl.backends.render, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 10
 
 

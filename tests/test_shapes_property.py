@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import resdsl
-from resdsl.layers import get_layer
+from resdsl.ops import get_layer
 
 LAYERS = st.one_of(
     st.builds(

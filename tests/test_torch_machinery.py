@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import resdsl
-from resdsl.build import sample_input
+from resdsl.backends.build import sample_input
 from tests.conftest import SPECS
 from tests.test_build import GOLDEN
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resdsl import dims
-from resdsl.graph import Constraint
+from resdsl.ir import dims
+from resdsl.ir.graph import Constraint
 from resdsl.passes.valid_sizes import SizeRule, valid_sizes
 
 

@@ -11,7 +11,7 @@ same torch calls in the same order, so results are bit-identical to
 ``model(x)`` (the tests check it).
 
 >>> import torch, resdsl
->>> from resdsl.build import compile_graph
+>>> from resdsl.backends.build import compile_graph
 >>> spec = resdsl.loads('''
 ... model m {
 ...     input [4, 6, 6]
@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from resdsl.graph import AlignArgs, MergeArgs, ZeroPadArgs
-from resdsl.layers import get_layer
+from resdsl.ir.graph import AlignArgs, MergeArgs, ZeroPadArgs
+from resdsl.ops import get_layer
 
 if TYPE_CHECKING:
     import torch

@@ -13,7 +13,7 @@ on a seeded random batch at the model's sample input size, and records the
 gradient norm of every weighted layer, in depth order:
 
 - initialisation: He (kaiming) by default, ``init="kaiming"`` of
-  :mod:`resdsl.init` (``kaiming_normal_``, fan_out, for ReLU, on every
+  :mod:`resdsl.backends.init` (``kaiming_normal_``, fan_out, for ReLU, on every
   convolution; norms at weight 1, bias 0; linear layers keep PyTorch's
   default), the scheme ResNets are trained with; ``init="default"`` keeps
   PyTorch's defaults;
@@ -180,7 +180,7 @@ def measure(
     import torch
     import torch.nn.functional as F
 
-    from resdsl.build import compile_graph, sample_input
+    from resdsl.backends.build import compile_graph, sample_input
 
     def say(text: str) -> None:
         if step is not None:
@@ -277,7 +277,7 @@ def gradient_flow(
     set model parameters or input sizes (a larger input costs time: the pass
     runs on the CPU at the sample size).
     """
-    from resdsl.init import resolve_init
+    from resdsl.backends.init import resolve_init
 
     graph = spec.graph(model, **params)
     scheme, _ = resolve_init(graph, init, None)  # validates the scheme

@@ -7,7 +7,7 @@ initialisation:
 
 - ``zero_init_residual``: the last norm layer of each branch starts with
   weight 0 (Goyal et al. 2017; torchvision's flag; see
-  :func:`resdsl.init.residual_norms`);
+  :func:`resdsl.backends.init.residual_norms`);
 - ``gate=rezero``: the branch is multiplied by a learnable scalar that
   starts at 0 (Bachlechner et al. 2020; ``specs/rezero.res``).
 
@@ -56,7 +56,7 @@ from pydantic import BaseModel, ConfigDict
 
 from resdsl.analysis.compare import shortcut_costs
 from resdsl.analysis.execute import preds, run_graph, run_nodes
-from resdsl.init import residual_norms, resolve_init
+from resdsl.backends.init import residual_norms, resolve_init
 
 if TYPE_CHECKING:
     import torch
@@ -201,7 +201,7 @@ def check_blocks(
 
 
 def _sample(graph: nx.DiGraph, batch: int, seed: int) -> torch.Tensor:
-    from resdsl.build import sample_input
+    from resdsl.backends.build import sample_input
 
     return sample_input(graph, batch, seed=seed)
 
@@ -220,13 +220,13 @@ def identity_report(
     """Build a model (seeded) and check which residual blocks start as the identity.
 
     ``zero_init_residual`` and ``init`` override the model's own parameters of
-    those names (see :mod:`resdsl.init`); by default the model's own values
+    those names (see :mod:`resdsl.backends.init`); by default the model's own values
     apply. The model runs in training mode (batch statistics in batch norm),
     under ``torch.no_grad()``.
     """
     import torch
 
-    from resdsl.build import compile_graph
+    from resdsl.backends.build import compile_graph
 
     graph = spec.graph(model, **params)
     scheme, zero = resolve_init(graph, init, zero_init_residual)

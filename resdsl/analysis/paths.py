@@ -56,7 +56,7 @@ from pathlib import Path
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
-from resdsl.layers import get_layer
+from resdsl.ops import get_layer
 
 #: A histogram: ``(offset, counts)``; ``counts[i]`` paths have depth ``offset + i``.
 Histogram = tuple[int, list[int]]

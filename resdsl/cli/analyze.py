@@ -36,7 +36,7 @@ from resdsl.cli.common import (
     usage_error,
     write_atomic,
 )
-from resdsl.elaborate import Limits
+from resdsl.semantics.elaborate import Limits
 
 if TYPE_CHECKING:
     from resdsl.analysis.compare import Comparison
@@ -385,7 +385,7 @@ def gradflow(
     Example: resdsl gradflow specs/cifar_resnet.res -m resnet56 --plain-twin -o grads.png
     """
     from resdsl.analysis.gradflow import gradient_flow, phases, plot
-    from resdsl.init import SCHEMES
+    from resdsl.backends.init import SCHEMES
 
     if init not in SCHEMES:
         usage_error(f"unknown --init {init!r}", hint=f"--init is one of: {', '.join(SCHEMES)}")
@@ -513,7 +513,7 @@ def identity(
     Example: resdsl identity specs/cifar_resnet.res -m resnet56 --zero-init-residual
     """
     from resdsl.analysis.identity import identity_report
-    from resdsl.init import SCHEMES
+    from resdsl.backends.init import SCHEMES
 
     if init is not None and init not in SCHEMES:
         usage_error(f"unknown --init {init!r}", hint=f"--init is one of: {', '.join(SCHEMES)}")

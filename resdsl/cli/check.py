@@ -18,8 +18,8 @@ from resdsl.cli.common import (
     parse_params,
     reporting,
 )
-from resdsl.elaborate import Limits
 from resdsl.passes.valid_sizes import describe_rules
+from resdsl.semantics.elaborate import Limits
 
 
 def format_macs(macs: int) -> str:

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from resdsl.api import Spec, load, value_from_text
 from resdsl.diagnostics import ResdslError, render_all
-from resdsl.elaborate import Limits
+from resdsl.semantics.elaborate import Limits
 
 app = typer.Typer(
     name="resdsl",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from resdsl.api import summarize
+from resdsl.backends.init import SCHEMES
 from resdsl.cli.check import summary_lines
 from resdsl.cli.common import (
     AllowOutsideOpt,
@@ -30,8 +31,7 @@ from resdsl.cli.common import (
     usage_error,
     write_atomic,
 )
-from resdsl.elaborate import Limits
-from resdsl.init import SCHEMES
+from resdsl.semantics.elaborate import Limits
 
 if TYPE_CHECKING:
     import torch
@@ -115,7 +115,7 @@ def compile_(
         # Build first: nothing is written unless the model builds and runs.
         import torch
 
-        from resdsl.build import compile_graph, sample_input
+        from resdsl.backends.build import compile_graph, sample_input
 
         module = compile_graph(
             graph, spec=loaded, params=params, init=init, zero_init_residual=zero_init_residual

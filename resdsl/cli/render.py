@@ -1,6 +1,6 @@
 """``resdsl render``: draw where the skip edges go. Never imports torch.
 
-The work is in :mod:`resdsl.render`; this command parses options, maps every
+The work is in :mod:`resdsl.backends.render`; this command parses options, maps every
 failure to a message and an exit code, and writes the file atomically.
 """
 
@@ -11,6 +11,18 @@ from typing import Annotated, Any
 
 import typer
 
+from resdsl.backends.render import (
+    DEFAULT_TIMEOUT,
+    FORMATS,
+    IMAGE_FORMATS,
+    GraphvizError,
+    RenderError,
+    RenderOptions,
+    check_format,
+    export,
+    find_dot,
+    format_for,
+)
 from resdsl.cli.common import (
     AllowOutsideOpt,
     MaxNodesOpt,
@@ -26,19 +38,7 @@ from resdsl.cli.common import (
     usage_error,
     write_atomic,
 )
-from resdsl.elaborate import Limits
-from resdsl.render import (
-    DEFAULT_TIMEOUT,
-    FORMATS,
-    IMAGE_FORMATS,
-    GraphvizError,
-    RenderError,
-    RenderOptions,
-    check_format,
-    export,
-    find_dot,
-    format_for,
-)
+from resdsl.semantics.elaborate import Limits
 
 OutputOpt = Annotated[
     Path | None,

@@ -12,7 +12,7 @@ from typing import Any
 
 import networkx as nx
 
-from resdsl.layers import get_layer
+from resdsl.ops import get_layer
 
 
 def input_shape(graph: nx.DiGraph, node: str) -> tuple[int, ...]:

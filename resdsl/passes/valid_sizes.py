@@ -1,7 +1,7 @@
 """Valid input sizes: for each symbolic input dimension, exactly which sizes work.
 
 Every symbolic size is a composition of non-decreasing floor-affine maps of the
-input size (:mod:`resdsl.dims`). The conditions collected during elaboration
+input size (:mod:`resdsl.ir.dims`). The conditions collected during elaboration
 are of two kinds:
 
 - ``size >= 1`` (a size must stay positive): non-decreasing in the input size,
@@ -15,7 +15,7 @@ Together: size ``n`` is valid iff ``n >= minimum`` and ``n % period`` is in
 size that must stay fixed because it sizes a parameter), only finitely many
 sizes work; they are found by a bounded scan and reported with ``maximum``.
 
->>> from resdsl import dims
+>>> from resdsl.ir import dims
 >>> h = dims.symbol("H", 64)
 >>> down = dims.window(h, 2, 2)               # maxpool 2
 >>> up = dims.affine(down, 2, 0)              # upsample x2
@@ -34,8 +34,8 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
-from resdsl.dims import DimExpr, _window_value, evaluate, slope
-from resdsl.graph import Constraint
+from resdsl.ir.dims import DimExpr, _window_value, evaluate, slope
+from resdsl.ir.graph import Constraint
 
 MAX_PERIOD = 1 << 16
 SCAN = 4096
@@ -187,7 +187,7 @@ _Ref = tuple[str, int]  # ("n", 0): the symbol; ("c", i): constant i; ("s", j): 
 class _Checker:
     """Whether constraints hold at size ``n`` of one symbol, the others at their samples.
 
-    The same as evaluating the constraints in turn with :func:`~resdsl.dims.evaluate`,
+    The same as evaluating the constraints in turn with :func:`~resdsl.ir.dims.evaluate`,
     sub-expressions shared, and stopping at the first that fails. But the
     expressions are compiled once into a flat list of steps, the parts that do
     not depend on the symbol are computed once, and nothing is hashed per size.
@@ -279,7 +279,7 @@ class _Checker:
 
 
 def _apply(op: int, x: int, y: int, params: tuple[Any, ...]) -> int:
-    """One step of :func:`~resdsl.dims.evaluate`: ``x`` and ``y`` are the operands' values."""
+    """One step of :func:`~resdsl.ir.dims.evaluate`: ``x`` and ``y`` are the operands' values."""
     if op == _WIN:
         return _window_value(x, *params)
     if op == _LIN:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from resdsl.dims import Shape
-from resdsl.layers.base import Layer, LayerArgs, call_source
-from resdsl.layers.common import ALWAYS, Float, Int, NoArgs, keywords_of, normalize_dim, torch_dim
+from resdsl.ir.dims import Shape
+from resdsl.ops.base import Layer, LayerArgs, call_source
+from resdsl.ops.common import ALWAYS, Float, Int, NoArgs, keywords_of, normalize_dim, torch_dim
 
 
 class Activation(Layer):

@@ -28,7 +28,7 @@ a map from generated lines back to spec spans.
 How the graph becomes classes
 -----------------------------
 
-Every scope of the graph (see :mod:`resdsl.graph`) is a class: the model, each
+Every scope of the graph (see :mod:`resdsl.ir.graph`) is a class: the model, each
 block instance, each labelled group, each shortcut container (a projection's
 ``0``, ``1``, ... and, with ``gate=rezero``, its ``gate`` parameter). Scopes
 with the same structure (the same generated class body: modules, constructor
@@ -75,14 +75,14 @@ from typing import Any, Literal
 
 import networkx as nx
 
-from resdsl import __version__
+from resdsl.backends.init import init_lines, resolve_init
 from resdsl.diagnostics import ResdslError
-from resdsl.dims import describe
-from resdsl.expr import BlockRef
-from resdsl.graph import AlignArgs, MergeArgs, ScopeInfo, ZeroPadArgs
-from resdsl.init import init_lines, resolve_init
-from resdsl.layers import get_layer
+from resdsl.ir.dims import describe
+from resdsl.ir.graph import AlignArgs, MergeArgs, ScopeInfo, ZeroPadArgs
+from resdsl.ops import get_layer
+from resdsl.semantics.expr import BlockRef
 from resdsl.source import Span
+from resdsl.version import __version__
 
 INDENT = "    "
 
@@ -180,7 +180,7 @@ MODULE_ATTRIBUTES = frozenset(
 )
 
 #: Attributes the generated model class adds (``model.code`` is set by
-#: :func:`resdsl.build.compile_graph`), so model-level labels cannot use them.
+#: :func:`resdsl.backends.build.compile_graph`), so model-level labels cannot use them.
 MODEL_ATTRIBUTES = frozenset({"code"})
 
 #: Names the generated module defines or imports at top level.
@@ -217,7 +217,7 @@ FRESH_OUTPUT_OPS = frozenset(
 )
 
 _MERGE_OPS = ("add", "concat", "mul")
-_BUILTIN_LAYER_MODULE = "resdsl.layers."
+_BUILTIN_LAYER_MODULE = "resdsl.ops."
 _ALIGN_OPS = ("crop", "pad")
 
 
@@ -253,7 +253,7 @@ def generate(
     """Generate standalone PyTorch source for a checked graph.
 
     ``init`` and ``zero_init_residual`` override the model's parameters of the
-    same name (see :mod:`resdsl.init`); the chosen initialisation is written
+    same name (see :mod:`resdsl.backends.init`); the chosen initialisation is written
     into the model class's ``__init__``.
 
     >>> import resdsl

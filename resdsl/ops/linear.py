@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from resdsl.dims import Shape
-from resdsl.layers.base import Layer, LayerArgs, call_source
-from resdsl.layers.common import Bool, PosInt, check_min_rank
+from resdsl.ir.dims import Shape
+from resdsl.ops.base import Layer, LayerArgs, call_source
+from resdsl.ops.common import Bool, PosInt, check_min_rank
 
 
 class LinearArgs(LayerArgs):

@@ -4,7 +4,7 @@ Nothing here can run user code: the only callables are ``len min max channels
 shape``, numbers are bounded, and every error is a diagnostic at the span of
 the expression that caused it.
 
->>> from resdsl.parse import parse_expr
+>>> from resdsl.syntax.parse import parse_expr
 >>> evaluate(parse_expr("64 * 2 ** s"), Env({"s": 3}), NO_REFS)
 512
 """
@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from resdsl import ast
 from resdsl.diagnostics import Diagnostic, did_you_mean
-from resdsl.dims import SymDim, describe
+from resdsl.ir.dims import SymDim, describe
 from resdsl.source import Span
+from resdsl.syntax import ast
 
 MAX_INT = 2**63 - 1
 MAX_LIST = 100_000

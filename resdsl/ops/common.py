@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Discriminator, Field, Strict, Tag
 from pydantic_core import PydanticCustomError
 
-from resdsl.dims import Shape
-from resdsl.layers.base import LayerArgs, ShapeError, format_shape
+from resdsl.ir.dims import Shape
+from resdsl.ops.base import LayerArgs, ShapeError, format_shape
 
 
 def _number_only(value: Any) -> Any:

@@ -1,6 +1,6 @@
 """Skip-path diagrams: the checked graph as DOT text (pure), Graphviz only at the edge.
 
-:func:`to_dot` is a pure function of the checked graph (see :mod:`resdsl.graph`)
+:func:`to_dot` is a pure function of the checked graph (see :mod:`resdsl.ir.graph`)
 and the options: the same spec gives the same bytes, with no dependence on
 hashing, dict order or object ids, and no Graphviz needed. Only
 :func:`dot_to_image` (and :func:`render_graph` / :func:`export` when asked for an
@@ -76,8 +76,8 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import networkx as nx
 from pydantic import BaseModel
 
-from resdsl.dims import describe
-from resdsl.layers import get_layer
+from resdsl.ir.dims import describe
+from resdsl.ops import get_layer
 
 if TYPE_CHECKING:
     import graphviz
@@ -170,7 +170,7 @@ class RenderOptions:
     >>> RenderOptions(depth=-1)
     Traceback (most recent call last):
     ...
-    resdsl.render.RenderError: depth must be a whole number >= 0 (or None for every layer), got -1
+    resdsl.backends.render.RenderError: depth must be a whole number >= 0 (or None for every layer), got -1
     """
 
     shapes: ShapeMode = "symbolic"
@@ -415,7 +415,7 @@ def graph_data(graph: nx.DiGraph) -> dict[str, Any]:
     Node data: ``op``, ``role``, ``scope``, ``parent``, ``name``, ``args``
     (``model_dump()``), ``shape`` (ints at the sample size), ``shape_text``
     (symbolic, e.g. ``["64", "H/4", "W/4"]``), ``span`` (``"file:line:col"``),
-    ``params``, ``macs``. Edge data as in :mod:`resdsl.graph`. Graph data:
+    ``params``, ``macs``. Edge data as in :mod:`resdsl.ir.graph`. Graph data:
     ``model``, ``plain``, ``symbols``, ``input``, ``output``, ``params``, ``macs``,
     ``input_shape``, ``output_shape`` and ``scopes``.
 
@@ -534,7 +534,7 @@ def _jsonable(value: Any) -> Any:
 def shape_label(shape: tuple[int, ...], mode: ShapeMode = "symbolic") -> str:
     """A shape as an edge label: ``64×H/4×W/4`` (symbolic) or ``64×56×56`` (concrete).
 
-    >>> from resdsl.dims import symbol, window
+    >>> from resdsl.ir.dims import symbol, window
     >>> h = window(symbol("H", 224), 7, stride=2, padding=3)
     >>> shape_label((64, h)), shape_label((64, h), "concrete"), shape_label((64, h), "none")
     ('64×H/2', '64×112', '')
@@ -551,7 +551,7 @@ def layer_text(op: str, args: Any, rank: int = 2) -> str:
 
     ``rank`` is the number of spatial dimensions (for ``kernel_size=3``: ``3×3``).
 
-    >>> from resdsl.layers import get_layer
+    >>> from resdsl.ops import get_layer
     >>> conv = get_layer("conv")
     >>> layer_text("conv", conv.Args(out_channels=64, kernel_size=3, stride=2, padding=1))
     'conv 3×3/2, 64'

@@ -1,6 +1,6 @@
 """The op registry: what a built-in layer is.
 
-A layer is one small definition (see :mod:`resdsl.layers.conv` for the pattern):
+A layer is one small definition (see :mod:`resdsl.ops.conv` for the pattern):
 
 - ``Args``: a pydantic model of its arguments, with PyTorch's names, order and
   defaults, minus the inferred input size;
@@ -9,7 +9,7 @@ A layer is one small definition (see :mod:`resdsl.layers.conv` for the pattern):
 - ``torch_init`` and ``torch_call``: the PyTorch source that builds and calls it.
 
 Shapes exclude the batch dimension. Dimensions are ``int`` or
-:class:`resdsl.dims.SymDim`; use :mod:`resdsl.dims` helpers for spatial sizes so
+:class:`resdsl.ir.dims.SymDim`; use :mod:`resdsl.ir.dims` helpers for spatial sizes so
 symbolic sizes keep their expressions.
 
 Nothing here imports torch: checking a spec never does.
@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from resdsl.dims import Shape
+from resdsl.ir.dims import Shape
 
 
 class ShapeError(Exception):
@@ -122,7 +122,7 @@ _rank_names = {1: "[L]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}
 
 
 def format_shape(shape: Shape) -> str:
-    from resdsl.dims import describe
+    from resdsl.ir.dims import describe
 
     return "[" + ", ".join(describe(d) for d in shape) + "]"
 

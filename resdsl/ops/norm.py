@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
-from resdsl.dims import Shape
-from resdsl.layers.base import Layer, LayerArgs, ShapeError, call_source, rank_suffix
-from resdsl.layers.common import (
+from resdsl.ir.dims import Shape
+from resdsl.ops.base import Layer, LayerArgs, ShapeError, call_source, rank_suffix
+from resdsl.ops.common import (
     Bool,
     NonNegFloat,
     PosInt,

@@ -1,4 +1,4 @@
-"""The parser: ``.res`` text to the AST of :mod:`resdsl.ast`.
+"""The parser: ``.res`` text to the AST of :mod:`resdsl.syntax.ast`.
 
 The grammar lives in ``grammars/resdsl.lark``; Lark compiles it once per
 process into LALR(1) tables for a contextual lexer. An *inline* transformer,
@@ -38,9 +38,9 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lark import PostLex
 
-from resdsl import ast
 from resdsl.diagnostics import Collector, Diagnostic, ResdslError, did_you_mean
 from resdsl.source import SourceFile, Span
+from resdsl.syntax import ast
 
 __all__ = [
     "FUNCTIONS",
@@ -87,7 +87,7 @@ def grammar_path() -> Path:
     >>> grammar_path().name
     'resdsl.lark'
     """
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent
     for candidate in (
         package / "grammars" / _GRAMMAR_FILE,
         package.parent / "grammars" / _GRAMMAR_FILE,

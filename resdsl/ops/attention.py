@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from resdsl.dims import Shape
-from resdsl.layers.base import Layer, LayerArgs, ShapeError, call_source
-from resdsl.layers.common import (
+from resdsl.ir.dims import Shape
+from resdsl.ops.base import Layer, LayerArgs, ShapeError, call_source
+from resdsl.ops.common import (
     ALWAYS,
     Bool,
     Float,

@@ -48,7 +48,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from resdsl.diagnostics import Diagnostic
-from resdsl.dims import DimExpr
+from resdsl.ir.dims import DimExpr
 from resdsl.source import Span
 
 ScopeKind = Literal["model", "block", "group", "shortcut"]

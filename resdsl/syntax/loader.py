@@ -12,18 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from resdsl import ast
 from resdsl.diagnostics import Collector, Diagnostic, ResdslError
-from resdsl.layers import get_layer
-from resdsl.parse import parse
+from resdsl.ops import get_layer
 from resdsl.source import SourceFile, Span
+from resdsl.syntax import ast
+from resdsl.syntax.parse import parse
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 def bundled_specs_dir() -> Path:
     """The spec library shipped with the package (``specs/`` in a checkout)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent
     for candidate in (here / "specs", here.parent / "specs"):
         if candidate.is_dir():
             return candidate

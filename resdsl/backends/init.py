@@ -15,7 +15,7 @@ ordinary parameters with these names:
   starts as its shortcut (torchvision's ``zero_init_residual=True``; Goyal et
   al. 2017). See :func:`residual_norms` for which norm that is.
 
-``resdsl.build.compile_graph(graph, init=..., zero_init_residual=...)`` and the
+``resdsl.backends.build.compile_graph(graph, init=..., zero_init_residual=...)`` and the
 CLI's ``--init`` / ``--zero-init-residual`` override the model's values (and
 work for any model). The chosen scheme is written into the generated model
 class's ``__init__``, so the standalone source initialises exactly as the

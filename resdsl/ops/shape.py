@@ -9,10 +9,10 @@ from typing import Literal
 from pydantic import ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from resdsl import dims
-from resdsl.dims import Shape
-from resdsl.layers.base import Layer, LayerArgs, ShapeError, call_source, rank_suffix
-from resdsl.layers.common import (
+from resdsl.ir import dims
+from resdsl.ir.dims import Shape
+from resdsl.ops.base import Layer, LayerArgs, ShapeError, call_source, rank_suffix
+from resdsl.ops.common import (
     ALWAYS,
     Bool,
     Int,

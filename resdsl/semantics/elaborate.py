@@ -26,12 +26,10 @@ from typing import Any, NamedTuple
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from resdsl import ast, dims
 from resdsl.diagnostics import Collector, Diagnostic, did_you_mean
-from resdsl.dims import Shape, SymDim, expr_of
-from resdsl.expr import BlockRef, Env, EvalError, Thunk, Value, evaluate, label_text, show
-from resdsl.expr import type_name as value_type
-from resdsl.graph import (
+from resdsl.ir import dims
+from resdsl.ir.dims import Shape, SymDim, expr_of
+from resdsl.ir.graph import (
     AlignArgs,
     Constraint,
     MergeArgs,
@@ -40,10 +38,13 @@ from resdsl.graph import (
     ZeroPadArgs,
     new_graph,
 )
-from resdsl.layers import Layer, ShapeError, get_layer, layer_names
-from resdsl.layers.base import format_shape
-from resdsl.loader import Program
+from resdsl.ops import Layer, ShapeError, get_layer, layer_names
+from resdsl.ops.base import format_shape
+from resdsl.semantics.expr import BlockRef, Env, EvalError, Thunk, Value, evaluate, label_text, show
+from resdsl.semantics.expr import type_name as value_type
 from resdsl.source import Span
+from resdsl.syntax import ast
+from resdsl.syntax.loader import Program
 
 
 class Limits(BaseModel):

@@ -1,11 +1,11 @@
 """Build: a checked graph -> a live ``torch.nn.Module`` (this module imports torch).
 
-:func:`compile_graph` generates the source (:mod:`resdsl.codegen`), executes it
+:func:`compile_graph` generates the source (:mod:`resdsl.backends.codegen`), executes it
 in a fresh module namespace registered with :mod:`linecache` (so tracebacks,
 ``inspect.getsource`` and ``torch.compile`` see the generated lines), and
 instantiates the model class. The weights start as the generated
 ``__init__`` says: PyTorch's defaults, or the scheme the model asks for (see
-:mod:`resdsl.init`).
+:mod:`resdsl.backends.init`).
 
 >>> import resdsl
 >>> model = resdsl.load("specs/resnet.res").compile("resnet18")   # doctest: +SKIP
@@ -46,7 +46,7 @@ import networkx as nx
 import torch
 from torch import nn
 
-from resdsl.codegen import Generated, generate, integer_input
+from resdsl.backends.codegen import Generated, generate, integer_input
 
 if TYPE_CHECKING:
     from resdsl.api import Spec
@@ -111,7 +111,7 @@ def compile_graph(
     it was elaborated with) are recorded so the module can be pickled by
     value; without them it pickles its generated source. ``init`` and
     ``zero_init_residual`` override the model's own parameters of those names
-    (see :mod:`resdsl.init`). The module's class is named after the model
+    (see :mod:`resdsl.backends.init`). The module's class is named after the model
     (``resnet18`` -> ``Resnet18``) and ``model.code`` holds its source.
 
     >>> import resdsl
@@ -141,7 +141,7 @@ def instantiate(generated: Generated, recipe: Recipe) -> nn.Module:
     """Execute generated source and build its model class, which becomes picklable by value.
 
     >>> import resdsl
-    >>> from resdsl.codegen import generate
+    >>> from resdsl.backends.codegen import generate
     >>> graph = resdsl.loads("model m { input [3, 8, 8]; conv(4, 3) }").graph()
     >>> model = instantiate(generate(graph), Recipe(model="m", source=None))
     >>> type(model).__name__, model.code.startswith('\"\"\"M: model m')
@@ -203,7 +203,7 @@ def rebuild(recipe: Recipe) -> nn.Module:
     True
     """
     if recipe.source is not None:
-        from resdsl.codegen import Generated as _Generated
+        from resdsl.backends.codegen import Generated as _Generated
 
         class_name = recipe.class_name or _class_name_of(recipe.source)
         return instantiate(_Generated(recipe.source, class_name, {}), recipe)
@@ -233,8 +233,8 @@ def _spec_from_files(recipe: Recipe) -> Spec:
     the files changed or moved.
     """
     from resdsl.api import Spec
-    from resdsl.elaborate import Limits
-    from resdsl.loader import load_text
+    from resdsl.semantics.elaborate import Limits
+    from resdsl.syntax.loader import load_text
 
     (root_name, root_text), *used = recipe.files
     limits = Limits(max_nodes=recipe.max_nodes) if recipe.max_nodes else Limits()

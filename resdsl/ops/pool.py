@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from resdsl import dims
-from resdsl.dims import Shape
-from resdsl.layers.base import Layer, LayerArgs, ShapeError, call_source, rank_suffix, tuple_of
-from resdsl.layers.common import (
+from resdsl.ir import dims
+from resdsl.ir.dims import Shape
+from resdsl.ops.base import Layer, LayerArgs, ShapeError, call_source, rank_suffix, tuple_of
+from resdsl.ops.common import (
     Bool,
     NonNegSize,
     OutputSize,

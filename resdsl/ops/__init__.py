@@ -6,14 +6,14 @@ list below. Users add their own with :func:`register_layer`.
 
 from __future__ import annotations
 
-from resdsl.layers.activation import ACTIVATIONS
-from resdsl.layers.attention import Attention, Embedding
-from resdsl.layers.base import Layer, LayerArgs, ShapeError
-from resdsl.layers.conv import Conv, ConvTranspose
-from resdsl.layers.linear import Linear
-from resdsl.layers.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
-from resdsl.layers.pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
-from resdsl.layers.shape import Dropout, Flatten, Identity, Upsample
+from resdsl.ops.activation import ACTIVATIONS
+from resdsl.ops.attention import Attention, Embedding
+from resdsl.ops.base import Layer, LayerArgs, ShapeError
+from resdsl.ops.conv import Conv, ConvTranspose
+from resdsl.ops.linear import Linear
+from resdsl.ops.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
+from resdsl.ops.pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
+from resdsl.ops.shape import Dropout, Flatten, Identity, Upsample
 
 BUILTIN_LAYERS: tuple[Layer, ...] = (
     Conv(),

@@ -1,0 +1,1 @@
+"""Back ends: a checked graph to PyTorch source, an ``nn.Module``, or a diagram."""

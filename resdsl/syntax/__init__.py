@@ -1,0 +1,1 @@
+"""The front end's first stage: source text to a checked AST (grammar, parser, ``use``)."""
