@@ -60,9 +60,7 @@ BatchOpt = Annotated[
 LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate after the warm-up.", min=0.0)]
 WarmupOpt = Annotated[
     float,
-    typer.Option(
-        "--warmup", help="Fraction of the steps at the warm-up rate 0.01.", min=0.0, max=0.99
-    ),
+    typer.Option("--warmup", help="Epochs at the warm-up rate 0.01 (0: none).", min=0.0),
 ]
 NoiseOpt = Annotated[
     float,
@@ -92,7 +90,7 @@ def _config(steps: int, seed: int, batch_size: int, lr: float, warmup: float) ->
 
     try:
         return TrainConfig(
-            steps=steps, seed=seed, batch_size=batch_size, lr=lr, warmup_fraction=warmup
+            steps=steps, seed=seed, batch_size=batch_size, lr=lr, warmup_epochs=warmup
         )
     except ValidationError as error:
         usage_error(
@@ -176,7 +174,7 @@ def train(
     seed: SeedOpt = 0,
     batch_size: BatchOpt = 128,
     lr: LrOpt = 0.1,
-    warmup: WarmupOpt = 0.05,
+    warmup: WarmupOpt = 1.0,
     label_noise: NoiseOpt = 0.0,
     device: DeviceOpt = "cpu",
     threads: ThreadsOpt = None,
@@ -188,7 +186,7 @@ def train(
     """Train a model on small data with He et al.'s CIFAR recipe; log loss, error and layer norms.
 
     SGD, momentum 0.9, weight decay 1e-4, batch 128, He initialisation; the
-    rate is 0.01 for the first 5% of the steps (--warmup), then --lr (0.1),
+    rate is 0.01 for the first epoch (--warmup), then --lr (0.1),
     divided by 10 at 50% and 75% of the steps. Symbolic input sizes (H, W)
     take the data's size; one-channel data is replicated to the model's
     channels. Prints the final training error and, for every convolution and
@@ -278,7 +276,7 @@ def lesion(
     seed: SeedOpt = 0,
     batch_size: BatchOpt = 128,
     lr: LrOpt = 0.1,
-    warmup: WarmupOpt = 0.05,
+    warmup: WarmupOpt = 1.0,
     holdout: Annotated[
         float,
         typer.Option(
@@ -399,7 +397,7 @@ def degradation(
     ] = 3,
     batch_size: BatchOpt = 128,
     lr: LrOpt = 0.1,
-    warmup: WarmupOpt = 0.05,
+    warmup: WarmupOpt = 1.0,
     label_noise: NoiseOpt = 0.0,
     device: DeviceOpt = "cpu",
     threads: ThreadsOpt = None,

@@ -129,6 +129,10 @@ def batches(n: int, batch: int, world: World, seed: int) -> Iterator[torch.Tenso
             f"the batch ({batch * world.size} examples) is larger than the data ({n} examples)",
             hint="use a smaller --batch-size",
         )
+    return _epochs(sampler, batch)  # checked now, not at the first batch
+
+
+def _epochs(sampler: DistributedSampler[int], batch: int) -> Iterator[torch.Tensor]:
     epoch = 0
     while True:
         sampler.set_epoch(epoch)
@@ -199,6 +203,7 @@ def _run(
     net: nn.Module = model
     if world.size > 1:
         net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    order = batches(len(data), config.batch_size // world.size, world, config.seed)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=config.lr,
@@ -206,11 +211,10 @@ def _run(
         weight_decay=config.weight_decay,
     )
     layers = weighted_layers(model)
-    local_batch = config.batch_size // world.size
-    order = batches(len(data), local_batch, world, config.seed)
+    warmup = config.warmup_steps(len(data))
     try:
         for step in range(config.steps):
-            lr = learning_rate(config, step)
+            lr = learning_rate(config, step, warmup)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = next(order)
