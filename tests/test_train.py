@@ -414,3 +414,37 @@ def test_train_command_ctrl_c(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert code == 130
     assert "tiny_resnet on d.npz (32 examples): 2 of 5 steps (interrupted by Ctrl-C)" in out
     assert "Traceback" not in out
+
+
+def test_lesion_command_json(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    data = toy_data(64)
+    np.savez(path, x=data.x.numpy(), y=data.y.numpy())
+    args = ["lesion", str(TINY), "-p", "blocks=2", "--data", str(path), "--steps", "2"]
+    code, out = invoke(*args, "--batch-size", "16", "--json")
+    assert code == 0, out
+    residual, plain = json.loads(out)
+    assert (residual["model"], plain["model"]) == ("tiny_resnet", "tiny_resnet (plain)")
+    assert residual["data"] == "d.npz (held out)"
+    assert [r["target"]["module"] for r in residual["rows"]] == ["3.bn2", "4.bn2"]
+    assert [r["target"]["module"] for r in plain["rows"]] == ["3", "4"]
+    code, out = invoke(*args, "--batch-size", "16")
+    assert code == 0, out
+    assert "tiny_resnet: intact error" in out and "tiny_resnet (plain): intact error" in out
+
+
+@pytest.mark.slow
+def test_degradation_command_json() -> None:
+    pytest.importorskip("sklearn")
+    code, out = invoke(
+        "degradation", "--steps", "2", "--seeds", "1", "--batch-size", "32", "--json"
+    )
+    assert code == 0, out
+    result = json.loads(out)
+    assert [(r["model"], r["seed"], len(r["errors"])) for r in result["runs"]] == [
+        ("plain20", 0, 2),
+        ("plain56", 0, 2),
+        ("resnet20", 0, 2),
+        ("resnet56", 0, 2),
+    ]
+    assert (result["data"], result["examples"], result["interrupted"]) == ("digits", 1797, False)

@@ -196,8 +196,6 @@ def train(
 
     Example: resdsl train specs/cifar_resnet.res -m resnet20 --data digits --steps 168 -o curves.png
     """
-    from resdsl.training.fit import train_spec
-
     _threads(threads)
     fmt = _plot_format(output) if output is not None else None
     main = _is_main()
@@ -207,14 +205,13 @@ def train(
         params = parse_params(loaded, param)
         dataset = _data(data, label_noise, seed)
         with _progress(steps, main and not json) as update:
-            run = train_spec(
-                loaded,
+            run = loaded.train(
                 model,
                 dataset,
-                config,
-                params,
+                config=config,
                 device=device,
                 on_step=lambda record: update("training", record),
+                **params,
             )
     history = run.history
     if not main:
