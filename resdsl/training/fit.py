@@ -52,13 +52,15 @@ def prepare(
     *,
     seed: int = 0,
     init: str | None = "kaiming",
+    zero_init_residual: bool | None = None,
 ) -> tuple[nn.Module, nx.DiGraph, dict[str, Any], Dataset]:
     """The module (initialised from ``seed``) and graph for data shaped as ``data``.
 
     Symbolic input sizes not set in ``params`` take the data's sizes;
     one-channel data is replicated to the model's channels. ``init`` is a
     scheme of :mod:`resdsl.backends.init`: He et al.'s ``"kaiming"`` by
-    default, ``None`` for the model's own choice.
+    default, ``None`` for the model's own choice; ``zero_init_residual``
+    starts every residual block as its shortcut (Goyal et al. 2017).
     """
     graph = spec.graph(model, **params)
     sizes = input_sizes(graph, data, frozenset(params))
@@ -67,7 +69,10 @@ def prepare(
         graph = spec.graph(model, **params)
     data = adapt_channels(data, int(graph.graph["input_shape"][0]))
     torch.manual_seed(seed)
-    return compile_graph(graph, spec=spec, params=params, init=init), graph, params, data
+    module = compile_graph(
+        graph, spec=spec, params=params, init=init, zero_init_residual=zero_init_residual
+    )
+    return module, graph, params, data
 
 
 def train_spec(
@@ -78,12 +83,19 @@ def train_spec(
     params: dict[str, Any] | None = None,
     *,
     init: str | None = "kaiming",
+    zero_init_residual: bool | None = None,
     device: str = "cpu",
     on_step: Callable[[StepRecord], None] | None = None,
 ) -> TrainedModel:
     """Compile ``model`` of ``spec`` for ``data`` (He initialisation) and train it with ``config``."""
     module, graph, params, data = prepare(
-        spec, model, data, dict(params or {}), seed=config.seed, init=init
+        spec,
+        model,
+        data,
+        dict(params or {}),
+        seed=config.seed,
+        init=init,
+        zero_init_residual=zero_init_residual,
     )
     name = str(graph.graph["model"]) + (" (plain)" if spec.is_plain else "")
     history = train(module, data, config, device=device, on_step=on_step, name=name)
