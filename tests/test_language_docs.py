@@ -117,3 +117,12 @@ def test_every_error_example_fails_as_shown(text: str, expected: str, line: int)
         for model in spec.models:
             spec.graph(model)
     assert render_all(error.value.diagnostics) + "\n" == expected
+
+
+def test_the_tests_the_page_cites_exist() -> None:
+    cited = re.findall(r"\[(tests/[\w/.]+)(?:::(\w+))?\]", DOC.read_text(encoding="utf-8"))
+    assert cited
+    for path, test in cited:
+        assert (ROOT / path).is_file(), path
+        if test:
+            assert f"def {test}(" in (ROOT / path).read_text(encoding="utf-8"), (path, test)
