@@ -407,7 +407,7 @@ def degradation(
     resnet56 (cifar_resnet.res) with the same recipe as `resdsl train`, from
     each seed, and prints their final training errors; -o plots training error
     against steps, plain nets beside residual ones (as the paper's Fig. 6).
-    The deeper plain net trains worse; the deeper residual one does not.
+    On digits, plain-56 ends near 80% training error, the others near 0.
     Imports torch.
 
     Example: resdsl degradation --data digits --steps 168 --seeds 3 -o degradation.png

@@ -2,10 +2,11 @@
 
 Train plain-20, plain-56, ResNet-20 and ResNet-56 (the bundled
 ``plain_resnet.res`` and ``cifar_resnet.res``) with the same recipe over
-several seeds, and compare their training error. The plain 56-layer network
-ends with a *higher training* error than the 20-layer one -- an optimisation
-failure, not overfitting -- while the residual 56-layer one trains at least
-as well as the 20-layer one.
+several seeds, and compare their training error. In the paper the plain
+56-layer network ends with a *higher training* error than the 20-layer one --
+an optimisation failure, not overfitting -- while the residual 56-layer one
+trains better than the 20-layer one. On digits (``docs/training.md``) plain-56
+ends near 80% training error, plain-20 near 0; both ResNets near 0.
 
 >>> smooth([1.0, 0.0, 1.0, 0.0], 2)
 [1.0, 0.5, 0.5, 0.5]
