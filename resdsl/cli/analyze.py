@@ -128,11 +128,9 @@ def compare(
 
     Example: resdsl compare specs/cifar_resnet.res -m resnet56
     """
-    from resdsl.analysis.compare import compare as run_compare
-
     with reporting():
         loaded = load_spec(spec, max_nodes=max_nodes, allow_outside=allow_outside)
-        result = run_compare(loaded, model, **parse_params(loaded, param))
+        result = loaded.compare(model, **parse_params(loaded, param))
     if json:
         typer.echo(result.model_dump_json(indent=2))
         return
@@ -393,18 +391,11 @@ def gradflow(
     with reporting():
         loaded = load_spec(spec, max_nodes=max_nodes, allow_outside=allow_outside)
         params = parse_params(loaded, param)
-        loaded.graph(model, **params)  # report spec errors before the progress bar
+        # Spec errors first, as diagnostics, then the progress bar.
+        graph = loaded.graph(model, **params)
+        plain = loaded.plain().graph(model, **params) if plain_twin else None
         with _progress(phases(plain_twin)) as step, _torch_errors(batch):
-            report = gradient_flow(
-                loaded,
-                model,
-                plain_twin=plain_twin,
-                seed=seed,
-                batch=batch,
-                init=init,
-                step=step,
-                **params,
-            )
+            report = gradient_flow(graph, plain, seed=seed, batch=batch, init=init, step=step)
     if json:
         typer.echo(report.model_dump_json(indent=2))
     else:
@@ -519,17 +510,10 @@ def identity(
         usage_error(f"unknown --init {init!r}", hint=f"--init is one of: {', '.join(SCHEMES)}")
     with reporting():
         loaded = load_spec(spec, max_nodes=max_nodes, allow_outside=allow_outside)
-        params = parse_params(loaded, param)
-        loaded.graph(model, **params)  # spec errors first, as diagnostics
+        graph = loaded.graph(model, **parse_params(loaded, param))  # spec errors first
         with _torch_errors(batch):
             report = identity_report(
-                loaded,
-                model,
-                zero_init_residual=zero_init_residual,
-                init=init,
-                seed=seed,
-                batch=batch,
-                **params,
+                graph, zero_init_residual=zero_init_residual, init=init, seed=seed, batch=batch
             )
     if json:
         typer.echo(report.model_dump_json(indent=2))

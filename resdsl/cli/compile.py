@@ -117,9 +117,7 @@ def compile_(
 
         from resdsl.backends.build import compile_graph, sample_input
 
-        module = compile_graph(
-            graph, spec=loaded, params=params, init=init, zero_init_residual=zero_init_residual
-        )
+        module = compile_graph(graph, init=init, zero_init_residual=zero_init_residual)
     for line in summary_lines(str(spec), summarize(graph)):
         out.print(line, markup=False)
     x = sample_input(graph, 1)
