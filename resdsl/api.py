@@ -208,6 +208,11 @@ class Spec:
         """The model beside its plain twin: depth, paths, parameters, MACs, shortcut costs.
 
         No torch. See :mod:`resdsl.analysis.compare`.
+
+        >>> spec = loads("model m { input [4, 8, 8]; c: conv(4, 3, padding=1); skip in -> c (add) }")
+        >>> c = spec.compare()
+        >>> (c.model.paths, c.plain.paths), c.shortcuts[0].kind
+        ((2, 1), 'identity')
         """
         from resdsl.analysis.compare import compare
 
