@@ -20,9 +20,10 @@ pickles (``torch.save(model)``) by value: the pickle holds the generated
 source and the ``state_dict`` (with each module's training mode and which
 parameters are frozen), and unpickling executes that source again, as
 :func:`compile_graph` did, and loads the weights. Unpickling needs neither the
-spec nor resdsl's front end: only this module and torch. Only the model
-pickles by value; a submodule (``model.layer1``) pickles by reference to its
-generated class, which exists only in the process that compiled it.
+spec nor resdsl's front end (parser, elaboration, API): only the back end and
+torch. Only the model pickles by value; a submodule (``model.layer1``) pickles
+by reference to its generated class, which exists only in the process that
+compiled it.
 
 Analyses that need the values inside a model (a merge's output, a block's
 shortcut) use :func:`observing_twin`: the same generated source with every
