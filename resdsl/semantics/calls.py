@@ -42,6 +42,7 @@ class Calls:
     def __init__(self, el: Elaborator) -> None:
         self.el = el
         self.ctx: ElabContext = el.ctx
+        self.graph = el.ctx.graph
         #: Blocks repeat: the same layer with the same arguments on the same input
         #: is validated and inferred once (a large share of elaboration time).
         self.layer_memo: dict[tuple[Any, ...], tuple[Any, Shape]] = {}
@@ -187,7 +188,7 @@ class Calls:
     ) -> Val:
         """Add a layer's node and its input edge; ``record`` its size constraints."""
         assert current.node is not None and current.shape is not None
-        graph = self.ctx.graph
+        graph = self.graph
         node = graph.fresh_id(f"{scope.prefix}{name}")
         graph.add_node(
             node,
@@ -236,7 +237,7 @@ class Calls:
             template = stamper.find(key)
             if template is not None:
                 return stamper.stamp(template, path, stmt.span, current)
-        info = self.ctx.graph.add_scope(
+        info = self.graph.add_scope(
             ScopeInfo(path, "block", stmt.span, block=ref.name, args=bound, input=current.node)
         )
         mark = stamper.mark(len(self.ctx.collector.diagnostics))

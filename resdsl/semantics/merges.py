@@ -30,6 +30,7 @@ class Merger:
     def __init__(self, el: Elaborator) -> None:
         self.el = el
         self.ctx: ElabContext = el.ctx
+        self.graph = el.ctx.graph
 
     def merge_all(self, skips: list[Skip], item: Item, scope: Scope, dst: Val) -> Val:
         """Insert the merges of every skip into ``dst``, grouped by kind in written order."""
@@ -55,7 +56,7 @@ class Merger:
     def merge(self, group: list[Skip], srcs: list[Val], item: Item, scope: Scope, dst: Val) -> Val:
         """One merge node for a group of skips of the same kind into ``dst``."""
         kind = group[0].merge
-        base = self.ctx.graph.fresh_id(f"{scope.prefix}{item.name}:{kind}")
+        base = self.graph.fresh_id(f"{scope.prefix}{item.name}:{kind}")
         assert dst.node is not None and dst.shape is not None
         if kind == "add":
             return self.merge_add(group, srcs, item, scope, dst, base)
@@ -116,7 +117,7 @@ class Merger:
         scope: Scope,
     ) -> Val:
         """Add the merge node and its input edges, in input order."""
-        graph = self.ctx.graph
+        graph = self.graph
         span = group[0].stmt.span
         graph.add_node(
             node,
@@ -157,7 +158,7 @@ class Merger:
                 )
                 return None
             for a, b in zip(shape, first, strict=True):
-                self.ctx.graph.constrain("eq", a, b, node, f"the skip into '{skip.dst}' (add)")
+                self.graph.constrain("eq", a, b, node, f"the skip into '{skip.dst}' (add)")
         return first
 
     def add_hint(self, skip: Skip, src: Shape, dst: Shape) -> str:
@@ -179,7 +180,7 @@ class Merger:
         align: str | None,
     ) -> Shape | None:
         """The shape of a ``concat`` along channels: the other dimensions must match."""
-        constrain = self.ctx.graph.constrain
+        constrain = self.graph.constrain
         shapes = [v.shape for v, _, _ in ordered]
         dst = shapes[-1]
         assert dst is not None
@@ -229,7 +230,7 @@ class Merger:
             padded = [1] * (len(out) - len(shape)) + list(shape)
             for i, (a, b) in enumerate(zip(out, padded, strict=True)):
                 if int(a) == int(b):
-                    self.ctx.graph.constrain("eq", a, b, node, f"the skip into '{skip.dst}' (mul)")
+                    self.graph.constrain("eq", a, b, node, f"the skip into '{skip.dst}' (mul)")
                 elif int(a) == 1:
                     out[i] = b
                 elif int(b) != 1:
@@ -249,7 +250,7 @@ class Merger:
         """The valid input sizes implied by the constraints so far, as a sentence."""
         from resdsl.passes.valid_sizes import describe_rules, valid_sizes
 
-        graph = self.ctx.graph.graph
+        graph = self.graph.graph
         symbols = graph.graph["symbols"]
         if not symbols:
             return None

@@ -30,6 +30,7 @@ class Shortcuts:
     def __init__(self, el: Elaborator) -> None:
         self.el = el
         self.ctx: ElabContext = el.ctx
+        self.graph = el.ctx.graph
 
     def shortcut(self, skip: Skip, src: Val, dst: Val, scope: Scope) -> Val | None:
         """The value the skip carries into an add: its source through its shortcut."""
@@ -75,7 +76,7 @@ class Shortcuts:
             channels,
             *(dims.window(n, 1, s) for n, s in zip(src.shape[1:], stride, strict=True)),
         )
-        graph = self.ctx.graph
+        graph = self.graph
         node = graph.fresh_id(path)
         graph.add_node(
             node,
@@ -98,7 +99,7 @@ class Shortcuts:
         """A shortcut with modules, in a scope of its own: a projection or a user block."""
         path = f"{scope.prefix}{skip.label}"
         stride_arg: int | tuple[int, ...] = stride[0] if len(set(stride)) == 1 else stride
-        self.ctx.graph.add_scope(ScopeInfo(path, "shortcut", skip.stmt.span, input=src.node))
+        self.graph.add_scope(ScopeInfo(path, "shortcut", skip.stmt.span, input=src.node))
         sub = Scope(
             path,
             src,
@@ -123,7 +124,7 @@ class Shortcuts:
                 skip.stmt.span,
             )
             out = layer_node("batchnorm", {}, sub, "1", v, skip.stmt.span)
-        self.ctx.graph.scopes[path].output = out.node
+        self.graph.scopes[path].output = out.node
         if out.shape is None:
             return None
         return out
@@ -149,7 +150,7 @@ class Shortcuts:
         )
         if bound is None:
             return POISON
-        info = self.ctx.graph.scopes[sub.path]
+        info = self.graph.scopes[sub.path]
         info.block, info.args = ref.name, dict(bound)
         sub.env = Env(bound)
         sub.stack = (*sub.stack, ref.name)
@@ -205,7 +206,7 @@ class Shortcuts:
     ) -> str:
         """A crop or pad node that brings ``val`` to the spatial size ``target``."""
         assert val.shape is not None and val.node is not None
-        graph = self.ctx.graph
+        graph = self.graph
         amounts = []
         for a, b in zip(val.shape[1:], target, strict=True):
             diff = abs(int(a) - int(b))

@@ -39,6 +39,7 @@ class Statements:
     def __init__(self, el: Elaborator) -> None:
         self.el = el
         self.ctx: ElabContext = el.ctx
+        self.graph = el.ctx.graph
         self.item_count = 0
 
     def body(self, body: tuple[ast.Stmt, ...], scope: Scope) -> Val:
@@ -58,7 +59,7 @@ class Statements:
         position: list[int],
     ) -> None:
         """Evaluate repeat/if/let into a flat list of items with positions and names."""
-        graph = self.ctx.graph
+        graph = self.graph
         for stmt in body:
             graph.current_span = stmt.span
             try:
@@ -180,7 +181,7 @@ class Statements:
         by_name = self.index_names(named, scope)
         pending = self.collect_skips(items, scope, by_name)
         self.el.skips.check_skip_labels(pending, by_name, scope)
-        graph, calls, merges = self.ctx.graph, self.el.calls, self.el.merges
+        graph, calls, merges = self.graph, self.el.calls, self.el.merges
         current = scope.input
         for item in named:
             graph.current_span = item.stmt.span
@@ -240,7 +241,7 @@ class Statements:
         """A group ``name: { ... }``: a scope of its own, sharing the caller's variables."""
         stmt: ast.Group = item.stmt
         path = f"{scope.prefix}{item.name}"
-        info = self.ctx.graph.add_scope(ScopeInfo(path, "group", stmt.span, input=current.node))
+        info = self.graph.add_scope(ScopeInfo(path, "group", stmt.span, input=current.node))
         child = Scope(
             path,
             current,
