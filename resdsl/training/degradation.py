@@ -17,17 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from statistics import mean
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from resdsl.training.data import Dataset
-from resdsl.training.fit import train_spec
+from resdsl.training.fit import Spec, train_spec
 from resdsl.training.loop import StepRecord
 from resdsl.training.schedule import TrainConfig
-
-if TYPE_CHECKING:
-    from resdsl.api import Spec
 
 #: (spec file in the bundled library, model): the four networks of the experiment.
 MODELS = (

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import networkx as nx
 import torch
@@ -29,8 +29,14 @@ from resdsl.training.data import Dataset, adapt_channels, input_sizes
 from resdsl.training.loop import History, StepRecord, train
 from resdsl.training.schedule import TrainConfig
 
-if TYPE_CHECKING:
-    from resdsl.api import Spec
+
+class Spec(Protocol):
+    """What training needs of a :class:`resdsl.api.Spec`: its checked graphs."""
+
+    @property
+    def is_plain(self) -> bool: ...
+
+    def graph(self, model: str | None = None, /, **params: Any) -> nx.DiGraph: ...
 
 
 @dataclass
@@ -69,9 +75,7 @@ def prepare(
         graph = spec.graph(model, **params)
     data = adapt_channels(data, int(graph.graph["input_shape"][0]))
     torch.manual_seed(seed)
-    module = compile_graph(
-        graph, spec=spec, params=params, init=init, zero_init_residual=zero_init_residual
-    )
+    module = compile_graph(graph, init=init, zero_init_residual=zero_init_residual)
     return module, graph, params, data
 
 
@@ -102,4 +106,4 @@ def train_spec(
     return TrainedModel(module, graph, params, data, history)
 
 
-__all__ = ["TrainedModel", "prepare", "train_spec"]
+__all__ = ["Spec", "TrainedModel", "prepare", "train_spec"]
