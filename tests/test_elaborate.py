@@ -455,3 +455,66 @@ def test_elaboration_state_is_freed_without_the_cycle_collector() -> None:
         assert ref() is None
     finally:
         gc.enable()
+
+
+def _first_error(text: str, **params: Any) -> tuple[str, str | None]:
+    with pytest.raises(resdsl.ResdslError) as err:
+        resdsl.loads(text).graph(**params)
+    d = err.value.diagnostics[0]
+    return d.message, d.hint
+
+
+@pytest.mark.parametrize(
+    ("call", "message", "hint"),
+    [
+        ("conv(4.0, 3)", "argument 'out_channels' of conv must be an int, got float 4.0",
+         "write 4"),
+        ("conv(-(-4.0), 3)", "argument 'out_channels' of conv must be an int, got float 4.0",
+         "write 4"),
+        ("conv(planes / 2, 3)", "argument 'out_channels' of conv must be an int, got float 4.0",
+         "'/' always gives a float: use '//' to divide ints"),
+        ("conv(planes * 1.0, 3)", "argument 'out_channels' of conv must be an int, got float 8.0",
+         None),
+        ("conv(4.5, 3)", "argument 'out_channels' of conv must be an int, got float 4.5", None),
+        ("conv(4, [3, 3.0])", "argument 'kernel_size' of conv must be an int or a list of ints, "
+         "got float 3.0 in [3, 3.0]", "write 3"),
+        ("b(4.0)", "argument 'width' of block 'b' must be an int, got float 4.0", "write 4"),
+        ("b(planes / 2)", "argument 'width' of block 'b' must be an int, got float 4.0",
+         "'/' always gives a float: use '//' to divide ints"),
+    ],
+)  # fmt: skip
+def test_an_int_never_accepts_a_float(call: str, message: str, hint: str | None) -> None:
+    """One number rule for layer arguments and block parameters, with the same words."""
+    text = f"""
+        block b(width: int) {{ conv(width, 3) }}
+        model m(planes: int = 8) {{
+            input [3, H=8, W=8]
+            {call}
+        }}
+        """
+    assert _first_error(text) == (message, hint)
+
+
+def test_a_float_accepts_an_int_and_integer_arithmetic_stays_int() -> None:
+    g = resdsl.loads(
+        """
+        model m(s: int = 2, planes: int = 8) {
+            input [3, H=8, W=8]
+            conv(64 * 2 ** s, 3)
+            conv(planes // 2, 1)
+            dropout(1)
+        }
+        """
+    ).graph()
+    assert g.nodes["0"]["args"].out_channels == 256
+    assert g.nodes["1"]["args"].out_channels == 4
+    p = g.nodes["2"]["args"].p
+    assert p == 1.0 and type(p) is float
+
+
+def test_a_model_int_parameter_given_a_float_from_python() -> None:
+    text = "model m(width: int = 4) {\n input [3, H=8, W=8]\n conv(width, 3)\n}\n"
+    assert _first_error(text, width=4.0) == (
+        "argument 'width' of model 'm' must be an int, got float 4.0",
+        "write 4",
+    )
