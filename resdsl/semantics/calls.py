@@ -30,6 +30,7 @@ from resdsl.semantics.context import (
     freeze,
 )
 from resdsl.semantics.expr import BlockRef, Env, EvalError, Value, evaluate, show
+from resdsl.semantics.stamping import instance_key
 from resdsl.source import Span
 from resdsl.syntax import ast
 
@@ -237,14 +238,23 @@ class Calls:
             return POISON
         path = f"{scope.prefix}{item.name}"
         stamper = self.el.stamper
-        key = None
+        key = instance = None
         if current.node is not None and current.shape is not None:
             key = stamper.key(ref.name, bound, current, scope)
             template = stamper.find(key)
             if template is not None:
                 return stamper.stamp(template, path, stmt.span, current)
+            instance = instance_key(ref.name, bound, current.shape, scope.role)
         info = self.graph.add_scope(
-            ScopeInfo(path, "block", stmt.span, block=ref.name, args=bound, input=current.node)
+            ScopeInfo(
+                path,
+                "block",
+                stmt.span,
+                block=ref.name,
+                args=bound,
+                input=current.node,
+                instance=instance,
+            )
         )
         mark = stamper.mark(len(self.ctx.collector.diagnostics))
         child = Scope(
