@@ -29,10 +29,11 @@ def _number_only(value: Any) -> Any:
 
 
 def _int_only(value: Any) -> Any:
-    value = _number_only(value)
+    if type(value) is int:  # the common case, first: layers validate many ints
+        return value
     if isinstance(value, float):
         raise PydanticCustomError("float_not_int", "Input should be an integer, not a float")
-    return value
+    return _number_only(value)
 
 
 #: Only ``true``/``false``: neither ``1`` nor ``"yes"`` is a boolean here.
