@@ -7,7 +7,7 @@ path. Users add their own with :func:`resdsl.ops.registry.register_op`:
 
 >>> from resdsl.ops.registry import get_op
 >>> add = get_op("add", "merge")
->>> add.expression(add.Args(), ["x", "conv1"], None)  # doctest: +SKIP
+>>> add.expression(add.Args(), ["x", "conv1"], None)  # type: ignore[arg-type]
 'x + conv1'
 >>> get_op("concat", "merge").style.glyph
 'cat'
