@@ -1053,6 +1053,26 @@ _PLAIN_MERGE = SkipStyle(MAIN_COLOR, "solid", 1.0, "skip", "?")
 Attrs = dict[str, str | int | float | bool | None]
 
 
+def skip_looks() -> str:
+    """How each merge's skips look, in words, from the registry (for help texts).
+
+    >>> skip_looks()
+    'Add skips are blue and dashed, concat skips orange and bold (numbered in merge order), mul skips purple and dotted'
+    """
+    parts = []
+    for op in ops_of_kind("merge"):
+        style: SkipStyle = op.style
+        text = f"{op.name} skips {style.look or style.line}"
+        if style.numbered:
+            text += " (numbered in merge order)"
+        parts.append(text)
+    text = ", ".join(parts)
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text.replace(" skips ", " skips are ", 1)
+
+
 def merge_style(name: str | None) -> SkipStyle | None:
     """The diagram style of a merge kind, from its op definition (None if unknown)."""
     op = get_op(str(name), "merge") if name is not None else None

@@ -22,6 +22,7 @@ from resdsl.backends.render import (
     export,
     find_dot,
     format_for,
+    skip_looks,
 )
 from resdsl.cli.common import (
     AllowOutsideOpt,
@@ -104,7 +105,24 @@ TimeoutOpt = Annotated[
 ]
 
 
-@app.command()
+_HELP = f"""Draw a model: its main path, every skip edge in its own style, shapes on the edges.
+
+{skip_looks()}; projections and zero-padding sit on their skip path; blocks are
+boxed and labelled by their module path.
+
+Formats: svg, png and pdf run Graphviz's 'dot' (apt-get install -y graphviz,
+or brew install graphviz); dot, json (networkx node-link) and graphml need
+nothing. Files are written atomically.
+
+Exit codes: 0 written; 1 the spec is invalid; 2 bad usage: an unknown format
+or option value, --depth below 0, an output path that cannot be written, an
+unknown model or parameter, or Graphviz missing or failing.
+
+Example: resdsl render specs/resnet.res -m resnet152 --depth 1 -o resnet152.svg
+"""
+
+
+@app.command(help=_HELP)
 def render(
     spec: SpecArg,
     model: ModelOpt = None,
@@ -122,22 +140,7 @@ def render(
     max_nodes: MaxNodesOpt = Limits().max_nodes,
     allow_outside: AllowOutsideOpt = False,
 ) -> None:
-    """Draw a model: its main path, every skip edge in its own style, shapes on the edges.
-
-    Add skips are blue and dashed, concat skips orange and bold (numbered in
-    merge order), mul skips purple and dotted; projections and zero-padding sit
-    on their skip path; blocks are boxed and labelled by their module path.
-
-    Formats: svg, png and pdf run Graphviz's 'dot' (apt-get install -y graphviz,
-    or brew install graphviz); dot, json (networkx node-link) and graphml need
-    nothing. Files are written atomically.
-
-    Exit codes: 0 written; 1 the spec is invalid; 2 bad usage: an unknown format
-    or option value, --depth below 0, an output path that cannot be written, an
-    unknown model or parameter, or Graphviz missing or failing.
-
-    Example: resdsl render specs/resnet.res -m resnet152 --depth 1 -o resnet152.svg
-    """
+    """Draw a model (the help text, ``_HELP``, says how each skip kind looks)."""
     if output is not None and str(output) == "-":
         output = None  # -o - is stdout
     fmt = _format(output, format)

@@ -66,7 +66,8 @@ class SkipStyle:
     width; ``meaning``: the legend's text; ``glyph``: the merge node's label;
     ``node_width``/``font_size``: the merge node's circle; ``side``: the side
     of the main path its skips run on (``"e"`` or ``"w"``); ``numbered``: the
-    inputs show their position (the order matters, as for ``concat``).
+    inputs show their position (the order matters, as for ``concat``);
+    ``look``: the skip's look in words, for help texts (``"blue and dashed"``).
     """
 
     color: str
@@ -78,6 +79,7 @@ class SkipStyle:
     font_size: int = 11
     side: str = "e"
     numbered: bool = False
+    look: str = ""
 
 
 class Merge(Op):
@@ -141,7 +143,9 @@ class Add(Merge):
     options = ("shortcut", "scale", "gate")
     residual = True
     fresh_output = True
-    style = SkipStyle("#1f6fd1", "dashed", 1.8, "add skip (short, residual)", "+")
+    style = SkipStyle(
+        "#1f6fd1", "dashed", 1.8, "add skip (short, residual)", "+", look="blue and dashed"
+    )
 
     def infer(self, args: Any, inputs: Sequence[MergeInput], ctx: ShapeContext) -> Shape:
         first = inputs[0].shape
@@ -202,6 +206,7 @@ class Concat(Merge):
         node_width=0.4,
         font_size=9,
         numbered=True,
+        look="orange and bold",
     )
 
     def infer(self, args: Any, inputs: Sequence[MergeInput], ctx: ShapeContext) -> Shape:
@@ -234,7 +239,9 @@ class Mul(Merge):
     name = "mul"
     verb = "multiply"
     fresh_output = True
-    style = SkipStyle("#8e44ad", "dotted", 2.2, "mul skip (gating)", "×", side="w")
+    style = SkipStyle(
+        "#8e44ad", "dotted", 2.2, "mul skip (gating)", "×", side="w", look="purple and dotted"
+    )
 
     def infer(self, args: Any, inputs: Sequence[MergeInput], ctx: ShapeContext) -> Shape:
         out: list[int] = list(inputs[0].shape)
