@@ -162,6 +162,32 @@ def _preds(graph: nx.DiGraph, node: str) -> list[str]:
     return sorted(graph.predecessors(node), key=lambda p: graph.edges[p, node].get("index", 0))
 
 
+def _always_crossed(
+    graph: nx.DiGraph, nl: dict[str, Histogram], act: dict[str, bool], count: int
+) -> list[str]:
+    """The activations every input-to-output path crosses, in order.
+
+    An activation is on every path when the paths to it times the paths from
+    it to the output are all the paths.
+    """
+    end = graph.graph["output"]
+    to_end: dict[str, int] = {}
+    for node in reversed(list(graph.nodes)):
+        to_end[node] = 1 if node == end else sum(to_end[s] for s in graph.successors(node))
+    return [n for n in nl if act[n] and to_end[n] and sum(nl[n][1]) * to_end[n] == count]
+
+
+def _walk_back(back: dict[str, str | None], end: str) -> list[str]:
+    """The path that ``back`` (each node's best predecessor) leads to ``end``, in order."""
+    path: list[str] = []
+    cursor: str | None = end
+    while cursor is not None:
+        path.append(cursor)
+        cursor = back[cursor]
+    path.reverse()
+    return path
+
+
 def path_report(graph: nx.DiGraph) -> PathReport:
     """Count the input-to-output paths of a checked graph and their depths, exactly.
 
@@ -219,18 +245,8 @@ def path_report(graph: nx.DiGraph) -> PathReport:
     nl_out, wd_out = nl[end], wd[end]
     count = sum(nl_out[1])
 
-    # Paths from each node to the output, to find the activations every path crosses.
-    to_end: dict[str, int] = {}
-    for node in reversed(list(graph.nodes)):
-        to_end[node] = 1 if node == end else sum(to_end[s] for s in graph.successors(node))
-    always = [n for n in nl if act[n] and to_end[n] and sum(nl[n][1]) * to_end[n] == count]
-
-    shortest: list[str] = []
-    cursor: str | None = end
-    while cursor is not None:
-        shortest.append(cursor)
-        cursor = back[cursor]
-    shortest.reverse()
+    always = _always_crossed(graph, nl, act, count)
+    shortest = _walk_back(back, end)
 
     nl_hist, wd_hist = _as_dict(nl_out), _as_dict(wd_out)
     report = PathReport(
