@@ -34,8 +34,7 @@ BASES: dict[OpKind, type[Op]] = {
 }
 
 _OPS: dict[str, dict[str, Op]] = {kind: {} for kind in KINDS}
-#: The graph role whose nodes are ops of a kind (besides layers).
-_ROLE_KIND: dict[str, str] = {"merge": "merge", "align": "align"}
+_LAYERS, _MERGES, _SHORTCUTS, _ALIGNS = (_OPS[k] for k in ("layer", "merge", "shortcut", "align"))
 
 
 def register_op(op: Op, *, replace: bool = False) -> None:
@@ -103,14 +102,17 @@ def node_op(data: Mapping[str, Any]) -> Op | None:
     """
     role = data.get("role")
     name = data.get("op")
-    kind = _ROLE_KIND.get(role) if isinstance(role, str) else None
-    if kind is not None:
-        return _OPS[kind].get(str(name))
+    if role == "layer":  # the common case first: checking ResNet-50 asks 176 times
+        return _LAYERS.get(name)  # type: ignore[arg-type]
+    if role == "merge":
+        return _MERGES.get(name)  # type: ignore[arg-type]
+    if role == "align":
+        return _ALIGNS.get(name)  # type: ignore[arg-type]
     if role == "shortcut":
-        found = _OPS["shortcut"].get(str(name))
+        found = _SHORTCUTS.get(name)  # type: ignore[arg-type]
         if found is not None and cast(Shortcut, found).builds == "node":
             return found
-    return _OPS["layer"].get(str(name))
+    return _LAYERS.get(name)  # type: ignore[arg-type]
 
 
 def _article(word: str) -> str:
