@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from resdsl.api import LayerRow, Spec, Summary, load, loads
 from resdsl.diagnostics import Diagnostic, ResdslError
-from resdsl.ops import Layer, LayerArgs, ShapeError, register_layer
+from resdsl.ops import Layer, LayerArgs, Merge, ShapeError, register_layer, register_op
 from resdsl.passes.valid_sizes import SizeRule
 from resdsl.semantics.elaborate import Limits
 from resdsl.version import __version__
@@ -35,6 +35,7 @@ __all__ = [
     "LayerArgs",
     "LayerRow",
     "Limits",
+    "Merge",
     "ResdslError",
     "ShapeError",
     "SizeRule",
@@ -45,4 +46,5 @@ __all__ = [
     "load",
     "loads",
     "register_layer",
+    "register_op",
 ]
