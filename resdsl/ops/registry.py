@@ -6,6 +6,13 @@ order of registration, which is the order messages list them in. Users add
 their own ops from Python with :func:`register_op` (and take them away with
 :func:`unregister_op`); every stage reads the definitions from here.
 
+A new kind of op (branches, layout ops, learned tensors) is a new
+:data:`resdsl.ops.base.OpKind`, a base class deriving from
+:class:`resdsl.ops.base.Op` listed in :data:`BASES`, and the graph role its
+nodes take (:func:`node_op`); the back ends already dispatch on what the
+base class declares (``has_module``, ``reads``, ``forward_lines``, ``path``,
+``label``, ``params``/``macs``).
+
 >>> [op.name for op in ops_of_kind("merge")][:3]
 ['add', 'concat', 'mul']
 >>> get_op("zeropad", "shortcut").description
