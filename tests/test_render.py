@@ -708,6 +708,7 @@ def test_json_export_is_node_link_data() -> None:
         "index": 0,
         "merge": "add",
         "skip": "layer2.0.downsample",
+        "shortcut": "projection",
     }
     assert data["graph"]["scopes"]["layer1"]["args"]["unit"] == "basic"
     assert data["graph"]["params"] == 11_689_512
