@@ -175,4 +175,6 @@ def lint(g: nx.DiGraph, ops: OpTable) -> list[Diagnostic]:
             bad(v, f"edge from {u!r} has kind {data.get('kind')!r}")
         if data.get("kind") == "skip" and data.get("merge") not in merges:
             bad(v, f"skip edge from {u!r} has no merge kind")
+        if data.get("kind") == "skip" and not isinstance(data.get("shortcut"), str):
+            bad(v, f"skip edge from {u!r} does not say what its shortcut resolved to")
     return problems
