@@ -149,6 +149,33 @@ def test_an_unknown_merge_suggests_a_registered_one(max_merge: Max) -> None:
     assert diag.hint == "did you mean 'max'?"
 
 
+def test_a_registered_merge_takes_only_its_own_skip_options(max_merge: Max) -> None:
+    with pytest.raises(resdsl.ResdslError) as err:
+        resdsl.loads(SPEC.replace("(max)", "(max, shortcut=auto)"), "gated.res").summary()
+    [diag] = err.value.diagnostics
+    assert (diag.code, diag.message) == (
+        "skip-option",
+        "shortcut= applies to 'add' skips, not 'max'",
+    )
+
+
+def test_a_users_merge_that_writes_bad_python_is_a_codegen_error(max_merge: Max) -> None:
+    class Broken(Max):
+        """A merge whose expression is not Python."""
+
+        def expression(self, args: Any, ins: list[str], emit: Emit) -> str:
+            return "torch.maximum(" + ", ".join(ins)
+
+    register_op(Broken(), replace=True)
+    with pytest.raises(resdsl.ResdslError) as err:
+        resdsl.loads(SPEC, "gated.res").source()
+    [diag] = err.value.diagnostics
+    assert diag.code == "codegen"
+    assert diag.message == (
+        "merge 'max' at 'conv2:max' produced invalid Python: x = torch.maximum(x, conv1"
+    )
+
+
 def test_an_unregistered_merge_is_unknown_again() -> None:
     assert get_op("max", "merge") is None
     with pytest.raises(resdsl.ResdslError) as err:
@@ -166,7 +193,9 @@ def test_registering_a_taken_name_or_a_wrong_base_is_refused(max_merge: Max) -> 
         name = "max2"
         kind = "merge"  # type: ignore[assignment]
 
-    with pytest.raises(ValueError, match=re.escape("a merge op must derive from resdsl.ops.merge.Merge")):
+    with pytest.raises(
+        ValueError, match=re.escape("a merge op must derive from resdsl.ops.merge.Merge")
+    ):
         register_op(NotAMerge())
 
 
