@@ -80,7 +80,6 @@ from resdsl.diagnostics import ResdslError
 from resdsl.ir.dims import describe
 from resdsl.ir.graph import ScopeInfo
 from resdsl.ops import Layer, Merge, Op, node_op
-from resdsl.semantics.expr import BlockRef
 from resdsl.source import Span
 from resdsl.version import __version__
 
@@ -302,13 +301,14 @@ def _spec_value(value: Any) -> str:
     """A block argument as the spec would write it (for docstrings; escaped later)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, BlockRef):
-        return value.name
     if isinstance(value, str):
         return '"' + value + '"'
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_spec_value(v) for v in value) + "]"
-    return repr(value)
+    if isinstance(value, int | float):
+        return repr(value)
+    name = getattr(value, "name", None)  # a block given as an argument: the spec names it
+    return name if isinstance(name, str) else repr(value)
 
 
 def _check_expression(source: str, allowed: frozenset[str] | None, what: str) -> None:
