@@ -162,57 +162,27 @@ def _preds(graph: nx.DiGraph, node: str) -> list[str]:
     return sorted(graph.predecessors(node), key=lambda p: graph.edges[p, node].get("index", 0))
 
 
-def _always_crossed(
-    graph: nx.DiGraph, nl: dict[str, Histogram], act: dict[str, bool], count: int
-) -> list[str]:
-    """The activations every input-to-output path crosses, in order.
+class _Walk:
+    """Per node reachable from the input: is it an activation, the histograms of the
+    paths reaching it (nonlinearities, weighted depth), and the shortest path's step back."""
 
-    An activation is on every path when the paths to it times the paths from
-    it to the output are all the paths.
-    """
-    end = graph.graph["output"]
-    to_end: dict[str, int] = {}
-    for node in reversed(list(graph.nodes)):
-        to_end[node] = 1 if node == end else sum(to_end[s] for s in graph.successors(node))
-    return [n for n in nl if act[n] and to_end[n] and sum(nl[n][1]) * to_end[n] == count]
+    def __init__(self) -> None:
+        self.act: dict[str, bool] = {}
+        self.nl: dict[str, Histogram] = {}
+        self.wd: dict[str, Histogram] = {}
+        self.back: dict[str, str | None] = {}
+        self.merges = 0
 
 
-def _walk_back(back: dict[str, str | None], end: str) -> list[str]:
-    """The path that ``back`` (each node's best predecessor) leads to ``end``, in order."""
-    path: list[str] = []
-    cursor: str | None = end
-    while cursor is not None:
-        path.append(cursor)
-        cursor = back[cursor]
-    path.reverse()
-    return path
-
-
-def path_report(graph: nx.DiGraph) -> PathReport:
-    """Count the input-to-output paths of a checked graph and their depths, exactly.
-
-    Never enumerates paths: the cost is one pass over the nodes plus one
-    element-wise histogram sum per merge (see the module docstring).
-    ``count`` equals ``sum(nonlinearity_histogram.values())``, and the
-    histograms agree with a brute-force enumeration
-    (``networkx.all_simple_paths``) on any graph small enough to enumerate.
-
-    >>> import resdsl
-    >>> g = resdsl.load("specs/cifar_resnet.res").graph("resnet110")   # doctest: +SKIP
-    >>> r = path_report(g)                                              # doctest: +SKIP
-    >>> r.count == 2**54, r.min_nonlinearities, r.max_nonlinearities    # doctest: +SKIP
-    (True, 55, 109)
-    """
+def _walk(graph: nx.DiGraph) -> _Walk:
+    """One pass over the nodes in order, summing the histograms of each node's inputs."""
     start = graph.graph["input"]
     end = graph.graph["output"]
     nodes = graph.nodes
-    act: dict[str, bool] = {}
-    nl: dict[str, Histogram] = {}
-    wd: dict[str, Histogram] = {}
+    walk = _Walk()
+    act, nl, wd, back = walk.act, walk.nl, walk.wd, walk.back
     # For the shortest path: (activations, nodes) of the best path to a node, and its predecessor.
     best: dict[str, tuple[int, int]] = {}
-    back: dict[str, str | None] = {}
-    merges = 0
     for node in graph.nodes:
         data = nodes[node]
         op = node_op(data)
@@ -220,7 +190,7 @@ def path_report(graph: nx.DiGraph) -> PathReport:
         is_act = act[node] = role.nonlinear
         is_w = role.weighted
         if role.merges:
-            merges += 1
+            walk.merges += 1
         preds = [p for p in _preds(graph, node) if p in nl]
         if node == start:
             h_nl: Histogram = (0, [1])
@@ -242,18 +212,49 @@ def path_report(graph: nx.DiGraph) -> PathReport:
 
     if end not in nl:  # pragma: no cover - a checked graph's output depends on its input
         raise ValueError(f"the output {end!r} is not reachable from the input {start!r}")
-    nl_out, wd_out = nl[end], wd[end]
+    return walk
+
+
+def path_report(graph: nx.DiGraph) -> PathReport:
+    """Count the input-to-output paths of a checked graph and their depths, exactly.
+
+    Never enumerates paths: the cost is one pass over the nodes plus one
+    element-wise histogram sum per merge (see the module docstring).
+    ``count`` equals ``sum(nonlinearity_histogram.values())``, and the
+    histograms agree with a brute-force enumeration
+    (``networkx.all_simple_paths``) on any graph small enough to enumerate.
+
+    >>> import resdsl
+    >>> g = resdsl.load("specs/cifar_resnet.res").graph("resnet110")   # doctest: +SKIP
+    >>> r = path_report(g)                                              # doctest: +SKIP
+    >>> r.count == 2**54, r.min_nonlinearities, r.max_nonlinearities    # doctest: +SKIP
+    (True, 55, 109)
+    """
+    end = graph.graph["output"]
+    walk = _walk(graph)
+    nl, act = walk.nl, walk.act
+    nl_out, wd_out = nl[end], walk.wd[end]
     count = sum(nl_out[1])
 
-    always = _always_crossed(graph, nl, act, count)
-    shortest = _walk_back(back, end)
+    # Paths from each node to the output, to find the activations every path crosses.
+    to_end: dict[str, int] = {}
+    for node in reversed(list(graph.nodes)):
+        to_end[node] = 1 if node == end else sum(to_end[s] for s in graph.successors(node))
+    always = [n for n in nl if act[n] and to_end[n] and sum(nl[n][1]) * to_end[n] == count]
+
+    shortest: list[str] = []
+    cursor: str | None = end
+    while cursor is not None:
+        shortest.append(cursor)
+        cursor = walk.back[cursor]
+    shortest.reverse()
 
     nl_hist, wd_hist = _as_dict(nl_out), _as_dict(wd_out)
     report = PathReport(
         model=str(graph.graph.get("model", "")),
         plain=bool(graph.graph.get("plain", False)),
         nodes=graph.number_of_nodes(),
-        merges=merges,
+        merges=walk.merges,
         count=count,
         min_nonlinearities=min(nl_hist),
         max_nonlinearities=max(nl_hist),

@@ -21,6 +21,7 @@ from resdsl.semantics.context import POISON, ElabContext, Scope, Val
 from resdsl.semantics.expr import BlockRef, Env, Value
 from resdsl.semantics.merges import Ordered, skip_edge
 from resdsl.semantics.skips import Skip
+from resdsl.semantics.stamping import instance_key
 
 if TYPE_CHECKING:
     from resdsl.semantics.elaborate import Elaborator
@@ -168,6 +169,8 @@ class Shortcuts:
             return POISON
         info = self.graph.scopes[sub.path]
         info.block, info.args = ref.name, dict(bound)
+        if sub.input.shape is not None:
+            info.instance = instance_key(ref.name, info.args, sub.input.shape, sub.role)
         sub.env = Env(bound)
         sub.stack = (*sub.stack, ref.name)
         return self.el.statements.body(bdef.body, sub)
