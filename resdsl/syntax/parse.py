@@ -39,6 +39,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.lark import PostLex
 
 from resdsl.diagnostics import Collector, Diagnostic, ResdslError, did_you_mean
+from resdsl.ops.registry import names_text
 from resdsl.source import SourceFile, Span
 from resdsl.syntax import ast
 
@@ -1145,7 +1146,7 @@ class _Builder:
                     ctx.error(
                         f"expected the name of a merge, found '{arg.span.text}'",
                         arg.span,
-                        "the merges are add, concat and mul",
+                        f"the merges are {names_text('merge')}",
                     )
             elif arg.name is None:
                 if i > 0 and args.args[i - 1].name is not None:
@@ -1159,7 +1160,7 @@ class _Builder:
                 options.append(arg)
         if not args.args or args.args[0].name is not None:
             ctx.error(
-                "a skip needs its merge first in its parentheses: add, concat or mul",
+                f"a skip needs its merge first in its parentheses: {names_text('merge', 'or')}",
                 _tspan(src, args.open),
                 f"for example `skip {source.span.text} -> {dst.span.text} (add)`",
             )
@@ -1523,7 +1524,7 @@ _KNOWN: Final = (
     _Known(
         ("block b { skip in -> x }", "block b { skip in -> x{i} }"),
         "a skip ends with its merge in parentheses, e.g. `skip in -> x (add)`; "
-        "the merges are add, concat and mul",
+        f"the merges are {names_text('merge')}",
         message="expected '(' and a merge after the skip's destination",
     ),
     _Known(
