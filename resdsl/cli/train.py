@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -160,6 +161,27 @@ def _progress(total: int, show: bool) -> Iterator[Callable[[str, StepRecord | No
         yield update
 
 
+def _finish(
+    result: History | Degradation,
+    json: bool,
+    print_table: Callable[[], None],
+    output: Path | None,
+    draw: Callable[[Path], None],
+) -> None:
+    """Show a finished run: JSON or a table, the plot with -o, exit 130 if it was interrupted.
+
+    Only rank 0 calls it, so a torchrun job prints and writes files once.
+    """
+    if json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        print_table()
+    if output is not None:
+        _write_plot(output, draw)
+    if result.interrupted:
+        raise typer.Exit(INTERRUPTED)
+
+
 # ---------------------------------------------------------------- train
 
 
@@ -214,18 +236,14 @@ def train(
                 **params,
             )
     history = run.history
-    if not main:
-        return
-    if json:
-        typer.echo(history.model_dump_json(indent=2))
-    else:
-        print_history(history)
-    if output is not None:
+
+    def draw(tmp: Path) -> None:
         from resdsl.training.plot import plot_history
 
-        _write_plot(output, lambda tmp: plot_history(history, tmp, format=fmt))
-    if history.interrupted:
-        raise typer.Exit(INTERRUPTED)
+        plot_history(history, tmp, format=fmt)
+
+    if main:
+        _finish(history, json, lambda: print_history(history), output, draw)
 
 
 def print_history(h: History) -> None:
@@ -440,18 +458,14 @@ def degradation(
                 on_run=start,
                 on_step=lambda record: update(current[0], record),
             )
-    if not main:
-        return
-    if json:
-        typer.echo(result.model_dump_json(indent=2))
-    else:
-        print_degradation(result)
-    if output is not None:
+
+    def draw(tmp: Path) -> None:
         from resdsl.training.degradation import plot
 
-        _write_plot(output, lambda tmp: plot(result, tmp, format=fmt))
-    if result.interrupted:
-        raise typer.Exit(INTERRUPTED)
+        plot(result, tmp, format=fmt)
+
+    if main:
+        _finish(result, json, lambda: print_degradation(result), output, draw)
 
 
 def print_degradation(result: Degradation) -> None:

@@ -22,7 +22,7 @@ from resdsl.semantics.binding import int_hint
 from resdsl.semantics.context import (
     POISON,
     Abort,
-    ElabContext,
+    ElabPart,
     Item,
     Poisoned,
     Scope,
@@ -38,13 +38,11 @@ if TYPE_CHECKING:
     from resdsl.semantics.elaborate import Elaborator
 
 
-class Calls:
+class Calls(ElabPart):
     """Builds layer calls and block instances."""
 
     def __init__(self, el: Elaborator) -> None:
-        self.el = el
-        self.ctx: ElabContext = el.ctx
-        self.graph = el.ctx.graph
+        super().__init__(el)
         #: Blocks repeat: the same layer with the same arguments on the same input
         #: is validated and inferred once (a large share of elaboration time).
         self.layer_memo: dict[tuple[Any, ...], tuple[Any, Shape]] = {}

@@ -20,7 +20,7 @@ from resdsl.syntax.loader import Program
 
 if TYPE_CHECKING:
     from resdsl.semantics.assembly import GraphBuilder
-    from resdsl.semantics.elaborate import Limits
+    from resdsl.semantics.elaborate import Elaborator, Limits
 
 
 class Val(NamedTuple):
@@ -142,6 +142,16 @@ class ElabContext:
         if scope is not None and scope.context:
             d = d.with_note(scope.context)
         self.collector.add(d)
+
+
+class ElabPart:
+    """A part of elaboration (statements, calls, merges, shortcuts): the elaborator it
+    belongs to, the shared context and the graph under construction, at hand."""
+
+    def __init__(self, el: Elaborator) -> None:
+        self.el = el
+        self.ctx: ElabContext = el.ctx
+        self.graph = el.ctx.graph
 
 
 def freeze(values: dict[str, Value]) -> tuple[Any, ...]:

@@ -121,19 +121,21 @@ class _NoRefs:
 NO_REFS: Refs = _NoRefs()
 
 
+#: The language's names of value types; bool before int, as a bool is an int in Python.
+_TYPE_NAMES: tuple[tuple[type, str], ...] = (
+    (bool, "bool"),
+    (int, "int"),
+    (float, "float"),
+    (str, "str"),
+    (list, "list"),
+    (BlockRef, "block"),
+)
+
+
 def type_name(value: Value) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, BlockRef):
-        return "block"
+    for python_type, name in _TYPE_NAMES:
+        if isinstance(value, python_type):
+            return name
     return type(value).__name__
 
 

@@ -9,30 +9,20 @@ rule with its diagnostics) is its definition in the op registry
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel
 
 from resdsl.ir.dims import Shape
 from resdsl.ops.merge import Merge, MergeError, MergeInput
 from resdsl.ops.registry import get_op
-from resdsl.semantics.context import POISON, ElabContext, Item, Poisoned, Scope, Val
+from resdsl.semantics.context import POISON, ElabPart, Item, Poisoned, Scope, Val
 from resdsl.semantics.skips import Skip
-
-if TYPE_CHECKING:
-    from resdsl.semantics.elaborate import Elaborator
 
 #: The inputs of a merge: each value, its edge kind, and the skip it comes from.
 Ordered = list[tuple[Val, str, Skip | None]]
 
 
-class Merger:
+class Merger(ElabPart):
     """Inserts the merge nodes of skips and checks the shapes they merge."""
-
-    def __init__(self, el: Elaborator) -> None:
-        self.el = el
-        self.ctx: ElabContext = el.ctx
-        self.graph = el.ctx.graph
 
     def merge_all(self, skips: list[Skip], item: Item, scope: Scope, dst: Val) -> Val:
         """Insert the merges of every skip into ``dst``, grouped by kind in written order."""
@@ -164,13 +154,7 @@ class Merger:
         except MergeError as err:
             skip = ordered[err.index][2]
             assert skip is not None
-            self.ctx.error(
-                scope,
-                "merge-shape",
-                f"skip '{skip.src}' -> '{skip.dst}': {err.message}",
-                skip.stmt.span,
-                hint=err.hint,
-            )
+            skip.report_shape(self.ctx, scope, err.message, err.hint)
             return None
 
     def valid_hint(self) -> str | None:

@@ -10,30 +10,22 @@ every input has the same spatial size.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from resdsl.ir.dims import Shape, SymDim, expr_of
 from resdsl.ir.graph import AlignArgs, ScopeInfo
 from resdsl.ops.base import ShapeError, format_shape
 from resdsl.ops.registry import get_op
 from resdsl.ops.shortcut import Shortcut
-from resdsl.semantics.context import POISON, ElabContext, Scope, Val
+from resdsl.semantics.context import POISON, ElabPart, Scope, Val
 from resdsl.semantics.expr import BlockRef, Env, Value
 from resdsl.semantics.merges import Ordered, skip_edge
 from resdsl.semantics.skips import Skip
 from resdsl.semantics.stamping import instance_key
 
-if TYPE_CHECKING:
-    from resdsl.semantics.elaborate import Elaborator
 
-
-class Shortcuts:
+class Shortcuts(ElabPart):
     """Builds the shortcuts of ``add`` skips and the alignment of ``concat`` skips."""
-
-    def __init__(self, el: Elaborator) -> None:
-        self.el = el
-        self.ctx: ElabContext = el.ctx
-        self.graph = el.ctx.graph
 
     def shortcut(self, skip: Skip, src: Val, dst: Val, scope: Scope) -> Val | None:
         """The value the skip carries into its merge: its source through its shortcut.
@@ -60,13 +52,11 @@ class Shortcuts:
             what = f"shortcut block '{kind.name}'"
         stride = stride_between(src.shape, dst.shape)
         if stride is None:
-            self.ctx.error(
+            skip.report_shape(
+                self.ctx,
                 scope,
-                "merge-shape",
-                f"skip '{skip.src}' -> '{skip.dst}': no {what} maps "
-                f"{format_shape(src.shape)} to {format_shape(dst.shape)}",
-                skip.stmt.span,
-                hint="a shortcut can change channels and downsample by an integer stride; "
+                f"no {what} maps {format_shape(src.shape)} to {format_shape(dst.shape)}",
+                "a shortcut can change channels and downsample by an integer stride; "
                 "check the shapes of the two ends",
             )
             return None
@@ -84,13 +74,7 @@ class Shortcuts:
         try:
             args, shape = op.node(src.shape, dst, stride)
         except ShapeError as err:
-            self.ctx.error(
-                scope,
-                "merge-shape",
-                f"skip '{skip.src}' -> '{skip.dst}': {err.message}",
-                skip.stmt.span,
-                hint=err.hint,
-            )
+            skip.report_shape(self.ctx, scope, err.message, err.hint)
             return None
         graph = self.graph
         node = graph.fresh_id(path)

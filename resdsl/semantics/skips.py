@@ -42,6 +42,18 @@ class Skip:
     scale: float | None = None
     gate: str | None = None
 
+    def report_shape(
+        self, ctx: ElabContext, scope: Scope, problem: str, hint: str | None = None
+    ) -> None:
+        """Report that this skip's ends do not fit its merge or its shortcut, on the skip."""
+        ctx.error(
+            scope,
+            "merge-shape",
+            f"skip '{self.src}' -> '{self.dst}': {problem}",
+            self.stmt.span,
+            hint,
+        )
+
 
 class SkipResolver:
     """Resolves the skips of a scope and checks their options and labels."""

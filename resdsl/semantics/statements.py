@@ -10,13 +10,11 @@ skip's merge after its destination. ``let`` values are evaluated lazily, so a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from resdsl.diagnostics import Diagnostic
 from resdsl.ir.graph import ScopeInfo
 from resdsl.semantics.context import (
     Abort,
-    ElabContext,
+    ElabPart,
     Item,
     Poisoned,
     Scope,
@@ -29,18 +27,12 @@ from resdsl.semantics.skips import Skip
 from resdsl.source import Span
 from resdsl.syntax import ast
 
-if TYPE_CHECKING:
-    from resdsl.semantics.elaborate import Elaborator
 
-
-class Statements:
+class Statements(ElabPart):
     """Expands and builds the statements of scopes: the model, blocks and groups."""
 
-    def __init__(self, el: Elaborator) -> None:
-        self.el = el
-        self.ctx: ElabContext = el.ctx
-        self.graph = el.ctx.graph
-        self.item_count = 0
+    #: Items expanded so far (set per instance on the first count), against the node limit.
+    item_count = 0
 
     def body(self, body: tuple[ast.Stmt, ...], scope: Scope) -> Val:
         """Build the statements ``body`` in ``scope``; returns the scope's output value."""
