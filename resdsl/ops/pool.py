@@ -60,6 +60,21 @@ def pool_shape(
     return tuple(out)
 
 
+class WindowPool(Layer):
+    """A pool sliding a ``kernel_size`` window: ``nn.<reduction>Pool{1,2,3}d(kernel_size, ...)``."""
+
+    category = "pool"
+    ranks = POOL_RANKS
+    reduction: ClassVar[str]  # the torch class's prefix: Max or Avg
+
+    def torch_init(self, args: MaxPoolArgs | AvgPoolArgs, shape: Shape) -> str:
+        return call_source(
+            f"nn.{self.reduction}Pool{rank_suffix(self.name, shape, self.ranks)}",
+            [args.kernel_size],
+            keywords_of(args, "kernel_size"),
+        )
+
+
 class MaxPoolArgs(LayerArgs):
     kernel_size: PosSize
     stride: PosSize | None = None
@@ -68,7 +83,7 @@ class MaxPoolArgs(LayerArgs):
     ceil_mode: Bool = False
 
 
-class MaxPool(Layer):
+class MaxPool(WindowPool):
     """``maxpool(kernel_size, stride=kernel_size, padding=0, dilation=1, ceil_mode=false)``.
 
     -> ``nn.MaxPool{1,2,3}d``; ``[C, *spatial]`` -> ``[C, *pooled]``.
@@ -76,8 +91,7 @@ class MaxPool(Layer):
 
     name = "maxpool"
     Args = MaxPoolArgs
-    category = "pool"
-    ranks = POOL_RANKS
+    reduction = "Max"
 
     def infer(self, args: MaxPoolArgs, shape: Shape) -> Shape:
         return pool_shape(
@@ -90,13 +104,6 @@ class MaxPool(Layer):
             args.ceil_mode,
         )
 
-    def torch_init(self, args: MaxPoolArgs, shape: Shape) -> str:
-        return call_source(
-            f"nn.MaxPool{rank_suffix(self.name, shape, self.ranks)}",
-            [args.kernel_size],
-            keywords_of(args, "kernel_size"),
-        )
-
 
 class AvgPoolArgs(LayerArgs):
     kernel_size: PosSize
@@ -107,7 +114,7 @@ class AvgPoolArgs(LayerArgs):
     divisor_override: PosInt | None = None
 
 
-class AvgPool(Layer):
+class AvgPool(WindowPool):
     """``avgpool(kernel_size, stride=kernel_size, padding=0, ceil_mode=false, ...)``.
 
     -> ``nn.AvgPool{1,2,3}d``; ``[C, *spatial]`` -> ``[C, *pooled]``.
@@ -118,8 +125,7 @@ class AvgPool(Layer):
 
     name = "avgpool"
     Args = AvgPoolArgs
-    category = "pool"
-    ranks = POOL_RANKS
+    reduction = "Avg"
 
     def infer(self, args: AvgPoolArgs, shape: Shape) -> Shape:
         out = pool_shape(
@@ -141,13 +147,6 @@ class AvgPool(Layer):
                         arg="kernel_size",
                     )
         return out
-
-    def torch_init(self, args: AvgPoolArgs, shape: Shape) -> str:
-        return call_source(
-            f"nn.AvgPool{rank_suffix(self.name, shape, self.ranks)}",
-            [args.kernel_size],
-            keywords_of(args, "kernel_size"),
-        )
 
 
 class AdaptivePoolArgs(LayerArgs):
