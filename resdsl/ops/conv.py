@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 from resdsl.ir import dims
 from resdsl.ir.dims import Shape
@@ -35,6 +35,28 @@ def check_groups(groups: int, in_channels: int, out_channels: int) -> None:
         )
 
 
+class WeightedConv(Layer):
+    """A convolution layer ``nn.<torch_class>{1,2,3}d(C, out_channels, kernel_size, ...)``.
+
+    Its weight's first dimension is the output side (``param_dims``).
+    """
+
+    fresh_output = True  # a new tensor its backward does not keep
+    category = "weighted"
+    ranks = CONV_RANKS
+    torch_class: ClassVar[str]  # Conv or ConvTranspose
+
+    def param_dims(self, args: ConvArgs | ConvTransposeArgs, shape: Shape) -> tuple[int, ...]:
+        return (0,)
+
+    def torch_init(self, args: ConvArgs | ConvTransposeArgs, shape: Shape) -> str:
+        return call_source(
+            f"nn.{self.torch_class}{rank_suffix(self.name, shape)}",
+            [int(shape[0]), args.out_channels, args.kernel_size],
+            keywords_of(args, "out_channels", "kernel_size"),
+        )
+
+
 class ConvArgs(LayerArgs):
     out_channels: PosInt
     kernel_size: PosSize
@@ -46,7 +68,7 @@ class ConvArgs(LayerArgs):
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
 
 
-class Conv(Layer):
+class Conv(WeightedConv):
     """``conv(out_channels, kernel_size, ...)`` -> ``nn.Conv{1,2,3}d``.
 
     Input ``[C, L]`` (Conv1d), ``[C, H, W]`` (Conv2d) or ``[C, D, H, W]`` (Conv3d);
@@ -58,10 +80,8 @@ class Conv(Layer):
     """
 
     name = "conv"
-    fresh_output = True  # a new tensor its backward does not keep
     Args = ConvArgs
-    category = "weighted"
-    ranks = CONV_RANKS
+    torch_class = "Conv"
 
     def _geometry(
         self, a: ConvArgs, shape: Shape
@@ -114,16 +134,6 @@ class Conv(Layer):
         per_output = (int(shape[0]) // args.groups) * math.prod(k)
         return math.prod(int(x) for x in out) * per_output
 
-    def param_dims(self, args: ConvArgs, shape: Shape) -> tuple[int, ...]:
-        return (0,)
-
-    def torch_init(self, args: ConvArgs, shape: Shape) -> str:
-        return call_source(
-            f"nn.Conv{rank_suffix('conv', shape)}",
-            [int(shape[0]), args.out_channels, args.kernel_size],
-            keywords_of(args, "out_channels", "kernel_size"),
-        )
-
 
 def _check_padding_mode(mode: str, size: int, before: int, after: int, axis: int) -> None:
     """``F.pad``'s limits: reflect padding < size, circular padding <= size."""
@@ -150,7 +160,7 @@ class ConvTransposeArgs(LayerArgs):
     padding_mode: Literal["zeros"] = "zeros"
 
 
-class ConvTranspose(Layer):
+class ConvTranspose(WeightedConv):
     """``conv_transpose(out_channels, kernel_size, ...)`` -> ``nn.ConvTranspose{1,2,3}d``.
 
     Input ``[C, *spatial]`` of rank 2 to 4, as for ``conv``; each spatial size
@@ -161,10 +171,8 @@ class ConvTranspose(Layer):
     """
 
     name = "conv_transpose"
-    fresh_output = True  # a new tensor its backward does not keep
     Args = ConvTransposeArgs
-    category = "weighted"
-    ranks = CONV_RANKS
+    torch_class = "ConvTranspose"
 
     def infer(self, args: ConvTransposeArgs, shape: Shape) -> Shape:
         rank_suffix(self.name, shape)
@@ -208,13 +216,3 @@ class ConvTranspose(Layer):
         k = tuple_of(args.kernel_size, len(shape) - 1, "kernel_size")
         per_input = (args.out_channels // args.groups) * math.prod(k)
         return math.prod(int(x) for x in shape) * per_input
-
-    def param_dims(self, args: ConvTransposeArgs, shape: Shape) -> tuple[int, ...]:
-        return (0,)
-
-    def torch_init(self, args: ConvTransposeArgs, shape: Shape) -> str:
-        return call_source(
-            f"nn.ConvTranspose{rank_suffix(self.name, shape)}",
-            [int(shape[0]), args.out_channels, args.kernel_size],
-            keywords_of(args, "out_channels", "kernel_size"),
-        )
