@@ -22,7 +22,7 @@ next token: its outcome is computed once and remembered.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import Any, Final
 
@@ -39,14 +39,14 @@ FAIL: Final = object()
 # Roles of tokens in the lexer: what the bracket rules do with them.
 _PLAIN, _OPENER, _CLOSER, _SEPARATOR = 0, 1, 2, 3
 
-# An action of the driver's table, by class: `int`, the next state to shift;
-# `str`, the name of a rule that leaves the value as it is (a unit reduction);
-# `tuple`, (rule name, number of children, callback) to reduce.
+# An action of the driver's table, told apart by its class in the hot loop:
+# `int`, the next state to shift; `str`, the name of a rule that leaves the value
+# as it is (a unit reduction); `tuple`, (rule name, number of children, callback)
+# to reduce. Typed `Any` there, since mypy cannot follow `x.__class__ is int`.
 _Action = int | str | tuple[str, int, Callable[[list[Any]], Any]]
 
 
-class _Reject(Exception):
-    """The text is not a clean parse: the caller asks Lark why."""
+_END: Final = "$END"  # Lark's name for the end of the input
 
 
 class _Tok:
@@ -95,7 +95,7 @@ class Driver:
         reducers = _reducers(callbacks, builder)
         self.start_states: dict[str, int] = dict(table.start_states)
         self.end_states: dict[str, int] = dict(table.end_states)
-        self.actions: dict[int, dict[str, _Action]] = {}
+        self.actions: dict[int, dict[str, Any]] = {}
         for state, row in table.states.items():
             # Lark names symbols with Token objects: plain str keys are faster.
             self.actions[state] = {
@@ -111,138 +111,120 @@ class Driver:
         assert len(ignore) == 1, "the driver expects one %ignore terminal"
         blank = ignore[0].pattern.to_regexp()
         self.blank = re.compile(blank)
-        self.kinds = _token_kinds(lark, terminals, callbacks)
-        self.scanners = _Scanners(table.states, terminals, blank)
+        kinds = _token_kinds(lark, terminals, callbacks)
+        self.scanners = _Scanners(table.states, terminals, blank, kinds)
 
     def parse(self, source: SourceFile, start: str, pos: int, end: int) -> Any:
-        """Parse ``source.text[pos:end]`` from rule ``start``; :data:`FAIL` on any error."""
-        state_stack = [self.start_states[start]]
-        value_stack: list[Any] = []
-        try:
-            for kind, value in self._tokens(source, pos, end, state_stack):
-                self._shift(kind, value, state_stack, value_stack)
-            return self._accept(start, state_stack, value_stack)
-        except _Reject:
-            return FAIL
+        """Parse ``source.text[pos:end]`` from rule ``start``; :data:`FAIL` on any error.
 
-    def _tokens(
-        self, source: SourceFile, pos: int, end: int, state_stack: list[int]
-    ) -> Iterator[tuple[str, Any]]:
-        """The tokens of ``source.text[pos:end]``, each lexed in the parser's state then.
-
-        Like Lark's contextual lexer, the parser's current state (the top of
-        ``state_stack``) says which terminals can come next. Like the post-lexer,
-        separators inside ``(...)`` and ``[...]`` are dropped and brackets must
-        match.
+        One loop lexes a token, with the terminals that the parser's state
+        accepts (as Lark's contextual lexer), then makes every reduction it
+        causes and shifts it. The end of the text is the token ``$END``.
         """
         text = source.text
         line, column = source.position(pos)
         line_start = pos - column + 1
-        scanners, kinds = self.scanners, self.kinds
-        brackets: list[str] = []
-        while pos < end:
-            m = scanners[state_stack[-1]].match(text, pos, end)
-            if m is None:
-                blank = self.blank.match(text, pos, end)
-                if blank is not None and blank.end() == end:
-                    return  # blanks at the end
-                raise _Reject
-            kind = m.lastgroup
-            assert kind is not None
-            begin, pos = m.span(kind)
-            role, make, newlines = kinds[kind]
-            value: Any = kind
-            if make is not None or newlines:
-                chunk = m.group(kind)
-                if make is not None:
-                    value = tok = _Tok(kind, chunk, begin, pos, line, begin - line_start + 1)
-                if newlines and "\n" in chunk:
-                    line += chunk.count("\n")
-                    line_start = begin + chunk.rindex("\n") + 1
-                    if make is not None:
-                        tok.end_line = line
-                        tok.end_column = pos - line_start + 1
-                if make is not None and make is not True:
-                    value = make(tok)
-            if role:
-                if role == _SEPARATOR:
-                    if brackets and brackets[-1] != BODY:
-                        if real_semicolon(m.group(kind)):
-                            raise _Reject
-                        continue
-                elif role == _OPENER:
-                    brackets.append(kind)
-                    if len(brackets) > MAX_NESTING:
-                        raise _Reject
-                elif not brackets or brackets.pop() != CLOSE[kind]:
-                    raise _Reject
-            yield kind, value
-
-    def _shift(self, kind: str, value: Any, state_stack: list[int], value_stack: list[Any]) -> None:
-        """Make every reduction that token ``kind`` causes, then shift it."""
-        actions = self.actions
-        state = state_stack[-1]
-        while True:
-            action = actions[state].get(kind)
-            if action is None:
-                raise _Reject
-            cls = action.__class__
-            if cls is int:
-                state_stack.append(action)  # type: ignore[arg-type]
-                value_stack.append(value)
-                return
-            if cls is str:
-                below = state_stack[-2]
-                after = self.units.get((below, state, kind))
-                if after is None:
-                    after = self.units[below, state, kind] = self._unit_chain(below, state, kind)
-                state = state_stack[-1] = after
-                continue
-            state = self._reduce(action, state_stack, value_stack)  # type: ignore[arg-type]
-
-    def _accept(self, start: str, state_stack: list[int], value_stack: list[Any]) -> Any:
-        """Reduce at the end of the text until rule ``start`` is complete; its value."""
-        actions = self.actions
+        actions, units, scanners = self.actions, self.units, self.scanners
         end_state = self.end_states[start]
-        state = state_stack[-1]
+        state = self.start_states[start]
+        state_stack = [state]
+        value_stack: list[Any] = []
+        brackets: list[str] = []
         while True:
-            action = actions[state].get("$END")
-            if action is None or action.__class__ is int:
-                raise _Reject
-            if action.__class__ is str:
-                state = state_stack[-1] = actions[state_stack[-2]][action]  # type: ignore[assignment]
+            m = None
+            if pos < end:
+                match, groups = scanners[state]
+                m = match(text, pos, end)
+                if m is None and not self._blank(text, pos, end):
+                    return FAIL
+            if m is None:
+                kind, value = _END, None
             else:
-                state = self._reduce(action, state_stack, value_stack)  # type: ignore[arg-type]
-            if state == end_state:
-                return value_stack[-1]
+                group: Any = m.lastindex  # the terminal's group, which closes last
+                kind, role, make, newlines = groups[group]
+                begin, pos = m.span(group)
+                if make is None:  # a token no rule keeps: only its lines count
+                    value = kind
+                    if newlines and "\n" in (chunk := m.group(group)):
+                        line += chunk.count("\n")
+                        line_start = begin + chunk.rindex("\n") + 1
+                else:
+                    chunk = m.group(group)
+                    value = tok = _Tok(kind, chunk, begin, pos, line, begin - line_start + 1)
+                    if newlines and "\n" in chunk:
+                        line += chunk.count("\n")
+                        line_start = begin + chunk.rindex("\n") + 1
+                        tok.end_line, tok.end_column = line, pos - line_start + 1
+                    if make is not True:
+                        value = make(tok)
+                if role and (verdict := _bracketed(role, kind, m.group(group), brackets)):
+                    if verdict is _DROP:
+                        continue
+                    return FAIL
+            while True:  # every reduction the token causes, then its shift
+                action = actions[state].get(kind)
+                if action is None:
+                    return value_stack[-1] if kind is _END and state == end_state else FAIL
+                cls = action.__class__
+                if cls is int:
+                    state = action
+                    state_stack.append(state)
+                    value_stack.append(value)
+                    break
+                if cls is str:
+                    below = state_stack[-2]
+                    after = units.get((below, state, kind))
+                    if after is None:
+                        after = units[below, state, kind] = self._unit_chain(below, state, kind)
+                    state = state_stack[-1] = after
+                    continue
+                origin, size, callback = action
+                if size:
+                    children = value_stack[-size:]
+                    del value_stack[-size:]
+                    del state_stack[-size:]
+                else:
+                    children = []
+                value_stack.append(callback(children))
+                state = actions[state_stack[-1]][origin]
+                state_stack.append(state)
+            if kind is _END:  # shifted: the grammar goes on after the end
+                return FAIL
 
-    def _reduce(
-        self,
-        action: tuple[str, int, Callable[[list[Any]], Any]],
-        state_stack: list[int],
-        value_stack: list[Any],
-    ) -> int:
-        """Replace the top ``size`` values by the rule's value; the state after it."""
-        origin, size, callback = action
-        if size:
-            children = value_stack[-size:]
-            del value_stack[-size:]
-            del state_stack[-size:]
-        else:
-            children = []
-        value_stack.append(callback(children))
-        state: int = self.actions[state_stack[-1]][origin]  # type: ignore[assignment]
-        state_stack.append(state)
-        return state
+    def _blank(self, text: str, pos: int, end: int) -> bool:
+        """Whether only blanks are left: the scanners match a token, not blanks alone."""
+        blank = self.blank.match(text, pos, end)
+        return blank is not None and blank.end() == end
 
     def _unit_chain(self, below: int, state: int, kind: str) -> int:
         """The top state after every value-preserving reduction possible on ``kind``."""
         actions = self.actions
         action = actions[state].get(kind)
         while action.__class__ is str:
-            state = actions[below][action]  # type: ignore[assignment]
+            state = actions[below][action]
             action = actions[state].get(kind)
         return state
+
+
+_DROP, _BAD = 1, 2  # what _bracketed says about a token (0: keep it)
+
+
+def _bracketed(role: int, kind: str, text: str, brackets: list[str]) -> int:
+    """Apply the bracket rules to a bracket or separator token; update ``brackets``.
+
+    A separator inside ``(...)`` or ``[...]`` is dropped (an error if it holds a
+    ``;``); a closing bracket must match the last one opened.
+    """
+    if role == _SEPARATOR:
+        if brackets and brackets[-1] != BODY:
+            return _BAD if real_semicolon(text) else _DROP
+    elif role == _OPENER:
+        brackets.append(kind)
+        if len(brackets) > MAX_NESTING:
+            return _BAD
+    elif not brackets or brackets.pop() != CLOSE[kind]:
+        return _BAD
+    return 0
 
 
 def _reduction(rule: Any, reducers: dict[Any, Any]) -> _Action:
@@ -384,30 +366,47 @@ def _reducer(
     return lambda children: build([children[i] for i in keep])
 
 
-class _Scanners(dict[int, "re.Pattern[str]"]):
+# A state's lexer: its regex's match method, and what each group index of the
+# regex is (kind, role, value, newlines?), for the terminals' outer groups.
+_Scanner = tuple[Callable[[str, int, int], "re.Match[str] | None"], list[Any]]
+
+
+class _Scanners(dict[int, _Scanner]):
     """The lexer's regex for each parser state, compiled on first use.
 
     Like Lark's contextual lexer, a state's regex only matches the terminals
     that the state accepts (and the separator, always); each first skips
-    blanks, atomically since blanks never hold a token.
+    blanks, atomically since blanks never hold a token. A match is read by
+    group index, faster than by name.
     """
 
-    def __init__(self, states: dict[int, dict[Any, Any]], terminals: list[Any], blank: str) -> None:
+    def __init__(
+        self,
+        states: dict[int, dict[Any, Any]],
+        terminals: list[Any],
+        blank: str,
+        kinds: dict[str, Any],
+    ) -> None:
         super().__init__()
         self.states = states
         self.terminals = terminals
         self.blank = blank
-        self.by_accepts: dict[frozenset[str], re.Pattern[str]] = {}
+        self.kinds = kinds
+        self.by_accepts: dict[frozenset[str], _Scanner] = {}
 
-    def __missing__(self, state: int) -> re.Pattern[str]:
+    def __missing__(self, state: int) -> _Scanner:
         accepts = frozenset(str(s) for s in self.states[state] if s.isupper()) | {SEPARATOR}
-        pattern = self.by_accepts.get(accepts)
-        if pattern is None:
+        scanner = self.by_accepts.get(accepts)
+        if scanner is None:
             alternatives = "|".join(
                 f"(?P<{t.name}>{t.pattern.to_regexp()})"
                 for t in self.terminals
                 if t.name in accepts
             )
-            pattern = self.by_accepts[accepts] = re.compile(f"(?>{self.blank})?(?:{alternatives})")
-        self[state] = pattern
-        return pattern
+            pattern = re.compile(f"(?>{self.blank})?(?:{alternatives})")
+            groups: list[Any] = [None] * (pattern.groups + 1)
+            for name, index in pattern.groupindex.items():
+                groups[index] = (name, *self.kinds[name])
+            scanner = self.by_accepts[accepts] = (pattern.match, groups)
+        self[state] = scanner
+        return scanner
