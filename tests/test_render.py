@@ -899,3 +899,34 @@ def test_cli_help_documents_exit_codes() -> None:
     text = " ".join(result.output.split())
     assert "Exit codes: 0 written; 1 the spec is invalid; 2 bad usage" in text
     assert "Graphviz missing" in text
+
+
+def test_only_equal_block_instances_fold() -> None:
+    """Folding uses the graph's instance keys: a fold's label shows one set of
+    arguments, and its parameter count holds for each folded block."""
+    spec = resdsl.loads(
+        """
+        block unit(width: int, tag: str) {
+            conv(width, 3, padding=1)
+            relu
+        }
+        model m() {
+            input [3, H=8, W=8]
+            stem: conv(8, 1)
+            a: unit(8, "x")
+            b: unit(8, "x")
+            c: unit(8, "y")
+        }
+        model other_inputs() {
+            input [3, H=8, W=8]
+            a: unit(8, "x")
+            b: unit(8, "x")
+        }
+        """
+    )
+    dot = parse_dot(spec.to_dot("m", depth=0))
+    assert [n for n in dot.diagram_nodes if n.startswith("[")] == ["[a..b]", "[c]", "[output]"]
+    assert "unit(width=8, tag=x)" in dot.nodes["[a..b]"]["label"]
+    # Equal layers, but a's conv has 3 input channels and b's 8: they do not fold.
+    dot = parse_dot(spec.to_dot("other_inputs", depth=0))
+    assert [n for n in dot.diagram_nodes if n.startswith("[")] == ["[a]", "[b]", "[output]"]

@@ -28,7 +28,9 @@ What a diagram shows:
   statements (each top-level block one node), ``depth=1`` opens the top-level
   blocks and collapses the blocks inside them, and ``depth=None`` (the default)
   draws every layer. With ``fold=True`` (the default), consecutive collapsed
-  blocks with the same structure fold into one node with a ``×N`` badge.
+  blocks with the same structure fold into one node with a ``×N`` badge: block
+  instances with the same ``instance`` key (block, arguments and input shape;
+  see :mod:`resdsl.ir.graph`), groups with the same nodes and edges.
 - Shortcut containers (the modules of a projection shortcut) are always drawn
   as one node on their skip path, never as a cluster.
 - ``layout="u"`` draws an encoder-decoder as a U. Each long skip's source,
@@ -753,8 +755,15 @@ class _View:
         return list(edges.values())
 
     def _signature(self, unit: _Unit) -> str:
-        """The structure of a collapsed block: equal signatures fold together."""
+        """The structure of a collapsed block: equal signatures fold together.
+
+        A block instance has its key in the graph (equal keys, equal
+        structure); a collapsed group's structure is read from its nodes.
+        """
         path = unit.scopes[0]
+        instance = getattr(self.scopes.get(path), "instance", None)
+        if instance is not None:
+            return f"instance {instance}"
         prefix = f"{path}."
         inside = set(unit.nodes)
         rows: list[Any] = [getattr(self.scopes.get(path), "block", None)]

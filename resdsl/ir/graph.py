@@ -10,6 +10,14 @@ Graph attributes (``g.graph``):
 - ``input``, ``output``: the node ids of the model's input and output values.
 - ``scopes``: ``{path: ScopeInfo}`` for the model (path ``""``), every block
   instance, every labelled group and every shortcut container, in creation order.
+  A block instance (also one used as a shortcut) has an ``instance`` key, a
+  string such as ``"basic(planes=64, stride=1) on [64, H/4=56, W/4=56]"``: the
+  block, its arguments, its input shape (a symbolic size as its readable form
+  and sample), and `` in a shortcut`` when it sits on a skip path. Two scopes
+  with the same key have the same structure relative to their paths (the same
+  nodes by relative name, with the same ops, arguments, roles and shapes, and
+  the same edges among them), so a back end may build or draw one and reuse it;
+  different keys may still have the same structure. Other scopes have ``None``.
 - ``constraints``: ``[Constraint]``, the conditions on symbolic sizes.
 - ``valid_sizes``, ``params``, ``macs``: filled by the passes.
 
@@ -65,6 +73,8 @@ class ScopeInfo:
     args: dict[str, Any] = field(default_factory=dict)  # the block's arguments
     input: str | None = None  # node id of the value flowing in
     output: str | None = None  # node id of the value flowing out
+    #: For block instances: equal keys, equal structure (see the module docstring).
+    instance: str | None = None
 
 
 @dataclass(frozen=True)
