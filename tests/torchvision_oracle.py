@@ -81,7 +81,8 @@ class Reference:
 
     name: str
     num_params: int
-    gmacs: float  # meta["_ops"]: GMACs at the weights' reference resolution, as torchvision rounds it
+    gmacs: float  # meta["_ops"]: GMACs at `resolution`, as torchvision rounds it (3 decimals)
+    resolution: int  # the DEFAULT weights' evaluation crop (segmentation: resize) size
     state_dict: list[tuple[str, tuple[int, ...]]]  # keys and shapes, in order
 
 
@@ -121,4 +122,16 @@ def reference(name: str) -> Reference:
     with torch.device(device):
         model = build(name)
     layout = [(key, tuple(t.shape)) for key, t in model.state_dict().items()]
-    return Reference(name, int(meta["num_params"]), float(meta["_ops"]), layout)
+    return Reference(name, int(meta["num_params"]), float(meta["_ops"]), resolution(name), layout)
+
+
+def resolution(name: str) -> int:
+    """The input size torchvision evaluates ``name``'s DEFAULT weights at (and counts MACs at).
+
+    It is an argument of the weights' preset transforms: ``crop_size`` for
+    classification, ``resize_size`` for segmentation.
+    """
+    tv = import_torchvision()
+    preset = tv.models.get_model_weights(name).DEFAULT.transforms.keywords
+    size = preset.get("crop_size", preset.get("resize_size"))
+    return int(size[0] if isinstance(size, list | tuple) else size)
