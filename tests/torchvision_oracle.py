@@ -67,9 +67,9 @@ def _forget_partial_import() -> None:
 def _define_unconditional_fake_ops() -> None:
     global _schema_library
     if _schema_library is None:
-        _schema_library = torch.library.Library("torchvision", "DEF")
+        _schema_library = torch.library.Library("torchvision", "DEF")  # type: ignore[no-untyped-call]
         for schema in UNCONDITIONAL_FAKE_OPS.values():
-            _schema_library.define(schema)
+            _schema_library.define(schema)  # type: ignore[no-untyped-call]
 
 
 # ------------------------------------------------------------------ reference facts
