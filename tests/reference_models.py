@@ -14,8 +14,10 @@ with an independent implementation:
 - milesial/Pytorch-UNet's ``UNet`` (``bilinear=False`` and ``True``);
 - the original U-Net of Ronneberger et al. 2015 (valid convs, centre crop).
 
-It also implements the deterministic fill and input procedures of
-``/work/shared/reference/README.md`` (``fill_state_dict``, ``reference_input``).
+It also implements the deterministic fill and input procedures
+(``fill_state_dict``, ``reference_input``) with which the ``check`` entry of
+``tests/data/torchvision_resnet.json`` (torchvision 0.28.0's resnet18) was
+computed.
 
 Nothing here depends on resdsl: this file must stay an independent witness.
 """
@@ -58,11 +60,14 @@ __all__ = [
 
 
 def fill_state_dict(model: nn.Module, seed: int) -> nn.Module:
-    """Fill ``model``'s state in place with the reference README's fill procedure.
+    """Fill ``model``'s state in place with the deterministic fill procedure.
 
     One generator seeded with ``seed``; keys walked in sorted order; each
-    floating-point tensor gets a value chosen by its leaf name and rank.
-    Integer tensors (``num_batches_tracked``) are left alone. Returns ``model``.
+    floating-point tensor gets a value chosen by its leaf name and rank (first
+    match wins): ``running_var`` and 1-D ``weight`` ``rand + 0.5``;
+    ``running_mean`` and other 1-D tensors ``randn * 0.1``; everything else
+    ``randn * sqrt(2 / fan_in)``. Integer tensors (``num_batches_tracked``) are
+    left alone. Returns ``model``.
     """
     g = torch.Generator().manual_seed(seed)
     state = model.state_dict()
@@ -88,7 +93,7 @@ def fill_state_dict(model: nn.Module, seed: int) -> nn.Module:
 
 
 def reference_input(shape: Sequence[int], seed: int) -> Tensor:
-    """The reference README's input procedure: ``randn(shape)`` from a fresh generator."""
+    """The deterministic input procedure: ``randn(shape)`` from a fresh generator."""
     g = torch.Generator().manual_seed(seed)
     return torch.randn(list(shape), generator=g)
 

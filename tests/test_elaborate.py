@@ -148,7 +148,7 @@ def test_language_section_1_example() -> None:
 
 
 def test_prenorm_transformer_merges_carry_merged_values() -> None:
-    """LANGUAGE.md section 5: `skip attn -> fc2` after `skip in -> attn` carries in + attn(...)."""
+    """Skips (docs/language.md section 6): `skip attn -> fc2` after `skip in -> attn` carries in + attn."""
     spec = resdsl.loads(
         """
         block layer(dim: int) {

@@ -67,15 +67,31 @@ def test_torchvision_state_dict_loads_strictly_into_a_real_model() -> None:
         assert torch.equal(a, b), k
 
 
+#: The stored ``check`` output was computed on one CPU; other CPUs' SIMD kernels
+#: differ from it by a few 1e-4, torchvision's own resnet18 included. It only
+#: guards against a wrong fill or input procedure.
+STORED_OUTPUT_ATOL = 2e-3
+
+
 def test_resnet18_reference_forward_check() -> None:
+    """The compiled resnet18 computes exactly what the hand-written one does.
+
+    Both run here, from the same filled ``state_dict`` on the same input, so
+    they must agree bit for bit on any machine; the numbers stored in
+    tests/data/torchvision_resnet.json are checked only loosely.
+    """
     check = TORCHVISION["resnet18"]["check"]
     model = rm.fill_state_dict(spec("resnet.res").compile("resnet18"), check["fill_seed"]).eval()
+    reference = rm.resnet18().eval()
+    reference.load_state_dict(model.state_dict(), strict=True)
     x = rm.reference_input(check["input_shape"], check["input_seed"])
     with torch.no_grad():
         out = model(x)
-    expected = torch.tensor(check["output"])
-    assert out.shape == expected.shape
-    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-4)
+        expected = reference(x)
+    assert torch.equal(out, expected)
+    stored = torch.tensor(check["output"])
+    assert out.shape == stored.shape
+    torch.testing.assert_close(out, stored, rtol=0, atol=STORED_OUTPUT_ATOL)
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections import Counter
 from math import comb
 from pathlib import Path
@@ -138,15 +137,10 @@ def test_plain_twin_agrees_with_plain_resnet_spec() -> None:
 # ------------------------------------------------------------------ pre-activation
 
 
-def test_preact_resnet1001_counts_in_under_a_second() -> None:
+def test_preact_resnet1001_path_counts() -> None:
+    # How long this takes is measured by benchmarks/bench_paths.py, not asserted here.
     spec = resdsl.load(SPECS / "preact_resnet.res")
-    graph = spec.graph("preact_resnet1001")
-    timings = []
-    for _ in range(3):
-        t = time.perf_counter()
-        r = path_report(graph)
-        timings.append(time.perf_counter() - t)
-    assert min(timings) < 1.0, timings
+    r = path_report(spec.graph("preact_resnet1001"))
     assert r.count == 2**333
     assert r.min_nonlinearities == 4
     assert r.always_crossed == ["layer1.0.preact", "layer2.0.preact", "layer3.0.preact", "relu"]

@@ -17,7 +17,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -749,20 +748,16 @@ def test_docstring_examples_run_from_anywhere(
     assert result.failed == 0 and result.attempted > 10
 
 
-# ---------------------------------------------------------------- speed
+# ---------------------------------------------------------------- the largest bundled model
 
 
 @needs_dot
 @pytest.mark.slow
-def test_resnet152_renders_quickly(tmp_path: Path) -> None:
-    spec = resdsl.load(SPECS / "resnet.res")
-    graph = spec.graph("resnet152")
-    for depth, limit in [(None, 10.0), (1, 2.0)]:
-        start = time.perf_counter()
-        data = export(graph, "svg", depth=depth)
-        elapsed = time.perf_counter() - start
-        assert data.startswith(b"<?xml")
-        assert elapsed < limit, f"depth={depth}: {elapsed:.1f} s"
+def test_resnet152_renders_to_svg_at_full_depth_and_folded() -> None:
+    # How long this takes is measured by benchmarks/bench_render.py, not asserted here.
+    graph = resdsl.load(SPECS / "resnet.res").graph("resnet152")
+    for depth in (None, 1):
+        assert export(graph, "svg", depth=depth).startswith(b"<?xml")
 
 
 # ---------------------------------------------------------------- the command line
