@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     import graphviz
     import torch
 
+    from resdsl.analysis.compare import Comparison
+    from resdsl.analysis.gradflow import GradFlowReport
+    from resdsl.analysis.identity import IdentityReport
     from resdsl.analysis.paths import PathReport
 
 
@@ -169,7 +172,7 @@ class Spec:
         """Build the model as a ``torch.nn.Module`` (imports torch)."""
         from resdsl.backends.build import compile_graph
 
-        return compile_graph(self.graph(model, **params), spec=self, params=params)
+        return compile_graph(self.graph(model, **params))
 
     def source(self, model: str | None = None, /, **params: Any) -> str:
         """Standalone PyTorch source defining the model as a class (no torch import here)."""
@@ -193,11 +196,74 @@ class Spec:
         params, render_options = split_options(options)
         return render_graph(self.graph(model, **params), path=path, **render_options)
 
+    # ---------------------------------------------------------------- analyses
+
     def paths(self, model: str | None = None, /, **params: Any) -> PathReport:
         """Input-to-output path statistics (counts without enumerating paths)."""
         from resdsl.analysis.paths import path_report
 
         return path_report(self.graph(model, **params))
+
+    def compare(self, model: str | None = None, /, **params: Any) -> Comparison:
+        """The model beside its plain twin: depth, paths, parameters, MACs, shortcut costs.
+
+        No torch. See :mod:`resdsl.analysis.compare`.
+
+        >>> spec = loads("model m { input [4, 8, 8]; c: conv(4, 3, padding=1); skip in -> c (add) }")
+        >>> c = spec.compare()
+        >>> (c.model.paths, c.plain.paths), c.shortcuts[0].kind
+        ((2, 1), 'identity')
+        """
+        from resdsl.analysis.compare import compare
+
+        return compare(self.graph(model, **params), self.plain().graph(model, **params))
+
+    def gradflow(
+        self,
+        model: str | None = None,
+        /,
+        *,
+        plain_twin: bool = False,
+        seed: int = 0,
+        batch: int = 32,
+        init: str = "kaiming",
+        step: Callable[[str], None] | None = None,
+        **params: Any,
+    ) -> GradFlowReport:
+        """Per-layer gradient norms at initialisation, and the plain twin's if asked.
+
+        Imports torch. See :mod:`resdsl.analysis.gradflow`.
+        """
+        from resdsl.analysis.gradflow import gradient_flow
+
+        graph = self.graph(model, **params)
+        plain = self.plain().graph(model, **params) if plain_twin else None
+        return gradient_flow(graph, plain, seed=seed, batch=batch, init=init, step=step)
+
+    def identity(
+        self,
+        model: str | None = None,
+        /,
+        *,
+        zero_init_residual: bool | None = None,
+        init: str | None = None,
+        seed: int = 0,
+        batch: int = 4,
+        **params: Any,
+    ) -> IdentityReport:
+        """Which residual blocks compute exactly their shortcut at initialisation?
+
+        Imports torch. See :mod:`resdsl.analysis.identity`.
+        """
+        from resdsl.analysis.identity import identity_report
+
+        return identity_report(
+            self.graph(model, **params),
+            zero_init_residual=zero_init_residual,
+            init=init,
+            seed=seed,
+            batch=batch,
+        )
 
 
 @contextmanager

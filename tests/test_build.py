@@ -28,7 +28,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 import resdsl
-from resdsl.backends.build import compile_graph, sample_input
+from resdsl.backends.build import compile_graph, observing_twin, sample_input
 from resdsl.backends.codegen import Generated, generate
 from resdsl.cli import app
 from resdsl.diagnostics import ResdslError
@@ -140,7 +140,7 @@ SLOW_AGREEMENT = [
 def check_agreement(file: str, model: str, params: dict[str, Any]) -> None:
     spec = load(file)
     graph = spec.graph(model, **params)
-    module = compile_graph(graph, spec=spec, params=params).eval()
+    module = compile_graph(graph).eval()
     gen = generate(graph)
     symbols = dict(graph.graph["symbols"])
     sizes = [symbols]
@@ -402,7 +402,7 @@ def test_pickle_restores_weights_modes_and_source() -> None:
 
 
 def test_pickle_does_not_need_the_spec_files(tmp_path: Path) -> None:
-    # plain_resnet.res uses cifar_resnet.res: both texts travel in the pickle.
+    # plain_resnet.res uses cifar_resnet.res: the generated source travels, not the spec.
     for name in ("plain_resnet.res", "cifar_resnet.res"):
         shutil.copy(SPECS / name, tmp_path / name)
     model = resdsl.load(tmp_path / "plain_resnet.res").compile("plain20")
@@ -415,38 +415,139 @@ def test_pickle_does_not_need_the_spec_files(tmp_path: Path) -> None:
 
 def test_pickle_of_plain_twin_and_of_overrides() -> None:
     spec = load("resnet.res")
-    twin = compile_graph(spec.plain().graph("resnet18", H=32, W=32), spec=spec.plain(), params={})
+    twin = compile_graph(spec.plain().graph("resnet18", H=32, W=32))
     restored = roundtrip(twin)
     assert type(restored).__name__ == "Resnet18Plain"
     assert "downsample" not in restored.code  # type: ignore[attr-defined]
+    zero = compile_graph(spec.graph("resnet18", H=32, W=32), zero_init_residual=True)
+    restored = roundtrip(zero)
+    assert restored.code == zero.code  # type: ignore[attr-defined]
+    assert torch.count_nonzero(restored.layer1[0].bn2.weight) == 0
 
 
-def test_pickle_without_a_spec_keeps_the_source() -> None:
+def test_pickle_keeps_the_source_and_a_copy_keeps_the_class() -> None:
     graph = load("tiny.res").graph("tiny_crop")
-    model = compile_graph(graph)
+    model = compile_graph(graph).eval()
     restored = roundtrip(model)
     assert restored.code == model.code  # type: ignore[attr-defined]
+    assert type(restored) is not type(model)  # executed again, as compile did
+    assert [(k, v.shape) for k, v in restored.state_dict().items()] == [
+        (k, v.shape) for k, v in model.state_dict().items()
+    ]
     x = torch.randn(1, 1, 36, 36)
     with torch.no_grad():
         assert torch.equal(model(x), restored(x))
+    assert type(copy.deepcopy(model)) is type(model)
+    assert type(copy.deepcopy(restored)) is type(restored)
+    assert roundtrip(restored).code == model.code  # type: ignore[attr-defined]
 
 
-def test_pickle_restores_in_a_fresh_process(tmp_path: Path) -> None:
+FRESH_PROCESS_SCRIPT = textwrap.dedent(
+    """
+    import pickle, sys
+    sys.path.insert(0, sys.argv[1])  # -I ignores PYTHONPATH: this checkout, explicitly
+    import torch
+    saved = torch.load("m.pt", weights_only=False)
+    with open("m.pickle", "rb") as f:
+        plain = pickle.load(f)
+    import resdsl
+    assert resdsl.__file__.startswith(sys.argv[1]), resdsl.__file__
+    front = ("resdsl.api", "resdsl.syntax", "resdsl.semantics")
+    loaded = [m for m in sys.modules if m.startswith(front)]
+    assert not loaded, loaded
+    for m in (saved["model"], plain):
+        assert type(m).__name__ == "Resnet20" and not m.training
+        for (k, a), (k2, b) in zip(m.state_dict().items(), saved["state"].items(), strict=True):
+            assert k == k2 and torch.equal(a, b), k
+        with torch.no_grad():
+            assert torch.equal(m(saved["x"]), saved["out"])
+    print("ok")
+    """
+)
+
+
+def test_pickle_restores_in_a_fresh_process_without_the_front_end(tmp_path: Path) -> None:
     model = build("cifar_resnet.res", "resnet20").eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         out = model(x)
-    torch.save({"model": model, "x": x, "out": out}, tmp_path / "m.pt")
-    code = (
-        "import torch, sys\n"
-        "d = torch.load('m.pt', weights_only=False)\n"
-        "m = d['model']\n"
-        "assert type(m).__name__ == 'Resnet20' and not m.training\n"
-        "with torch.no_grad():\n"
-        "    assert torch.equal(m(d['x']), d['out'])\n"
+    torch.save({"model": model, "x": x, "out": out, "state": model.state_dict()}, tmp_path / "m.pt")
+    (tmp_path / "m.pickle").write_bytes(pickle.dumps(model))
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", FRESH_PROCESS_SCRIPT, str(ROOT)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True, timeout=300)
+    assert result.returncode == 0 and result.stdout == "ok\n", result.stderr
+
+
+# ------------------------------------------------------------------ observing the compiled module
+
+
+OBSERVED = [
+    ("cifar_resnet.res", "resnet20", {}),
+    ("preact_resnet.res", "preact_resnet", {"n": 2}),
+    ("unet.res", "unet", {"H": 37, "W": 45}),  # odd sizes: the pads are not zero
+    ("unet_original.res", "unet_original", {"H": 188, "W": 188}),  # centre crops
+    ("resnet.res", "resnet18", {"H": 64, "W": 64}),
+    ("rezero.res", "rezero20", {}),
+]
+
+
+@pytest.mark.parametrize(("file", "model", "params"), OBSERVED, ids=[m for _, m, _ in OBSERVED])
+def test_observing_twin_sees_every_node_and_computes_the_same(
+    file: str, model: str, params: dict[str, Any]
+) -> None:
+    graph = load(file).graph(model, **params)
+    torch.manual_seed(0)
+    net = compile_graph(graph).eval()
+    run = observing_twin(net)
+    x = sample_input(graph, 2)
+    seen: dict[str, tuple[int, ...]] = {}
+
+    def watch(node: str, value: torch.Tensor) -> torch.Tensor:
+        seen[node] = tuple(value.shape)
+        return value
+
+    with torch.no_grad():
+        assert torch.equal(run(x, watch), net(x))
+    for node, data in graph.nodes(data=True):
+        if data["role"] != "input" and node not in seen:
+            assert is_noop(data), node
+    assert all(seen[n] == (2, *(int(d) for d in graph.nodes[n]["shape"])) for n in seen)
+
+
+def test_observing_twin_shares_the_model_state_and_substitutes_values() -> None:
+    graph = load("cifar_resnet.res").graph("resnet20")
+    net = compile_graph(graph).eval()
+    run = observing_twin(net)
+    x = torch.randn(2, 16, 32, 32)
+    merges: dict[str, torch.Tensor] = {}
+
+    def feed(node: str, value: torch.Tensor) -> torch.Tensor:
+        if node == "layer1.0.bn2:add":
+            merges[node] = value.clone()  # the ReLU after it may run in place
+        return x if node == "relu" else value
+
+    with torch.no_grad():
+        net.layer1[0].conv1.weight.mul_(2)  # the twin holds the same tensors
+        run(sample_input(graph, 2), feed)
+        block = net.layer1[0](x)
+    assert torch.equal(torch.relu(merges["layer1.0.bn2:add"]), block)
+    assert (merges["layer1.0.bn2:add"] < 0).any()
+    net.train()
+    before = net.layer1[0].bn1.running_mean.clone()
+    with torch.no_grad():
+        run(sample_input(graph, 2), lambda node, value: value)
+    assert not torch.equal(before, net.layer1[0].bn1.running_mean)  # train mode, shared buffers
+
+
+def test_a_restored_model_cannot_be_observed() -> None:
+    restored = roundtrip(build("tiny.res", "tiny"))
+    with pytest.raises(ValueError, match="a model restored from a pickle"):
+        observing_twin(restored)
 
 
 # ------------------------------------------------------------------ initialisation

@@ -20,7 +20,7 @@ def cifar() -> resdsl.Spec:
 
 
 def test_option_a_skips_are_free(cifar: resdsl.Spec) -> None:
-    c = compare(cifar, "resnet56")
+    c = cifar.compare("resnet56")
     assert c.model.params == c.plain.params == 853_018
     assert c.model.macs == c.plain.macs
     assert c.shortcut_params == 0 and c.other_params == 0
@@ -37,7 +37,7 @@ def test_option_a_skips_are_free(cifar: resdsl.Spec) -> None:
 
 
 def test_option_b_projections_account_for_the_difference(cifar: resdsl.Spec) -> None:
-    c = compare(cifar, "cifar_resnet", n=3, unit=BlockRef("basic_b"))
+    c = cifar.compare("cifar_resnet", n=3, unit=BlockRef("basic_b"))
     assert (c.model.params, c.plain.params) == (272_474, 269_722)
     assert c.shortcut_params == 272_474 - 269_722
     assert c.other_params == 0
@@ -55,7 +55,7 @@ def test_option_b_projections_account_for_the_difference(cifar: resdsl.Spec) -> 
 
 
 def test_preact_official_projection_shortcuts() -> None:
-    c = compare(resdsl.load(SPECS / "preact_resnet.res"), "preact_resnet164")
+    c = resdsl.load(SPECS / "preact_resnet.res").compare("preact_resnet164")
     assert c.model.params == 1_703_258
     blocks = [s for s in c.shortcuts if s.params]
     assert [s.kind for s in blocks] == ["block conv_shortcut"] * 3
@@ -64,7 +64,7 @@ def test_preact_official_projection_shortcuts() -> None:
 
 
 def test_unet_concat_skips_widen_the_decoder() -> None:
-    c = compare(resdsl.load(SPECS / "unet.res"))
+    c = resdsl.load(SPECS / "unet.res").compare()
     assert c.model.params == 31_037_698
     assert c.shortcut_params == 0
     assert [s.kind for s in c.shortcuts] == ["concat, align=pad"] * 4
@@ -74,7 +74,7 @@ def test_unet_concat_skips_widen_the_decoder() -> None:
 
 
 def test_rezero_gates_cost_one_parameter_each() -> None:
-    c = compare(resdsl.load(SPECS / "rezero.res"), "rezero20")
+    c = resdsl.load(SPECS / "rezero.res").compare("rezero20")
     assert [s.kind for s in c.shortcuts] == ["identity, gate=rezero"] * 9
     assert [s.params for s in c.shortcuts] == [1] * 9
     assert c.shortcut_params == c.model.params - c.plain.params == 9
@@ -124,3 +124,11 @@ def test_docstring_examples() -> None:
 
     result = doctest.testmod(resdsl.analysis.compare)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_compare_takes_the_model_graph_and_its_plain_twins(cifar: resdsl.Spec) -> None:
+    graph, plain = cifar.graph("resnet20"), cifar.plain().graph("resnet20")
+    c = compare(graph, plain)
+    assert c == cifar.compare("resnet20")
+    assert (c.model.plain, c.plain.plain) == (False, True)
+    assert (c.model.skips, c.plain.skips) == (9, 0)

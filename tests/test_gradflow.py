@@ -22,7 +22,7 @@ def cifar() -> resdsl.Spec:
 
 @pytest.fixture(scope="module")
 def resnet20(cifar: resdsl.Spec) -> GradFlowReport:
-    return gradient_flow(cifar, "resnet20", plain_twin=True, batch=8)
+    return cifar.gradflow("resnet20", plain_twin=True, batch=8)
 
 
 def test_every_weighted_layer_gets_a_gradient(resnet20: GradFlowReport) -> None:
@@ -59,16 +59,16 @@ def test_spread_is_first_conv_over_last_conv(resnet20: GradFlowReport) -> None:
 
 
 def test_seeded_and_repeatable(cifar: resdsl.Spec, resnet20: GradFlowReport) -> None:
-    again = gradient_flow(cifar, "resnet20", batch=8)
+    again = cifar.gradflow("resnet20", batch=8)
     assert again.model == resnet20.model
-    other = gradient_flow(cifar, "resnet20", batch=2, seed=1)
+    other = cifar.gradflow("resnet20", batch=2, seed=1)
     assert other.model.layers[0].grad_norm != resnet20.model.layers[0].grad_norm
 
 
 def test_projection_shortcuts_are_reported_between_layers(cifar: resdsl.Spec) -> None:
     from resdsl.semantics.expr import BlockRef
 
-    r = gradient_flow(cifar, "cifar_resnet", n=1, unit=BlockRef("basic_b"), batch=4)
+    r = cifar.gradflow("cifar_resnet", n=1, unit=BlockRef("basic_b"), batch=4)
     shortcuts = [layer for layer in r.model.layers if layer.role == "shortcut"]
     assert [(layer.node, layer.depth) for layer in shortcuts] == [
         ("layer2.0.shortcut.0", 5.5),
@@ -91,7 +91,7 @@ def test_losses_and_spreads_of_mlps_and_dense_outputs() -> None:
         }
         """
     )
-    r = gradient_flow(spec, batch=4, init="default")
+    r = spec.gradflow(batch=4, init="default")
     assert r.model.loss == "cross_entropy"  # a vector output is read as class scores
     assert r.model.spread_over == "weighted"
     assert (r.model.first, r.model.last) == ("fc1", "fc3")
@@ -108,7 +108,7 @@ def test_losses_and_spreads_of_mlps_and_dense_outputs() -> None:
         }
         """
     )
-    flow = gradient_flow(dense, batch=2).model
+    flow = dense.gradflow(batch=2).model
     assert flow.loss == "mean_square"
     assert (flow.spread_over, flow.first, flow.last) == ("conv", "c1", "out")
 
@@ -139,7 +139,7 @@ def test_attention_weights_count() -> None:
 
 
 def test_rezero_branches_get_no_gradient_until_the_gate_moves() -> None:
-    flow = gradient_flow(resdsl.load(SPECS / "rezero.res"), "rezero20", batch=2).model
+    flow = resdsl.load(SPECS / "rezero.res").gradflow("rezero20", batch=2).model
     assert flow.zero_grad_layers == [f"blocks.{i}.conv{j}" for i in range(9) for j in (1, 2)]
     assert [layer.node for layer in flow.layers if layer.grad_norm > 0] == ["stem.conv", "fc"]
     assert flow.spread == float("inf")
@@ -148,7 +148,7 @@ def test_rezero_branches_get_no_gradient_until_the_gate_moves() -> None:
 @pytest.mark.slow
 def test_resnet56_gradients_spread_far_less_than_its_plain_twin(cifar: resdsl.Spec) -> None:
     """The issue's measurement: He init, train-mode BN, batch 32, cross-entropy."""
-    r = gradient_flow(cifar, "resnet56", plain_twin=True, batch=32, seed=0)
+    r = cifar.gradflow("resnet56", plain_twin=True, batch=32, seed=0)
     assert r.plain is not None
     assert r.model.spread < 50  # about 13-15x
     assert r.plain.spread > 1000  # several thousand: early gradients explode
@@ -220,3 +220,9 @@ def test_cli_gradflow_reports_a_failing_pass_without_a_traceback() -> None:
     )
     assert "--batch 2 or more" in result.output
     assert "Traceback" not in result.output
+
+
+def test_gradient_flow_takes_the_graphs(cifar: resdsl.Spec, resnet20: GradFlowReport) -> None:
+    graph, plain = cifar.graph("resnet20"), cifar.plain().graph("resnet20")
+    assert gradient_flow(graph, plain, batch=8) == resnet20
+    assert gradient_flow(graph, batch=8).plain is None

@@ -1,4 +1,4 @@
-"""Blocks that start as the identity (resdsl.analysis.identity), rezero.res, the graph runner."""
+"""Blocks that start as the identity (resdsl.analysis.identity) and rezero.res."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ import torch
 from typer.testing import CliRunner
 
 import resdsl
-from resdsl.analysis.execute import run_graph, run_nodes
-from resdsl.analysis.identity import identity_report
-from resdsl.backends.build import compile_graph, sample_input
+from resdsl.analysis.identity import (
+    Segment,
+    check_blocks,
+    identity_report,
+    residual_merges,
+    segment,
+)
+from resdsl.backends.build import compile_graph, observing_twin, sample_input
 from resdsl.cli import app
 from tests.conftest import SPECS
 from tests.reference_models import ReZeroNet
@@ -87,7 +92,7 @@ def test_rezero_blocks_output_exactly_the_stem_at_initialisation(
 
 @pytest.mark.slow
 def test_rezero110_report_is_exact(rezero: resdsl.Spec) -> None:
-    r = identity_report(rezero, "rezero110")
+    r = rezero.identity("rezero110")
     assert len(r.blocks) == 54 and r.exact_blocks == 54
     assert all(b.mechanism == "gate=rezero" for b in r.blocks)
     assert all(b.max_abs_diff == 0.0 and b.relative_diff == 0.0 for b in r.blocks)
@@ -102,9 +107,9 @@ def test_rezero_gate_that_is_trained_breaks_the_identity(rezero: resdsl.Spec) ->
     net = compile_graph(graph)
     with torch.no_grad():
         net.get_submodule("blocks.3.rezero").gate.fill_(0.5)
-    x = sample_input(graph, 4)
-    with torch.no_grad():
-        assert not torch.equal(net(x), run_graph(graph, net, x, drop_residual=True))
+    checks = check_blocks(graph, net, zero_init_residual=False)
+    assert [c.merge for c in checks if not c.exact] == ["blocks.3.bn2:add"]
+    assert all(c.max_abs_diff == 0.0 for c in checks if c.exact)
 
 
 # ------------------------------------------------------------------ zero-init
@@ -116,7 +121,7 @@ def cifar() -> resdsl.Spec:
 
 
 def test_zero_init_residual_makes_every_block_exact(cifar: resdsl.Spec) -> None:
-    r = identity_report(cifar, "resnet20", zero_init_residual=True)
+    r = cifar.identity("resnet20", zero_init_residual=True)
     assert r.zero_init_residual
     assert r.exact_blocks == len(r.blocks) == 9
     assert [b.mechanism for b in r.blocks][:2] == [
@@ -132,7 +137,7 @@ def test_zero_init_residual_makes_every_block_exact(cifar: resdsl.Spec) -> None:
 
 
 def test_default_init_blocks_are_not_identities(cifar: resdsl.Spec) -> None:
-    r = identity_report(cifar, "resnet20")
+    r = cifar.identity("resnet20")
     assert r.exact_blocks == 0
     assert all(b.mechanism is None and b.max_abs_diff > 0.1 for b in r.blocks)
     assert not r.model_exact and r.model_distance > 0.1
@@ -140,22 +145,20 @@ def test_default_init_blocks_are_not_identities(cifar: resdsl.Spec) -> None:
 
 
 def test_preact_and_projection_shortcuts_start_exact() -> None:
-    pre = identity_report(
-        resdsl.load(SPECS / "preact_resnet.res"), "preact_resnet", n=2, zero_init_residual=True
+    pre = resdsl.load(SPECS / "preact_resnet.res").identity(
+        "preact_resnet", n=2, zero_init_residual=True
     )
     assert pre.exact_blocks == len(pre.blocks) == 6
     assert pre.blocks[0].shortcut == "block conv_shortcut"
     assert pre.blocks[0].mechanism == "zero-init layer1.0.bn3"
-    tv = identity_report(
-        resdsl.load(SPECS / "resnet.res"), "resnet18", H=32, W=32, zero_init_residual=True
-    )
+    tv = resdsl.load(SPECS / "resnet.res").identity("resnet18", H=32, W=32, zero_init_residual=True)
     assert tv.exact_blocks == len(tv.blocks) == 8
     assert [b.shortcut for b in tv.blocks].count("projection") == 3
     assert tv.model_exact
 
 
 def test_no_residual_merge_means_nothing_to_check() -> None:
-    r = identity_report(resdsl.load(SPECS / "unet.res"))
+    r = resdsl.load(SPECS / "unet.res").identity()
     assert r.blocks == [] and r.model_exact
     assert "no residual (add) merges" in r.explanation
 
@@ -171,48 +174,129 @@ def test_scaled_merge_is_not_mistaken_for_an_identity() -> None:
         }
         """
     )
-    r = identity_report(spec, zero_init_residual=True)
+    r = spec.identity(zero_init_residual=True)
     assert [(b.mechanism, b.exact) for b in r.blocks] == [("zero-init bn1", True)]
-    assert identity_report(spec).exact_blocks == 0
+    assert spec.identity().exact_blocks == 0
 
 
-# ------------------------------------------------------------------ the graph runner
+# ------------------------------------------------------------------ segments
 
 
-CASES: list[tuple[str, str | None, dict[str, Any]]] = [
-    ("cifar_resnet.res", "resnet20", {}),
-    ("preact_resnet.res", "preact_resnet", {"n": 2}),
-    ("unet.res", None, {"H": 37, "W": 45}),  # odd sizes: the pads are not zero
-    ("unet_original.res", None, {"H": 188, "W": 188}),  # centre crops
-    ("resnet.res", "resnet18", {"H": 64, "W": 64}),
-    ("rezero.res", "rezero20", {}),
-]
+SPECIAL = {
+    # a branch that reads a value from before its skip: checked in place
+    "in_place": """
+        model m {
+            input [4, H=6, W=6]
+            a: conv(4, 3, padding=1)
+            b: conv(4, 3, padding=1)
+            c: conv(4, 3, padding=1)
+            d: batchnorm
+            skip a -> c (mul)
+            skip b -> d (add)
+        }
+    """,
+    # an outer skip around two blocks: its segment holds the blocks' starts
+    "nested": """
+        block res(c: int) {
+            conv1: conv(c, 3, padding=1, bias=false)
+            bn1: batchnorm
+            relu
+            conv2: conv(c, 3, padding=1, bias=false)
+            bn2: batchnorm
+            skip in -> bn2 (add)
+        }
+        model m {
+            input [4, H=8, W=8]
+            stem: conv(4, 3, padding=1)
+            r1: res(4)
+            r2: res(4)
+            out: batchnorm
+            outer: skip stem -> out (add, shortcut=projection)
+        }
+    """,
+    # two skips into one merge, one from the model's input
+    "two_skips": """
+        model m {
+            input [4, H=8, W=8]
+            a: conv(4, 3, padding=1)
+            b: conv(4, 3, padding=1)
+            c: batchnorm
+            s1: skip a -> c (add)
+            s2: skip in -> c (add)
+        }
+    """,
+}
 
 
-@pytest.mark.parametrize(("name", "model", "params"), CASES)
-def test_runner_is_bit_identical_to_the_compiled_forward(
-    name: str, model: str | None, params: dict[str, Any]
+def alone(graph: Any, net: torch.nn.Module, seed: int, batch: int) -> dict[str, float]:
+    """Each contained segment checked in a pass of its own: the largest |merge - shortcut|."""
+    run = observing_twin(net)
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    gen = torch.Generator().manual_seed(seed)
+    x = sample_input(graph, batch, seed=seed)
+    out: dict[str, float] = {}
+    for merge in residual_merges(graph):
+        seg = segment(graph, merge, order)
+        if not seg.contained:
+            continue
+        feeds = {
+            s: torch.randn((batch, *(int(d) for d in graph.nodes[s]["shape"])), generator=gen)
+            for s in seg.starts
+        }
+        seen: dict[str, torch.Tensor] = {}
+
+        def observe(
+            node: str, value: torch.Tensor, feeds: Any = feeds, seen: Any = seen
+        ) -> torch.Tensor:
+            value = feeds[node].clone() if node in feeds else value
+            seen[node] = value.clone()
+            return value
+
+        with torch.no_grad():
+            run(feeds.get("input", x), observe)
+        seen.update({k: v for k, v in feeds.items() if k == "input"})
+        shortcut = sum((seen[p] for p in seg.inputs[2:]), seen[seg.inputs[1]])
+        out[merge] = float((seen[merge] - shortcut).abs().max())
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(SPECIAL))
+def test_segments_checked_together_equal_segments_checked_alone(name: str) -> None:
+    graph = resdsl.loads(SPECIAL[name]).graph()
+    torch.manual_seed(0)
+    net = compile_graph(graph).train()
+    checks = check_blocks(graph, net, zero_init_residual=False, seed=3, batch=2)
+    expected = alone(graph, net, seed=3, batch=2)
+    assert {c.merge: c.max_abs_diff for c in checks if not c.in_place} == expected
+    assert all(c.max_abs_diff > 0 for c in checks)
+
+
+def segments(graph: Any) -> list[Segment]:
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    return [segment(graph, m, order) for m in residual_merges(graph)]
+
+
+def test_segments_that_overlap_run_apart_and_a_branch_from_outside_runs_in_place(
+    cifar: resdsl.Spec,
 ) -> None:
-    spec = resdsl.load(SPECS / name)
-    graph = spec.graph(model, **params)
-    torch.manual_seed(0)
-    net = compile_graph(graph)
-    net.eval()
-    x = sample_input(graph, 2)
-    with torch.no_grad():
-        assert torch.equal(run_graph(graph, net, x), net(x))
+    # ResNet blocks end in a ReLU after the merge: no block's start is inside another.
+    blocks = segments(cifar.graph("resnet20"))
+    assert not any(a.overlaps(b) for a in blocks for b in blocks if a is not b)
+    nested = segments(resdsl.loads(SPECIAL["nested"]).graph())
+    assert [s.merge for s in nested] == ["r1.bn2:add", "r2.bn2:add", "out:add"]
+    assert nested[1].starts == ("r1.bn2:add",)  # r1's merge is where r2 starts
+    assert nested[0].overlaps(nested[1]) and nested[2].overlaps(nested[0])
+    r = resdsl.loads(SPECIAL["in_place"]).identity(zero_init_residual=True)
+    assert [(b.merge, b.in_place, b.exact) for b in r.blocks] == [("d:add", True, True)]
+    r = resdsl.loads(SPECIAL["in_place"]).identity()
+    assert [(b.in_place, b.exact) for b in r.blocks] == [(True, False)]
 
 
-def test_runner_evaluates_a_segment_from_given_values(cifar: resdsl.Spec) -> None:
+def test_identity_report_takes_a_graph(cifar: resdsl.Spec) -> None:
     graph = cifar.graph("resnet20")
-    torch.manual_seed(0)
-    net = compile_graph(graph).eval()
-    x = torch.randn(2, 16, 32, 32)
-    nodes = ["layer1.0.conv1", "layer1.0.bn1", "layer1.0.2", "layer1.0.conv2", "layer1.0.bn2",
-             "layer1.0.shortcut", "layer1.0.bn2:add", "layer1.0.5"]  # fmt: skip
-    with torch.no_grad():
-        values = run_nodes(graph, net, {"relu": x}, nodes)
-        assert torch.equal(values["layer1.0.5"], net.layer1[0](x))
+    assert identity_report(graph, zero_init_residual=True) == cifar.identity(
+        "resnet20", zero_init_residual=True
+    )
 
 
 # ------------------------------------------------------------------ CLI
@@ -249,25 +333,7 @@ def test_cli_identity_bad_init() -> None:
 def test_docstring_examples() -> None:
     import doctest
 
-    import resdsl.analysis.execute
     import resdsl.analysis.identity
 
-    for module in (resdsl.analysis.execute, resdsl.analysis.identity):
-        result = doctest.testmod(module)
-        assert result.failed == 0 and result.attempted > 0, module.__name__
-
-
-def test_runner_keeps_values_that_an_inplace_activation_would_overwrite(
-    cifar: resdsl.Spec,
-) -> None:
-    graph = cifar.graph("resnet20")
-    torch.manual_seed(0)
-    net = compile_graph(graph).eval()
-    x = sample_input(graph, 2)
-    with torch.no_grad():
-        values = run_nodes(graph, net, {"input": x}, graph.nodes)
-        merge = values["layer1.0.bn2:add"]
-        # The merge's value is still the sum, not the ReLU after it, whether or not
-        # the generated model runs that ReLU in place.
-        assert (merge < 0).any()
-        assert torch.equal(values["layer1.0.5"], torch.relu(merge))
+    result = doctest.testmod(resdsl.analysis.identity)
+    assert result.failed == 0 and result.attempted > 0

@@ -13,12 +13,12 @@ One module per question (see ``docs/skip-connections.md``):
 - :mod:`resdsl.analysis.identity` -- which residual blocks start as an exact
   identity (zero-init, ``gate=rezero``), checked numerically (imports torch
   when called).
-- :mod:`resdsl.analysis.execute` -- runs a graph, or a segment of it, node by
-  node on a compiled model's modules (imports torch); the identity check uses
-  it to evaluate a block's branch and shortcut separately.
 
-Importing this package imports none of them, and nothing here imports torch
-at module level.
+Each takes checked graphs (from :meth:`resdsl.Spec.graph`), never a spec.
+The ones that run a model run the module that ``compile`` builds
+(:func:`resdsl.backends.build.compile_graph`), not a second interpreter of the
+graph. Importing this package imports none of them, and nothing here imports
+torch at module level.
 """
 
 from __future__ import annotations

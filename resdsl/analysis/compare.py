@@ -2,7 +2,7 @@
 
 The plain twin (:meth:`resdsl.Spec.plain`) is the same spec with every
 ``skip`` statement removed: the same layers, names and depth, no skip edges.
-:func:`compare` elaborates both and reports, for each, the depth (weighted
+:func:`compare` takes the checked graphs of both and reports, for each, the depth (weighted
 layers on the longest path, nodes), the number of input-to-output paths, the
 parameters and the MACs, and lists every skip with what its shortcut costs
 (a projection's conv and batch norm, a ``gate=rezero`` scalar; identity and
@@ -20,7 +20,7 @@ Pure: no torch.
 ...     down: skip in -> conv2 (add, shortcut=projection)
 ... }
 ... ''')
->>> c = compare(spec)
+>>> c = compare(spec.graph(), spec.plain().graph())
 >>> c.model.params - c.plain.params, c.shortcut_params
 (160, 160)
 >>> [(s.skip, s.kind, s.params) for s in c.shortcuts]
@@ -31,15 +31,12 @@ Pure: no torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from resdsl.analysis.paths import is_weighted, path_report
-
-if TYPE_CHECKING:
-    from resdsl.api import Spec
 
 
 class Side(BaseModel):
@@ -183,16 +180,10 @@ def _kind(graph: nx.DiGraph, merge: str, nodes: list[str], gate: bool) -> str:
     return f"{kind}, gate=rezero" if gate else kind
 
 
-def compare(spec: Spec, model: str | None = None, /, **params: Any) -> Comparison:
-    """Elaborate a model and its plain twin and compare them (no torch).
-
-    ``params`` set the model's parameters (or input sizes), as for
-    :meth:`resdsl.Spec.graph`.
-    """
-    graph = spec.graph(model, **params)
-    twin = spec.plain().graph(model, **params)
+def compare(graph: nx.DiGraph, plain: nx.DiGraph) -> Comparison:
+    """Compare a checked graph with its plain twin's (``spec.plain().graph(...)``); no torch."""
     shortcuts = shortcut_costs(graph)
-    a, b = side(graph), side(twin)
+    a, b = side(graph), side(plain)
     sc_params = sum(s.params for s in shortcuts)
     sc_macs = sum(s.macs for s in shortcuts)
     return Comparison(

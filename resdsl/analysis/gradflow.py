@@ -34,7 +34,8 @@ smallest on the same layers. The plain twin is built with the same seed
 
 >>> import resdsl
 >>> spec = resdsl.load("specs/cifar_resnet.res")                      # doctest: +SKIP
->>> r = gradient_flow(spec, "resnet56", plain_twin=True)              # doctest: +SKIP
+>>> graph, plain = spec.graph("resnet56"), spec.plain().graph("resnet56")  # doctest: +SKIP
+>>> r = gradient_flow(graph, plain)                                   # doctest: +SKIP
 >>> round(r.model.spread), round(r.plain.spread)                      # doctest: +SKIP
 (15, 7805)
 """
@@ -43,19 +44,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
-from resdsl.analysis.execute import module_path
 from resdsl.analysis.paths import is_weighted
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-    from resdsl.api import Spec
 
 Step = Callable[[str], None]
 
@@ -153,8 +151,6 @@ def measure(
     seed: int = 0,
     batch: int = 32,
     init: str = "kaiming",
-    spec: Spec | None = None,
-    params: dict[str, Any] | None = None,
     step: Step | None = None,
 ) -> GradFlow:
     """One seeded forward/backward pass of a checked graph's model; per-layer gradient norms.
@@ -178,9 +174,8 @@ def measure(
     True
     """
     import torch
-    import torch.nn.functional as F
 
-    from resdsl.backends.build import compile_graph, sample_input
+    from resdsl.backends.build import compile_graph
 
     def say(text: str) -> None:
         if step is not None:
@@ -189,39 +184,12 @@ def measure(
     name = str(graph.graph["model"]) + (" (plain twin)" if graph.graph.get("plain") else "")
     say(f"building {name}")
     torch.manual_seed(seed)
-    model = compile_graph(graph, spec=spec, params=params, init=init)
+    model = compile_graph(graph, init=init)
     model.train()
-    x = sample_input(graph, batch, seed=seed)
-    out_shape = [int(d) for d in graph.graph["output_shape"]]
-    say(f"forward {name}")
-    y = model(x)
-    loss_kind: Literal["cross_entropy", "mean_square"]
-    if len(out_shape) == 1 and out_shape[0] > 1:
-        gen = torch.Generator().manual_seed(seed + 1)
-        target = torch.randint(0, out_shape[0], (batch,), generator=gen)
-        loss = F.cross_entropy(y, target)
-        loss_kind = "cross_entropy"
-    else:
-        loss = y.float().pow(2).mean()
-        loss_kind = "mean_square"
+    loss, loss_kind = _forward_loss(graph, model, seed=seed, batch=batch, say=say, name=name)
     say(f"backward {name}")
     torch.autograd.backward(loss)
-
-    layers: list[LayerGrad] = []
-    for node, depth in _weighted(graph):
-        data = graph.nodes[node]
-        grad, weight = _weight_grads(model.get_submodule(module_path(graph, node)))
-        layers.append(
-            LayerGrad(
-                node=node,
-                op=str(data["op"]),
-                role=str(data["role"]),
-                depth=depth,
-                params=int(data["params"]),
-                grad_norm=grad,
-                weight_norm=weight,
-            )
-        )
+    layers = _layer_grads(graph, model)
     main = [layer for layer in layers if layer.role == "layer"]
     convs = [layer for layer in main if layer.op == "conv"]
     over: Literal["conv", "weighted"] = "conv" if len(convs) >= 2 else "weighted"
@@ -248,6 +216,46 @@ def measure(
     )
 
 
+def _forward_loss(
+    graph: nx.DiGraph, model: nn.Module, *, seed: int, batch: int, say: Step, name: str
+) -> tuple[torch.Tensor, Literal["cross_entropy", "mean_square"]]:
+    """The model's loss on a seeded batch: cross-entropy for class scores, else mean square."""
+    import torch
+    import torch.nn.functional as F
+
+    from resdsl.backends.build import sample_input
+
+    x = sample_input(graph, batch, seed=seed)
+    out_shape = [int(d) for d in graph.graph["output_shape"]]
+    say(f"forward {name}")
+    y = model(x)
+    if len(out_shape) == 1 and out_shape[0] > 1:
+        gen = torch.Generator().manual_seed(seed + 1)
+        target = torch.randint(0, out_shape[0], (batch,), generator=gen)
+        return F.cross_entropy(y, target), "cross_entropy"
+    return y.float().pow(2).mean(), "mean_square"
+
+
+def _layer_grads(graph: nx.DiGraph, model: nn.Module) -> list[LayerGrad]:
+    """Every weighted layer's gradient, read from its module (its path is the node's scope)."""
+    layers: list[LayerGrad] = []
+    for node, depth in _weighted(graph):
+        data = graph.nodes[node]
+        grad, weight = _weight_grads(model.get_submodule(str(data["scope"])))
+        layers.append(
+            LayerGrad(
+                node=node,
+                op=str(data["op"]),
+                role=str(data["role"]),
+                depth=depth,
+                params=int(data["params"]),
+                grad_norm=grad,
+                weight_norm=weight,
+            )
+        )
+    return layers
+
+
 def _ratio(a: float, b: float) -> float:
     if b == 0.0:
         return float("inf") if a else 1.0
@@ -260,40 +268,27 @@ def phases(plain_twin: bool) -> int:
 
 
 def gradient_flow(
-    spec: Spec,
-    model: str | None = None,
-    /,
+    graph: nx.DiGraph,
+    plain: nx.DiGraph | None = None,
     *,
-    plain_twin: bool = False,
     seed: int = 0,
     batch: int = 32,
     init: str = "kaiming",
     step: Step | None = None,
-    **params: Any,
 ) -> GradFlowReport:
-    """Gradient norms of a model at initialisation, and of its plain twin if asked.
+    """Gradient norms of a checked graph's model at initialisation, and of its plain twin if given.
 
-    Both are built with the same ``seed`` and see the same batch. ``params``
-    set model parameters or input sizes (a larger input costs time: the pass
-    runs on the CPU at the sample size).
+    ``plain`` is the plain twin's graph (``spec.plain().graph(...)``). Both
+    are built with the same ``seed`` and see the same batch (a larger input
+    costs time: the pass runs on the CPU at the sample size).
     """
     from resdsl.backends.init import resolve_init
 
-    graph = spec.graph(model, **params)
     scheme, _ = resolve_init(graph, init, None)  # validates the scheme
-    flow = measure(graph, seed=seed, batch=batch, init=scheme, spec=spec, params=params, step=step)
+    flow = measure(graph, seed=seed, batch=batch, init=scheme, step=step)
     twin = None
-    if plain_twin:
-        plain = spec.plain()
-        twin = measure(
-            plain.graph(model, **params),
-            seed=seed,
-            batch=batch,
-            init=scheme,
-            spec=plain,
-            params=params,
-            step=step,
-        )
+    if plain is not None:
+        twin = measure(plain, seed=seed, batch=batch, init=scheme, step=step)
     return GradFlowReport(model=flow, plain=twin)
 
 

@@ -165,38 +165,34 @@ def _preds(graph: nx.DiGraph, node: str) -> list[str]:
     return sorted(graph.predecessors(node), key=lambda p: graph.edges[p, node].get("index", 0))
 
 
-def path_report(graph: nx.DiGraph) -> PathReport:
-    """Count the input-to-output paths of a checked graph and their depths, exactly.
+class _Walk:
+    """Per node reachable from the input: is it an activation, the histograms of the
+    paths reaching it (nonlinearities, weighted depth), and the shortest path's step back."""
 
-    Never enumerates paths: the cost is one pass over the nodes plus one
-    element-wise histogram sum per merge (see the module docstring).
-    ``count`` equals ``sum(nonlinearity_histogram.values())``, and the
-    histograms agree with a brute-force enumeration
-    (``networkx.all_simple_paths``) on any graph small enough to enumerate.
+    def __init__(self) -> None:
+        self.act: dict[str, bool] = {}
+        self.nl: dict[str, Histogram] = {}
+        self.wd: dict[str, Histogram] = {}
+        self.back: dict[str, str | None] = {}
+        self.merges = 0
 
-    >>> import resdsl
-    >>> g = resdsl.load("specs/cifar_resnet.res").graph("resnet110")   # doctest: +SKIP
-    >>> r = path_report(g)                                              # doctest: +SKIP
-    >>> r.count == 2**54, r.min_nonlinearities, r.max_nonlinearities    # doctest: +SKIP
-    (True, 55, 109)
-    """
+
+def _walk(graph: nx.DiGraph) -> _Walk:
+    """One pass over the nodes in order, summing the histograms of each node's inputs."""
     start = graph.graph["input"]
     end = graph.graph["output"]
     nodes = graph.nodes
-    act: dict[str, bool] = {}
-    nl: dict[str, Histogram] = {}
-    wd: dict[str, Histogram] = {}
+    walk = _Walk()
+    act, nl, wd, back = walk.act, walk.nl, walk.wd, walk.back
     # For the shortest path: (activations, nodes) of the best path to a node, and its predecessor.
     best: dict[str, tuple[int, int]] = {}
-    back: dict[str, str | None] = {}
-    merges = 0
     for node in graph.nodes:
         data = nodes[node]
         is_act = is_activation(data)
         act[node] = is_act
         is_w = is_weighted(data)
         if data["op"] in MERGE_OPS and data["role"] == "merge":
-            merges += 1
+            walk.merges += 1
         preds = [p for p in _preds(graph, node) if p in nl]
         if node == start:
             h_nl: Histogram = (0, [1])
@@ -218,7 +214,28 @@ def path_report(graph: nx.DiGraph) -> PathReport:
 
     if end not in nl:  # pragma: no cover - a checked graph's output depends on its input
         raise ValueError(f"the output {end!r} is not reachable from the input {start!r}")
-    nl_out, wd_out = nl[end], wd[end]
+    return walk
+
+
+def path_report(graph: nx.DiGraph) -> PathReport:
+    """Count the input-to-output paths of a checked graph and their depths, exactly.
+
+    Never enumerates paths: the cost is one pass over the nodes plus one
+    element-wise histogram sum per merge (see the module docstring).
+    ``count`` equals ``sum(nonlinearity_histogram.values())``, and the
+    histograms agree with a brute-force enumeration
+    (``networkx.all_simple_paths``) on any graph small enough to enumerate.
+
+    >>> import resdsl
+    >>> g = resdsl.load("specs/cifar_resnet.res").graph("resnet110")   # doctest: +SKIP
+    >>> r = path_report(g)                                              # doctest: +SKIP
+    >>> r.count == 2**54, r.min_nonlinearities, r.max_nonlinearities    # doctest: +SKIP
+    (True, 55, 109)
+    """
+    end = graph.graph["output"]
+    walk = _walk(graph)
+    nl, act = walk.nl, walk.act
+    nl_out, wd_out = nl[end], walk.wd[end]
     count = sum(nl_out[1])
 
     # Paths from each node to the output, to find the activations every path crosses.
@@ -231,7 +248,7 @@ def path_report(graph: nx.DiGraph) -> PathReport:
     cursor: str | None = end
     while cursor is not None:
         shortest.append(cursor)
-        cursor = back[cursor]
+        cursor = walk.back[cursor]
     shortest.reverse()
 
     nl_hist, wd_hist = _as_dict(nl_out), _as_dict(wd_out)
@@ -239,7 +256,7 @@ def path_report(graph: nx.DiGraph) -> PathReport:
         model=str(graph.graph.get("model", "")),
         plain=bool(graph.graph.get("plain", False)),
         nodes=graph.number_of_nodes(),
-        merges=merges,
+        merges=walk.merges,
         count=count,
         min_nonlinearities=min(nl_hist),
         max_nonlinearities=max(nl_hist),

@@ -79,8 +79,8 @@ from resdsl.backends.init import init_lines, resolve_init
 from resdsl.diagnostics import ResdslError
 from resdsl.ir.dims import describe
 from resdsl.ir.graph import AlignArgs, MergeArgs, ScopeInfo, ZeroPadArgs
+from resdsl.ir.values import BlockRef
 from resdsl.ops import get_layer
-from resdsl.semantics.expr import BlockRef
 from resdsl.source import Span
 from resdsl.version import __version__
 

@@ -20,23 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from resdsl.cli.common import (
-    AllowOutsideOpt,
-    MaxNodesOpt,
-    ModelOpt,
-    ParamOpt,
-    PlainOpt,
-    SpecArg,
-    app,
-    err,
-    load_spec,
-    out,
-    parse_params,
-    reporting,
-    usage_error,
-    write_atomic,
-)
-from resdsl.semantics.elaborate import Limits
+from resdsl.cli.common import Target, err, out, reporting, spec_command, usage_error, write_atomic
 
 if TYPE_CHECKING:
     from resdsl.analysis.compare import Comparison
@@ -109,16 +93,8 @@ def _not_shown(n: int, show_all: bool) -> None:
 # ---------------------------------------------------------------- compare
 
 
-@app.command()
-def compare(
-    spec: SpecArg,
-    model: ModelOpt = None,
-    param: ParamOpt = None,
-    json: JsonOpt = False,
-    show_all: AllOpt = False,
-    max_nodes: MaxNodesOpt = Limits().max_nodes,
-    allow_outside: AllowOutsideOpt = False,
-) -> None:
+@spec_command()
+def compare(target: Target, json: JsonOpt = False, show_all: AllOpt = False) -> None:
     """Show a model beside its plain twin (the same spec with every skip removed).
 
     Depth (weighted layers on the longest path, nodes), input-to-output paths,
@@ -128,11 +104,9 @@ def compare(
 
     Example: resdsl compare specs/cifar_resnet.res -m resnet56
     """
-    from resdsl.analysis.compare import compare as run_compare
-
     with reporting():
-        loaded = load_spec(spec, max_nodes=max_nodes, allow_outside=allow_outside)
-        result = run_compare(loaded, model, **parse_params(loaded, param))
+        spec = target.load()
+        result = spec.compare(target.model, **target.params(spec))
     if json:
         typer.echo(result.model_dump_json(indent=2))
         return
@@ -210,17 +184,8 @@ def print_comparison(c: Comparison, *, show_all: bool = False) -> None:
 # ---------------------------------------------------------------- paths
 
 
-@app.command()
-def paths(
-    spec: SpecArg,
-    model: ModelOpt = None,
-    param: ParamOpt = None,
-    plain: PlainOpt = False,
-    json: JsonOpt = False,
-    output: PlotOpt = None,
-    max_nodes: MaxNodesOpt = Limits().max_nodes,
-    allow_outside: AllowOutsideOpt = False,
-) -> None:
+@spec_command(plain="first")
+def paths(target: Target, json: JsonOpt = False, output: PlotOpt = None) -> None:
     """Count every input-to-output path and the activations and weighted layers each crosses.
 
     Exact counts (ResNet-110 has 2^54 paths) by dynamic programming, never by
@@ -235,12 +200,11 @@ def paths(
 
     fmt = _plot_format(output) if output is not None else None
     with reporting():
-        loaded = load_spec(spec, plain=plain, max_nodes=max_nodes, allow_outside=allow_outside)
-        report = path_report(loaded.graph(model, **parse_params(loaded, param)))
+        report = path_report(target.graph())
     if json:
         typer.echo(report.model_dump_json(indent=2))
     else:
-        for line in path_lines(str(spec), report):
+        for line in path_lines(str(target.path), report):
             out.print(line, markup=False)
     if output is not None:
         _write_plot(output, lambda tmp: plot([report], tmp, format=fmt))
@@ -349,11 +313,9 @@ def _progress(total: int) -> Iterator[Callable[[str], None]]:
         yield step
 
 
-@app.command()
+@spec_command()
 def gradflow(
-    spec: SpecArg,
-    model: ModelOpt = None,
-    param: ParamOpt = None,
+    target: Target,
     plain_twin: Annotated[
         bool,
         typer.Option("--plain-twin", help="Measure the plain twin too, with the same seed."),
@@ -369,8 +331,6 @@ def gradflow(
             help="Initialisation: 'kaiming' (He et al., the default here) or 'default' (PyTorch's).",
         ),
     ] = "kaiming",
-    max_nodes: MaxNodesOpt = Limits().max_nodes,
-    allow_outside: AllowOutsideOpt = False,
 ) -> None:
     """Per-layer gradient norms at initialisation: one seeded forward/backward pass.
 
@@ -391,20 +351,13 @@ def gradflow(
         usage_error(f"unknown --init {init!r}", hint=f"--init is one of: {', '.join(SCHEMES)}")
     fmt = _plot_format(output) if output is not None else None
     with reporting():
-        loaded = load_spec(spec, max_nodes=max_nodes, allow_outside=allow_outside)
-        params = parse_params(loaded, param)
-        loaded.graph(model, **params)  # report spec errors before the progress bar
+        # Spec errors first, as diagnostics, then the progress bar.
+        spec = target.load()
+        params = target.params(spec)
+        graph = spec.graph(target.model, **params)
+        plain = spec.plain().graph(target.model, **params) if plain_twin else None
         with _progress(phases(plain_twin)) as step, _torch_errors(batch):
-            report = gradient_flow(
-                loaded,
-                model,
-                plain_twin=plain_twin,
-                seed=seed,
-                batch=batch,
-                init=init,
-                step=step,
-                **params,
-            )
+            report = gradient_flow(graph, plain, seed=seed, batch=batch, init=init, step=step)
     if json:
         typer.echo(report.model_dump_json(indent=2))
     else:
@@ -473,11 +426,9 @@ def print_gradflow(r: GradFlowReport) -> None:
 # ---------------------------------------------------------------- identity
 
 
-@app.command()
+@spec_command()
 def identity(
-    spec: SpecArg,
-    model: ModelOpt = None,
-    param: ParamOpt = None,
+    target: Target,
     zero_init_residual: Annotated[
         bool | None,
         typer.Option(
@@ -498,8 +449,6 @@ def identity(
     batch: Annotated[int, typer.Option("--batch", help="Batch size.", min=2)] = 4,
     json: JsonOpt = False,
     show_all: AllOpt = False,
-    max_nodes: MaxNodesOpt = Limits().max_nodes,
-    allow_outside: AllowOutsideOpt = False,
 ) -> None:
     """Which residual blocks compute exactly their shortcut at initialisation?
 
@@ -518,18 +467,10 @@ def identity(
     if init is not None and init not in SCHEMES:
         usage_error(f"unknown --init {init!r}", hint=f"--init is one of: {', '.join(SCHEMES)}")
     with reporting():
-        loaded = load_spec(spec, max_nodes=max_nodes, allow_outside=allow_outside)
-        params = parse_params(loaded, param)
-        loaded.graph(model, **params)  # spec errors first, as diagnostics
+        graph = target.graph()  # spec errors first
         with _torch_errors(batch):
             report = identity_report(
-                loaded,
-                model,
-                zero_init_residual=zero_init_residual,
-                init=init,
-                seed=seed,
-                batch=batch,
-                **params,
+                graph, zero_init_residual=zero_init_residual, init=init, seed=seed, batch=batch
             )
     if json:
         typer.echo(report.model_dump_json(indent=2))

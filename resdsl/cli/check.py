@@ -4,22 +4,9 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from resdsl.api import Summary
-from resdsl.cli.common import (
-    AllowOutsideOpt,
-    MaxNodesOpt,
-    ModelOpt,
-    ParamOpt,
-    PlainOpt,
-    SpecArg,
-    app,
-    load_spec,
-    out,
-    parse_params,
-    reporting,
-)
+from resdsl.api import Summary, summarize
+from resdsl.cli.common import Target, out, reporting, spec_command
 from resdsl.passes.valid_sizes import describe_rules
-from resdsl.semantics.elaborate import Limits
 
 
 def format_macs(macs: int) -> str:
@@ -43,40 +30,24 @@ def summary_lines(spec_name: str, s: Summary) -> list[str]:
     ]
 
 
-@app.command()
-def check(
-    spec: SpecArg,
-    model: ModelOpt = None,
-    param: ParamOpt = None,
-    plain: PlainOpt = False,
-    max_nodes: MaxNodesOpt = Limits().max_nodes,
-    allow_outside: AllowOutsideOpt = False,
-) -> None:
+@spec_command(plain="first")
+def check(target: Target) -> None:
     """Check a spec: parse, elaborate and infer every shape; print a short summary.
 
     Exits 0 if the model checks, 1 with diagnostics if the spec is invalid,
     2 for bad usage.
     """
     with reporting():
-        loaded = load_spec(spec, plain=plain, max_nodes=max_nodes, allow_outside=allow_outside)
-        s = loaded.summary(model, **parse_params(loaded, param))
-    for line in summary_lines(str(spec), s):
+        s = summarize(target.graph())
+    for line in summary_lines(str(target.path), s):
         out.print(line, markup=False)
 
 
-@app.command()
-def summary(
-    spec: SpecArg,
-    model: ModelOpt = None,
-    param: ParamOpt = None,
-    plain: PlainOpt = False,
-    max_nodes: MaxNodesOpt = Limits().max_nodes,
-    allow_outside: AllowOutsideOpt = False,
-) -> None:
+@spec_command(plain="first")
+def summary(target: Target) -> None:
     """Print a per-layer table (name, op, output shape, parameters, MACs) with totals."""
     with reporting():
-        loaded = load_spec(spec, plain=plain, max_nodes=max_nodes, allow_outside=allow_outside)
-        s = loaded.summary(model, **parse_params(loaded, param))
+        s = summarize(target.graph())
     table = Table(title=f"{s.model}  input {s.input_text}", title_justify="left")
     table.add_column("Layer")
     table.add_column("Op")

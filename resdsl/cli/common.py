@@ -6,12 +6,15 @@ file, unknown model or parameter, bad ``-p`` value).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -19,6 +22,9 @@ from rich.console import Console
 from resdsl.api import Spec, load, value_from_text
 from resdsl.diagnostics import ResdslError, render_all
 from resdsl.semantics.elaborate import Limits
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 app = typer.Typer(
     name="resdsl",
@@ -73,6 +79,105 @@ AllowOutsideOpt = Annotated[
     bool,
     typer.Option("--allow-outside", help="Let 'use' read files outside the spec's directory."),
 ]
+
+
+#: ``--max-nodes`` when not given.
+MAX_NODES = Limits().max_nodes
+
+
+@dataclass(frozen=True)
+class Target:
+    """The spec a command works on, as the options every such command shares name it.
+
+    Built by :func:`spec_command` from the spec argument, ``--model``,
+    ``--param``, ``--plain`` (where the command has it), ``--max-nodes`` and
+    ``--allow-outside``.
+    """
+
+    path: Path
+    model: str | None = None
+    param: tuple[str, ...] = ()
+    plain: bool = False
+    max_nodes: int = MAX_NODES
+    allow_outside: bool = False
+
+    def load(self) -> Spec:
+        """The spec (its plain twin with ``--plain``); raises :class:`ResdslError`."""
+        return load_spec(
+            self.path, plain=self.plain, max_nodes=self.max_nodes, allow_outside=self.allow_outside
+        )
+
+    def params(self, spec: Spec) -> dict[str, Any]:
+        """The ``-p`` values, parsed against ``spec``."""
+        return parse_params(spec, list(self.param))
+
+    def graph(self) -> nx.DiGraph:
+        """The checked graph of the chosen model; raises :class:`ResdslError`."""
+        spec = self.load()
+        return spec.graph(self.model, **self.params(spec))
+
+
+_KEYWORD = inspect.Parameter.KEYWORD_ONLY
+
+
+def _option(
+    name: str, annotation: Any, default: Any = inspect.Parameter.empty
+) -> inspect.Parameter:
+    return inspect.Parameter(name, _KEYWORD, default=default, annotation=annotation)
+
+
+_LEADING = [
+    _option("spec", SpecArg),
+    _option("model", ModelOpt, None),
+    _option("param", ParamOpt, None),
+]
+_PLAIN = _option("plain", PlainOpt, False)
+_TRAILING = [
+    _option("max_nodes", MaxNodesOpt, MAX_NODES),
+    _option("allow_outside", AllowOutsideOpt, False),
+]
+
+
+def spec_command(
+    name: str | None = None, *, plain: str | None = None
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register ``def command(target: Target, ...own options)`` as a command on one spec.
+
+    The command line gets the shared options around the command's own: the
+    spec file, ``--model`` and ``--param`` first, ``--max-nodes`` and
+    ``--allow-outside`` last, and ``--plain`` where ``plain`` says: ``"first"``
+    (before the command's own options), ``"last"`` (after them), or the name of
+    the own option it follows; None leaves it out. They reach the command as
+    one :class:`Target`.
+    """
+
+    def register(command: Callable[..., None]) -> Callable[..., None]:
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
+        names = [p.name for p in own]
+        if plain is None:
+            middle = own
+        else:
+            at = {"first": 0, "last": len(own)}.get(plain)
+            at = names.index(plain) + 1 if at is None else at
+            middle = [*own[:at], _PLAIN, *own[at:]]
+        parameters = [*_LEADING, *(p.replace(kind=_KEYWORD) for p in middle), *_TRAILING]
+
+        @functools.wraps(command)
+        def run(**options: Any) -> None:
+            shared = {
+                p.name: options.pop(p.name)
+                for p in [*_LEADING, _PLAIN, *_TRAILING]
+                if p.name in options
+            }
+            target = Target(shared.pop("spec"), param=tuple(shared.pop("param") or ()), **shared)
+            command(target, **options)
+
+        run.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in parameters}
+        app.command(name)(run)
+        return run
+
+    return register
 
 
 def fail(error: ResdslError) -> NoReturn:

@@ -16,22 +16,7 @@ import typer
 from resdsl.api import summarize
 from resdsl.backends.init import SCHEMES
 from resdsl.cli.check import summary_lines
-from resdsl.cli.common import (
-    AllowOutsideOpt,
-    MaxNodesOpt,
-    ModelOpt,
-    ParamOpt,
-    PlainOpt,
-    app,
-    err,
-    load_spec,
-    out,
-    parse_params,
-    reporting,
-    usage_error,
-    write_atomic,
-)
-from resdsl.semantics.elaborate import Limits
+from resdsl.cli.common import Target, err, out, reporting, spec_command, usage_error, write_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -81,19 +66,14 @@ OnnxOpt = Annotated[
 ]
 
 
-@app.command("compile")
+@spec_command("compile", plain="output")
 def compile_(
-    spec: Annotated[Path, typer.Argument(help="The .res spec file.", show_default=False)],
-    model: ModelOpt = None,
-    param: ParamOpt = None,
+    target: Target,
     output: OutputOpt = None,
-    plain: PlainOpt = False,
     init: InitOpt = None,
     zero_init_residual: ZeroInitOpt = None,
     export: ExportOpt = None,
     onnx: OnnxOpt = None,
-    max_nodes: MaxNodesOpt = Limits().max_nodes,
-    allow_outside: AllowOutsideOpt = False,
 ) -> None:
     """Compile a model to PyTorch: check it, build it, run one forward pass on a sample input.
 
@@ -109,18 +89,14 @@ def compile_(
             hint="install resdsl[onnx]  (pip install 'resdsl[onnx]')",
         )
     with reporting():
-        loaded = load_spec(spec, plain=plain, max_nodes=max_nodes, allow_outside=allow_outside)
-        params = parse_params(loaded, param)
-        graph = loaded.graph(model, **params)
+        graph = target.graph()
         # Build first: nothing is written unless the model builds and runs.
         import torch
 
         from resdsl.backends.build import compile_graph, sample_input
 
-        module = compile_graph(
-            graph, spec=loaded, params=params, init=init, zero_init_residual=zero_init_residual
-        )
-    for line in summary_lines(str(spec), summarize(graph)):
+        module = compile_graph(graph, init=init, zero_init_residual=zero_init_residual)
+    for line in summary_lines(str(target.path), summarize(graph)):
         out.print(line, markup=False)
     x = sample_input(graph, 1)
     module.eval()

@@ -23,22 +23,7 @@ from resdsl.backends.render import (
     find_dot,
     format_for,
 )
-from resdsl.cli.common import (
-    AllowOutsideOpt,
-    MaxNodesOpt,
-    ModelOpt,
-    ParamOpt,
-    PlainOpt,
-    SpecArg,
-    app,
-    load_spec,
-    out,
-    parse_params,
-    reporting,
-    usage_error,
-    write_atomic,
-)
-from resdsl.semantics.elaborate import Limits
+from resdsl.cli.common import Target, out, reporting, spec_command, usage_error, write_atomic
 
 OutputOpt = Annotated[
     Path | None,
@@ -104,11 +89,9 @@ TimeoutOpt = Annotated[
 ]
 
 
-@app.command()
+@spec_command(plain="last")
 def render(
-    spec: SpecArg,
-    model: ModelOpt = None,
-    param: ParamOpt = None,
+    target: Target,
     output: OutputOpt = None,
     format: FormatOpt = None,
     depth: DepthOpt = None,
@@ -118,9 +101,6 @@ def render(
     legend: LegendOpt = True,
     layout: LayoutOpt = "auto",
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-    plain: PlainOpt = False,
-    max_nodes: MaxNodesOpt = Limits().max_nodes,
-    allow_outside: AllowOutsideOpt = False,
 ) -> None:
     """Draw a model: its main path, every skip edge in its own style, shapes on the edges.
 
@@ -141,38 +121,12 @@ def render(
     if output is not None and str(output) == "-":
         output = None  # -o - is stdout
     fmt = _format(output, format)
-    if depth is not None and depth < 0:
-        usage_error(
-            f"--depth must be 0 or more, got {depth}",
-            hint="--depth 0 draws only the model's own statements; --depth 1 also opens "
-            "its top-level blocks; leave it out to draw every layer",
-        )
-    try:
-        options = RenderOptions(shapes, depth, show_params, fold, legend, layout)  # type: ignore[arg-type]
-    except RenderError as error:
-        usage_error(str(error))
-    if fmt in IMAGE_FORMATS:
-        if output is None:
-            usage_error(f"{fmt} output is binary: give a file with -o", hint=f"-o diagram.{fmt}")
-        try:
-            find_dot()
-        except GraphvizError as error:
-            usage_error(f"cannot write {fmt}: {error.message}", hint=error.hint)
-    if output is not None:
-        _check_writable(output)
+    options = _options(depth, shapes, show_params, fold, legend, layout)
+    _check_output(fmt, output)
     with reporting():
-        loaded = load_spec(spec, plain=plain, max_nodes=max_nodes, allow_outside=allow_outside)
-        graph = loaded.graph(model, **parse_params(loaded, param))
-    render_options: dict[str, Any] = {
-        "shapes": options.shapes,
-        "depth": options.depth,
-        "params": options.params,
-        "fold": options.fold,
-        "legend": options.legend,
-        "layout": options.layout,
-    }
+        graph = target.graph()
     try:
-        data = export(graph, fmt, timeout=timeout, **render_options)
+        data = export(graph, fmt, timeout=timeout, **options)
     except GraphvizError as error:
         usage_error(error.message, hint=error.hint)
     if output is None:
@@ -187,6 +141,43 @@ def render(
     except OSError as error:
         usage_error(f"cannot write {output}: {error.strerror or error}")
     out.print(f"wrote {output} ({fmt}, model {graph.graph['model']})", markup=False)
+
+
+def _options(
+    depth: int | None, shapes: str, show_params: bool, fold: bool, legend: bool, layout: str
+) -> dict[str, Any]:
+    """The drawing options, validated (a bad value is a usage error)."""
+    if depth is not None and depth < 0:
+        usage_error(
+            f"--depth must be 0 or more, got {depth}",
+            hint="--depth 0 draws only the model's own statements; --depth 1 also opens "
+            "its top-level blocks; leave it out to draw every layer",
+        )
+    try:
+        options = RenderOptions(shapes, depth, show_params, fold, legend, layout)  # type: ignore[arg-type]
+    except RenderError as error:
+        usage_error(str(error))
+    return {
+        "shapes": options.shapes,
+        "depth": options.depth,
+        "params": options.params,
+        "fold": options.fold,
+        "legend": options.legend,
+        "layout": options.layout,
+    }
+
+
+def _check_output(fmt: str, output: Path | None) -> None:
+    """Fail before the slow part: binary formats need a file and Graphviz, and a writable path."""
+    if fmt in IMAGE_FORMATS:
+        if output is None:
+            usage_error(f"{fmt} output is binary: give a file with -o", hint=f"-o diagram.{fmt}")
+        try:
+            find_dot()
+        except GraphvizError as error:
+            usage_error(f"cannot write {fmt}: {error.message}", hint=error.hint)
+    if output is not None:
+        _check_writable(output)
 
 
 def _format(output: Path | None, format: str | None) -> str:

@@ -13,26 +13,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from resdsl.diagnostics import Diagnostic, did_you_mean
 from resdsl.ir.dims import SymDim, describe
+from resdsl.ir.values import BlockRef as BlockRef  # re-exported: the front end names it here
 from resdsl.source import Span
 from resdsl.syntax import ast
 
 MAX_INT = 2**63 - 1
 MAX_LIST = 100_000
-
-
-@dataclass(frozen=True)
-class BlockRef:
-    """A block used as a value: ``unit: block = basic``."""
-
-    name: str
-
-    def __str__(self) -> str:
-        return self.name
 
 
 Value = Any  # int | float | bool | str | list[Value] | BlockRef

@@ -1,0 +1,119 @@
+"""Graph assembly: the nodes, edges, scopes and constraints of the graph being built.
+
+Nodes and edges are collected in plain dicts and handed to networkx in bulk
+at the end (node-by-node networkx calls were a third of elaboration time).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from resdsl.ir.dims import SymDim, expr_of
+from resdsl.ir.graph import Constraint, ScopeInfo, new_graph
+from resdsl.semantics.context import Scope, too_many_nodes
+from resdsl.source import Span
+
+if TYPE_CHECKING:
+    from resdsl.semantics.elaborate import Limits
+
+
+class GraphBuilder:
+    """The graph under construction, with the node limit it must stay under."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.graph = new_graph("")
+        self.node_count = 0
+        #: The statement being elaborated, for a limit error without a span of its own.
+        self.current_span: Span | None = None
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.preds: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        #: Nodes and scopes in creation order (stamping copies a slice of them).
+        self.created: list[str] = []
+        self.created_scopes: list[str] = []
+        self._constraint_keys: set[tuple[Any, ...]] = set()
+
+    @property
+    def scopes(self) -> dict[str, ScopeInfo]:
+        scopes: dict[str, ScopeInfo] = self.graph.graph["scopes"]
+        return scopes
+
+    def count_node(self, span: Span | None) -> None:
+        self.node_count += 1
+        if self.node_count > self.limits.max_nodes:
+            raise too_many_nodes(self.limits, span or self.current_span)
+
+    def add_node(self, node: str, where: Scope, **attrs: Any) -> str:
+        self.count_node(attrs.get("span"))
+        attrs.setdefault("parent", where.path)
+        self.nodes[node] = attrs
+        self.preds[node] = []
+        self.created.append(node)
+        return node
+
+    def add_scope(self, info: ScopeInfo) -> ScopeInfo:
+        self.graph.graph["scopes"][info.path] = info
+        self.created_scopes.append(info.path)
+        return info
+
+    def add_edge(self, u: str, v: str, kind: str, index: int, **attrs: Any) -> None:
+        attrs["kind"] = kind
+        attrs["index"] = index
+        self.preds[v].append((u, attrs))
+
+    def constrain(self, kind: str, left: int, right: int, node: str, what: str) -> None:
+        """Record a condition on symbolic sizes (nothing to record for plain numbers)."""
+        if not (isinstance(left, SymDim) or isinstance(right, SymDim)):
+            return
+        a, b = expr_of(left), expr_of(right)
+        if kind == "eq" and a == b:
+            return
+        key = (kind, a, b)
+        if key in self._constraint_keys:
+            return
+        self._constraint_keys.add(key)
+        self.graph.graph["constraints"].append(Constraint(kind, a, b, node, what))  # type: ignore[arg-type]
+
+    def fresh_id(self, base: str) -> str:
+        node, k = base, 1
+        while node in self.nodes:
+            k += 1
+            node = f"{base}{k}"
+        return node
+
+    def finish(self) -> nx.DiGraph:
+        """The finished graph, with every collected node and edge in it."""
+        fill_graph(self.graph, self.nodes, self.preds)
+        return self.graph
+
+
+def fill_graph(
+    g: nx.DiGraph,
+    nodes: dict[str, dict[str, Any]],
+    preds: dict[str, list[tuple[str, dict[str, Any]]]],
+) -> None:
+    """Put the collected nodes and edges into an empty DiGraph, in order.
+
+    ``add_nodes_from``/``add_edges_from`` copy every attribute dict and cost a
+    fifth of elaboration; these are fresh dicts nothing else holds, so they go
+    into the adjacency structures networkx documents for subclasses
+    (``_node``, ``_succ``, ``_pred``) as they are.
+
+    >>> g = nx.DiGraph()
+    >>> fill_graph(g, {"a": {"op": "input"}, "b": {"op": "relu"}}, {"a": [], "b": [("a", {})]})
+    >>> list(g.edges), g.nodes["b"]["op"]
+    ([('a', 'b')], 'relu')
+    """
+    g.add_nodes_from(nodes)
+    g._node.update(nodes)
+    succ, pred = g._succ, g._pred
+    for v, edges in preds.items():
+        into = pred[v]
+        for u, data in edges:
+            succ[u][v] = data
+            into[u] = data
+    clear = getattr(nx, "_clear_cache", None)  # networkx >= 3.3 caches views
+    if clear is not None:
+        clear(g)

@@ -1,0 +1,332 @@
+"""Calls: a statement ``name(args)`` resolved to a layer or a block and built.
+
+A layer call becomes one node, its arguments validated by the layer's pydantic
+model and its output shape inferred. A block call becomes a scope holding the
+block's body, elaborated with its bound arguments (or stamped from an equal
+instance built before, see :mod:`resdsl.semantics.stamping`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from resdsl.diagnostics import Diagnostic, did_you_mean
+from resdsl.ir import dims
+from resdsl.ir.dims import Shape, SymDim, expr_of
+from resdsl.ir.graph import ScopeInfo
+from resdsl.ops import Layer, ShapeError, get_layer, layer_names
+from resdsl.ops.base import format_shape
+from resdsl.semantics.context import (
+    POISON,
+    Abort,
+    ElabContext,
+    Item,
+    Poisoned,
+    Scope,
+    Val,
+    freeze,
+)
+from resdsl.semantics.expr import BlockRef, Env, EvalError, Value, evaluate, show
+from resdsl.source import Span
+from resdsl.syntax import ast
+
+if TYPE_CHECKING:
+    from resdsl.semantics.elaborate import Elaborator
+
+
+class Calls:
+    """Builds layer calls and block instances."""
+
+    def __init__(self, el: Elaborator) -> None:
+        self.el = el
+        self.ctx: ElabContext = el.ctx
+        self.graph = el.ctx.graph
+        #: Blocks repeat: the same layer with the same arguments on the same input
+        #: is validated and inferred once (a large share of elaboration time).
+        self.layer_memo: dict[tuple[Any, ...], tuple[Any, Shape]] = {}
+
+    def callee(self, name: str, env: Env) -> Layer | BlockRef | None:
+        """What a call's name means: a block variable, a block, or a layer."""
+        found, value = env.lookup(name)
+        if found and isinstance(value, BlockRef):
+            return value
+        if name in self.ctx.program.blocks:
+            return BlockRef(name)
+        return get_layer(name)
+
+    def call(self, item: Item, scope: Scope, current: Val) -> Val:
+        """Build the call ``item`` on ``current``; returns its output value."""
+        stmt: ast.Call = item.stmt
+        try:
+            target = self.callee(stmt.name, item.env)
+        except EvalError as err:
+            self.ctx.report(scope, err)
+            return POISON
+        if target is None:
+            candidates = set(layer_names()) | set(self.ctx.program.blocks)
+            self.ctx.error(
+                scope,
+                "unknown-layer",
+                f"unknown layer or block '{stmt.name}'",
+                stmt.name_span,
+                did_you_mean(stmt.name, candidates),
+            )
+            return POISON
+        if isinstance(target, BlockRef):
+            return self.instantiate(target, item, scope, current)
+        values = self.layer_args(target, stmt, item.env, scope)
+        if values is None:
+            return POISON
+        return self.layer_node(target.name, values, scope, item.name, current, stmt.span, stmt)
+
+    # ------------------------------------------------------------ layers
+
+    def layer_args(
+        self, layer: Layer, stmt: ast.Call, env: Env, scope: Scope
+    ) -> dict[str, Value] | None:
+        """Match and evaluate a layer call's arguments (validated later, by the layer)."""
+        fields = list(layer.Args.model_fields)
+        matched, ok = self.el.binder.match_args(
+            stmt.args,
+            fields,
+            scope,
+            too_many=lambda given: (
+                f"{layer.name} takes no arguments"
+                if not fields
+                else f"{layer.name} takes at most {len(fields)} argument"
+                f"{'s' if len(fields) != 1 else ''} ({', '.join(fields)})"
+            ),
+            unknown=lambda name: (
+                f"{layer.name} has no argument '{name}'",
+                f"its arguments are: {', '.join(fields) or 'none'}",
+            ),
+        )
+        values: dict[str, Value] = {}
+        for name, arg in matched:
+            try:
+                value = evaluate(arg.value, env, scope)
+            except EvalError as err:
+                self.ctx.report(scope, err)
+                ok = False
+                continue
+            except Poisoned:
+                return None
+            problem = _literal_problem(value)
+            if problem:
+                self.ctx.error(
+                    scope,
+                    "argument-type",
+                    f"argument '{name}' of {layer.name}: {problem}",
+                    arg.value.span,
+                )
+                ok = False
+                continue
+            values[name] = _to_python(value)
+        return values if ok else None
+
+    def layer_node(
+        self,
+        op: str,
+        values: dict[str, Value],
+        scope: Scope,
+        name: str,
+        current: Val,
+        span: Span,
+        stmt: ast.Call | None = None,
+    ) -> Val:
+        """Validate a layer's arguments, infer its shape, and add its node."""
+        layer = get_layer(op)
+        assert layer is not None, op
+        key = None
+        if current.shape is not None and current.node is not None:
+            key = (op, freeze(values), tuple(expr_of(d) for d in current.shape))
+            hit = self.layer_memo.get(key)
+            if hit is not None:
+                # Its constraints were recorded the first time (they do not name nodes).
+                return self.add_layer(layer, hit[0], hit[1], scope, name, current, span, False)
+        try:
+            args = layer.Args.model_validate(values)
+        except ValidationError as err:
+            for e in err.errors():
+                field = str(e["loc"][0]) if e["loc"] else ""
+                where = _arg_span(stmt, layer, field) or span
+                self.ctx.error(
+                    scope, "argument", _pydantic_message(layer.name, field, e, values), where
+                )
+            return POISON
+        if current.shape is None or current.node is None:
+            return POISON
+        try:
+            shape = layer.infer(args, current.shape)
+        except ShapeError as err:
+            where = (_arg_span(stmt, layer, err.arg) if err.arg else None) or span
+            self.ctx.error(
+                scope,
+                "shape",
+                f"{layer.name} cannot take an input of shape {format_shape(current.shape)}: "
+                f"{err.message}",
+                where,
+                err.hint,
+            )
+            return POISON
+        if key is not None:
+            self.layer_memo[key] = (args, shape)
+        return self.add_layer(layer, args, shape, scope, name, current, span)
+
+    def add_layer(
+        self,
+        layer: Layer,
+        args: Any,
+        shape: Shape,
+        scope: Scope,
+        name: str,
+        current: Val,
+        span: Span,
+        record: bool = True,
+    ) -> Val:
+        """Add a layer's node and its input edge; ``record`` its size constraints."""
+        assert current.node is not None and current.shape is not None
+        graph = self.graph
+        node = graph.fresh_id(f"{scope.prefix}{name}")
+        graph.add_node(
+            node,
+            scope,
+            op=layer.name,
+            args=args,
+            scope=f"{scope.prefix}{name}",
+            name=name,
+            role=scope.role,
+            span=span,
+            shape=shape,
+        )
+        if scope.skip_edge is not None:
+            graph.add_edge(current.node, node, "skip", 0, **scope.skip_edge)
+        else:
+            graph.add_edge(current.node, node, "main", 0)
+        if not record:
+            return Val(node, shape)
+        for d in shape:
+            if isinstance(d, SymDim):
+                graph.constrain("ge", d, 1, node, f"the output of {node}")
+        for i in layer.param_dims(args, current.shape):
+            d = current.shape[i]
+            if isinstance(d, SymDim):
+                graph.constrain("eq", d, int(d), node, f"the parameters of {node}")
+        return Val(node, shape)
+
+    # ------------------------------------------------------------ blocks
+
+    def instantiate(self, ref: BlockRef, item: Item, scope: Scope, current: Val) -> Val:
+        """A block instance: its arguments bound, its body built in a scope of its own."""
+        stmt: ast.Call = item.stmt
+        bdef = self.ctx.program.blocks[ref.name]
+        if not self.check_nesting(ref, stmt, scope):
+            return POISON
+        bound = self.el.binder.bind_args(
+            bdef.params, stmt.args, item.env, scope, f"block '{ref.name}'", stmt.span
+        )
+        if bound is None:
+            return POISON
+        path = f"{scope.prefix}{item.name}"
+        stamper = self.el.stamper
+        key = None
+        if current.node is not None and current.shape is not None:
+            key = stamper.key(ref.name, bound, current, scope)
+            template = stamper.find(key)
+            if template is not None:
+                return stamper.stamp(template, path, stmt.span, current)
+        info = self.graph.add_scope(
+            ScopeInfo(path, "block", stmt.span, block=ref.name, args=bound, input=current.node)
+        )
+        mark = stamper.mark(len(self.ctx.collector.diagnostics))
+        child = Scope(
+            path,
+            current,
+            Env(bound),
+            scope.program,
+            role=scope.role,
+            depth=scope.depth + 1,
+            stack=(*scope.stack, ref.name),
+            context=f"in block '{ref.name}' instantiated as '{path}' at {stmt.span}",
+            skip_edge=scope.skip_edge,
+        )
+        out = self.el.statements.body(bdef.body, child)
+        info.output = out.node
+        if key is not None:
+            errors = len(self.ctx.collector.diagnostics)
+            stamper.remember(key, mark, errors, path, current.node, out)  # type: ignore[arg-type]
+        return out
+
+    def check_nesting(self, ref: BlockRef, stmt: ast.Call, scope: Scope) -> bool:
+        """A block may not contain itself, and blocks nest at most ``max_depth`` deep."""
+        if ref.name in scope.stack:
+            chain = " -> ".join((*scope.stack[scope.stack.index(ref.name) :], ref.name))
+            self.ctx.error(
+                scope,
+                "recursion",
+                f"block '{ref.name}' calls itself: {chain}",
+                stmt.name_span,
+                hint="a block cannot contain itself, directly or through other blocks",
+            )
+            return False
+        max_depth = self.ctx.limits.max_depth
+        if scope.depth + 1 > max_depth:
+            raise Abort(
+                Diagnostic(
+                    "too-deep",
+                    f"blocks are nested more than {max_depth} deep here",
+                    stmt.name_span,
+                    hint="raise the limit with Limits(max_depth=...)",
+                )
+            )
+        return True
+
+
+def _literal_problem(value: Value) -> str | None:
+    if isinstance(value, SymDim):
+        return (
+            f"the symbolic size {dims.describe(value)} is used where a number is needed "
+            "(give the input a fixed size)"
+        )
+    if isinstance(value, BlockRef):
+        return f"a block ('{value.name}') is not a layer argument"
+    if isinstance(value, list):
+        for v in value:
+            problem = _literal_problem(v)
+            if problem:
+                return problem
+    return None
+
+
+def _to_python(value: Value) -> Value:
+    """Spec values to the Python values pydantic validates: lists become tuples."""
+    if isinstance(value, list):
+        return tuple(_to_python(v) for v in value)
+    return value
+
+
+def _arg_span(stmt: ast.Call | None, layer: Layer, name: str | None) -> Span | None:
+    if stmt is None or not name:
+        return None
+    fields = list(layer.Args.model_fields)
+    for i, arg in enumerate(stmt.args):
+        arg_name = arg.name if arg.name is not None else (fields[i] if i < len(fields) else None)
+        if arg_name == name:
+            return arg.value.span
+    return None
+
+
+def _pydantic_message(layer: str, field: str, e: Any, values: dict[str, Value]) -> str:
+    kind = e["type"]
+    if kind == "missing":
+        return f"{layer} needs argument '{field}'"
+    given = values.get(field, e.get("input"))
+    got = show(list(given) if isinstance(given, tuple) else given)
+    if kind == "literal_error":
+        expected = e.get("ctx", {}).get("expected", "")
+        return f"argument '{field}' of {layer} must be one of {expected}, got {got}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"argument '{field}' of {layer}: {e['msg'].lower()}, got {got}"
+    return f"argument '{field}' of {layer}: {e['msg'].lower()} (got {got})"

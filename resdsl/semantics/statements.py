@@ -1,0 +1,258 @@
+"""Statements: a scope's body expanded (``repeat``, ``if``, ``let``) and built in order.
+
+A scope is elaborated in two steps. :meth:`Statements.expand` evaluates
+``repeat``, ``if`` and ``let`` into a flat list of items with their positions,
+so every name and every skip of the scope is known before anything is built;
+:meth:`Statements.run_items` then builds the items in order and inserts each
+skip's merge after its destination. ``let`` values are evaluated lazily, so a
+``let`` may use ``channels()`` of a value built earlier in the sequence.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from resdsl.diagnostics import Diagnostic
+from resdsl.ir.graph import ScopeInfo
+from resdsl.semantics.context import (
+    Abort,
+    ElabContext,
+    Item,
+    Poisoned,
+    Scope,
+    Val,
+    too_many_nodes,
+)
+from resdsl.semantics.expr import Env, EvalError, Thunk, evaluate, label_text
+from resdsl.semantics.expr import type_name as value_type
+from resdsl.semantics.skips import Skip
+from resdsl.source import Span
+from resdsl.syntax import ast
+
+if TYPE_CHECKING:
+    from resdsl.semantics.elaborate import Elaborator
+
+
+class Statements:
+    """Expands and builds the statements of scopes: the model, blocks and groups."""
+
+    def __init__(self, el: Elaborator) -> None:
+        self.el = el
+        self.ctx: ElabContext = el.ctx
+        self.graph = el.ctx.graph
+        self.item_count = 0
+
+    def body(self, body: tuple[ast.Stmt, ...], scope: Scope) -> Val:
+        """Build the statements ``body`` in ``scope``; returns the scope's output value."""
+        items: list[Item] = []
+        self.expand(body, scope.env, scope, items, [0])
+        return self.run_items(items, scope)
+
+    # ------------------------------------------------------------ expansion
+
+    def expand(
+        self,
+        body: tuple[ast.Stmt, ...],
+        env: Env,
+        scope: Scope,
+        items: list[Item],
+        position: list[int],
+    ) -> None:
+        """Evaluate repeat/if/let into a flat list of items with positions and names."""
+        graph = self.graph
+        for stmt in body:
+            graph.current_span = stmt.span
+            try:
+                if isinstance(stmt, ast.Call | ast.Group):
+                    self.expand_named(stmt, env, scope, items, position)
+                elif isinstance(stmt, ast.Skip):
+                    items.append(Item("skip", stmt, env, span=stmt.span))
+                elif isinstance(stmt, ast.Let):
+                    self.expand_let(stmt, env, scope)
+                elif isinstance(stmt, ast.Repeat):
+                    self.expand_repeat(stmt, env, scope, items, position)
+                elif isinstance(stmt, ast.If):
+                    self.expand_if(stmt, env, scope, items, position)
+            except EvalError as err:
+                self.ctx.report(scope, err)
+            except Poisoned:
+                pass
+
+    def expand_named(
+        self,
+        stmt: ast.Call | ast.Group,
+        env: Env,
+        scope: Scope,
+        items: list[Item],
+        position: list[int],
+    ) -> None:
+        """A call or group: an item named by its label, or else by its position."""
+        self.count_item(stmt.span)
+        kind = "call" if isinstance(stmt, ast.Call) else "group"
+        if stmt.label is not None:
+            name = label_text(stmt.label, env, scope)
+            span = stmt.label.span
+            if not name.isidentifier():
+                self.ctx.error(scope, "bad-label", f"label '{name}' is not a valid name", span)
+        else:
+            name, span = str(position[0]), stmt.span
+        items.append(Item(kind, stmt, env, name, position[0], span))
+        position[0] += 1
+
+    def expand_let(self, stmt: ast.Let, env: Env, scope: Scope) -> None:
+        if stmt.name in env.vars:
+            self.ctx.error(
+                scope,
+                "duplicate-let",
+                f"'{stmt.name}' is already defined in this scope",
+                stmt.span,
+            )
+            return
+        env.vars[stmt.name] = Thunk(stmt.value, env, scope)
+
+    def expand_repeat(
+        self,
+        stmt: ast.Repeat,
+        env: Env,
+        scope: Scope,
+        items: list[Item],
+        position: list[int],
+    ) -> None:
+        count = evaluate(stmt.count, env, scope)
+        if isinstance(count, bool) or not isinstance(count, int):
+            self.ctx.error(
+                scope,
+                "type",
+                f"a repeat count must be an int, got {value_type(count)}",
+                stmt.count.span,
+            )
+            return
+        if count < 0:
+            self.ctx.error(
+                scope,
+                "negative-repeat",
+                f"a repeat count cannot be negative (got {count})",
+                stmt.count.span,
+            )
+            return
+        max_nodes = self.ctx.limits.max_nodes
+        if count > max_nodes:
+            raise Abort(
+                Diagnostic(
+                    "too-many-nodes",
+                    f"repeat {count:,} exceeds the limit of {max_nodes:,} nodes",
+                    stmt.count.span,
+                    hint="raise the limit with Limits(max_nodes=...) or --max-nodes",
+                )
+            )
+        for i in range(count):
+            child = env.child({stmt.var: i} if stmt.var else None)
+            self.expand(stmt.body, child, scope, items, position)
+
+    def expand_if(
+        self,
+        stmt: ast.If,
+        env: Env,
+        scope: Scope,
+        items: list[Item],
+        position: list[int],
+    ) -> None:
+        test = evaluate(stmt.test, env, scope)
+        if not isinstance(test, bool):
+            self.ctx.error(
+                scope,
+                "type",
+                f"an if condition must be a bool, got {value_type(test)}",
+                stmt.test.span,
+            )
+            return
+        self.expand(stmt.body if test else stmt.orelse, env.child(), scope, items, position)
+
+    def count_item(self, span: Span) -> None:
+        self.item_count += 1
+        if self.item_count > self.ctx.limits.max_nodes:
+            raise too_many_nodes(self.ctx.limits, span)
+
+    # ------------------------------------------------------------ building
+
+    def run_items(self, items: list[Item], scope: Scope) -> Val:
+        """Build the items in order, inserting each skip's merge after its destination."""
+        named = [i for i in items if i.kind != "skip"]
+        by_name = self.index_names(named, scope)
+        pending = self.collect_skips(items, scope, by_name)
+        self.el.skips.check_skip_labels(pending, by_name, scope)
+        graph, calls, merges = self.graph, self.el.calls, self.el.merges
+        current = scope.input
+        for item in named:
+            graph.current_span = item.stmt.span
+            if item.kind == "call":
+                current = calls.call(item, scope, current)
+            else:
+                current = self.group(item, scope, current)
+            scope.values[item.name] = current
+            if item.name in pending and current.node is not None:
+                current = merges.merge_all(pending[item.name], item, scope, current)
+                scope.values[item.name] = current
+        return current
+
+    def index_names(self, named: list[Item], scope: Scope) -> dict[str, Item]:
+        """The items by name; a name used twice in a scope is an error."""
+        by_name: dict[str, Item] = {}
+        for item in named:
+            if item.name in by_name:
+                first = by_name[item.name]
+                self.ctx.error(
+                    scope,
+                    "duplicate-name",
+                    f"'{item.name}' is already used in this scope (at {first.span})",
+                    item.span,
+                    hint="give the statement another label",
+                )
+            else:
+                by_name[item.name] = item
+        return by_name
+
+    def collect_skips(
+        self, items: list[Item], scope: Scope, by_name: dict[str, Item]
+    ) -> dict[str, list[Skip]]:
+        """The resolved skips of the scope by destination, without repeated ones."""
+        pending: dict[str, list[Skip]] = {}
+        for item in items:
+            if item.kind != "skip":
+                continue
+            skip = self.el.skips.resolve_skip(item, scope, by_name)
+            if skip is None:
+                continue
+            earlier = pending.setdefault(skip.dst, [])
+            twin = next((s for s in earlier if (s.src, s.merge) == (skip.src, skip.merge)), None)
+            if twin is not None:
+                self.ctx.error(
+                    scope,
+                    "duplicate-skip",
+                    f"this skip repeats the skip at {twin.stmt.span}",
+                    skip.stmt.span,
+                    hint="a value can be merged into the same destination once",
+                )
+                continue
+            earlier.append(skip)
+        return pending
+
+    def group(self, item: Item, scope: Scope, current: Val) -> Val:
+        """A group ``name: { ... }``: a scope of its own, sharing the caller's variables."""
+        stmt: ast.Group = item.stmt
+        path = f"{scope.prefix}{item.name}"
+        info = self.graph.add_scope(ScopeInfo(path, "group", stmt.span, input=current.node))
+        child = Scope(
+            path,
+            current,
+            item.env.child(),
+            scope.program,
+            role=scope.role,
+            depth=scope.depth + 1,
+            stack=scope.stack,
+            context=scope.context,
+            skip_edge=scope.skip_edge,
+        )
+        out = self.body(stmt.body, child)
+        info.output = out.node
+        return out
