@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from resdsl.analysis.gradflow import GradFlowReport
     from resdsl.analysis.identity import IdentityReport
     from resdsl.analysis.paths import PathReport
+    from resdsl.training import Dataset, StepRecord, TrainConfig, TrainedModel
 
 
 class LayerRow(NamedTuple):
@@ -195,6 +196,40 @@ class Spec:
 
         params, render_options = split_options(options)
         return render_graph(self.graph(model, **params), path=path, **render_options)
+
+    def train(
+        self,
+        model: str | None = None,
+        /,
+        data: str | Path | Dataset = "digits",
+        *,
+        steps: int = 168,
+        seed: int = 0,
+        config: TrainConfig | None = None,
+        device: str = "cpu",
+        on_step: Callable[[StepRecord], None] | None = None,
+        **params: Any,
+    ) -> TrainedModel:
+        """Train the model on ``data`` with He et al.'s CIFAR recipe (see :mod:`resdsl.training`).
+
+        ``data`` is ``"digits"``, a ``.npz`` path, an image folder or a
+        :class:`~resdsl.training.data.Dataset`; ``config`` replaces the recipe
+        (``steps`` and ``seed`` then come from it). Symbolic input sizes take the
+        data's. Imports torch.
+
+        >>> import torch
+        >>> from resdsl.training import Dataset
+        >>> toy = Dataset("toy", torch.rand(128, 3, 8, 8), torch.arange(128) % 2)
+        >>> spec = loads("model m { input [3, H=32, W=32]; conv(2, 3); adaptive_avgpool(1); flatten }")
+        >>> run = spec.train(data=toy, steps=2)
+        >>> run.params, len(run.history.records)
+        ({'H': 8, 'W': 8}, 2)
+        """
+        from resdsl.training import TrainConfig, load_data, train_spec
+
+        dataset = data if not isinstance(data, str | Path) else load_data(data)
+        config = config or TrainConfig(steps=steps, seed=seed)
+        return train_spec(self, model, dataset, config, params, device=device, on_step=on_step)
 
     # ---------------------------------------------------------------- analyses
 

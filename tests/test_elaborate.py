@@ -12,6 +12,7 @@ import pytest
 
 import resdsl
 from resdsl.ir.graph import lint
+from resdsl.ops import registry
 from tests.conftest import DATA, ROOT, SPECS
 
 REFERENCE_PARAMS = {
@@ -119,7 +120,7 @@ def test_every_bundled_graph_passes_lint() -> None:
             except resdsl.ResdslError as err:  # a parameterised template model
                 assert [d.code for d in err.diagnostics] == ["missing-parameter"]
                 continue
-            assert lint(g) == [], (path.name, model)
+            assert lint(g, registry) == [], (path.name, model)
 
 
 def test_check_does_not_import_torch() -> None:
@@ -455,3 +456,134 @@ def test_elaboration_state_is_freed_without_the_cycle_collector() -> None:
         assert ref() is None
     finally:
         gc.enable()
+
+
+def _first_error(text: str, **params: Any) -> tuple[str, str | None]:
+    with pytest.raises(resdsl.ResdslError) as err:
+        resdsl.loads(text).graph(**params)
+    d = err.value.diagnostics[0]
+    return d.message, d.hint
+
+
+@pytest.mark.parametrize(
+    ("call", "message", "hint"),
+    [
+        ("conv(4.0, 3)", "argument 'out_channels' of conv must be an int, got float 4.0",
+         "write 4"),
+        ("conv(-(-4.0), 3)", "argument 'out_channels' of conv must be an int, got float 4.0",
+         "write 4"),
+        ("conv(planes / 2, 3)", "argument 'out_channels' of conv must be an int, got float 4.0",
+         "'/' always gives a float: use '//' to divide ints"),
+        ("conv(planes * 1.0, 3)", "argument 'out_channels' of conv must be an int, got float 8.0",
+         None),
+        ("conv(4.5, 3)", "argument 'out_channels' of conv must be an int, got float 4.5", None),
+        ("conv(4, [3, 3.0])", "argument 'kernel_size' of conv must be an int or a list of ints, "
+         "got float 3.0 in [3, 3.0]", "write 3"),
+        ("b(4.0)", "argument 'width' of block 'b' must be an int, got float 4.0", "write 4"),
+        ("b(planes / 2)", "argument 'width' of block 'b' must be an int, got float 4.0",
+         "'/' always gives a float: use '//' to divide ints"),
+    ],
+)  # fmt: skip
+def test_an_int_never_accepts_a_float(call: str, message: str, hint: str | None) -> None:
+    """One number rule for layer arguments and block parameters, with the same words."""
+    text = f"""
+        block b(width: int) {{ conv(width, 3) }}
+        model m(planes: int = 8) {{
+            input [3, H=8, W=8]
+            {call}
+        }}
+        """
+    assert _first_error(text) == (message, hint)
+
+
+def test_a_float_accepts_an_int_and_integer_arithmetic_stays_int() -> None:
+    g = resdsl.loads(
+        """
+        model m(s: int = 2, planes: int = 8) {
+            input [3, H=8, W=8]
+            conv(64 * 2 ** s, 3)
+            conv(planes // 2, 1)
+            dropout(1)
+        }
+        """
+    ).graph()
+    assert g.nodes["0"]["args"].out_channels == 256
+    assert g.nodes["1"]["args"].out_channels == 4
+    p = g.nodes["2"]["args"].p
+    assert p == 1.0 and type(p) is float
+
+
+def test_a_model_int_parameter_given_a_float_from_python() -> None:
+    text = "model m(width: int = 4) {\n input [3, H=8, W=8]\n conv(width, 3)\n}\n"
+    assert _first_error(text, width=4.0) == (
+        "argument 'width' of model 'm' must be an int, got float 4.0",
+        "write 4",
+    )
+
+
+def _relative_structure(g: Any, path: str) -> tuple[Any, ...]:
+    """What a scope builds, relative to its path: nodes and the edges among them."""
+    prefix = f"{path}."
+    inside = [n for n in g if n.startswith(prefix)]
+    nodes = [
+        (n.removeprefix(prefix), d["op"], d["role"], repr(d["args"]), repr(d["shape"]))
+        for n in inside
+        for d in [g.nodes[n]]
+    ]
+    members = set(inside)
+    edges = sorted(
+        (u.removeprefix(prefix), v.removeprefix(prefix), d["kind"], d.get("merge"), d["index"])
+        for u, v, d in g.edges(data=True)
+        if u in members and v in members
+    )
+    return tuple(nodes), tuple(edges)
+
+
+def test_block_instances_carry_their_key_in_the_graph() -> None:
+    g = resdsl.load(SPECS / "resnet.res").graph("resnet50")
+    scopes = g.graph["scopes"]
+    assert scopes["layer1.0"].instance == "bottleneck(planes=64, stride=1) on [64, H/4=56, W/4=56]"
+    assert scopes["layer2.0"].instance == (
+        "bottleneck(planes=128, stride=2) on [256, H/4=56, W/4=56]"
+    )
+    assert scopes["layer1"].instance == (
+        "stage(unit=bottleneck, width=64, n=3, stride=1) on [64, H/4=56, W/4=56]"
+    )
+    # Stamped copies carry the key of the instance they were copied from.
+    assert scopes["layer1.1"].instance == scopes["layer1.2"].instance
+    assert scopes[""].instance is None and scopes["layer1.0.downsample"].instance is None
+    by_key: dict[str, list[str]] = {}
+    for path, info in scopes.items():
+        assert (info.instance is not None) == (info.kind == "block"), path
+        if info.instance is not None:
+            by_key.setdefault(info.instance, []).append(path)
+    assert len(by_key) == 12  # 4 stages and 8 kinds of bottleneck
+    for paths in by_key.values():
+        first = _relative_structure(g, paths[0])
+        assert first[0], paths[0]
+        for other in paths[1:]:
+            assert _relative_structure(g, other) == first, (paths[0], other)
+
+
+def test_a_shortcut_block_has_an_instance_key() -> None:
+    g = resdsl.load(SPECS / "preact_resnet.res").graph("preact_resnet164")
+    shortcuts = {
+        p: i.instance for p, i in g.graph["scopes"].items() if i.kind == "shortcut" and i.block
+    }
+    assert shortcuts["layer1.0.shortcut"] == (
+        "conv_shortcut(channels=64, stride=1) on [16, H=32, W=32] in a shortcut"
+    )
+    assert len(shortcuts) == 3
+
+
+def test_instance_keys_do_not_depend_on_stamping() -> None:
+    from resdsl.semantics.elaborate import Elaborator, Limits
+
+    program = resdsl.load(SPECS / "unet.res").program
+    keys = []
+    for stamping in (True, False):
+        el = Elaborator(program, Limits())
+        el.stamping = stamping
+        g = el.model("unet", {}, None)
+        keys.append({p: i.instance for p, i in g.graph["scopes"].items()})
+    assert keys[0] == keys[1] and any(keys[0].values())

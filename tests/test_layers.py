@@ -582,6 +582,8 @@ BAD_ARGS = [
     ("conv", {"out_channels": 8, "kernel_size": 3, "bias": 1}, "bias", "valid boolean"),
     ("conv", {"out_channels": 8, "kernel_size": 3, "bias": "yes"}, "bias", "valid boolean"),
     ("conv", {"out_channels": 8.5, "kernel_size": 3}, "out_channels", "integer"),
+    ("conv", {"out_channels": 8.0, "kernel_size": 3}, "out_channels", "not a float"),
+    ("maxpool", {"kernel_size": 2, "stride": 2.0}, "stride", "not a float"),
     ("conv", {"out_channels": 8, "kernel_size": "3"}, "kernel_size", "not a string"),
     ("conv", {"out_channels": 8, "kernel_size": 3, "stride": [1, True]}, "stride", "not a boolean"),
     ("batchnorm", {"eps": "1e-5"}, "eps", "not a string"),
@@ -632,11 +634,18 @@ def test_bad_arguments_are_rejected(
     assert any(text in e["msg"] for e in errors), [e["msg"] for e in errors]
 
 
-def test_lax_numbers_are_accepted() -> None:
-    conv = ConvArgs(out_channels=8.0, kernel_size=[3, 3])
-    assert conv.out_channels == 8 and type(conv.out_channels) is int
+def test_a_float_accepts_an_int_but_an_int_never_a_float() -> None:
+    conv = ConvArgs(out_channels=8, kernel_size=[3, 3])
     assert conv.kernel_size == (3, 3)
-    assert LeakyReLUArgs(negative_slope=1).negative_slope == 1.0
+    slope = LeakyReLUArgs(negative_slope=1).negative_slope
+    assert slope == 1.0 and type(slope) is float
+    for kwargs in (
+        {"out_channels": 8.0, "kernel_size": 3},
+        {"out_channels": 8, "kernel_size": [3, 3.0]},
+    ):
+        with pytest.raises(ValidationError) as info:
+            ConvArgs.model_validate(kwargs)
+        assert [e["type"] for e in info.value.errors()] == ["float_not_int"]
 
 
 def test_argument_order_follows_pytorch() -> None:

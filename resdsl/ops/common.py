@@ -1,9 +1,12 @@
 """Argument types and checks shared by the layer families.
 
-Argument models are lax (``64.0`` is accepted where an int is expected, ``1``
-where a float is), but neither a boolean nor a string is a number:
-``conv(true, 3)`` is rejected although Python would read it as ``conv(1, 3)``,
-and so is ``conv(8, "3")``. A flag takes only ``true`` or ``false``.
+Numbers follow one rule everywhere, the same for layer arguments as for block
+and model parameters: an int never accepts a float (``conv(4.0, 3)`` is
+rejected: write ``conv(4, 3)``; ``planes / 2`` is a float, ``planes // 2`` an
+int), while a float accepts an int (``dropout(1)`` is ``p=1.0``). Neither a
+boolean nor a string is a number: ``conv(true, 3)`` is rejected although
+Python would read it as ``conv(1, 3)``, and so is ``conv(8, "3")``. A flag
+takes only ``true`` or ``false``.
 """
 
 from __future__ import annotations
@@ -25,9 +28,18 @@ def _number_only(value: Any) -> Any:
     return value
 
 
+def _int_only(value: Any) -> Any:
+    if type(value) is int:  # the common case, first: layers validate many ints
+        return value
+    if isinstance(value, float):
+        raise PydanticCustomError("float_not_int", "Input should be an integer, not a float")
+    return _number_only(value)
+
+
 #: Only ``true``/``false``: neither ``1`` nor ``"yes"`` is a boolean here.
 Bool = Annotated[bool, Strict()]
-Int = Annotated[int, BeforeValidator(_number_only)]
+#: Only an int: ``4.0`` is a float, as it is for a block's ``int`` parameter.
+Int = Annotated[int, BeforeValidator(_int_only)]
 Float = Annotated[float, BeforeValidator(_number_only)]
 PosInt = Annotated[Int, Field(gt=0)]
 NonNegInt = Annotated[Int, Field(ge=0)]

@@ -7,6 +7,7 @@ order, keywords their own, as in Python.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -123,14 +124,16 @@ class Binder:
         bound: dict[str, Value] = {}
         env = Env()
         ok = True
-        spans = {a.name: a.span for a in arg_spans if a.name}
+        given = {a.name: a for a in arg_spans if a.name}
         positional = [a for a in arg_spans if a.name is None]
         for i, a in enumerate(positional):
-            spans[params[i].name] = a.span
+            given[params[i].name] = a
         for p in params:
+            expr: ast.Expr | None = None
             if p.name in values:
                 value = values[p.name]
-                where = spans.get(p.name, span)
+                arg = given.get(p.name)
+                where, expr = (arg.span, arg.value) if arg is not None else (span, None)
             elif p.default is not None:
                 try:
                     value = evaluate(p.default, env, scope)
@@ -138,12 +141,12 @@ class Binder:
                     self.ctx.report(scope, err)
                     ok = False
                     continue
-                where = p.default.span
+                where, expr = p.default.span, p.default
             else:
                 self.missing(p, scope, span, callee, for_model)
                 ok = False
                 continue
-            checked = self.check_type(p, value, where, scope, callee)
+            checked = self.check_type(p, value, where, scope, callee, expr)
             if checked is MISSING:
                 ok = False
                 continue
@@ -171,9 +174,18 @@ class Binder:
             )
 
     def check_type(
-        self, p: ast.Param, value: Value, span: Span, scope: Scope, callee: str
+        self,
+        p: ast.Param,
+        value: Value,
+        span: Span,
+        scope: Scope,
+        callee: str,
+        expr: ast.Expr | None = None,
     ) -> Value:
-        """The value converted to the parameter's type, or :data:`MISSING` (reported)."""
+        """The value converted to the parameter's type, or :data:`MISSING` (reported).
+
+        ``expr`` is what the value was written as, if it was written in the spec.
+        """
         t = p.type
         if t == "float" and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
@@ -190,6 +202,7 @@ class Binder:
                 f"argument '{p.name}' of {callee} must be {article(t)} {t}, "
                 f"got {value_type(value)} {show(value)}",
                 span,
+                int_hint(value, expr) if t == "int" else None,
             )
             return MISSING
         return value
@@ -202,3 +215,40 @@ MISSING: Any = object()
 def article(word: str) -> str:
     """The indefinite article for ``word``: ``article("int") == "an"``."""
     return "an" if word[0] in "aeiou" else "a"
+
+
+def int_hint(value: Value, expr: ast.Expr | None) -> str | None:
+    """How to write an int where the float ``value`` was given (from ``expr``), or None.
+
+    One rule for every argument: an int never accepts a float, so ``4.0`` is
+    refused where an int is expected, with this hint.
+
+    >>> int_hint(4.0, None)
+    'write 4'
+    >>> int_hint(4.5, None) is None
+    True
+    """
+    if not isinstance(value, float) or not value.is_integer():
+        return None
+    if expr is not None and _divides(expr):
+        return "'/' always gives a float: use '//' to divide ints"
+    if expr is None or _is_literal(expr):
+        return f"write {int(value)}"
+    return None
+
+
+def _is_literal(expr: ast.Expr) -> bool:
+    if isinstance(expr, ast.Unary) and expr.op in ("-", "+"):
+        return _is_literal(expr.operand)
+    return isinstance(expr, ast.Num)
+
+
+def _divides(node: Any) -> bool:
+    """Whether an expression divides with ``/`` anywhere in it."""
+    if isinstance(node, ast.Binary) and node.op == "/":
+        return True
+    if isinstance(node, tuple):
+        return any(_divides(n) for n in node)
+    if dataclasses.is_dataclass(node) and not isinstance(node, Span):
+        return any(_divides(getattr(node, f.name)) for f in dataclasses.fields(node))
+    return False

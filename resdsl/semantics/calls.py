@@ -18,6 +18,7 @@ from resdsl.ir.dims import Shape, SymDim, expr_of
 from resdsl.ir.graph import ScopeInfo
 from resdsl.ops import Layer, ShapeError, get_layer, layer_names
 from resdsl.ops.base import format_shape
+from resdsl.semantics.binding import int_hint
 from resdsl.semantics.context import (
     POISON,
     Abort,
@@ -29,6 +30,7 @@ from resdsl.semantics.context import (
     freeze,
 )
 from resdsl.semantics.expr import BlockRef, Env, EvalError, Value, evaluate, show
+from resdsl.semantics.stamping import instance_key
 from resdsl.source import Span
 from resdsl.syntax import ast
 
@@ -151,17 +153,22 @@ class Calls:
         except ValidationError as err:
             for e in err.errors():
                 field = str(e["loc"][0]) if e["loc"] else ""
-                where = _arg_span(stmt, layer, field) or span
-                self.ctx.error(
-                    scope, "argument", _pydantic_message(layer.name, field, e, values), where
-                )
+                expr = _arg_expr(stmt, layer, field)
+                where = expr.span if expr is not None else span
+                if e["type"] == "float_not_int":
+                    code, hint = "argument-type", int_hint(e["input"], _element(expr, e["loc"]))
+                else:
+                    code, hint = "argument", None
+                message = _pydantic_message(layer.name, field, e, values)
+                self.ctx.error(scope, code, message, where, hint)
             return POISON
         if current.shape is None or current.node is None:
             return POISON
         try:
             shape = layer.infer(args, current.shape)
         except ShapeError as err:
-            where = (_arg_span(stmt, layer, err.arg) if err.arg else None) or span
+            expr = _arg_expr(stmt, layer, err.arg) if err.arg else None
+            where = expr.span if expr is not None else span
             self.ctx.error(
                 scope,
                 "shape",
@@ -231,14 +238,23 @@ class Calls:
             return POISON
         path = f"{scope.prefix}{item.name}"
         stamper = self.el.stamper
-        key = None
+        key = instance = None
         if current.node is not None and current.shape is not None:
             key = stamper.key(ref.name, bound, current, scope)
             template = stamper.find(key)
             if template is not None:
                 return stamper.stamp(template, path, stmt.span, current)
+            instance = instance_key(ref.name, bound, current.shape, scope.role)
         info = self.graph.add_scope(
-            ScopeInfo(path, "block", stmt.span, block=ref.name, args=bound, input=current.node)
+            ScopeInfo(
+                path,
+                "block",
+                stmt.span,
+                block=ref.name,
+                args=bound,
+                input=current.node,
+                instance=instance,
+            )
         )
         mark = stamper.mark(len(self.ctx.collector.diagnostics))
         child = Scope(
@@ -307,15 +323,24 @@ def _to_python(value: Value) -> Value:
     return value
 
 
-def _arg_span(stmt: ast.Call | None, layer: Layer, name: str | None) -> Span | None:
+def _arg_expr(stmt: ast.Call | None, layer: Layer, name: str | None) -> ast.Expr | None:
+    """The expression a call gives for the layer argument ``name``, if it gives one."""
     if stmt is None or not name:
         return None
     fields = list(layer.Args.model_fields)
     for i, arg in enumerate(stmt.args):
         arg_name = arg.name if arg.name is not None else (fields[i] if i < len(fields) else None)
         if arg_name == name:
-            return arg.value.span
+            return arg.value
     return None
+
+
+def _element(expr: ast.Expr | None, loc: tuple[Any, ...]) -> ast.Expr | None:
+    """The expression of the list element an error's location points at, if written as a list."""
+    index = loc[-1] if len(loc) > 1 else None
+    if isinstance(index, int) and isinstance(expr, ast.ListExpr) and index < len(expr.items):
+        return expr.items[index]
+    return expr if len(loc) == 1 else None
 
 
 def _pydantic_message(layer: str, field: str, e: Any, values: dict[str, Value]) -> str:
@@ -324,6 +349,13 @@ def _pydantic_message(layer: str, field: str, e: Any, values: dict[str, Value]) 
         return f"{layer} needs argument '{field}'"
     given = values.get(field, e.get("input"))
     got = show(list(given) if isinstance(given, tuple) else given)
+    if kind == "float_not_int":
+        if len(e["loc"]) > 1:
+            return (
+                f"argument '{field}' of {layer} must be an int or a list of ints, "
+                f"got float {show(e['input'])} in {got}"
+            )
+        return f"argument '{field}' of {layer} must be an int, got float {got}"
     if kind == "literal_error":
         expected = e.get("ctx", {}).get("expected", "")
         return f"argument '{field}' of {layer} must be one of {expected}, got {got}"

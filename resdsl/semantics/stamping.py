@@ -11,16 +11,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from resdsl.ir.dims import expr_of
+from resdsl.ir.dims import Shape, SymDim, describe, expr_of
 from resdsl.ir.graph import ScopeInfo
 from resdsl.semantics.assembly import GraphBuilder
 from resdsl.semantics.context import Scope, Val, freeze
-from resdsl.semantics.expr import Value
+from resdsl.semantics.expr import Value, show
 from resdsl.source import Span
 
 #: What makes two block instances the same: block, arguments, input shape, and
 #: where the instance sits (its role, skip path and depth shape its nodes too).
 InstanceKey = tuple[Any, ...]
+
+
+def instance_key(block: str, bound: dict[str, Value], shape: Shape, role: str) -> str:
+    """The graph's key of a block instance (``ScopeInfo.instance``): equal keys, equal structure.
+
+    The block, its arguments as the spec writes them, its input shape, and
+    whether it sits on a skip path determine what elaborating it builds.
+
+    >>> instance_key("basic", {"planes": 64, "stride": 1}, (64, 56, 56), "layer")
+    'basic(planes=64, stride=1) on [64, 56, 56]'
+    """
+    args = ", ".join(f"{name}={show(value)}" for name, value in bound.items())
+    sizes = ", ".join(f"{describe(d)}={int(d)}" if isinstance(d, SymDim) else str(d) for d in shape)
+    where = " in a shortcut" if role == "shortcut" else ""
+    return f"{block}({args}) on [{sizes}]{where}"
 
 
 @dataclass
@@ -101,7 +116,15 @@ class Stamper:
 
         source = scopes[old]
         graph.add_scope(
-            ScopeInfo(path, "block", span, block=source.block, args=source.args, input=current.node)
+            ScopeInfo(
+                path,
+                "block",
+                span,
+                block=source.block,
+                args=source.args,
+                input=current.node,
+                instance=source.instance,
+            )
         )
         for scope_path in template.scopes:
             info = scopes[scope_path]
@@ -114,6 +137,7 @@ class Stamper:
                     args=info.args,
                     input=outside(info.input) if info.input else None,
                     output=rename(info.output) if info.output else None,
+                    instance=info.instance,
                 )
             )
         nodes, preds, created = graph.nodes, graph.preds, graph.created
