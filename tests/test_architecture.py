@@ -66,7 +66,9 @@ def _definitions() -> list[tuple[str, str, int, int]]:
                 if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                     name = f"{prefix}{child.name}"
                     lines = (child.end_lineno or child.lineno) - child.lineno + 1
-                    limit = MAX_CLASS_LINES if isinstance(child, ast.ClassDef) else MAX_FUNCTION_LINES
+                    limit = (
+                        MAX_CLASS_LINES if isinstance(child, ast.ClassDef) else MAX_FUNCTION_LINES
+                    )
                     found.append((str(path.relative_to(PACKAGE.parent)), name, lines, limit))
                     stack.append((child, f"{name}."))
                 else:

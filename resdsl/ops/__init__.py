@@ -1,4 +1,4 @@
-"""The op registry (LANGUAGE.md sections 5 and 6): layers, merges, shortcuts, alignments.
+"""The op registry (docs/language.md sections 6 and 7): layers, merges, shortcuts, alignments.
 
 Each family lives in its own module; adding a built-in op touches its module
 plus the tuple it is listed in. Users add their own with :func:`register_layer`

@@ -1,4 +1,4 @@
-"""Merges: the ops that join a skip path with the main path (LANGUAGE.md section 5).
+"""Merges: the ops that join a skip path with the main path (docs/language.md section 6).
 
 A merge is one definition: its options (``Args``), which skip options it
 takes, the order of its inputs, its shape rule with its diagnostics, its

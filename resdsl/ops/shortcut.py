@@ -1,4 +1,4 @@
-"""Shortcuts: what a skip into an ``add`` passes through (``shortcut=`` in LANGUAGE.md section 5).
+"""Shortcuts: what a skip into an ``add`` passes through (``shortcut=`` in docs/language.md section 6).
 
 ``identity`` passes the skip's value as it is; ``projection`` (ResNet's option
 B) is a 1x1 convolution and a batch norm, sized to the merge; ``zeropad``
