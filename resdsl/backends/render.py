@@ -1088,14 +1088,18 @@ def merge_style(name: str | None) -> SkipStyle | None:
     return op.style if op is not None else None
 
 
-class _Nodes:
-    """The DOT attributes of each drawn node, from the op definitions' styles and labels."""
+class _ViewReader:
+    """Reads a view under the render options: its graph and whether it is drawn U-shaped."""
 
     def __init__(self, view: _View, opts: RenderOptions) -> None:
         self.view = view
         self.opts = opts
         self.graph = view.graph
         self.u = view.layout == "u"
+
+
+class _Nodes(_ViewReader):
+    """The DOT attributes of each drawn node, from the op definitions' styles and labels."""
 
     def attrs(self, unit: _Unit) -> Attrs:
         if unit.kind == "output":
@@ -1305,14 +1309,11 @@ class _Nodes:
         return "down" if self.view.unit_position(unit) <= self.view.turn else "up"
 
 
-class _Writer:
+class _Writer(_ViewReader):
     """Turns a view into DOT lines."""
 
     def __init__(self, view: _View, opts: RenderOptions) -> None:
-        self.view = view
-        self.opts = opts
-        self.graph = view.graph
-        self.u = view.layout == "u"
+        super().__init__(view, opts)
         self.cluster_names: set[str] = {"cluster_legend"}
         self.nodes = _Nodes(view, opts)
         self._skips_into: dict[str, list[_Edge]] | None = None

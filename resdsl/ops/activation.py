@@ -82,46 +82,37 @@ class GELU(Activation):
     Args = GELUArgs
 
 
-class SiLU(Activation):
-    """``silu`` -> ``nn.SiLU()`` (swish)."""
-
-    name = "silu"
-    torch_name = "SiLU"
-
-
-class Mish(Activation):
-    """``mish`` -> ``nn.Mish()``."""
-
-    name = "mish"
-    torch_name = "Mish"
+#: Activations without arguments, in the order they are listed: the language's
+#: name, PyTorch's class and, where it has one, another name it goes by.
+_ARGUMENT_FREE: tuple[tuple[str, str, str], ...] = (
+    ("silu", "SiLU", "swish"),
+    ("mish", "Mish", ""),
+    ("sigmoid", "Sigmoid", ""),
+    ("tanh", "Tanh", ""),
+    ("hardswish", "Hardswish", ""),
+    ("hardsigmoid", "Hardsigmoid", ""),
+)
 
 
-class Sigmoid(Activation):
-    """``sigmoid`` -> ``nn.Sigmoid()``."""
+def argument_free(name: str, torch_name: str, aka: str = "") -> Activation:
+    """The activation ``name`` -> ``nn.<torch_name>()``, which takes no arguments.
 
-    name = "sigmoid"
-    torch_name = "Sigmoid"
-
-
-class Tanh(Activation):
-    """``tanh`` -> ``nn.Tanh()``."""
-
-    name = "tanh"
-    torch_name = "Tanh"
-
-
-class Hardswish(Activation):
-    """``hardswish`` -> ``nn.Hardswish()``."""
-
-    name = "hardswish"
-    torch_name = "Hardswish"
-
-
-class Hardsigmoid(Activation):
-    """``hardsigmoid`` -> ``nn.Hardsigmoid()``."""
-
-    name = "hardsigmoid"
-    torch_name = "Hardsigmoid"
+    >>> argument_free("tanh", "Tanh").torch_init(NoArgs(), (4,))
+    'nn.Tanh()'
+    """
+    also = f" ({aka})" if aka else ""
+    layer_class = type(
+        torch_name,
+        (Activation,),
+        {
+            "__doc__": f"``{name}`` -> ``nn.{torch_name}()``{also}.",
+            "__module__": __name__,
+            "name": name,
+            "torch_name": torch_name,
+        },
+    )
+    activation: Activation = layer_class()
+    return activation
 
 
 class SoftmaxArgs(LayerArgs):
@@ -155,11 +146,6 @@ ACTIVATIONS: tuple[Activation, ...] = (
     LeakyReLU(),
     ELU(),
     GELU(),
-    SiLU(),
-    Mish(),
-    Sigmoid(),
-    Tanh(),
-    Hardswish(),
-    Hardsigmoid(),
+    *(argument_free(name, torch_name, aka) for name, torch_name, aka in _ARGUMENT_FREE),
     Softmax(),
 )
