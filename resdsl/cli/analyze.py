@@ -11,6 +11,7 @@ Exit codes, as for every command: 0 success, 1 an invalid spec, 2 bad usage
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from resdsl.cli.common import Target, err, out, reporting, spec_command, usage_e
 
 if TYPE_CHECKING:
     from resdsl.analysis.compare import Comparison
-    from resdsl.analysis.gradflow import GradFlowReport
+    from resdsl.analysis.gradflow import GradFlow, GradFlowReport, LayerGrad
     from resdsl.analysis.identity import IdentityReport
     from resdsl.analysis.paths import PathReport
 
@@ -385,42 +386,67 @@ def print_gradflow(r: GradFlowReport) -> None:
         table.add_column("plain twin", justify="right")
     for layer in m.layers:
         depth = f"{layer.depth:g}" + ("" if layer.role == "layer" else " (shortcut)")
-        cells = [depth, layer.node, layer.op, f"{layer.grad_norm:.4g}"]
+        cells = [depth, layer.node, layer.op, _norm_cell(layer)]
         if p is not None:
             other = twin.get(layer.node)
-            cells.append(f"{other.grad_norm:.4g}" if other is not None else "--")
+            cells.append(_norm_cell(other) if other is not None else "--")
         table.add_row(*cells)
     out.print(table)
     for flow in [m] + ([p] if p is not None else []):
-        name = f"{flow.model}{' plain twin' if flow.plain else ''}"
-        over = "convolutions" if flow.spread_over == "conv" else "weighted layers"
-        out.print(
-            f"{name}: spread {format_ratio(flow.spread)} ({flow.first} over {flow.last}, "
-            f"{over}); max/min {format_ratio(flow.max_min)}; loss {flow.loss_value:.4f}",
-            markup=False,
-        )
-        if flow.zero_grad_layers:
-            names = ", ".join(flow.zero_grad_layers)
-            for line in textwrap.wrap(
-                f"{len(flow.zero_grad_layers)} weighted layers get no gradient at this step: "
-                f"{names} (typically a zero rezero gate or a zero-initialised norm after them, "
-                "which the first update moves)",
-                100,
-                initial_indent="  ",
-                subsequent_indent="    ",
-            ):
-                out.print(line, markup=False)
-        else:
-            out.print(
-                f"  every one of its {len(flow.layers)} weighted layers gets a gradient",
-                markup=False,
-            )
+        _print_flow_summary(flow)
     ratio = r.spread_ratio
     if ratio is not None:
         out.print(
             f"the plain twin's spread is {format_ratio(ratio)} the residual network's",
             markup=False,
         )
+    elif p is not None and (m.spread is None or p.spread is None):
+        out.print(
+            "no spread ratio: a spread it would be taken from is not a finite number",
+            markup=False,
+        )
+
+
+def _norm_cell(layer: LayerGrad) -> str:
+    """A gradient norm for the table: ``overflow`` for inf/nan, never a non-number."""
+    return "overflow" if layer.overflow else f"{layer.grad_norm:.4g}"
+
+
+def _print_flow_summary(flow: GradFlow) -> None:
+    """One model's spread line and whether every layer gets a (finite) gradient."""
+    from resdsl.analysis.gradflow import format_ratio
+
+    name = f"{flow.model}{' plain twin' if flow.plain else ''}"
+    over = "convolutions" if flow.spread_over == "conv" else "weighted layers"
+    loss = f"{flow.loss_value:.4f}" if math.isfinite(flow.loss_value) else "overflow"
+    if flow.spread is None or flow.max_min is None:
+        spread = f"spread not computed: {over} overflowed"
+    else:
+        spread = (
+            f"spread {format_ratio(flow.spread)} ({flow.first} over {flow.last}, {over}); "
+            f"max/min {format_ratio(flow.max_min)}"
+        )
+    out.print(f"{name}: {spread}; loss {loss}", markup=False)
+    n, k = len(flow.layers), len(flow.overflow_layers)
+    if k:
+        out.print(
+            f"  {k} of its {n} weighted layers overflowed (gradient norm inf or nan in float32); "
+            f"{n - k - len(flow.zero_grad_layers)} get a finite non-zero gradient",
+            markup=False,
+        )
+    if flow.zero_grad_layers:
+        names = ", ".join(flow.zero_grad_layers)
+        for line in textwrap.wrap(
+            f"{len(flow.zero_grad_layers)} weighted layers get no gradient at this step: "
+            f"{names} (typically a zero rezero gate or a zero-initialised norm after them, "
+            "which the first update moves)",
+            100,
+            initial_indent="  ",
+            subsequent_indent="    ",
+        ):
+            out.print(line, markup=False)
+    elif not k:
+        out.print(f"  every one of its {n} weighted layers gets a gradient", markup=False)
 
 
 # ---------------------------------------------------------------- identity
