@@ -24,6 +24,7 @@ from rich.table import Table
 from resdsl.cli.common import Target, err, out, reporting, spec_command, usage_error, write_atomic
 
 if TYPE_CHECKING:
+    from resdsl.analysis.blockgrad import BlockGradReport
     from resdsl.analysis.compare import Comparison
     from resdsl.analysis.gradflow import GradFlow, GradFlowReport, LayerGrad
     from resdsl.analysis.identity import IdentityReport
@@ -332,6 +333,26 @@ def gradflow(
             help="Initialisation: 'kaiming' (He et al., the default here) or 'default' (PyTorch's).",
         ),
     ] = "kaiming",
+    blocks: Annotated[
+        bool,
+        typer.Option(
+            "--blocks",
+            help="Per residual block: the skip and branch terms of the gradient at its input.",
+        ),
+    ] = False,
+    steps: Annotated[
+        int,
+        typer.Option("--steps", help="With --blocks: measure again after N training steps.", min=0),
+    ] = 0,
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            help="With --steps: the training data, as for 'resdsl train' (digits, .npz, "
+            "an image folder).",
+        ),
+    ] = "digits",
+    lr: Annotated[float, typer.Option("--lr", help="With --steps: learning rate.", min=0.0)] = 0.1,
 ) -> None:
     """Per-layer gradient norms at initialisation: one seeded forward/backward pass.
 
@@ -343,6 +364,12 @@ def gradflow(
     are any). --plain-twin measures the plain twin the same way; -o plots both
     on a log scale. Imports torch.
 
+    --blocks instead splits, for every residual block H = F(x) + S(x), the
+    gradient at the block's input into the skip term g·dS/dx and the branch
+    term g·dF/dx (g = dL/dH): their norms, cosine, the fraction of units a
+    ReLU after the add passes, and the gain |dL/dx| / |dL/dH|; with --steps N
+    again after N steps of He et al.'s recipe on --data.
+
     Example: resdsl gradflow specs/cifar_resnet.res -m resnet56 --plain-twin -o grads.png
     """
     from resdsl.analysis.gradflow import gradient_flow, phases, plot
@@ -350,6 +377,16 @@ def gradflow(
 
     if init not in SCHEMES:
         usage_error(f"unknown --init {init!r}", hint=f"--init is one of: {', '.join(SCHEMES)}")
+    if steps and not blocks:
+        usage_error("--steps needs --blocks", hint="add --blocks")
+    if blocks:
+        block_report = _block_report(target, seed=seed, batch=batch, init=init, steps=steps,
+                               data=data, lr=lr)  # fmt: skip
+        if json:
+            typer.echo(block_report.model_dump_json(indent=2))
+        else:
+            print_blocks(block_report)
+        return
     fmt = _plot_format(output) if output is not None else None
     with reporting():
         # Spec errors first, as diagnostics, then the progress bar.
@@ -365,6 +402,87 @@ def gradflow(
         print_gradflow(report)
     if output is not None:
         _write_plot(output, lambda tmp: plot(report, tmp, format=fmt))
+
+
+def _block_report(
+    target: Target, *, seed: int, batch: int, init: str, steps: int, data: str, lr: float
+) -> BlockGradReport:
+    """Measure block gradients at initialisation and, with ``steps``, after training."""
+    import copy
+
+    import torch
+
+    from resdsl.analysis.blockgrad import BlockGradReport, block_gradients
+    from resdsl.backends.build import compile_graph, sample_input
+
+    with reporting():
+        spec = target.load()
+        params = target.params(spec)
+        if not steps:
+            graph = spec.graph(target.model, **params)
+            with _torch_errors(batch):
+                torch.manual_seed(seed)
+                module = compile_graph(graph, init=init)
+                module.train()
+                x = sample_input(graph, batch, seed=seed)
+                found = block_gradients(graph, module, x, seed=seed)
+            return BlockGradReport(
+                model=str(graph.graph["model"]), data="random", batch=batch, seed=seed, steps=0,
+                at_init=found,
+            )  # fmt: skip
+        from resdsl.training.data import load_data
+        from resdsl.training.fit import prepare
+        from resdsl.training.loop import train
+        from resdsl.training.schedule import TrainConfig
+
+        dataset = load_data(data)
+        config = TrainConfig(steps=steps, seed=seed, batch_size=max(batch, 2), lr=lr)
+        module, graph, params, dataset = prepare(
+            spec, target.model, dataset, params, seed=seed, init=init
+        )
+        x, y = dataset.x[:batch], dataset.y[:batch]
+        with _torch_errors(batch):
+            module.train()
+            state = copy.deepcopy(module.state_dict())  # measuring moves batch-norm statistics
+            before = block_gradients(graph, module, x, seed=seed, target=y)
+            module.load_state_dict(state)
+            train(module, dataset, config)
+            module.train()
+            after = block_gradients(graph, module, x, seed=seed, target=y)
+    return BlockGradReport(
+        model=str(graph.graph["model"]), data=dataset.name, batch=batch, seed=seed, steps=steps,
+        at_init=before, trained=after,
+    )  # fmt: skip
+
+
+def print_blocks(r: BlockGradReport) -> None:
+    """The ``gradflow --blocks`` tables: one at initialisation, one after training."""
+    runs = [("at initialisation", r.at_init)]
+    if r.trained is not None:
+        runs.append((f"after {r.steps} training steps", r.trained))
+    for when, found in runs:
+        table = Table(
+            title=f"{r.model}: gradient at each residual block's input, {when} "
+            f"(data {r.data}, batch {r.batch}, seed {r.seed})",
+            title_justify="left",
+        )
+        for col in ("block (add)", "input", "skip norm", "branch norm", "cosine",
+                    "passing", "gain"):  # fmt: skip
+            table.add_column(col, justify="left" if col in ("block (add)", "input") else "right")
+        for b in found:
+            table.add_row(b.merge, b.input, f"{b.skip_norm:.4g}", f"{b.branch_norm:.4g}",
+                          f"{b.cosine:+.3f}", f"{b.passing:.3f}", f"{b.gain:.4g}")  # fmt: skip
+        out.print(table)
+        if not found:
+            out.print("no residual block (an ungated add merge with one skip start)", markup=False)
+            continue
+        against = sum(1 for b in found if b.cosine < 0)
+        out.print(
+            f"{len(found)} blocks: gain {min(b.gain for b in found):.3g} to "
+            f"{max(b.gain for b in found):.3g}; the branch term points against the skip term "
+            f"(negative cosine) in {against}",
+            markup=False,
+        )
 
 
 def print_gradflow(r: GradFlowReport) -> None:
