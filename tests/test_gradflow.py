@@ -328,3 +328,20 @@ def test_plot_marks_overflowed_layers_on_the_top_edge(
         "resnet20 plain twin: spread not computed (overflow) (first/last conv)",
         "resnet20 plain twin: 5 layers overflowed (inf/nan), marked at the top edge",
     ]
+
+
+def test_checkpointed_blocks_give_the_same_gradients(
+    cifar: resdsl.Spec, resnet20: GradFlowReport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resdsl.analysis import gradflow as gf
+
+    graph = cifar.graph("resnet20")
+    assert gf.activation_bytes(graph, 8) < gf.CHECKPOINT_ABOVE  # the fixture ran plainly
+    monkeypatch.setattr(gf, "CHECKPOINT_ABOVE", 0)
+    calls: list[int] = []
+    real = gf._checkpoint_blocks
+    monkeypatch.setattr(gf, "_checkpoint_blocks", lambda g, m: (calls.append(1), real(g, m)))
+    assert measure(graph, batch=8) == resnet20.model
+    assert calls == [1]
+    big = resdsl.load(SPECS / "preact_resnet.res").graph("preact_resnet1001")
+    assert gf.activation_bytes(big, 32) > 1 << 30

@@ -205,6 +205,8 @@ def measure(
     torch.manual_seed(seed)
     model = compile_graph(graph, init=init)
     model.train()
+    if activation_bytes(graph, batch) > CHECKPOINT_ABOVE:
+        _checkpoint_blocks(graph, model)
     loss, loss_kind = _forward_loss(graph, model, seed=seed, batch=batch, say=say, name=name)
     say(f"backward {name}")
     torch.autograd.backward(loss)
@@ -235,6 +237,47 @@ def measure(
         zero_grad_layers=[layer.node for layer in layers if layer.grad_norm == 0.0],
         overflow_layers=[layer.node for layer in layers if layer.overflow],
     )
+
+
+#: Above this estimate of a forward pass's activations, blocks recompute theirs in backward.
+CHECKPOINT_ABOVE = 1 << 30
+
+
+def activation_bytes(graph: nx.DiGraph, batch: int) -> int:
+    """Float32 bytes of every node's value at the sample size: what backward could keep."""
+    total = 0
+    for _, data in graph.nodes(data=True):
+        numel = 1
+        for d in data["shape"]:
+            numel *= int(d)
+        total += numel
+    return 4 * batch * total
+
+
+def _checkpoint_blocks(graph: nx.DiGraph, model: nn.Module) -> None:
+    """Run every innermost block under activation checkpointing, to bound memory.
+
+    Backward then keeps each block's input only and recomputes its inside
+    (the same values: CPU kernels are deterministic and the random state is
+    restored), so the gradients are those of the plain pass. A deep plain twin
+    of preact_resnet1001 would otherwise keep several GB of activations.
+    """
+    import functools
+
+    from torch.utils.checkpoint import checkpoint
+
+    blocks = [p for p, info in graph.graph["scopes"].items() if info.kind == "block" and p]
+    enclosing: set[str] = set()  # blocks with a block inside them
+    for path in blocks:
+        while "." in path:
+            path = path.rpartition(".")[0]
+            enclosing.add(path)
+    for path in blocks:
+        if path in enclosing:
+            continue
+        module = model.get_submodule(path)
+        run = functools.partial(checkpoint, module.forward, use_reentrant=False)
+        module.forward = run
 
 
 def _forward_loss(
