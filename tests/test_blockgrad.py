@@ -147,3 +147,12 @@ def test_cli_blocks_after_training_steps() -> None:
     assert len(data["at_init"]) == len(data["trained"]) == 9
     assert data["at_init"] != data["trained"]
     assert all(-1 <= b["cosine"] <= 1 for b in data["at_init"] + data["trained"])
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import resdsl.analysis.blockgrad
+
+    result = doctest.testmod(resdsl.analysis.blockgrad)
+    assert result.failed == 0 and result.attempted > 0
