@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import torch
 
     from resdsl.api import LayerRow, Spec, Summary, load, loads
-    from resdsl.ops import Layer, LayerArgs, ShapeError, register_layer
+    from resdsl.ops import Layer, LayerArgs, Merge, ShapeError, register_layer, register_op
     from resdsl.passes.valid_sizes import SizeRule
     from resdsl.semantics.elaborate import Limits
 
@@ -39,6 +39,8 @@ _LAZY = {
     "LayerArgs": "resdsl.ops",
     "ShapeError": "resdsl.ops",
     "register_layer": "resdsl.ops",
+    "Merge": "resdsl.ops",
+    "register_op": "resdsl.ops",
     "SizeRule": "resdsl.passes.valid_sizes",
     "Limits": "resdsl.semantics.elaborate",
 }
@@ -70,6 +72,7 @@ __all__ = [
     "LayerArgs",
     "LayerRow",
     "Limits",
+    "Merge",
     "ResdslError",
     "ShapeError",
     "SizeRule",
@@ -80,4 +83,5 @@ __all__ = [
     "load",
     "loads",
     "register_layer",
+    "register_op",
 ]

@@ -1,4 +1,4 @@
-"""Shared fixtures: paths, and the explicit flag that refreshes golden files."""
+"""Shared fixtures: paths, the explicit flag that refreshes golden files, strict parsing."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+
+# Set before resdsl is imported, and inherited by the CLI runs of the tests: the
+# parser's silent fallbacks (a stale table file, a fast-driver bug) raise instead.
+os.environ["RESDSL_STRICT_PARSER"] = "1"
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

@@ -12,6 +12,7 @@ import pytest
 
 import resdsl
 from resdsl.ir.graph import lint
+from resdsl.ops import registry
 from tests.conftest import DATA, ROOT, SPECS
 
 REFERENCE_PARAMS = {
@@ -119,7 +120,7 @@ def test_every_bundled_graph_passes_lint() -> None:
             except resdsl.ResdslError as err:  # a parameterised template model
                 assert [d.code for d in err.diagnostics] == ["missing-parameter"]
                 continue
-            assert lint(g) == [], (path.name, model)
+            assert lint(g, registry) == [], (path.name, model)
 
 
 def test_check_does_not_import_torch() -> None:

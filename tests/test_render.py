@@ -28,7 +28,6 @@ from typer.testing import CliRunner
 import resdsl
 from resdsl.backends.render import (
     FORMATS,
-    SKIP_STYLES,
     GraphvizError,
     RenderError,
     cluster_name,
@@ -43,7 +42,11 @@ from resdsl.backends.render import (
     to_json,
 )
 from resdsl.cli import app
+from resdsl.ops import ops_of_kind
 from tests.conftest import ROOT, SPECS, UPDATE_GOLDEN
+
+#: The diagram style of every merge kind, from the op registry.
+SKIP_STYLES = {op.name: op.style for op in ops_of_kind("merge")}
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "dot"
 HAS_DOT = shutil.which("dot") is not None
@@ -338,17 +341,17 @@ def test_every_skip_edge_is_drawn_in_its_style(spec: str | None, model: str) -> 
         if tail == head:  # inside one collapsed shortcut
             continue
         edge = dot.edge(tail, head)
-        color, style, width = SKIP_STYLES[data["merge"]]
-        assert (edge.attrs["color"], edge.attrs["style"]) == (color, style), (u, v)
-        assert float(edge.attrs["penwidth"]) == width
+        style = SKIP_STYLES[data["merge"]]
+        assert (edge.attrs["color"], edge.attrs["style"]) == (style.color, style.line), (u, v)
+        assert float(edge.attrs["penwidth"]) == style.width
     for edge in dot.diagram_edges:
-        if edge.attrs.get("color") not in {c for c, _, _ in SKIP_STYLES.values()}:
+        if edge.attrs.get("color") not in {s.color for s in SKIP_STYLES.values()}:
             assert "style" not in edge.attrs  # main edges: plain
 
 
 def test_merge_kinds_look_different_from_each_other_and_from_the_main_path() -> None:
-    looks = {(c, s) for c, s, _ in SKIP_STYLES.values()}
-    assert len(looks) == 3
+    looks = {(s.color, s.line) for s in SKIP_STYLES.values()}
+    assert len(looks) == len(SKIP_STYLES)  # each merge kind looks different
     dot = parse_dot(resdsl.loads(MISC).to_dot())
     main = [e for e in dot.diagram_edges if "style" not in e.attrs]
     assert main and all(e.attrs.get("color") is None for e in main)  # the default grey
@@ -507,7 +510,7 @@ def test_unet_is_drawn_as_a_u() -> None:
     turn = list(graph.nodes).index("down4.maxpool_conv.1.double_conv.5")
     position = {n: i for i, n in enumerate(graph.nodes)}
     for edge in dot.diagram_edges:
-        if edge.attrs.get("color") == SKIP_STYLES["concat"][0]:
+        if edge.attrs.get("color") == SKIP_STYLES["concat"].color:
             assert "dir" not in edge.attrs
             continue
         head = position.get(edge.target, len(position))
@@ -705,6 +708,7 @@ def test_json_export_is_node_link_data() -> None:
         "index": 0,
         "merge": "add",
         "skip": "layer2.0.downsample",
+        "shortcut": "projection",
     }
     assert data["graph"]["scopes"]["layer1"]["args"]["unit"] == "basic"
     assert data["graph"]["params"] == 11_689_512

@@ -37,6 +37,8 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from resdsl.analysis.paths import is_weighted, path_report
+from resdsl.ops import Merge, get_op, node_op
+from resdsl.ops.align import Align
 
 
 class Side(BaseModel):
@@ -125,7 +127,8 @@ def shortcut_costs(graph: nx.DiGraph) -> list[ShortcutCost]:
         if d.get("kind") != "skip":
             continue
         entry = out.setdefault(
-            d["skip"], {"merge": d["merge"], "into": None, "nodes": [], "gate": False}
+            d["skip"],
+            {"merge": d["merge"], "shortcut": d["shortcut"], "into": None, "nodes": []},
         )
         for n in (u, v):
             role = graph.nodes[n]["role"]
@@ -139,7 +142,9 @@ def shortcut_costs(graph: nx.DiGraph) -> list[ShortcutCost]:
         nodes: list[str] = sorted(entry["nodes"], key=order.__getitem__)
         into = str(entry["into"])
         merge_data = graph.nodes[into]
-        gate = getattr(merge_data["args"], "gate", None) == "rezero" and merge_data["scope"] == skip
+        merge = node_op(merge_data)
+        gate = isinstance(merge, Merge) and merge.has_gate(merge_data["args"])
+        gate = gate and merge_data["scope"] == skip
         params = sum(int(graph.nodes[n]["params"]) for n in nodes)
         macs = sum(int(graph.nodes[n]["macs"]) for n in nodes)
         if gate:
@@ -149,7 +154,7 @@ def shortcut_costs(graph: nx.DiGraph) -> list[ShortcutCost]:
                 skip=skip,
                 merge=entry["merge"],
                 into=into,
-                kind=_kind(graph, entry["merge"], nodes, gate),
+                kind=_kind(graph, entry["merge"], entry["shortcut"], nodes, gate),
                 nodes=nodes,
                 params=params,
                 macs=macs,
@@ -159,25 +164,15 @@ def shortcut_costs(graph: nx.DiGraph) -> list[ShortcutCost]:
     return result
 
 
-def _kind(graph: nx.DiGraph, merge: str, nodes: list[str], gate: bool) -> str:
-    if merge == "concat":
-        aligns = sorted(
-            {str(graph.nodes[n]["op"]) for n in nodes if graph.nodes[n]["role"] == "align"}
-        )
-        return "concat" + "".join(f", align={a}" for a in aligns)
-    if merge != "add":
-        return merge
-    shortcut = [n for n in nodes if graph.nodes[n]["role"] == "shortcut"]
-    if not shortcut:
-        kind = "identity"
-    elif all(graph.nodes[n]["op"] == "zeropad" for n in shortcut):
-        kind = "zeropad"
-    else:
-        parents = {str(graph.nodes[n]["parent"]) for n in shortcut}
-        scopes = graph.graph.get("scopes", {})
-        blocks = {scopes[p].block for p in parents if p in scopes and scopes[p].block}
-        kind = f"block {sorted(blocks)[0]}" if blocks else "projection"
-    return f"{kind}, gate=rezero" if gate else kind
+def _kind(graph: nx.DiGraph, merge: str, shortcut: str, nodes: list[str], gate: bool) -> str:
+    """How the merge's definition names a skip: its shortcut (as elaborated) or alignments."""
+    aligns = sorted(
+        {str(graph.nodes[n]["op"]) for n in nodes if isinstance(node_op(graph.nodes[n]), Align)}
+    )
+    if get_op(shortcut, "shortcut") is None:
+        shortcut = f"block {shortcut}"  # a user block that serves as the shortcut
+    op = get_op(merge, "merge")
+    return op.skip_kind(shortcut, aligns, gate) if op is not None else merge
 
 
 def compare(graph: nx.DiGraph, plain: nx.DiGraph) -> Comparison:

@@ -61,6 +61,9 @@ from pydantic import BaseModel, ConfigDict
 
 from resdsl.analysis.compare import shortcut_costs
 from resdsl.backends.init import residual_norms, resolve_init
+from resdsl.ops.merge import Merge
+from resdsl.ops.registry import node_op
+from resdsl.ops.shortcut import Shortcut
 
 if TYPE_CHECKING:
     import torch
@@ -119,8 +122,13 @@ def preds(graph: nx.DiGraph, node: str) -> list[str]:
 
 
 def residual_merges(graph: nx.DiGraph) -> list[str]:
-    """The ``add`` merges of a graph, in graph order."""
-    return [n for n, d in graph.nodes(data=True) if d["op"] == "add" and d["role"] == "merge"]
+    """The residual merges (``add``, or any merge op marked ``residual``), in graph order."""
+    return [n for n, d in graph.nodes(data=True) if _is_residual_merge(d)]
+
+
+def _is_residual_merge(data: Mapping[str, object]) -> bool:
+    op = node_op(data)
+    return isinstance(op, Merge) and op.residual
 
 
 @dataclass(frozen=True)
@@ -187,11 +195,12 @@ def _mechanism(graph: nx.DiGraph, merge: str, zeroed: set[str], starts: set[str]
 
 
 def _with_sources(graph: nx.DiGraph, nodes: list[str]) -> set[str]:
-    """``nodes`` and, for zero-padding shortcuts, what they pad (a no-op one has no statement)."""
+    """``nodes`` and, for shortcut ops with a node of their own (zero-padding), what they
+    transform: a no-op one has no statement of its own."""
     out: set[str] = set()
     for node in nodes:
         out.add(node)
-        while graph.nodes[node]["op"] == "zeropad":
+        while isinstance(node_op(graph.nodes[node]), Shortcut):
             node = preds(graph, node)[0]
             out.add(node)
     return out

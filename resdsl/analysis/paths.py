@@ -56,12 +56,10 @@ from pathlib import Path
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
-from resdsl.ops import get_layer
+from resdsl.ops import Merge, PathRole, node_op
 
 #: A histogram: ``(offset, counts)``; ``counts[i]`` paths have depth ``offset + i``.
 Histogram = tuple[int, list[int]]
-
-MERGE_OPS = ("add", "concat", "mul")
 
 
 class PathReport(BaseModel):
@@ -110,18 +108,17 @@ class PathReport(BaseModel):
 
 def is_activation(data: dict[str, object]) -> bool:
     """Does this node count towards a path's nonlinearity depth?"""
-    if data.get("role") not in ("layer", "shortcut"):
-        return False
-    layer = get_layer(str(data.get("op")))
-    return layer is not None and layer.nonlinear
+    op = node_op(data)
+    return op is not None and op.path.nonlinear
 
 
 def is_weighted(data: dict[str, object]) -> bool:
     """Is this node a weighted layer (conv, conv_transpose, linear, attention)?"""
-    if data.get("role") not in ("layer", "shortcut"):
-        return False
-    layer = get_layer(str(data.get("op")))
-    return layer is not None and layer.category == "weighted"
+    op = node_op(data)
+    return op is not None and op.path.weighted
+
+
+_NO_ROLE = PathRole()
 
 
 def _sum(hists: Sequence[Histogram]) -> Histogram:
@@ -188,10 +185,11 @@ def _walk(graph: nx.DiGraph) -> _Walk:
     best: dict[str, tuple[int, int]] = {}
     for node in graph.nodes:
         data = nodes[node]
-        is_act = is_activation(data)
-        act[node] = is_act
-        is_w = is_weighted(data)
-        if data["op"] in MERGE_OPS and data["role"] == "merge":
+        op = node_op(data)
+        role = op.path if op is not None else _NO_ROLE
+        is_act = act[node] = role.nonlinear
+        is_w = role.weighted
+        if role.merges:
             walk.merges += 1
         preds = [p for p in _preds(graph, node) if p in nl]
         if node == start:
@@ -293,9 +291,9 @@ def explain(graph: nx.DiGraph, report: PathReport) -> str:
     after_merge = [
         n for n in always if any(graph.nodes[p]["role"] == "merge" for p in graph.predecessors(n))
     ]
-    merge_kinds = {
-        d["op"] for _, d in graph.nodes(data=True) if d["role"] == "merge" and d["op"] in MERGE_OPS
-    }
+    merges = [op for _, d in graph.nodes(data=True) if isinstance(op := node_op(d), Merge)]
+    long_skips = bool(merges) and all(op.long_skip for op in merges)
+    kinds = "/".join(sorted({op.name for op in merges}))
     if after_merge:
         ops = sorted({str(graph.nodes[n]["op"]) for n in after_merge})
         others = len(always) - len(after_merge)
@@ -312,10 +310,10 @@ def explain(graph: nx.DiGraph, report: PathReport) -> str:
             f"past every nonlinearity (the longest path crosses {hi})."
         )
     if lo == len(always):
-        if merge_kinds == {"concat"}:
+        if long_skips:
             return (
                 f"The shortest path crosses {_plural(lo, 'activation')}, the longest {hi}: the long "
-                f"skips (concat) carry early features straight to the decoder, so the only "
+                f"skips ({kinds}) carry early features straight to the decoder, so the only "
                 f"activations every path crosses are {_names(always)}."
             )
         return (

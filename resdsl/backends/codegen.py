@@ -78,9 +78,8 @@ import networkx as nx
 from resdsl.backends.init import init_lines, resolve_init
 from resdsl.diagnostics import ResdslError
 from resdsl.ir.dims import describe
-from resdsl.ir.graph import AlignArgs, MergeArgs, ScopeInfo, ZeroPadArgs
-from resdsl.ir.values import BlockRef
-from resdsl.ops import get_layer
+from resdsl.ir.graph import ScopeInfo
+from resdsl.ops import Layer, Merge, Op, node_op
 from resdsl.source import Span
 from resdsl.version import __version__
 
@@ -196,29 +195,8 @@ _RESERVED_VARIABLES = (
     frozenset(keyword.kwlist) | frozenset(dir(builtins)) | GLOBALS | {"self", "math"}
 )
 
-_SPATIAL_LETTERS = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
-
-#: Activations generated with ``inplace=True`` where that is safe (see ``can_run_in_place``).
-INPLACE_ACTIVATIONS = frozenset({"relu", "relu6", "leaky_relu"})
-#: Ops whose output is a fresh tensor that their backward does not need.
-FRESH_OUTPUT_OPS = frozenset(
-    {
-        "conv",
-        "conv_transpose",
-        "batchnorm",
-        "groupnorm",
-        "instancenorm",
-        "layernorm",
-        "linear",
-        "add",
-        "concat",
-        "mul",
-    }
-)
-
-_MERGE_OPS = ("add", "concat", "mul")
-_BUILTIN_LAYER_MODULE = "resdsl.ops."
-_ALIGN_OPS = ("crop", "pad")
+#: Ops defined in this package: their code may refer only to torch, nn and F.
+_BUILTIN_OP_MODULE = "resdsl.ops."
 
 
 @dataclass(frozen=True)
@@ -323,13 +301,14 @@ def _spec_value(value: Any) -> str:
     """A block argument as the spec would write it (for docstrings; escaped later)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, BlockRef):
-        return value.name
     if isinstance(value, str):
         return '"' + value + '"'
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_spec_value(v) for v in value) + "]"
-    return repr(value)
+    if isinstance(value, int | float):
+        return repr(value)
+    name = getattr(value, "name", None)  # a block given as an argument: the spec names it
+    return name if isinstance(name, str) else repr(value)
 
 
 def _check_expression(source: str, allowed: frozenset[str] | None, what: str) -> None:
@@ -361,6 +340,16 @@ def _check_expression_uncached(source: str, allowed: frozenset[str] | None, what
                 hint="generated code may only use torch, nn and F; check the argument values "
                 "(a number that is not finite, e.g. 1e999, cannot be written as code)",
             )
+
+
+def _check_statement(source: str, what: str) -> None:
+    """``source`` must be one Python statement (the line of a user's op)."""
+    try:
+        tree = pyast.parse(source, mode="exec")
+    except SyntaxError:
+        tree = None
+    if tree is None or len(tree.body) != 1:
+        raise ResdslError.single("codegen", f"{what} produced invalid Python: {escape(source)}")
 
 
 # ---------------------------------------------------------------- namespace
@@ -427,40 +416,44 @@ class _Class:
     paths: list[str] = field(default_factory=list)
 
 
-class _Codegen:
-    def __init__(self, graph: nx.DiGraph, init: str | None, zero: bool | None) -> None:
-        self.g = graph
-        self.nodes: dict[str, dict[str, Any]] = dict(graph.nodes(data=True))
-        self.scopes: dict[str, ScopeInfo] = graph.graph["scopes"]
-        if "" not in self.scopes:
-            raise ResdslError.single("codegen", "the graph has no model scope (did it check?)")
-        self.init_scheme, self.zero_init = resolve_init(graph, init, zero)
-        self.units: dict[str, list[_Unit]] = {path: [] for path in self.scopes}
+def child_ref(name: str) -> str:
+    """How ``forward`` refers to a child module: ``self.conv1``, ``self[0]``."""
+    if _NUMBER.match(name):
+        return f"self[{name}]"
+    if keyword.iskeyword(name) or name.startswith("__"):
+        return f"getattr(self, {name!r})"
+    return f"self.{name}"
+
+
+def child_init(name: str, ctor: str) -> str:
+    """How ``__init__`` registers a child module."""
+    if _NUMBER.match(name) or keyword.iskeyword(name) or name.startswith("__"):
+        return f"self.add_module({name!r}, {ctor})"
+    return f"self.{name} = {ctor}"
+
+
+def _parent_of(path: str) -> str:
+    return path.rpartition(".")[0]
+
+
+class _Structure:
+    """Every scope's children in order (nodes, nested scopes, rezero gates), from the graph."""
+
+    def __init__(self, nodes: dict[str, dict[str, Any]], scopes: dict[str, ScopeInfo]) -> None:
+        self.nodes = nodes
+        self.scopes = scopes
+        self.ops: dict[str, Op | None] = {n: node_op(d) for n, d in nodes.items()}
+        self.units: dict[str, list[_Unit]] = {path: [] for path in scopes}
         self.gates: dict[str, str] = {}  # gate owner path -> merge node
-        self.classes: dict[tuple[Any, ...], _Class] = {}
-        self.class_order: list[_Class] = []
-        model = str(graph.graph.get("model") or "model")
-        base = camel_case(model) + ("Plain" if graph.graph.get("plain") else "")
-        self.class_ns = Namespace(reserved={"Indexed"}, numbered=True)
-        self.model_class = self.class_ns.create(base)
-        self.uses_f = False
-        self.inplace: set[str] = set()  # activations that may overwrite their input
-        self.uses_indexed = False
+        self.seen: dict[str, set[tuple[str, str]]] = {path: set() for path in scopes}
 
-    # ------------------------------------------------------------ structure
+    def add(self, scope: str, unit: _Unit) -> None:
+        if (unit.kind, unit.key) not in self.seen[scope]:
+            self.seen[scope].add((unit.kind, unit.key))
+            self.units[scope].append(unit)
 
-    def parent_of(self, path: str) -> str:
-        return path.rpartition(".")[0]
-
-    def collect_units(self) -> None:
+    def collect(self) -> None:
         """For every scope, its children in order of their first node."""
-        seen: dict[str, set[tuple[str, str]]] = {path: set() for path in self.scopes}
-
-        def add(scope: str, unit: _Unit) -> None:
-            if (unit.kind, unit.key) not in seen[scope]:
-                seen[scope].add((unit.kind, unit.key))
-                self.units[scope].append(unit)
-
         for node, data in self.nodes.items():
             if data["role"] == "input":
                 continue
@@ -469,36 +462,40 @@ class _Codegen:
                 raise _internal(
                     node, f"its parent scope {parent!r} is not in graph.graph['scopes']"
                 )
-            if data["op"] == "add" and getattr(data["args"], "gate", None) == "rezero":
-                owner = data["scope"]
-                # The elaborator refuses skip labels that clash (check_skip_labels).
-                if owner in self.gates:
-                    raise _internal(node, f"a second rezero gate is named {owner!r}")
-                self.gates[owner] = node
-                if owner in self.scopes and self.scopes[owner].kind != "shortcut":
-                    raise _internal(node, f"its gate {owner!r} is also a statement's scope")
-                if owner not in self.scopes:
-                    if self.parent_of(owner) != parent:
-                        raise _internal(node, f"its gate {owner!r} is not in scope {parent!r}")
-                    add(parent, _Unit("gate", owner, owner.rpartition(".")[2]))
-            add(parent, _Unit("node", node, data["name"]))
+            op = self.ops[node]
+            if isinstance(op, Merge) and op.has_gate(data["args"]):
+                self.add_gate(node, data)
+            self.add(parent, _Unit("node", node, data["name"]))
             # Register the node's enclosing scopes with their own parents.
             child = parent
             while child:
-                up = self.parent_of(child)
+                up = _parent_of(child)
                 if up not in self.scopes:
                     raise _internal(node, f"scope {child!r} has no parent scope {up!r}")
-                add(up, _Unit("scope", child, child.rpartition(".")[2]))
+                self.add(up, _Unit("scope", child, child.rpartition(".")[2]))
                 child = up
         # Scopes with no nodes (an empty block) still appear in their parent.
         for path in self.scopes:
-            if path and ("scope", path) not in seen[self.parent_of(path)]:
+            if path and ("scope", path) not in self.seen[_parent_of(path)]:
                 self.place_empty_scope(path)
+
+    def add_gate(self, node: str, data: dict[str, Any]) -> None:
+        """A merge's learned gate lives in its owner scope (a shortcut) or a gate module."""
+        owner, parent = data["scope"], data["parent"]
+        # The elaborator refuses skip labels that clash (check_skip_labels).
+        if owner in self.gates:
+            raise _internal(node, f"a second rezero gate is named {owner!r}")
+        self.gates[owner] = node
+        if owner in self.scopes and self.scopes[owner].kind != "shortcut":
+            raise _internal(node, f"its gate {owner!r} is also a statement's scope")
+        if owner not in self.scopes:
+            if _parent_of(owner) != parent:
+                raise _internal(node, f"its gate {owner!r} is not in scope {parent!r}")
+            self.add(parent, _Unit("gate", owner, owner.rpartition(".")[2]))
 
     def place_empty_scope(self, path: str) -> None:
         """An empty scope is placed right after the unit that produces its input."""
-        parent = self.parent_of(path)
-        units = self.units[parent]
+        units = self.units[_parent_of(path)]
         info = self.scopes[path]
         position = 0
         for i, unit in enumerate(units):
@@ -513,16 +510,43 @@ class _Codegen:
             return self.scopes[unit.key].output == node
         return False
 
+
+class _Codegen:
+    """Turns a checked graph into classes: one per distinct scope, then the module text."""
+
+    def __init__(self, graph: nx.DiGraph, init: str | None, zero: bool | None) -> None:
+        self.g = graph
+        self.nodes: dict[str, dict[str, Any]] = dict(graph.nodes(data=True))
+        self.scopes: dict[str, ScopeInfo] = graph.graph["scopes"]
+        if "" not in self.scopes:
+            raise ResdslError.single("codegen", "the graph has no model scope (did it check?)")
+        self.init_scheme, self.zero_init = resolve_init(graph, init, zero)
+        self.structure = _Structure(self.nodes, self.scopes)
+        self.ops = self.structure.ops
+        self.units = self.structure.units
+        self.gates = self.structure.gates
+        self.classes: dict[tuple[Any, ...], _Class] = {}
+        self.class_order: list[_Class] = []
+        model = str(graph.graph.get("model") or "model")
+        base = camel_case(model) + ("Plain" if graph.graph.get("plain") else "")
+        self.class_ns = Namespace(reserved={"Indexed"}, numbered=True)
+        self.model_class = self.class_ns.create(base)
+        self.uses_f = False
+        self.inplace: set[str] = set()  # activations that may overwrite their input
+        self.uses_indexed = False
+
     def is_module_node(self, node: str) -> bool:
-        data = self.nodes[node]
-        return data["role"] in ("layer", "shortcut") and data["op"] not in ("zeropad",)
+        op = self.ops[node]
+        if op is None:  # an unknown op: layer_of reports it
+            return self.nodes[node]["role"] in ("layer", "shortcut")
+        return op.has_module
 
     # ------------------------------------------------------------ run
 
     def run(self) -> Generated:
-        self.collect_units()
+        self.structure.collect()
         root = self.emit_scope("")
-        return self.assemble(root)
+        return assemble(self, root)
 
     # ------------------------------------------------------------ names
 
@@ -549,70 +573,23 @@ class _Codegen:
                 hint="choose another label",
             )
 
-    def child_ref(self, name: str) -> str:
-        if _NUMBER.match(name):
-            return f"self[{name}]"
-        if keyword.iskeyword(name) or name.startswith("__"):
-            return f"getattr(self, {name!r})"
-        return f"self.{name}"
-
-    def child_init(self, name: str, ctor: str) -> str:
-        if _NUMBER.match(name) or keyword.iskeyword(name) or name.startswith("__"):
-            return f"self.add_module({name!r}, {ctor})"
-        return f"self.{name} = {ctor}"
-
     # ------------------------------------------------------------ scopes
 
     def emit_scope(self, path: str) -> _Class:
         """Generate (or reuse) the class of a scope, children first."""
         info = self.scopes[path]
-        units = self.units[path]
         has_gate = path in self.gates and path in self.scopes and info.kind == "shortcut"
         extra: set[str] = {"forward"}
         if has_gate:
             extra.add("gate")
         if path == "":
             extra |= MODEL_ATTRIBUTES
-        forward = self.forward(path)  # first: it decides which activations run in place
-        init: list[_Line] = []
-        names: dict[str, _Unit] = {}
-        numbered = False
-        for unit in units:
-            if unit.kind == "node" and not self.is_module_node(unit.key):
-                continue
-            span = self.span_of(unit)
-            self.check_child_name(unit.name, span, path, extra)
-            if unit.name in names:
-                raise ResdslError.single(
-                    "codegen-name",
-                    f"two modules in '{path or 'the model'}' are both named '{unit.name}'",
-                    span,
-                    hint="give one of them another label",
-                )
-            names[unit.name] = unit
-            numbered = numbered or bool(_NUMBER.match(unit.name))
-            if unit.kind == "node":
-                ctor = self.layer_ctor(unit.key)
-                init.append(_Line(f"{self.child_init(unit.name, ctor)}  # {_where(span)}", span))
-            elif unit.kind == "scope":
-                cls = self.emit_scope(unit.key)
-                init.append(
-                    _Line(f"{self.child_init(unit.name, cls.name + '()')}  # {_where(span)}", span)
-                )
-            else:
-                cls = self.gate_class(unit.key)
-                init.append(
-                    _Line(f"{self.child_init(unit.name, cls.name + '()')}  # {_where(span)}", span)
-                )
+        # First: the forward decides which activations run in place.
+        forward = _ForwardWriter(self, path).lines()
+        init = self.init_children(path, extra)
         if has_gate:
             span = self.nodes[self.gates[path]]["span"]
-            init.append(
-                _Line(
-                    "self.gate = nn.Parameter(torch.zeros(()))  # rezero: the block starts "
-                    f"as the identity  {_where(span)}",
-                    span,
-                )
-            )
+            init.append(_Line(_GATE_LINE + f"  {_where(span)}", span))
         if path == "":
             init.extend(
                 _Line(line)
@@ -625,6 +602,7 @@ class _Codegen:
         body += [_Line(INDENT + line.text, line.span, line.value) for line in init]
         body.append(_Line(""))
         body += forward
+        numbered = any(_NUMBER.match(u.name) for u in self.units[path] if self.is_child_module(u))
         base = "Indexed" if numbered else "nn.Module"
         if numbered:
             self.uses_indexed = True
@@ -633,12 +611,60 @@ class _Codegen:
             cls = _Class(self.model_class, base, doc, body, [path])
             self.class_order.append(cls)
             return cls
-        key = (base, doc, tuple((line.text, line.value) for line in body))
+        return self.shared_class(
+            (base, doc, _body_key(body)),
+            path,
+            self.class_base(path),
+            cls_base=base,
+            doc=doc,
+            body=body,
+        )
+
+    def is_child_module(self, unit: _Unit) -> bool:
+        return unit.kind != "node" or self.is_module_node(unit.key)
+
+    def init_children(self, path: str, extra: set[str]) -> list[_Line]:
+        """The ``__init__`` lines that build a scope's child modules, in order."""
+        init: list[_Line] = []
+        names: dict[str, _Unit] = {}
+        for unit in self.units[path]:
+            if not self.is_child_module(unit):
+                continue
+            span = self.span_of(unit)
+            self.check_child_name(unit.name, span, path, extra)
+            if unit.name in names:
+                raise ResdslError.single(
+                    "codegen-name",
+                    f"two modules in '{path or 'the model'}' are both named '{unit.name}'",
+                    span,
+                    hint="give one of them another label",
+                )
+            names[unit.name] = unit
+            if unit.kind == "node":
+                ctor = self.layer_ctor(unit.key)
+            elif unit.kind == "scope":
+                ctor = self.emit_scope(unit.key).name + "()"
+            else:
+                ctor = self.gate_class(unit.key).name + "()"
+            init.append(_Line(f"{child_init(unit.name, ctor)}  # {_where(span)}", span))
+        return init
+
+    def shared_class(
+        self,
+        key: tuple[Any, ...],
+        path: str,
+        name: str,
+        *,
+        cls_base: str,
+        doc: str,
+        body: list[_Line],
+    ) -> _Class:
+        """The class with this structure: an existing one (used at one more path) or a new one."""
         found = self.classes.get(key)
         if found is not None:
             found.paths.append(path)
             return found
-        cls = _Class(self.class_ns.create(self.class_base(path)), base, doc, body, [path])
+        cls = _Class(self.class_ns.create(name), cls_base, doc, body, [path])
         self.classes[key] = cls
         self.class_order.append(cls)
         return cls
@@ -648,22 +674,11 @@ class _Codegen:
         body = [
             _Line("def __init__(self) -> None:"),
             _Line(INDENT + "super().__init__()"),
-            _Line(
-                INDENT + "self.gate = nn.Parameter(torch.zeros(()))  # rezero: the block starts "
-                f"as the identity  {_where(span)}",
-                span,
-            ),
+            _Line(INDENT + _GATE_LINE + f"  {_where(span)}", span),
         ]
         doc = "A rezero gate: a learnable scalar, initialised to 0, that scales a residual branch."
-        key = ("gate", doc, tuple((line.text, line.value) for line in body))
-        found = self.classes.get(key)
-        if found is not None:
-            found.paths.append(path)
-            return found
-        cls = _Class(self.class_ns.create("Gate"), "nn.Module", doc, body, [path])
-        self.classes[key] = cls
-        self.class_order.append(cls)
-        return cls
+        key = ("gate", doc, _body_key(body))
+        return self.shared_class(key, path, "Gate", cls_base="nn.Module", doc=doc, body=body)
 
     def class_base(self, path: str) -> str:
         info = self.scopes[path]
@@ -718,22 +733,18 @@ class _Codegen:
     def preds(self, node: str) -> list[str]:
         return sorted(self.g.predecessors(node), key=lambda p: self.g.edges[p, node]["index"])
 
-    def layer_of(self, node: str) -> Any:
-        op = self.nodes[node]["op"]
-        layer = get_layer(op)
-        if layer is None:
-            raise _internal(node, f"no registered layer '{op}'")
-        return layer
-
-    def allowed_names(self, layer: Any) -> frozenset[str] | None:
-        return ALLOWED_NAMES if type(layer).__module__.startswith(_BUILTIN_LAYER_MODULE) else None
+    def layer_of(self, node: str) -> Layer:
+        op = self.ops[node]
+        if not isinstance(op, Layer):
+            raise _internal(node, f"no registered layer '{self.nodes[node]['op']}'")
+        return op
 
     def layer_ctor(self, node: str) -> str:
         layer = self.layer_of(node)
         data = self.nodes[node]
         in_shape = self.nodes[self.input_of(node)]["shape"]
         ctor = str(layer.torch_init(data["args"], in_shape))
-        _check_expression(ctor, self.allowed_names(layer), f"layer '{data['op']}' at {node!r}")
+        _check_expression(ctor, _allowed_names(layer), f"layer '{data['op']}' at {node!r}")
         if node in self.inplace:
             ctor = _with_inplace(ctor)
         return ctor
@@ -743,305 +754,11 @@ class _Codegen:
         data = self.nodes[node]
         in_shape = self.nodes[self.input_of(node)]["shape"]
         call = str(layer.torch_call(module, x, data["args"], in_shape))
-        allowed = self.allowed_names(layer)
+        allowed = _allowed_names(layer)
         if allowed is not None:
             allowed = allowed | {"self", "getattr", x}
         _check_expression(call, allowed, f"layer '{data['op']}' at {node!r}")
         return call
-
-    # ------------------------------------------------------------ forward
-
-    def step_inputs(self, path: str, unit: _Unit) -> tuple[str, list[str]]:
-        """The node a step defines, and the nodes it reads (in order)."""
-        if unit.kind == "scope":
-            info = self.scopes[unit.key]
-            if info.input is None or info.output is None:
-                raise _internal(unit.key, "the scope has no input or output")
-            return info.output, [info.input]
-        node = unit.key
-        op = self.nodes[node]["op"]
-        if op in _ALIGN_OPS:
-            return node, [self.input_of(node), *self.concat_originals(node)]
-        if op in _MERGE_OPS:
-            return node, self.preds(node)
-        return node, [self.input_of(node)]
-
-    def concat_originals(self, align: str) -> list[str]:
-        """The concat inputs an align node is sized against, before their own alignment."""
-        succs = list(self.g.successors(align))
-        if len(succs) != 1:
-            raise _internal(align, "an align node feeds exactly one concat")
-        out: list[str] = []
-        for p in self.preds(succs[0]):
-            original = self.input_of(p) if self.nodes[p]["op"] in _ALIGN_OPS else p
-            if original not in out:
-                out.append(original)
-        return out
-
-    def forward(self, path: str) -> list[_Line]:
-        """The ``forward`` method of a scope's class: straight-line code, liveness-named.
-
-        Each step (a layer, a nested scope, a merge, a shortcut or an align)
-        defines one value. A value that a skip starts from gets its label as
-        variable name; every other value takes a generic name (``x``, ``out``)
-        that is recycled once its value is dead. A step's output reuses the
-        variable of an input that dies at that step; any other input that dies
-        there is deleted right after it (``del``), so no tensor outlives its
-        last use.
-        """
-        info = self.scopes[path]
-        if path == "":
-            start, end = str(self.g.graph["input"]), str(self.g.graph["output"])
-        else:
-            if info.input is None or info.output is None:
-                raise _internal(path, "the scope has no input or output")
-            start, end = info.input, info.output
-        prefix = f"{path}." if path else ""
-        steps = [u for u in self.units[path] if u.kind != "gate"]
-        # SSA: value i is defined by step i; value -1 is the input. A no-op step
-        # (a zero-padding shortcut between equal shapes) defines an alias.
-        defs: dict[str, int] = {start: -1}
-        defines: list[str] = []
-        reads: list[list[int]] = []
-        read_nodes: list[list[str]] = []
-        alias: dict[int, int] = {}
-        for i, unit in enumerate(steps):
-            out, inputs = self.step_inputs(path, unit)
-            row = []
-            for n in inputs:
-                if n not in defs:
-                    raise _internal(n, f"it is read in scope {path!r} but not defined there")
-                row.append(defs[n])
-            reads.append(row)
-            read_nodes.append(inputs)
-            defines.append(out)
-            if self.is_noop(unit):
-                alias[i] = row[0]
-                defs[out] = row[0]
-            else:
-                defs[out] = i
-        if end not in defs:
-            raise _internal(end, f"the output of scope {path!r} is not defined there")
-        final = defs[end]
-        real = [i for i in range(len(steps)) if i not in alias]
-        last_use: dict[int, int] = {}
-        skip_read: set[int] = set()  # values a skip of this scope starts from
-        for i in real:
-            for v, n in zip(reads[i], read_nodes[i], strict=True):
-                last_use[v] = i
-                if self.reads_as_skip(steps[i], n):
-                    skip_read.add(v)
-        last_use[final] = len(steps)
-        last_step = real[-1] if real else -1
-
-        var: dict[int, str] = {-1: "x"}
-        labelled: set[str] = set()  # variables named after a label: never recycled
-        live: set[str] = {"x"}
-        free: list[str] = [] if -1 in last_use else ["x"]
-
-        def take(name: str) -> str:
-            if name in free:
-                free.remove(name)
-            live.add(name)
-            return name
-
-        def fresh(base: str) -> str:
-            return take(Namespace(live | set(free) | labelled).create(base))
-
-        lines: list[_Line] = [_Line("def forward(self, x: torch.Tensor) -> torch.Tensor:")]
-        if path == "":
-            lines.append(_Line(INDENT + self.forward_doc()))
-        for i in real:
-            unit = steps[i]
-            in_vars = [var[v] for v in reads[i]]
-            dying = [var[v] for v in dict.fromkeys(reads[i]) if last_use.get(v) == i]
-            live.difference_update(dying)
-            node = defines[i]
-            data = self.nodes[node]
-            label = unit.name if unit.kind == "scope" else str(data["name"])
-            if unit.kind == "node" and data["op"] in (*_MERGE_OPS, *_ALIGN_OPS, "zeropad"):
-                label = ""
-            out_var: str | None = None
-            if i in skip_read and _IDENT.match(label) and not keyword.iskeyword(label):
-                out_var = fresh(label)
-                labelled.add(out_var)
-            elif in_vars and in_vars[0] in dying:
-                out_var = take(in_vars[0])  # the value it is derived from dies here
-            else:
-                generic = [name for name in dying if name not in labelled]
-                if generic:
-                    out_var = take(generic[0])
-                elif free:
-                    out_var = take("x" if "x" in free else free[0])
-                else:
-                    out_var = fresh("out")
-            if self.can_run_in_place(unit, reads[i], i, last_use, steps, alias):
-                self.inplace.add(node)
-            released = [name for name in dying if name != out_var]
-            free.extend(n for n in released if n not in labelled and n not in free)
-            var[i] = out_var
-            rel = node[len(prefix) :] if node.startswith(prefix) else node
-            temps = Namespace(live | set(free) | labelled | set(in_vars))
-            span = self.span_of(unit)
-            step = self.step_lines(unit, node, out_var, in_vars, read_nodes[i], temps)
-            for k, (text, is_value) in enumerate(step):
-                if k == len(step) - 1 and len(step) > 1 and i != last_step:
-                    # Inputs only the size computations read die before the last line.
-                    early = [n for n in released if not re.search(rf"\b{n}\b", text)]
-                    if early:
-                        lines.append(_Line(INDENT + f"del {', '.join(early)}"))
-                        released = [n for n in released if n not in early]
-                if is_value:
-                    comment = f"  # {shape_text(data['shape'])}  {_where(span)}"
-                    lines.append(_Line(INDENT + text + comment, span, (out_var, rel)))
-                else:
-                    lines.append(_Line(INDENT + text, span))
-            if released and i != last_step:
-                lines.append(_Line(INDENT + f"del {', '.join(released)}"))
-        lines.append(_Line(INDENT + f"return {var[final]}"))
-        return lines
-
-    def can_run_in_place(
-        self,
-        unit: _Unit,
-        reads: list[int],
-        i: int,
-        last_use: dict[int, int],
-        steps: list[_Unit],
-        alias: dict[int, int],
-    ) -> bool:
-        """May this activation overwrite its input (``nn.ReLU(inplace=True)``, as torchvision)?
-
-        Only when nothing can see the input afterwards: it dies at this step,
-        it was made by an earlier step of this same ``forward`` (not the
-        scope's input, which the caller may still hold), and that step makes a
-        fresh tensor that autograd does not keep (a convolution, a norm, a
-        linear layer, a merge), never a view or an alias of another value.
-        """
-        if unit.kind != "node" or self.nodes[unit.key]["op"] not in INPLACE_ACTIVATIONS:
-            return False
-        if len(reads) != 1 or reads[0] < 0 or last_use.get(reads[0]) != i or reads[0] in alias:
-            return False
-        producer = steps[reads[0]]
-        return producer.kind == "node" and self.nodes[producer.key]["op"] in FRESH_OUTPUT_OPS
-
-    def reads_as_skip(self, unit: _Unit, node: str) -> bool:
-        """Does this step read ``node`` as the start of a skip (or as an align's size reference)?
-
-        Such values live until their merge; they are named after their label.
-        """
-        if self.nodes[node]["role"] in ("shortcut", "align"):
-            return False  # a shortcut's output is read at once by its merge
-        if unit.kind == "scope":
-            return self.scopes[unit.key].kind == "shortcut"
-        if unit.kind != "node":
-            return False
-        data = self.nodes[unit.key]
-        if data["op"] in _ALIGN_OPS:
-            return True
-        edge = self.g.edges.get((node, unit.key))
-        return bool(edge is not None and edge.get("kind") == "skip")
-
-    def is_noop(self, unit: _Unit) -> bool:
-        """A zero-padding shortcut between equal shapes: it passes its input through."""
-        if unit.kind != "node":
-            return False
-        data = self.nodes[unit.key]
-        if data["op"] != "zeropad":
-            return False
-        args: ZeroPadArgs = data["args"]
-        return all(s == 1 for s in args.stride) and not (args.pad_before or args.pad_after)
-
-    def step_lines(
-        self,
-        unit: _Unit,
-        node: str,
-        out: str,
-        ins: list[str],
-        in_nodes: list[str],
-        temps: Namespace,
-    ) -> list[tuple[str, bool]]:
-        """The source lines of one step; the flag marks the line that completes the value."""
-        if unit.kind == "scope":
-            return [(f"{out} = {self.child_ref(unit.name)}({ins[0]})", True)]
-        data = self.nodes[node]
-        op = data["op"]
-        if op == "add":
-            return [(f"{out} = {self.add_expr(node, ins)}", True)]
-        if op == "concat":
-            return [(f"{out} = torch.cat([{', '.join(ins)}], dim=1)", True)]
-        if op == "mul":
-            return [(f"{out} = {' * '.join(ins)}", True)]
-        if op == "zeropad":
-            return self.zeropad_lines(node, out, ins[0])
-        if op in _ALIGN_OPS:
-            return self.align_lines(node, out, ins[0], ins[1:], temps)
-        module = self.child_ref(str(data["name"]))
-        return [(f"{out} = {self.layer_call(node, module, ins[0])}", True)]
-
-    def add_expr(self, node: str, ins: list[str]) -> str:
-        data = self.nodes[node]
-        args = data["args"]
-        dst = ins[0]
-        if isinstance(args, MergeArgs):
-            if args.scale is not None:
-                dst = f"{_literal(float(args.scale))} * {dst}"
-            if args.gate == "rezero":
-                owner = str(data["scope"])
-                dst = f"{self.child_ref(owner.rpartition('.')[2])}.gate * {dst}"
-        return " + ".join([dst, *ins[1:]])
-
-    def zeropad_lines(self, node: str, out: str, x: str) -> list[tuple[str, bool]]:
-        args: ZeroPadArgs = self.nodes[node]["args"]
-        lines: list[tuple[str, bool]] = []
-        src = x
-        if any(s != 1 for s in args.stride):
-            steps = ", ".join(f"::{_literal(int(s))}" for s in args.stride)
-            lines.append((f"{out} = {x}[:, :, {steps}]", False))
-            src = out
-        if args.pad_before or args.pad_after:
-            self.uses_f = True
-            pads = ["0, 0"] * len(args.stride) + [
-                f"{_literal(int(args.pad_before))}, {_literal(int(args.pad_after))}"
-            ]
-            lines.append((f"{out} = F.pad({src}, ({', '.join(pads)}))", False))
-        if not lines:
-            lines.append((f"{out} = {x}", False))
-        last, _ = lines[-1]
-        lines[-1] = (last, True)
-        return lines
-
-    def align_lines(
-        self, node: str, out: str, x: str, refs: list[str], temps: Namespace
-    ) -> list[tuple[str, bool]]:
-        data = self.nodes[node]
-        op = data["op"]
-        args: AlignArgs = data["args"]
-        spatial = len(args.amounts)
-        letters = _SPATIAL_LETTERS.get(spatial, tuple(str(i) for i in range(1, spatial + 1)))
-        others = list(dict.fromkeys(refs))
-        lines: list[tuple[str, bool]] = []
-        diffs: list[str] = []
-        pick = "max" if op == "pad" else "min"
-        for axis, letter in enumerate(letters, start=2):
-            d = temps.create(f"d{letter}")
-            diffs.append(d)
-            sizes = ", ".join(f"{r}.size({axis})" for r in others)
-            if op == "pad":
-                lines.append((f"{d} = {pick}({sizes}) - {x}.size({axis})", False))
-            else:
-                lines.append((f"{d} = {x}.size({axis}) - {pick}({sizes})", False))
-        if op == "pad":
-            self.uses_f = True
-            pads = ", ".join(f"{d} // 2, {d} - {d} // 2" for d in reversed(diffs))
-            lines.append((f"{out} = F.pad({x}, ({pads}))", True))
-        else:
-            slices = ", ".join(
-                f"{d} // 2 : {x}.size({axis}) - ({d} - {d} // 2)"
-                for axis, d in enumerate(diffs, start=2)
-            )
-            lines.append((f"{out} = {x}[:, :, {slices}]", True))
-        return lines
 
     def forward_doc(self) -> str:
         g = self.g
@@ -1054,57 +771,363 @@ class _Codegen:
         )
         return f'"""{escape(text)}"""'
 
-    # ------------------------------------------------------------ output
 
-    def assemble(self, root: _Class) -> Generated:
-        g = self.g
+_GATE_LINE = "self.gate = nn.Parameter(torch.zeros(()))  # rezero: the block starts as the identity"
+
+
+def _body_key(body: list[_Line]) -> tuple[tuple[str, tuple[str, str] | None], ...]:
+    return tuple((line.text, line.value) for line in body)
+
+
+def _allowed_names(op: Op) -> frozenset[str] | None:
+    """Built-in ops may only name torch, nn and F; a user's op is only parsed."""
+    return ALLOWED_NAMES if type(op).__module__.startswith(_BUILTIN_OP_MODULE) else None
+
+
+# ---------------------------------------------------------------- forward
+
+
+@dataclass
+class _Plan:
+    """A scope's ``forward`` in SSA form: value ``i`` is defined by step ``i``, ``-1`` is the input.
+
+    ``alias[i]``: the value a no-op step passes through; ``last_use[v]``: the
+    last step that reads value ``v``; ``skip_read``: values a skip starts from.
+    """
+
+    steps: list[_Unit]
+    defines: list[str] = field(default_factory=list)
+    reads: list[list[int]] = field(default_factory=list)
+    read_nodes: list[list[str]] = field(default_factory=list)
+    alias: dict[int, int] = field(default_factory=dict)
+    final: int = -1
+    real: list[int] = field(default_factory=list)
+    last_use: dict[int, int] = field(default_factory=dict)
+    skip_read: set[int] = field(default_factory=set)
+
+
+class _Variables:
+    """Variable names of one ``forward``: named after labels, or generic and recycled."""
+
+    def __init__(self, input_read: bool) -> None:
+        self.var: dict[int, str] = {-1: "x"}
+        self.labelled: set[str] = set()  # variables named after a label: never recycled
+        self.live: set[str] = {"x"}
+        self.free: list[str] = [] if input_read else ["x"]
+
+    def take(self, name: str) -> str:
+        if name in self.free:
+            self.free.remove(name)
+        self.live.add(name)
+        return name
+
+    def fresh(self, base: str) -> str:
+        return self.take(Namespace(self.live | set(self.free) | self.labelled).create(base))
+
+    def choose(self, label: str, named: bool, in_vars: list[str], dying: list[str]) -> str:
+        """The variable of a step's output (``named``: a skip starts from it)."""
+        if named and _IDENT.match(label) and not keyword.iskeyword(label):
+            out = self.fresh(label)
+            self.labelled.add(out)
+            return out
+        if in_vars and in_vars[0] in dying:
+            return self.take(in_vars[0])  # the value it is derived from dies here
+        generic = [name for name in dying if name not in self.labelled]
+        if generic:
+            return self.take(generic[0])
+        if self.free:
+            return self.take("x" if "x" in self.free else self.free[0])
+        return self.fresh("out")
+
+    def release(self, names: list[str]) -> None:
+        self.free.extend(n for n in names if n not in self.labelled and n not in self.free)
+
+
+class _Emit:
+    """What an op writing its own ``forward`` lines may ask for (see :class:`resdsl.ops.base.Emit`)."""
+
+    def __init__(self, cg: _Codegen, node: str, temps: Namespace) -> None:
+        self.cg = cg
+        self.node = node
+        self.temps = temps
+
+    def literal(self, value: int | float | bool) -> str:
+        return _literal(value)
+
+    def temp(self, base: str) -> str:
+        return self.temps.create(base)
+
+    def use_functional(self) -> None:
+        self.cg.uses_f = True
+
+    def gate(self) -> str:
+        owner = str(self.cg.nodes[self.node]["scope"])
+        return f"{child_ref(owner.rpartition('.')[2])}.gate"
+
+
+class _ForwardWriter:
+    """The ``forward`` method of a scope's class: straight-line code, liveness-named.
+
+    Each step (a layer, a nested scope, a merge, a shortcut or an align)
+    defines one value. A value that a skip starts from gets its label as
+    variable name; every other value takes a generic name (``x``, ``out``)
+    that is recycled once its value is dead. A step's output reuses the
+    variable of an input that dies at that step; any other input that dies
+    there is deleted right after it (``del``), so no tensor outlives its
+    last use.
+    """
+
+    def __init__(self, cg: _Codegen, path: str) -> None:
+        self.cg = cg
+        self.path = path
+        self.nodes = cg.nodes
+        self.ops = cg.ops
+
+    def lines(self) -> list[_Line]:
+        path = self.path
+        plan = self.plan()
+        names = _Variables(-1 in plan.last_use)
+        last_step = plan.real[-1] if plan.real else -1
+        lines: list[_Line] = [_Line("def forward(self, x: torch.Tensor) -> torch.Tensor:")]
+        if path == "":
+            lines.append(_Line(INDENT + self.cg.forward_doc()))
+        for i in plan.real:
+            lines += self.step(plan, i, names, i == last_step)
+        lines.append(_Line(INDENT + f"return {names.var[plan.final]}"))
+        return lines
+
+    def ends(self) -> tuple[str, str]:
+        """The nodes whose values enter and leave the scope."""
+        if self.path == "":
+            return str(self.cg.g.graph["input"]), str(self.cg.g.graph["output"])
+        info = self.cg.scopes[self.path]
+        if info.input is None or info.output is None:
+            raise _internal(self.path, "the scope has no input or output")
+        return info.input, info.output
+
+    def plan(self) -> _Plan:
+        path = self.path
+        start, end = self.ends()
+        plan = _Plan([u for u in self.cg.units[path] if u.kind != "gate"])
+        defs: dict[str, int] = {start: -1}
+        for i, unit in enumerate(plan.steps):
+            out, inputs = self.step_inputs(unit)
+            row = []
+            for n in inputs:
+                if n not in defs:
+                    raise _internal(n, f"it is read in scope {path!r} but not defined there")
+                row.append(defs[n])
+            plan.reads.append(row)
+            plan.read_nodes.append(inputs)
+            plan.defines.append(out)
+            if self.is_noop(unit):
+                plan.alias[i] = row[0]
+                defs[out] = row[0]
+            else:
+                defs[out] = i
+        if end not in defs:
+            raise _internal(end, f"the output of scope {path!r} is not defined there")
+        plan.final = defs[end]
+        plan.real = [i for i in range(len(plan.steps)) if i not in plan.alias]
+        for i in plan.real:
+            for v, n in zip(plan.reads[i], plan.read_nodes[i], strict=True):
+                plan.last_use[v] = i
+                if self.reads_as_skip(plan.steps[i], n):
+                    plan.skip_read.add(v)
+        plan.last_use[plan.final] = len(plan.steps)
+        return plan
+
+    def step(self, plan: _Plan, i: int, names: _Variables, last: bool) -> list[_Line]:
+        """The lines of step ``i``, then the ``del`` of inputs that die there."""
+        unit = plan.steps[i]
+        in_vars = [names.var[v] for v in plan.reads[i]]
+        dying = [names.var[v] for v in dict.fromkeys(plan.reads[i]) if plan.last_use.get(v) == i]
+        names.live.difference_update(dying)
+        node = plan.defines[i]
+        data = self.nodes[node]
+        label = unit.name if unit.kind == "scope" else str(data["name"])
+        if unit.kind == "node" and not self.cg.is_module_node(node):
+            label = ""  # merges, shortcuts and alignments have no name of their own
+        out_var = names.choose(label, i in plan.skip_read, in_vars, dying)
+        if self.can_run_in_place(unit, plan, i):
+            self.cg.inplace.add(node)
+        released = [name for name in dying if name != out_var]
+        names.release(released)
+        names.var[i] = out_var
+        prefix = f"{self.path}." if self.path else ""
+        rel = node[len(prefix) :] if node.startswith(prefix) else node
+        temps = Namespace(names.live | set(names.free) | names.labelled | set(in_vars))
+        span = self.cg.span_of(unit)
+        step = self.step_lines(unit, node, out_var, in_vars, temps)
         lines: list[_Line] = []
-        model = str(g.graph.get("model", ""))
-        info = self.scopes[""]
-        sizes = "; ".join(
-            str(rule.sentence) for rule in (g.graph.get("valid_sizes") or {}).values()
-        )
-        header = [
-            f"{root.name}: model {model}, generated by resdsl {__version__} from "
-            f"{_where(info.span).rsplit(':', 1)[0]}. Do not edit: regenerate it.",
-            "",
-            "Standalone PyTorch: this file imports only torch. Build the model with",
-            f"``model = {root.name}()`` (it takes no arguments: the spec's parameters are",
-            "baked in). Comments give each value's shape without the batch dimension",
-            "and the spec line it comes from.",
-        ]
-        if sizes:
-            header += ["", f"Valid input sizes: {sizes}."]
-        lines.append(_Line('"""' + escape(header[0])))
-        lines += [_Line(escape(h)) for h in header[1:]]
-        lines.append(_Line('"""'))
-        lines.append(_Line(""))
-        lines.append(_Line("import torch"))
-        if self.uses_f:
-            lines.append(_Line("import torch.nn.functional as F"))
-        lines.append(_Line("from torch import nn"))
-        if self.uses_indexed:
-            lines += [_Line(""), _Line("")]
-            lines += [_Line(t) for t in _INDEXED.splitlines()]
-        for cls in self.class_order:
-            lines += [_Line(""), _Line("")]
-            lines.append(_Line(f"class {cls.name}({cls.base}):"))
-            doc = cls.doc
-            if cls is not root and cls.paths:
-                shown = ", ".join(p for p in cls.paths[:4])
-                more = f" and {len(cls.paths) - 4} more" if len(cls.paths) > 4 else ""
-                doc += f" Used as {shown}{more}."
-            lines.append(_Line(INDENT + '"""' + escape(doc) + '"""'))
-            lines.append(_Line(""))
-            lines += [
-                _Line(INDENT + ln.text if ln.text else "", ln.span, ln.value) for ln in cls.body
-            ]
-        lines += [_Line(""), _Line(""), _Line(f"__all__ = [{root.name!r}]")]
-        text = "\n".join(line.text.rstrip() for line in lines) + "\n"
-        line_map = {i: ln.span for i, ln in enumerate(lines, start=1) if ln.span is not None}
-        line_values = {i: ln.value for i, ln in enumerate(lines, start=1) if ln.value is not None}
-        classes = {cls.name: list(cls.paths) for cls in self.class_order}
-        return Generated(text, root.name, line_map, line_values, classes)
+        for k, (text, is_value) in enumerate(step):
+            if k == len(step) - 1 and len(step) > 1 and not last:
+                # Inputs only the size computations read die before the last line.
+                early = [n for n in released if not re.search(rf"\b{n}\b", text)]
+                if early:
+                    lines.append(_Line(INDENT + f"del {', '.join(early)}"))
+                    released = [n for n in released if n not in early]
+            if is_value:
+                comment = f"  # {shape_text(data['shape'])}  {_where(span)}"
+                lines.append(_Line(INDENT + text + comment, span, (out_var, rel)))
+            else:
+                lines.append(_Line(INDENT + text, span))
+        if released and not last:
+            lines.append(_Line(INDENT + f"del {', '.join(released)}"))
+        return lines
+
+    def can_run_in_place(self, unit: _Unit, plan: _Plan, i: int) -> bool:
+        """May this activation overwrite its input (``nn.ReLU(inplace=True)``, as torchvision)?
+
+        Only when nothing can see the input afterwards: it dies at this step,
+        it was made by an earlier step of this same ``forward`` (not the
+        scope's input, which the caller may still hold), and that step makes a
+        fresh tensor that autograd does not keep (a convolution, a norm, a
+        linear layer, a merge), never a view or an alias of another value.
+        """
+        if unit.kind != "node":
+            return False
+        op = self.ops[unit.key]
+        if not isinstance(op, Layer) or not op.inplace:
+            return False
+        reads = plan.reads[i]
+        if len(reads) != 1 or reads[0] < 0 or plan.last_use.get(reads[0]) != i:
+            return False
+        if reads[0] in plan.alias:
+            return False
+        producer = plan.steps[reads[0]]
+        if producer.kind != "node":
+            return False
+        made_by = self.ops[producer.key]
+        return made_by is not None and made_by.fresh_output
+
+    def reads_as_skip(self, unit: _Unit, node: str) -> bool:
+        """Does this step read ``node`` as the start of a skip (or as an align's size reference)?
+
+        Such values live until their merge; they are named after their label.
+        """
+        if self.nodes[node]["role"] in ("shortcut", "align"):
+            return False  # a shortcut's output is read at once by its merge
+        if unit.kind == "scope":
+            return self.cg.scopes[unit.key].kind == "shortcut"
+        if unit.kind != "node":
+            return False
+        op = self.ops[unit.key]
+        if op is not None and op.reads == "peers":
+            return True
+        edge = self.cg.g.edges.get((node, unit.key))
+        return bool(edge is not None and edge.get("kind") == "skip")
+
+    def is_noop(self, unit: _Unit) -> bool:
+        """A step that passes its input through (a zero-padding shortcut between equal shapes)."""
+        if unit.kind != "node" or self.cg.is_module_node(unit.key):
+            return False
+        op = self.ops[unit.key]
+        return op is not None and op.is_noop(self.nodes[unit.key]["args"])
+
+    def step_inputs(self, unit: _Unit) -> tuple[str, list[str]]:
+        """The node a step defines, and the nodes it reads (in order)."""
+        if unit.kind == "scope":
+            info = self.cg.scopes[unit.key]
+            if info.input is None or info.output is None:
+                raise _internal(unit.key, "the scope has no input or output")
+            return info.output, [info.input]
+        node = unit.key
+        op = self.ops[node]
+        reads = op.reads if op is not None else "input"
+        if reads == "peers":
+            return node, [self.cg.input_of(node), *self.concat_originals(node)]
+        if reads == "inputs":
+            return node, self.cg.preds(node)
+        return node, [self.cg.input_of(node)]
+
+    def concat_originals(self, align: str) -> list[str]:
+        """The concat inputs an align node is sized against, before their own alignment."""
+        succs = list(self.cg.g.successors(align))
+        if len(succs) != 1:
+            raise _internal(align, "an align node feeds exactly one concat")
+        out: list[str] = []
+        for p in self.cg.preds(succs[0]):
+            op = self.ops[p]
+            original = self.cg.input_of(p) if op is not None and op.reads == "peers" else p
+            if original not in out:
+                out.append(original)
+        return out
+
+    def step_lines(
+        self, unit: _Unit, node: str, out: str, ins: list[str], temps: Namespace
+    ) -> list[tuple[str, bool]]:
+        """The source lines of one step; the flag marks the line that completes the value."""
+        if unit.kind == "scope":
+            return [(f"{out} = {child_ref(unit.name)}({ins[0]})", True)]
+        data = self.nodes[node]
+        if self.cg.is_module_node(node):
+            module = child_ref(str(data["name"]))
+            return [(f"{out} = {self.cg.layer_call(node, module, ins[0])}", True)]
+        op = self.ops[node]
+        assert op is not None  # is_module_node is True for unknown ops
+        lines = op.forward_lines(data["args"], out, ins, _Emit(self.cg, node, temps))
+        allowed = _allowed_names(op)
+        if allowed is None:  # a user's op: its lines must at least be Python
+            for text, _ in lines:
+                _check_statement(text, f"{op.kind} '{op.name}' at {node!r}")
+        return lines
+
+
+# ---------------------------------------------------------------- output
+
+
+def assemble(cg: _Codegen, root: _Class) -> Generated:
+    """The module text: header, imports, ``Indexed`` if used, every class, ``__all__``."""
+    g = cg.g
+    lines: list[_Line] = []
+    model = str(g.graph.get("model", ""))
+    info = cg.scopes[""]
+    sizes = "; ".join(str(rule.sentence) for rule in (g.graph.get("valid_sizes") or {}).values())
+    header = [
+        f"{root.name}: model {model}, generated by resdsl {__version__} from "
+        f"{_where(info.span).rsplit(':', 1)[0]}. Do not edit: regenerate it.",
+        "",
+        "Standalone PyTorch: this file imports only torch. Build the model with",
+        f"``model = {root.name}()`` (it takes no arguments: the spec's parameters are",
+        "baked in). Comments give each value's shape without the batch dimension",
+        "and the spec line it comes from.",
+    ]
+    if sizes:
+        header += ["", f"Valid input sizes: {sizes}."]
+    lines.append(_Line('"""' + escape(header[0])))
+    lines += [_Line(escape(h)) for h in header[1:]]
+    lines.append(_Line('"""'))
+    lines.append(_Line(""))
+    lines.append(_Line("import torch"))
+    if cg.uses_f:
+        lines.append(_Line("import torch.nn.functional as F"))
+    lines.append(_Line("from torch import nn"))
+    if cg.uses_indexed:
+        lines += [_Line(""), _Line("")]
+        lines += [_Line(t) for t in _INDEXED.splitlines()]
+    for cls in cg.class_order:
+        lines += [_Line(""), _Line("")]
+        lines += _class_lines(cls, root)
+    lines += [_Line(""), _Line(""), _Line(f"__all__ = [{root.name!r}]")]
+    text = "\n".join(line.text.rstrip() for line in lines) + "\n"
+    line_map = {i: ln.span for i, ln in enumerate(lines, start=1) if ln.span is not None}
+    line_values = {i: ln.value for i, ln in enumerate(lines, start=1) if ln.value is not None}
+    classes = {cls.name: list(cls.paths) for cls in cg.class_order}
+    return Generated(text, root.name, line_map, line_values, classes)
+
+
+def _class_lines(cls: _Class, root: _Class) -> list[_Line]:
+    lines = [_Line(f"class {cls.name}({cls.base}):")]
+    doc = cls.doc
+    if cls is not root and cls.paths:
+        shown = ", ".join(p for p in cls.paths[:4])
+        more = f" and {len(cls.paths) - 4} more" if len(cls.paths) > 4 else ""
+        doc += f" Used as {shown}{more}."
+    lines.append(_Line(INDENT + '"""' + escape(doc) + '"""'))
+    lines.append(_Line(""))
+    lines += [_Line(INDENT + ln.text if ln.text else "", ln.span, ln.value) for ln in cls.body]
+    return lines
 
 
 _INDEXED = '''class Indexed(nn.Module):
@@ -1133,9 +1156,13 @@ def _with_inplace(ctor: str) -> str:
 
 
 def integer_input(graph: nx.DiGraph) -> bool:
-    """True if the model's input is integer indices (its first layer is an ``embedding``)."""
+    """True if the model's input is integer indices (its first layer takes indices: ``embedding``)."""
     start = graph.graph["input"]
-    return any(graph.nodes[s]["op"] == "embedding" for s in graph.successors(start))
+    for s in graph.successors(start):
+        op = node_op(graph.nodes[s])
+        if isinstance(op, Layer) and op.integer_input:
+            return True
+    return False
 
 
 def _internal(node: str, message: str) -> ResdslError:

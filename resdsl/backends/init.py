@@ -44,6 +44,7 @@ from typing import Any
 import networkx as nx
 
 from resdsl.diagnostics import ResdslError
+from resdsl.ops import Merge, node_op
 
 SCHEMES = ("default", "kaiming")
 
@@ -131,10 +132,9 @@ def residual_norms(graph: nx.DiGraph) -> list[str]:
     """
     out: list[str] = []
     for node, data in graph.nodes(data=True):
-        if data["op"] != "add" or data["role"] != "merge":
-            continue
-        if getattr(data["args"], "gate", None) == "rezero":
-            continue
+        merge = node_op(data)
+        if not isinstance(merge, Merge) or not merge.residual or merge.has_gate(data["args"]):
+            continue  # only an ungated residual sum starts as the identity with a zero norm
         preds = _preds(graph, node)
         starts: set[str] = set()
         for p in preds[1:]:

@@ -71,7 +71,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -79,7 +79,12 @@ import networkx as nx
 from pydantic import BaseModel
 
 from resdsl.ir.dims import describe
-from resdsl.ops import get_layer
+from resdsl.ops import Layer, Merge, node_op, ops_of_kind
+from resdsl.ops.align import Align
+from resdsl.ops.label import args_label, value_text
+from resdsl.ops.merge import SkipStyle
+from resdsl.ops.registry import get_op
+from resdsl.ops.shortcut import SHORTCUT_BOX
 
 if TYPE_CHECKING:
     import graphviz
@@ -125,18 +130,6 @@ INSTALL_HINT = (
 # ---------------------------------------------------------------- styles
 
 MAIN_COLOR = "#555555"
-#: colour, style and pen width per merge kind: each skip kind looks different.
-SKIP_STYLES: dict[str, tuple[str, str, float]] = {
-    "add": ("#1f6fd1", "dashed", 1.8),
-    "concat": ("#e8590c", "bold", 2.6),
-    "mul": ("#8e44ad", "dotted", 2.2),
-}
-SKIP_MEANING = {
-    "add": "add skip (short, residual)",
-    "concat": "concat skip (long; #1, #2 = order)",
-    "mul": "mul skip (gating)",
-}
-MERGE_GLYPH = {"add": "+", "concat": "cat", "mul": "×"}
 FILL = {
     "weighted": "#dbe9f6",
     "norm": "#fdf3d3",
@@ -548,75 +541,6 @@ def shape_label(shape: tuple[int, ...], mode: ShapeMode = "symbolic") -> str:
     return "×".join(describe(d) for d in shape) or "scalar"
 
 
-def layer_text(op: str, args: Any, rank: int = 2) -> str:
-    """A layer and its key arguments, as a node shows it: ``conv 3×3/2, 64``.
-
-    ``rank`` is the number of spatial dimensions (for ``kernel_size=3``: ``3×3``).
-
-    >>> from resdsl.ops import get_layer
-    >>> conv = get_layer("conv")
-    >>> layer_text("conv", conv.Args(out_channels=64, kernel_size=3, stride=2, padding=1))
-    'conv 3×3/2, 64'
-    >>> layer_text("linear", get_layer("linear").Args(out_features=10))
-    'linear 10'
-    """
-    if not isinstance(args, BaseModel):
-        return op
-    values = dict(args)
-    fields = type(args).model_fields
-    if "kernel_size" in values:
-        text = f"{op} {_window(values['kernel_size'], rank)}"
-        stride = values.get("stride")
-        if stride is not None and _window(stride, rank) != _window(1, rank):
-            text += f"/{_stride(stride)}"
-        if "out_channels" in values:
-            text += f", {values['out_channels']}"
-        extras = []
-        for name, short in (("dilation", "dil"), ("groups", "groups")):
-            if name in values and values[name] not in (1, (1,) * max(rank, 1)):
-                extras.append(f"{short} {_stride(values[name])}")
-        if values.get("padding_mode", "zeros") != "zeros":
-            extras.append(str(values["padding_mode"]))
-        return text + (f" ({', '.join(extras)})" if extras else "")
-    parts: list[str] = []
-    for name, info in fields.items():
-        value = values[name]
-        if info.is_required():
-            parts.append(_value(value))
-        elif value != info.default:
-            parts.append(f"{name}={_value(value)}")
-    return f"{op} {', '.join(parts)}" if parts else op
-
-
-def _window(value: Any, rank: int) -> str:
-    if isinstance(value, tuple | list):
-        return "×".join(str(v) for v in value)
-    return "×".join([str(value)] * max(rank, 1))
-
-
-def _stride(value: Any) -> str:
-    if isinstance(value, tuple | list):
-        if len(set(value)) == 1:
-            return str(value[0])
-        return "(" + ",".join(str(v) for v in value) + ")"
-    return str(value)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    if isinstance(value, str):
-        return value
-    name = getattr(value, "name", None)
-    return name if isinstance(name, str) else str(value)
-
-
 def _count(n: int, what: str) -> str:
     return f"{n:,} {what}{'' if n == 1 else 's'}"
 
@@ -737,8 +661,10 @@ class _View:
             tu, tv = self.unit_of[u], self.unit_of[v]
             if tu == tv:
                 continue
-            head_op = self.graph.nodes[v].get("op")
-            order = self.units[tv].kind == "node" and head_op == "concat"
+            head = node_op(self.graph.nodes[v])
+            order = (
+                self.units[tv].kind == "node" and isinstance(head, Merge) and head.style.numbered
+            )
             edge = _Edge(
                 tu,
                 tv,
@@ -1130,6 +1056,255 @@ def cluster_name(path: str, taken: set[str] | None = None) -> str:
     return name
 
 
+#: How an unknown merge (not in the registry) is drawn: as the main path.
+_PLAIN_MERGE = SkipStyle(MAIN_COLOR, "solid", 1.0, "skip", "?")
+
+Attrs = dict[str, str | int | float | bool | None]
+
+
+def skip_looks() -> str:
+    """How each merge's skips look, in words, from the registry (for help texts).
+
+    >>> skip_looks()
+    'Add skips are blue and dashed, concat skips orange and bold (numbered in merge order), mul skips purple and dotted'
+    """
+    parts = []
+    for op in ops_of_kind("merge"):
+        style: SkipStyle = op.style
+        text = f"{op.name} skips {style.look or style.line}"
+        if style.numbered:
+            text += " (numbered in merge order)"
+        parts.append(text)
+    text = ", ".join(parts)
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text.replace(" skips ", " skips are ", 1)
+
+
+def merge_style(name: str | None) -> SkipStyle | None:
+    """The diagram style of a merge kind, from its op definition (None if unknown)."""
+    op = get_op(str(name), "merge") if name is not None else None
+    return op.style if op is not None else None
+
+
+class _Nodes:
+    """The DOT attributes of each drawn node, from the op definitions' styles and labels."""
+
+    def __init__(self, view: _View, opts: RenderOptions) -> None:
+        self.view = view
+        self.opts = opts
+        self.graph = view.graph
+        self.u = view.layout == "u"
+
+    def attrs(self, unit: _Unit) -> Attrs:
+        if unit.kind == "output":
+            return {
+                "label": "output",
+                "shape": "box",
+                "style": "rounded",
+                "fontsize": 10,
+                "color": "#8c8c8c",
+            }
+        if unit.kind in ("block", "fold"):
+            return self.block_node(unit)
+        if unit.kind == "shortcut":
+            return self.shortcut_node(unit)
+        node = unit.nodes[0]
+        data = self.graph.nodes[node]
+        role = data.get("role")
+        tooltip = f"{node} — {_span(data.get('span'))}"
+        group = self.group(unit) if role in ("layer", "merge", "input") else None
+        if role == "input":
+            return self.input_node(data, tooltip, group)
+        op = node_op(data)
+        rank = len(data.get("shape", ())) - 1
+        if role == "merge":
+            return self.merge_node(op, data, tooltip, group)
+        if isinstance(op, Align):
+            return {
+                "label": op.label(data.get("args"), rank),
+                "fontsize": 8,
+                "style": op.box.style,
+                "fillcolor": op.box.fill,
+                "color": op.box.color,
+                "height": 0.2,
+                "margin": "0.04,0.01",
+                "tooltip": tooltip,
+            }
+        text = op.label(data.get("args"), rank) if op is not None else str(data.get("op"))
+        if role == "shortcut":  # zeropad (projections are collapsed shortcut scopes)
+            return self.skip_box(str(data.get("name", node)), [text], tooltip, unit)
+        return self.layer_node(node, data, text, op, tooltip, group)
+
+    def input_node(self, data: Mapping[str, Any], tooltip: str, group: str | None) -> Attrs:
+        shape = tuple(data.get("shape", ()))
+        text = shape_label(shape, self.opts.shapes if self.opts.shapes != "none" else "symbolic")
+        return {
+            "label": Html(f"<B>input</B><BR/>{_e(text)}"),
+            "fillcolor": "#ffffff",
+            "penwidth": 1.2,
+            "tooltip": tooltip,
+            "group": group,
+        }
+
+    def layer_node(
+        self,
+        node: str,
+        data: Mapping[str, Any],
+        text: str,
+        op: Any,
+        tooltip: str,
+        group: str | None,
+    ) -> Attrs:
+        name = str(data.get("name", node))
+        if name.isdigit():
+            label = _e(text)
+        elif name == text:
+            label = f"<B>{_e(name)}</B>"
+        else:
+            label = f"<B>{_e(name)}</B><BR/>{_e(text)}"
+        if self.opts.params and data.get("params"):
+            label += f'<BR/><FONT POINT-SIZE="8" COLOR="#666666">{_params_text(int(data["params"]))}</FONT>'
+        category = op.category if isinstance(op, Layer) else "other"
+        return {
+            "label": Html(label),
+            "fillcolor": FILL.get(category, "#f2f2f2"),
+            "tooltip": tooltip,
+            "group": group,
+        }
+
+    def merge_node(
+        self, op: Any, data: Mapping[str, Any], tooltip: str, group: str | None
+    ) -> Attrs:
+        name = str(data.get("op"))
+        style = op.style if isinstance(op, Merge) else replace(_PLAIN_MERGE, glyph=name)
+        args = data.get("args")
+        extra = []
+        if getattr(args, "scale", None) is not None:
+            extra.append(f"×{args.scale:g}")  # type: ignore[union-attr]
+        if getattr(args, "gate", None):
+            extra.append(str(args.gate))  # type: ignore[union-attr]
+        return {
+            "label": Html(f"<B>{_e(style.glyph)}</B>"),
+            "shape": "circle",
+            "style": "filled",
+            "fillcolor": "#ffffff",
+            "color": style.color,
+            "fontcolor": style.color,
+            "penwidth": 1.6,
+            "width": style.node_width,
+            "height": 0.3,
+            "fixedsize": True,
+            "fontsize": style.font_size,
+            "xlabel": " ".join(extra) or None,
+            "tooltip": tooltip,
+            "group": group,
+        }
+
+    def skip_box(self, name: str, lines: list[str], tooltip: str, unit: _Unit) -> Attrs:
+        label = f"<B>{_e(name)}</B>"
+        for line in lines:
+            label += f"<BR/>{_e(line)}"
+        if self.opts.params:
+            n = self.view.params_of(unit)
+            if n:
+                label += f'<BR/><FONT COLOR="#666666">{_params_text(n)}</FONT>'
+        return {
+            "label": Html(label),
+            "fontsize": 8,
+            "fillcolor": SHORTCUT_BOX.fill,
+            "color": SHORTCUT_BOX.color,
+            "style": SHORTCUT_BOX.style,
+            "margin": "0.05,0.02",
+            "height": 0.2,
+            "tooltip": tooltip,
+        }
+
+    def shortcut_node(self, unit: _Unit) -> Attrs:
+        path = unit.scopes[0]
+        info = self.view.scopes.get(path)
+        lines: list[str] = []
+        block = getattr(info, "block", None)
+        if block:
+            lines.append(f"{block}(" + _args_text(getattr(info, "args", {})) + ")")
+        layers = [n for n in unit.nodes if self.graph.nodes[n].get("role") != "merge"]
+        if len(layers) <= 4:
+            for n in layers:
+                d = self.graph.nodes[n]
+                op = node_op(d)
+                rank = len(d["shape"]) - 1
+                lines.append(
+                    op.label(d.get("args"), rank)
+                    if op is not None
+                    else args_label(str(d.get("op")), d.get("args"), rank)
+                )
+        else:
+            lines.append(_count(len(layers), "layer"))
+        tooltip = f"{path} (shortcut) — {_span(getattr(info, 'span', None))}"
+        return self.skip_box(path.rpartition(".")[2], lines, tooltip, unit)
+
+    def block_facts(self, unit: _Unit, first: str) -> str:
+        """``3 layers, 1 add skip``: the layers and the merges (in their colours) of a block."""
+        per = [n for n in unit.nodes if n.startswith(first + ".") or n == first]
+        layers = sum(1 for n in per if self.graph.nodes[n].get("role") in ("layer", "shortcut"))
+        merges: dict[str, int] = {}
+        for n in per:
+            d = self.graph.nodes[n]
+            if d.get("role") == "merge":
+                merges[str(d.get("op"))] = merges.get(str(d.get("op")), 0) + 1
+        facts = [_e(_count(layers, "layer"))]
+        for op, count in merges.items():
+            color = (merge_style(op) or _PLAIN_MERGE).color
+            facts.append(f'<FONT COLOR="{color}">{_e(_count(count, op + " skip"))}</FONT>')
+        if unit.kind == "fold":
+            facts[0] = "each " + facts[0]
+        return ", ".join(facts)
+
+    def block_node(self, unit: _Unit) -> Attrs:
+        first = unit.scopes[0]
+        info = self.view.scopes.get(first)
+        block = getattr(info, "block", None)
+        kind = getattr(info, "kind", "group")
+        if unit.kind == "fold":
+            head = f"<B>{_e(first)} … {_e(unit.scopes[-1])}</B>"
+            badge = f'  <FONT POINT-SIZE="16" COLOR="#333333"><B>×{len(unit.scopes)}</B></FONT>'
+        else:
+            head, badge = f"<B>{_e(first)}</B>", ""
+        lines = [head + badge]
+        if kind == "block" and block:
+            lines.append(_e(f"{block}({_args_text(getattr(info, 'args', {}))})"))
+        else:
+            lines.append(kind)
+        lines.append(self.block_facts(unit, first))
+        if self.opts.params:
+            total = self.view.params_of(unit)
+            text = _params_text(total)
+            if unit.kind == "fold":
+                text = f"{_params_text(total // len(unit.scopes))} each, {total:,} in all"
+            lines.append(f'<FONT COLOR="#666666">{_e(text)}</FONT>')
+        label = "<BR/>".join(lines)
+        tooltip = (
+            ", ".join(unit.scopes) if len(unit.scopes) <= 3 else f"{first} … {unit.scopes[-1]}"
+        )
+        return {
+            "label": Html(label),
+            "fillcolor": "#eef2f8",
+            "color": "#5b6b82",
+            "penwidth": 1.2,
+            "peripheries": 2 if unit.kind == "fold" else None,
+            "margin": "0.12,0.05",
+            "tooltip": f"{tooltip} — {_span(getattr(info, 'span', None))}",
+            "group": self.group(unit),
+        }
+
+    def group(self, unit: _Unit) -> str:
+        """Nodes of one group are kept in a straight column: the spine, or a side of the U."""
+        if not self.u:
+            return "spine"
+        return "down" if self.view.unit_position(unit) <= self.view.turn else "up"
+
+
 class _Writer:
     """Turns a view into DOT lines."""
 
@@ -1139,6 +1314,7 @@ class _Writer:
         self.graph = view.graph
         self.u = view.layout == "u"
         self.cluster_names: set[str] = {"cluster_legend"}
+        self.nodes = _Nodes(view, opts)
         self._skips_into: dict[str, list[_Edge]] | None = None
 
     def lines(self) -> Iterator[str]:
@@ -1228,7 +1404,7 @@ class _Writer:
         pad = "\t" * indent
         for item in items:
             if isinstance(item, _Unit):
-                yield f"{pad}{_q(item.id)} {_attrs(self._node(item))}\n"
+                yield f"{pad}{_q(item.id)} {_attrs(self.nodes.attrs(item))}\n"
                 continue
             name = cluster_name(item, self.cluster_names)
             yield f"{pad}subgraph {name} {{\n"
@@ -1258,219 +1434,19 @@ class _Writer:
             "tooltip": f"{path} ({kind})" + (f" — {_span(info.span)}" if info else ""),
         }
 
-    def _node(self, unit: _Unit) -> dict[str, str | int | float | bool | None]:
-        if unit.kind == "output":
-            return {
-                "label": "output",
-                "shape": "box",
-                "style": "rounded",
-                "fontsize": 10,
-                "color": "#8c8c8c",
-            }
-        if unit.kind in ("block", "fold"):
-            return self._block_node(unit)
-        if unit.kind == "shortcut":
-            return self._shortcut_node(unit)
-        node = unit.nodes[0]
-        data = self.graph.nodes[node]
-        role, op = data.get("role"), str(data.get("op"))
-        tooltip = f"{node} — {_span(data.get('span'))}"
-        group = self._group(unit) if role in ("layer", "merge", "input") else None
-        if role == "input":
-            shape = tuple(data.get("shape", ()))
-            text = shape_label(
-                shape, self.opts.shapes if self.opts.shapes != "none" else "symbolic"
-            )
-            return {
-                "label": Html(f"<B>input</B><BR/>{_e(text)}"),
-                "fillcolor": "#ffffff",
-                "penwidth": 1.2,
-                "tooltip": tooltip,
-                "group": group,
-            }
-        if role == "merge":
-            return self._merge_node(node, data, tooltip, group)
-        if role == "align":
-            amounts = getattr(data.get("args"), "amounts", ())
-            text = op
-            if any(a or b for a, b in amounts):
-                text += " " + " ".join(f"{a}+{b}" for a, b in amounts)
-            return {
-                "label": text,
-                "fontsize": 8,
-                "style": "rounded,filled,dashed",
-                "fillcolor": "#fff4e6",
-                "color": SKIP_STYLES["concat"][0],
-                "height": 0.2,
-                "margin": "0.04,0.01",
-                "tooltip": tooltip,
-            }
-        if role == "shortcut":  # zeropad (projections are collapsed shortcut scopes)
-            args = data.get("args")
-            text = op
-            if op == "zeropad" and args is not None:
-                if set(args.stride) == {1} and args.pad_before == args.pad_after == 0:
-                    text = "zeropad (identity here)"
-                else:
-                    text = (
-                        f"zeropad /{_stride(args.stride)}, +{args.pad_before}+{args.pad_after} ch"
-                    )
-            elif isinstance(args, BaseModel):
-                text = layer_text(op, args, len(data.get("shape", ())) - 1)
-            return self._skip_box(str(data.get("name", node)), [text], tooltip, unit)
-        name = str(data.get("name", node))
-        rank = len(data.get("shape", ())) - 1
-        layer = get_layer(op)
-        text = layer_text(op, data.get("args"), rank)
-        if name.isdigit():
-            label = _e(text)
-        elif name == text:
-            label = f"<B>{_e(name)}</B>"
-        else:
-            label = f"<B>{_e(name)}</B><BR/>{_e(text)}"
-        if self.opts.params and data.get("params"):
-            label += f'<BR/><FONT POINT-SIZE="8" COLOR="#666666">{_params_text(int(data["params"]))}</FONT>'
-        return {
-            "label": Html(label),
-            "fillcolor": FILL.get(layer.category if layer else "other", "#f2f2f2"),
-            "tooltip": tooltip,
-            "group": group,
-        }
-
-    def _merge_node(
-        self, node: str, data: Mapping[str, Any], tooltip: str, group: str | None
-    ) -> dict[str, str | int | float | bool | None]:
-        op = str(data.get("op"))
-        color = SKIP_STYLES.get(op, (MAIN_COLOR, "solid", 1.0))[0]
-        args = data.get("args")
-        extra = []
-        if getattr(args, "scale", None) is not None:
-            extra.append(f"×{args.scale:g}")  # type: ignore[union-attr]
-        if getattr(args, "gate", None):
-            extra.append(str(args.gate))  # type: ignore[union-attr]
-        glyph = MERGE_GLYPH.get(op, op)
-        return {
-            "label": Html(f"<B>{_e(glyph)}</B>"),
-            "shape": "circle",
-            "style": "filled",
-            "fillcolor": "#ffffff",
-            "color": color,
-            "fontcolor": color,
-            "penwidth": 1.6,
-            "width": 0.3 if op != "concat" else 0.4,
-            "height": 0.3,
-            "fixedsize": True,
-            "fontsize": 11 if op != "concat" else 9,
-            "xlabel": " ".join(extra) or None,
-            "tooltip": tooltip,
-            "group": group,
-        }
-
-    def _skip_box(
-        self, name: str, lines: list[str], tooltip: str, unit: _Unit
-    ) -> dict[str, str | int | float | bool | None]:
-        label = f"<B>{_e(name)}</B>"
-        for line in lines:
-            label += f"<BR/>{_e(line)}"
-        if self.opts.params:
-            n = self.view.params_of(unit)
-            if n:
-                label += f'<BR/><FONT COLOR="#666666">{_params_text(n)}</FONT>'
-        return {
-            "label": Html(label),
-            "fontsize": 8,
-            "fillcolor": "#e8f1fc",
-            "color": SKIP_STYLES["add"][0],
-            "style": "rounded,filled",
-            "margin": "0.05,0.02",
-            "height": 0.2,
-            "tooltip": tooltip,
-        }
-
-    def _shortcut_node(self, unit: _Unit) -> dict[str, str | int | float | bool | None]:
-        path = unit.scopes[0]
-        info = self.view.scopes.get(path)
-        lines: list[str] = []
-        block = getattr(info, "block", None)
-        if block:
-            lines.append(f"{block}(" + _args_text(getattr(info, "args", {})) + ")")
-        layers = [n for n in unit.nodes if self.graph.nodes[n].get("role") != "merge"]
-        if len(layers) <= 4:
-            for n in layers:
-                d = self.graph.nodes[n]
-                lines.append(layer_text(str(d.get("op")), d.get("args"), len(d["shape"]) - 1))
-        else:
-            lines.append(_count(len(layers), "layer"))
-        tooltip = f"{path} (shortcut) — {_span(getattr(info, 'span', None))}"
-        return self._skip_box(path.rpartition(".")[2], lines, tooltip, unit)
-
-    def _block_node(self, unit: _Unit) -> dict[str, str | int | float | bool | None]:
-        first = unit.scopes[0]
-        info = self.view.scopes.get(first)
-        block = getattr(info, "block", None)
-        kind = getattr(info, "kind", "group")
-        if unit.kind == "fold":
-            head = f"<B>{_e(first)} … {_e(unit.scopes[-1])}</B>"
-            badge = f'  <FONT POINT-SIZE="16" COLOR="#333333"><B>×{len(unit.scopes)}</B></FONT>'
-        else:
-            head, badge = f"<B>{_e(first)}</B>", ""
-        lines = [head + badge]
-        if kind == "block" and block:
-            lines.append(_e(f"{block}({_args_text(getattr(info, 'args', {}))})"))
-        else:
-            lines.append(kind)
-        per = [n for n in unit.nodes if n.startswith(first + ".") or n == first]
-        layers = sum(1 for n in per if self.graph.nodes[n].get("role") in ("layer", "shortcut"))
-        merges: dict[str, int] = {}
-        for n in per:
-            d = self.graph.nodes[n]
-            if d.get("role") == "merge":
-                merges[str(d.get("op"))] = merges.get(str(d.get("op")), 0) + 1
-        facts = [_e(_count(layers, "layer"))]
-        for op, count in merges.items():
-            color = SKIP_STYLES.get(op, (MAIN_COLOR,))[0]
-            facts.append(f'<FONT COLOR="{color}">{_e(_count(count, op + " skip"))}</FONT>')
-        if unit.kind == "fold":
-            facts[0] = "each " + facts[0]
-        lines.append(", ".join(facts))
-        if self.opts.params:
-            total = self.view.params_of(unit)
-            text = _params_text(total)
-            if unit.kind == "fold":
-                text = f"{_params_text(total // len(unit.scopes))} each, {total:,} in all"
-            lines.append(f'<FONT COLOR="#666666">{_e(text)}</FONT>')
-        label = "<BR/>".join(lines)
-        tooltip = (
-            ", ".join(unit.scopes) if len(unit.scopes) <= 3 else f"{first} … {unit.scopes[-1]}"
-        )
-        return {
-            "label": Html(label),
-            "fillcolor": "#eef2f8",
-            "color": "#5b6b82",
-            "penwidth": 1.2,
-            "peripheries": 2 if unit.kind == "fold" else None,
-            "margin": "0.12,0.05",
-            "tooltip": f"{tooltip} — {_span(getattr(info, 'span', None))}",
-            "group": self._group(unit),
-        }
-
-    def _group(self, unit: _Unit) -> str:
-        """Nodes of one group are kept in a straight column: the spine, or a side of the U."""
-        if not self.u:
-            return "spine"
-        return "down" if self.view.unit_position(unit) <= self.view.turn else "up"
-
     # -------------------------------------------------------- edges
 
     def _edge(self, edge: _Edge) -> str:
         attrs: dict[str, str | int | float | bool | None] = {}
         text = shape_label(edge.shape, self.opts.shapes)
         mode = self.view.edge_mode(edge) if self.u else "chain"
-        if edge.kind == "skip" and edge.merge in SKIP_STYLES:
-            color, style, width = SKIP_STYLES[edge.merge]
-            attrs.update(color=color, style=style, penwidth=width, fontcolor=color, weight=1)
+        style = merge_style(edge.merge) if edge.kind == "skip" else None
+        if style is not None:
+            color = style.color
+            attrs.update(color=color, style=style.line, penwidth=style.width, fontcolor=color)
+            attrs["weight"] = 1
             if mode == "chain":
-                side = "w" if edge.merge == "mul" else "e"
+                side = style.side
                 attrs["tailport"] = "s" if self._on_skip_path(edge.tail) else side
                 attrs["headport"] = "n" if self._on_skip_path(edge.head) else self._port(edge, side)
             elif mode == "free":
@@ -1533,13 +1509,18 @@ class _Writer:
         rows: list[tuple[str, dict[str, str | int | float | bool | None]]] = [
             ("main path", {"color": MAIN_COLOR})
         ]
-        for kind in ("add", "concat", "mul"):
-            if kind in merges:
-                color, style, width = SKIP_STYLES[kind]
+        for op in ops_of_kind("merge"):
+            if op.name in merges:
+                st: SkipStyle = op.style
                 rows.append(
                     (
-                        SKIP_MEANING[kind],
-                        {"color": color, "style": style, "penwidth": width, "fontcolor": color},
+                        st.meaning,
+                        {
+                            "color": st.color,
+                            "style": st.line,
+                            "penwidth": st.width,
+                            "fontcolor": st.color,
+                        },
                     )
                 )
         yield "\tsubgraph cluster_legend {\n"
@@ -1580,7 +1561,7 @@ def _graph_name(graph: nx.DiGraph) -> str:
 
 
 def _args_text(args: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={_value(v)}" for k, v in args.items())
+    return ", ".join(f"{k}={value_text(v)}" for k, v in args.items())
 
 
 def _span(span: Any) -> str:

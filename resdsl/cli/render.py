@@ -6,6 +6,7 @@ failure to a message and an exit code, and writes the file atomically.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from resdsl.backends.render import (
     export,
     find_dot,
     format_for,
+    skip_looks,
 )
 from resdsl.cli.common import Target, out, reporting, spec_command, usage_error, write_atomic
 
@@ -89,7 +91,31 @@ TimeoutOpt = Annotated[
 ]
 
 
+_HELP = f"""Draw a model: its main path, every skip edge in its own style, shapes on the edges.
+
+{skip_looks()}; projections and zero-padding sit on their skip path; blocks are
+boxed and labelled by their module path.
+
+Formats: svg, png and pdf run Graphviz's 'dot' (apt-get install -y graphviz,
+or brew install graphviz); dot, json (networkx node-link) and graphml need
+nothing. Files are written atomically.
+
+Exit codes: 0 written; 1 the spec is invalid; 2 bad usage: an unknown format
+or option value, --depth below 0, an output path that cannot be written, an
+unknown model or parameter, or Graphviz missing or failing.
+
+Example: resdsl render specs/resnet.res -m resnet152 --depth 1 -o resnet152.svg
+"""
+
+
+def _help_from_registry(command: Callable[..., None]) -> Callable[..., None]:
+    """Give the command its help text, which lists the registered merges' looks."""
+    command.__doc__ = _HELP
+    return command
+
+
 @spec_command(plain="last")
+@_help_from_registry
 def render(
     target: Target,
     output: OutputOpt = None,
@@ -102,22 +128,7 @@ def render(
     layout: LayoutOpt = "auto",
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
 ) -> None:
-    """Draw a model: its main path, every skip edge in its own style, shapes on the edges.
-
-    Add skips are blue and dashed, concat skips orange and bold (numbered in
-    merge order), mul skips purple and dotted; projections and zero-padding sit
-    on their skip path; blocks are boxed and labelled by their module path.
-
-    Formats: svg, png and pdf run Graphviz's 'dot' (apt-get install -y graphviz,
-    or brew install graphviz); dot, json (networkx node-link) and graphml need
-    nothing. Files are written atomically.
-
-    Exit codes: 0 written; 1 the spec is invalid; 2 bad usage: an unknown format
-    or option value, --depth below 0, an output path that cannot be written, an
-    unknown model or parameter, or Graphviz missing or failing.
-
-    Example: resdsl render specs/resnet.res -m resnet152 --depth 1 -o resnet152.svg
-    """
+    """Draw a model (the help text, ``_HELP``, says how each skip kind looks)."""
     if output is not None and str(output) == "-":
         output = None  # -o - is stdout
     fmt = _format(output, format)

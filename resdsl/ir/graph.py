@@ -24,8 +24,12 @@ Graph attributes (``g.graph``):
 Nodes are inserted in execution order (a topological order in which every
 sequence reads as written). Node attributes:
 
-- ``op``: ``"input"``, a layer name (``"conv"``, ...), a merge (``"add"``,
-  ``"concat"``, ``"mul"``), ``"zeropad"``, or an alignment (``"crop"``, ``"pad"``).
+- ``op``: ``"input"`` for the input node, else the name of an op in the op
+  registry (:mod:`resdsl.ops.registry`), of the kind the node's ``role`` says:
+  a merge for ``role="merge"``, an alignment for ``"align"``, a shortcut with a
+  node of its own (``"zeropad"``) or a layer for ``"shortcut"``, a layer
+  otherwise. Back ends and analyses ask the op's definition
+  (``resdsl.ops.node_op(data)``) what it does; none compares op names.
 - ``args``: a pydantic model of the op's validated arguments.
 - ``scope``: the dotted module path of the node (``layer1.0.conv1``); for nodes
   without a module of their own, a path that does not collide with modules.
@@ -39,18 +43,22 @@ sequence reads as written). Node attributes:
 
 Edge attributes: ``kind`` is ``"main"`` (sequence) or ``"skip"`` (a skip
 path, from the source value through any shortcut into the merge); skip edges
-also carry ``merge`` (``"add"``, ``"concat"``, ``"mul"``) and ``skip`` (the
-skip's label as a path, ``layer1.0.downsample``; it is a scope in
-``g.graph["scopes"]`` only when the skip owns modules, i.e. a projection or a
-user-block shortcut). ``index`` is the position of the edge's value among the
+also carry ``merge`` (the name of the merge op in the registry: ``"add"``,
+``"concat"``, ``"mul"``, or a user's), ``shortcut`` (what elaboration resolved
+the skip's shortcut to: a shortcut op's name, ``"identity"``, ``"projection"``
+or ``"zeropad"``, or the name of the user block it instantiated; ``"identity"``
+for merges without shortcuts) and ``skip`` (the skip's label as a path,
+``layer1.0.downsample``; it is a scope in ``g.graph["scopes"]`` only when the
+skip owns modules, i.e. a projection or a user-block shortcut). ``index`` is the position of the edge's value among the
 target's inputs (concat order: skips first, in the order written, then the
 destination).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
@@ -135,10 +143,19 @@ def new_graph(model: str) -> nx.DiGraph:
     return g
 
 
-def lint(g: nx.DiGraph) -> list[Diagnostic]:
+class OpTable(Protocol):
+    """Where ``lint`` looks ops up: the op registry (``resdsl.ops.registry``)."""
+
+    def node_op(self, data: Mapping[str, Any], /) -> object | None: ...
+
+    def op_names(self, kind: Any, /) -> list[str]: ...
+
+
+def lint(g: nx.DiGraph, ops: OpTable) -> list[Diagnostic]:
     """Check the graph's invariants; each problem names the node and what is wrong.
 
-    A non-empty result is a bug in resdsl, not in the spec.
+    ``ops`` is the op registry (``resdsl.ops.registry``; the graph layer does
+    not import it). A non-empty result is a bug in resdsl, not in the spec.
     """
     problems: list[Diagnostic] = []
 
@@ -154,15 +171,20 @@ def lint(g: nx.DiGraph) -> list[Diagnostic]:
         if missing:
             bad(node, f"missing attributes {missing}")
             continue
+        if data["role"] != "input" and ops.node_op(data) is None:
+            bad(node, f"op {data['op']!r} (role {data['role']!r}) is not in the op registry")
         for pred in g.predecessors(node):
             if order[pred] > order[node]:
                 bad(node, f"input {pred!r} is inserted after it")
         indices = sorted(g.edges[p, node].get("index", 0) for p in g.predecessors(node))
         if indices != list(range(len(indices))):
             bad(node, f"input indices {indices} are not 0..{len(indices) - 1}")
+    merges = set(ops.op_names("merge"))
     for u, v, data in g.edges(data=True):
         if data.get("kind") not in ("main", "skip"):
             bad(v, f"edge from {u!r} has kind {data.get('kind')!r}")
-        if data.get("kind") == "skip" and data.get("merge") not in ("add", "concat", "mul"):
+        if data.get("kind") == "skip" and data.get("merge") not in merges:
             bad(v, f"skip edge from {u!r} has no merge kind")
+        if data.get("kind") == "skip" and not isinstance(data.get("shortcut"), str):
+            bad(v, f"skip edge from {u!r} does not say what its shortcut resolved to")
     return problems

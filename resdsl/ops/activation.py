@@ -33,6 +33,7 @@ class ReLU(Activation):
     """``relu`` -> ``nn.ReLU()``."""
 
     name = "relu"
+    inplace = True
     torch_name = "ReLU"
 
 
@@ -40,6 +41,7 @@ class ReLU6(Activation):
     """``relu6`` -> ``nn.ReLU6()``."""
 
     name = "relu6"
+    inplace = True
     torch_name = "ReLU6"
 
 
@@ -51,6 +53,7 @@ class LeakyReLU(Activation):
     """``leaky_relu(negative_slope=0.01)`` -> ``nn.LeakyReLU``."""
 
     name = "leaky_relu"
+    inplace = True
     torch_name = "LeakyReLU"
     Args = LeakyReLUArgs
 

@@ -113,6 +113,7 @@ class Embedding(Layer):
     """
 
     name = "embedding"
+    integer_input = True
     Args = EmbeddingArgs
     category = "other"
 

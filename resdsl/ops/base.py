@@ -1,4 +1,13 @@
-"""The op registry: what a built-in layer is.
+"""What an op is: the base every definition in the registry builds on.
+
+Everything that computes is an op (:class:`Op`): layers (this module),
+merges (:mod:`resdsl.ops.merge`), shortcuts (:mod:`resdsl.ops.shortcut`) and
+alignments (:mod:`resdsl.ops.align`); :mod:`resdsl.ops.registry` holds them by
+kind and name. One definition gives every stage what it needs: its options
+model (``Args``), its shape rule, its costs, its code (a constructor and a call
+for an op with a module of its own, lines of ``forward`` for the others), its
+diagram style and its meaning on a path (:class:`PathRole`). No back end or
+analysis compares op names: they ask the definition.
 
 A layer is one small definition (see :mod:`resdsl.ops.conv` for the pattern):
 
@@ -17,11 +26,19 @@ Nothing here imports torch: checking a spec never does.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from resdsl.ir.dims import Shape
+from resdsl.ops.label import args_label
+
+#: The kinds of op; the registry keeps one namespace per kind.
+OpKind = Literal["layer", "merge", "shortcut", "align"]
+#: What an op reads in ``forward``: its one input, all its inputs (a merge), or
+#: its input plus the other inputs of the concat it feeds (an alignment).
+Reads = Literal["input", "inputs", "peers"]
 
 
 class ShapeError(Exception):
@@ -34,6 +51,97 @@ class ShapeError(Exception):
         self.arg = arg
 
 
+@dataclass(frozen=True)
+class PathRole:
+    """What an op means on an input-to-output path (:mod:`resdsl.analysis.paths`).
+
+    ``nonlinear``: it counts towards a path's nonlinearity depth;
+    ``weighted``: towards its weighted depth; ``merges``: it joins paths;
+    ``shortcut``: it sits on a skip path.
+    """
+
+    nonlinear: bool = False
+    weighted: bool = False
+    merges: bool = False
+    shortcut: bool = False
+
+
+@dataclass(frozen=True)
+class BoxStyle:
+    """How a diagram draws a small op node on a skip path: fill, outline and line style."""
+
+    fill: str
+    color: str
+    style: str = "rounded,filled"
+
+
+#: A line of ``forward`` source and whether it completes the op's value.
+Line = tuple[str, bool]
+
+
+class Emit(Protocol):
+    """What code generation offers an op that writes ``forward`` lines itself."""
+
+    def literal(self, value: int | float | bool) -> str:
+        """A Python literal for a validated (finite) number."""
+        ...
+
+    def temp(self, base: str) -> str:
+        """A fresh local variable name, e.g. ``dh`` for ``base="dh"``."""
+        ...
+
+    def use_functional(self) -> None:
+        """Record that the lines use ``F`` (``torch.nn.functional``)."""
+        ...
+
+    def gate(self) -> str:
+        """The source of the op's learned gate parameter, e.g. ``self.shortcut.gate``."""
+        ...
+
+
+class Op:
+    """Base of every op definition. Subclasses set the class attributes and rules.
+
+    ``has_module``: the op is a child ``nn.Module`` in generated code (built by
+    ``torch_init``, called by ``torch_call``); otherwise it writes its
+    ``forward`` lines itself (:meth:`forward_lines`). ``fresh_output``: its
+    output is a new tensor that its backward does not keep, so a following
+    activation may overwrite it in place.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[OpKind]
+    Args: ClassVar[type[BaseModel]]
+    has_module: ClassVar[bool] = False
+    fresh_output: ClassVar[bool] = False
+    reads: ClassVar[Reads] = "input"
+
+    @property
+    def path(self) -> PathRole:
+        """The op's meaning on a path (see :class:`PathRole`)."""
+        return PathRole()
+
+    def params(self, args: Any, shape: Shape) -> int:
+        """Number of parameters (as ``sum(p.numel() for p in m.parameters())``)."""
+        return 0
+
+    def macs(self, args: Any, shape: Shape, out: Shape) -> int:
+        """Multiply-accumulates of convolutions and matrix products; 0 for the rest."""
+        return 0
+
+    def label(self, args: Any, rank: int) -> str:
+        """The op and its key arguments as a diagram shows them (``rank``: spatial dims)."""
+        return self.name
+
+    def forward_lines(self, args: Any, out: str, ins: list[str], emit: Emit) -> list[Line]:
+        """The ``forward`` lines of an op without a module; the last completes ``out``."""
+        raise NotImplementedError
+
+    def is_noop(self, args: Any) -> bool:
+        """True if the op passes its input through unchanged (no line is generated)."""
+        return False
+
+
 class LayerArgs(BaseModel):
     """Base of every layer's argument model: strict names, immutable, no coercion of bools."""
 
@@ -43,30 +151,31 @@ class LayerArgs(BaseModel):
 Category = Literal["weighted", "norm", "activation", "pool", "shape", "dropout", "other"]
 
 
-class Layer:
+class Layer(Op):
     """Base class of a built-in layer. Subclasses set the class attributes and rules."""
 
-    name: ClassVar[str]
+    kind: ClassVar[OpKind] = "layer"
     Args: ClassVar[type[LayerArgs]]
+    has_module = True
     category: ClassVar[Category] = "other"
     #: True for activations: they count towards a path's nonlinearity depth.
     nonlinear: ClassVar[bool] = False
+    #: True if generated code may run it in place (``inplace=True``) on a fresh input.
+    inplace: ClassVar[bool] = False
+    #: True if its input is integer indices (so the model's input is, when it comes first).
+    integer_input: ClassVar[bool] = False
     #: Allowed input ranks (without batch); None means any.
     ranks: ClassVar[tuple[int, ...] | None] = None
+
+    @property
+    def path(self) -> PathRole:
+        return _LAYER_PATHS[(self.nonlinear, self.category == "weighted")]
 
     # ------------------------------------------------------------ shape & cost
 
     def infer(self, args: Any, shape: Shape) -> Shape:
         """The output shape for an input shape; raise ShapeError if it cannot run."""
         raise NotImplementedError
-
-    def params(self, args: Any, shape: Shape) -> int:
-        """Number of parameters (as ``sum(p.numel() for p in m.parameters())``)."""
-        return 0
-
-    def macs(self, args: Any, shape: Shape, out: Shape) -> int:
-        """Multiply-accumulates of convolutions and matrix products; 0 for the rest."""
-        return 0
 
     def param_dims(self, args: Any, shape: Shape) -> tuple[int, ...]:
         """Indices of input dimensions that size parameters (they must be fixed)."""
@@ -81,6 +190,14 @@ class Layer:
     def torch_call(self, module: str, x: str, args: Any, shape: Shape) -> str:
         """Source of the call in ``forward``; ``module`` is e.g. ``self.conv1``."""
         return f"{module}({x})"
+
+    def label(self, args: Any, rank: int) -> str:
+        return args_label(self.name, args, rank)
+
+
+_LAYER_PATHS = {
+    (n, w): PathRole(nonlinear=n, weighted=w) for n in (False, True) for w in (False, True)
+}
 
 
 def py(value: Any) -> str:

@@ -58,6 +58,7 @@ class Conv(Layer):
     """
 
     name = "conv"
+    fresh_output = True  # a new tensor its backward does not keep
     Args = ConvArgs
     category = "weighted"
     ranks = CONV_RANKS
@@ -160,6 +161,7 @@ class ConvTranspose(Layer):
     """
 
     name = "conv_transpose"
+    fresh_output = True  # a new tensor its backward does not keep
     Args = ConvTransposeArgs
     category = "weighted"
     ranks = CONV_RANKS

@@ -23,6 +23,7 @@ class Linear(Layer):
     """
 
     name = "linear"
+    fresh_output = True  # a new tensor its backward does not keep
     Args = LinearArgs
     category = "weighted"
 

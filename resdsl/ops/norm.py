@@ -37,6 +37,7 @@ class BatchNorm(Layer):
     """
 
     name = "batchnorm"
+    fresh_output = True  # a new tensor its backward does not keep
     Args = BatchNormArgs
     category = "norm"
     ranks = (1, 2, 3, 4)
@@ -70,6 +71,7 @@ class GroupNorm(Layer):
     """
 
     name = "groupnorm"
+    fresh_output = True  # a new tensor its backward does not keep
     Args = GroupNormArgs
     category = "norm"
 
@@ -112,6 +114,7 @@ class LayerNorm(Layer):
     """
 
     name = "layernorm"
+    fresh_output = True  # a new tensor its backward does not keep
     Args = LayerNormArgs
     category = "norm"
 
@@ -151,6 +154,7 @@ class InstanceNorm(Layer):
     """
 
     name = "instancenorm"
+    fresh_output = True  # a new tensor its backward does not keep
     Args = InstanceNormArgs
     category = "norm"
     ranks = (2, 3, 4)

@@ -165,7 +165,7 @@ class AdaptivePool(Layer):
     Args = AdaptivePoolArgs
     category = "pool"
     ranks = POOL_RANKS
-    kind: ClassVar[str]
+    reduction: ClassVar[str]  # the torch class's infix: Avg or Max
 
     def infer(self, args: AdaptivePoolArgs, shape: Shape) -> Shape:
         rank_suffix(self.name, shape, POOL_RANKS)
@@ -191,18 +191,18 @@ class AdaptivePool(Layer):
 
     def torch_init(self, args: AdaptivePoolArgs, shape: Shape) -> str:
         suffix = rank_suffix(self.name, shape, POOL_RANKS)
-        return call_source(f"nn.Adaptive{self.kind}Pool{suffix}", [args.output_size], [])
+        return call_source(f"nn.Adaptive{self.reduction}Pool{suffix}", [args.output_size], [])
 
 
 class AdaptiveAvgPool(AdaptivePool):
     """``adaptive_avgpool(output_size)`` -> ``nn.AdaptiveAvgPool{1,2,3}d``."""
 
     name = "adaptive_avgpool"
-    kind = "Avg"
+    reduction = "Avg"
 
 
 class AdaptiveMaxPool(AdaptivePool):
     """``adaptive_maxpool(output_size)`` -> ``nn.AdaptiveMaxPool{1,2,3}d``."""
 
     name = "adaptive_maxpool"
-    kind = "Max"
+    reduction = "Max"

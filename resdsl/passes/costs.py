@@ -12,7 +12,7 @@ from typing import Any
 
 import networkx as nx
 
-from resdsl.ops import get_layer
+from resdsl.ops import node_op
 
 
 def input_shape(graph: nx.DiGraph, node: str) -> tuple[int, ...]:
@@ -34,15 +34,12 @@ def count_costs(graph: nx.DiGraph) -> None:
     nodes, preds = graph._node, graph._pred
     for node, data in nodes.items():
         params = macs = 0
-        op = data["op"]
-        layer = get_layer(op) if data["role"] in ("layer", "shortcut") else None
-        if layer is not None:
+        op = node_op(data)
+        if op is not None:
             shape = _input_shape(nodes, preds[node])
             args = data["args"]
-            params = layer.params(args, shape)
-            macs = layer.macs(args, shape, data["shape"])
-        elif op == "add" and getattr(data["args"], "gate", None) == "rezero":
-            params = 1
+            params = op.params(args, shape)
+            macs = op.macs(args, shape, data["shape"])
         data["params"] = params
         data["macs"] = macs
         total_params += params

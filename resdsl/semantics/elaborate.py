@@ -1,7 +1,7 @@
 """Elaboration: a model definition and its arguments -> the networkx DAG.
 
 Blocks are instantiated with their arguments, ``repeat`` and ``if`` are spliced
-into their scope, names follow LANGUAGE.md's naming rule (they become module
+into their scope, names follow the naming rule of docs/language.md (they become module
 paths and ``state_dict`` keys), and each ``skip`` becomes a merge node inserted
 right after its destination, with its shortcut and alignment as real nodes.
 

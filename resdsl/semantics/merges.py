@@ -1,8 +1,10 @@
-"""Merges: the skips into a value inserted as ``add``/``concat``/``mul`` nodes, shape-checked.
+"""Merges: the skips into a value inserted as merge nodes (``add``, ...), shape-checked.
 
 The merge of a skip is inserted right after its destination; the skips into
 one destination are merged in written order, consecutive skips of the same
-kind in one node.
+kind in one node. What each merge does (its options, input order and shape
+rule with its diagnostics) is its definition in the op registry
+(:mod:`resdsl.ops.merge`).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from resdsl.ir.dims import Shape
-from resdsl.ir.graph import MergeArgs, NoArgs
-from resdsl.ops.base import format_shape
+from resdsl.ops.merge import Merge, MergeError, MergeInput
+from resdsl.ops.registry import get_op
 from resdsl.semantics.context import POISON, ElabContext, Item, Poisoned, Scope, Val
 from resdsl.semantics.skips import Skip
 
@@ -54,36 +56,48 @@ class Merger:
         return current
 
     def merge(self, group: list[Skip], srcs: list[Val], item: Item, scope: Scope, dst: Val) -> Val:
-        """One merge node for a group of skips of the same kind into ``dst``."""
-        kind = group[0].merge
-        base = self.graph.fresh_id(f"{scope.prefix}{item.name}:{kind}")
+        """One merge node for a group of skips of the same kind into ``dst``.
+
+        The merge's definition says what its skips go through (``shortcut=``:
+        the skip's shortcut; ``align=``: crop/pad nodes), its options and the
+        order of its inputs, and checks their shapes.
+        """
+        op = get_op(group[0].merge, "merge")
+        assert op is not None  # resolve_skip refused unknown merges
+        base = self.graph.fresh_id(f"{scope.prefix}{item.name}:{op.name}")
         assert dst.node is not None and dst.shape is not None
-        if kind == "add":
-            return self.merge_add(group, srcs, item, scope, dst, base)
-        if kind == "concat":
-            ordered: Ordered = [(v, "skip", s) for v, s in zip(srcs, group, strict=True)]
-            ordered.append((dst, "main", None))
-            align = next((s.align for s in group if s.align), None)
-            if align is not None:
-                ordered = self.el.shortcuts.align(ordered, align, base, group, scope)
-            out_shape = self.check_concat(ordered, group, scope, base, align)
-            if out_shape is None:
+        if "shortcut" in op.options:
+            through = [
+                self.el.shortcuts.shortcut(s, v, dst, scope)
+                for s, v in zip(group, srcs, strict=True)
+            ]
+            if any(v is None for v in through):
                 return POISON
-            return self.add_merge(base, base, "concat", NoArgs(), ordered, out_shape, group, scope)
-        ordered = [(dst, "main", None)] + [(v, "skip", s) for v, s in zip(srcs, group, strict=True)]
-        out_shape = self.check_mul(ordered, group, scope, base)
+            srcs = [v for v in through if v is not None]
+        args, owner = self.merge_args(op, group, item, scope, base)
+        if args is None:
+            return POISON
+        skips: Ordered = [(v, "skip", s) for v, s in zip(srcs, group, strict=True)]
+        ordered: Ordered = (
+            [*skips, (dst, "main", None)] if op.skips_first else [(dst, "main", None), *skips]
+        )
+        align = next((s.align for s in group if s.align), None)
+        if align is not None:
+            ordered = self.el.shortcuts.align(ordered, align, base, group, scope)
+        out_shape = self.check(op, args, ordered, scope, base)
         if out_shape is None:
             return POISON
-        return self.add_merge(base, base, "mul", NoArgs(), ordered, out_shape, group, scope)
+        return self.add_merge(base, owner, op.name, args, ordered, out_shape, group, scope)
 
-    def merge_add(
-        self, group: list[Skip], srcs: list[Val], item: Item, scope: Scope, dst: Val, base: str
-    ) -> Val:
-        """An ``add``: each skip through its shortcut, with at most one scale or gate."""
-        shortcut = self.el.shortcuts.shortcut
-        inputs = [shortcut(s, v, dst, scope) for s, v in zip(group, srcs, strict=True)]
-        if any(v is None for v in inputs):
-            return POISON
+    def merge_args(
+        self, op: Merge, group: list[Skip], item: Item, scope: Scope, base: str
+    ) -> tuple[BaseModel | None, str]:
+        """The merge's arguments (``scale=``/``gate=`` of at most one skip), and its module path.
+
+        A gated merge's gate lives under the gating skip's label.
+        """
+        if not {"scale", "gate"} & set(op.options):
+            return op.Args(), base
         gated = [s for s in group if s.scale is not None or s.gate is not None]
         if len(gated) > 1:
             self.ctx.error(
@@ -92,18 +106,13 @@ class Merger:
                 f"only one skip into '{item.name}' may set scale= or gate=",
                 gated[1].stmt.span,
             )
-            return POISON
+            return None, base
         g = gated[0] if gated else None
-        args = MergeArgs.model_validate(
+        args = op.Args.model_validate(
             {"scale": g.scale if g else None, "gate": g.gate if g else None}
         )
         owner = f"{scope.prefix}{g.label}" if g is not None and g.gate else base
-        ordered: Ordered = [(dst, "main", None)]
-        ordered += [(v, "skip", s) for v, s in zip(inputs, group, strict=True) if v]
-        out_shape = self.check_add(ordered, group, scope, base)
-        if out_shape is None:
-            return POISON
-        return self.add_merge(base, owner, "add", args, ordered, out_shape, group, scope)
+        return args, owner
 
     def add_merge(
         self,
@@ -132,119 +141,37 @@ class Merger:
         )
         for index, (val, kind, skip) in enumerate(ordered):
             assert val.node is not None
-            extra = {} if skip is None else {"merge": op, "skip": f"{scope.prefix}{skip.label}"}
+            extra = {} if skip is None else skip_edge(skip, scope)
             graph.add_edge(val.node, node, kind, index, **extra)
         return Val(node, shape)
 
     # ------------------------------------------------------------ shape checks
 
-    def check_add(
-        self, ordered: Ordered, group: list[Skip], scope: Scope, node: str
+    def check(
+        self, op: Merge, args: BaseModel, ordered: Ordered, scope: Scope, node: str
     ) -> Shape | None:
-        """The shape of an ``add``: every input must have the destination's shape."""
-        shapes = [v.shape for v, _, _ in ordered]
-        assert all(s is not None for s in shapes)
-        first = shapes[0]
-        assert first is not None
-        for (_, _, skip), shape in zip(ordered[1:], shapes[1:], strict=True):
-            assert shape is not None and skip is not None
-            if tuple(map(int, shape)) != tuple(map(int, first)):
-                self.ctx.error(
-                    scope,
-                    "merge-shape",
-                    f"skip '{skip.src}' -> '{skip.dst}': " + mismatch("add", [shape, first]),
-                    skip.stmt.span,
-                    hint=self.add_hint(skip, shape, first),
-                )
-                return None
-            for a, b in zip(shape, first, strict=True):
-                self.graph.constrain("eq", a, b, node, f"the skip into '{skip.dst}' (add)")
-        return first
+        """The merge's output shape by its definition's rule, or None (reported).
 
-    def add_hint(self, skip: Skip, src: Shape, dst: Shape) -> str:
-        if skip.shortcut == "identity":
-            if len(src) == len(dst) and int(src[0]) <= int(dst[0]):
-                return (
-                    "use shortcut=auto to insert a projection, or shortcut=zeropad "
-                    "for a parameter-free one"
-                )
-            return "use shortcut=auto to insert a projection"
-        return self.valid_hint() or "the shortcut cannot make these shapes match"
-
-    def check_concat(
-        self,
-        ordered: Ordered,
-        group: list[Skip],
-        scope: Scope,
-        node: str,
-        align: str | None,
-    ) -> Shape | None:
-        """The shape of a ``concat`` along channels: the other dimensions must match."""
-        constrain = self.graph.constrain
-        shapes = [v.shape for v, _, _ in ordered]
-        dst = shapes[-1]
-        assert dst is not None
-        for (_, _, skip), shape in zip(ordered[:-1], shapes[:-1], strict=True):
-            assert shape is not None and skip is not None
-            if len(shape) != len(dst) or len(dst) < 1:
-                self.ctx.error(
-                    scope,
-                    "merge-shape",
-                    f"skip '{skip.src}' -> '{skip.dst}': "
-                    + mismatch("concatenate", [shape, dst])
-                    + ": ranks differ",
-                    skip.stmt.span,
-                )
-                return None
-            if tuple(map(int, shape[1:])) != tuple(map(int, dst[1:])):
-                for a, b in zip(shape[1:], dst[1:], strict=True):
-                    constrain("eq", a, b, node, f"the skip into '{skip.dst}' (concat)")
-                self.ctx.error(
-                    scope,
-                    "merge-shape",
-                    f"skip '{skip.src}' -> '{skip.dst}': "
-                    + mismatch("concatenate", [shape, dst])
-                    + " along channels: the other dimensions differ",
-                    skip.stmt.span,
-                    hint="use align=crop or align=pad to make them match"
-                    + (
-                        f", or change the input size: {hint}" if (hint := self.valid_hint()) else ""
-                    ),
-                )
-                return None
-            for a, b in zip(shape[1:], dst[1:], strict=True):
-                constrain("eq", a, b, node, f"the skip into '{skip.dst}' (concat)")
-        channels = sum(int(s[0]) for s in shapes if s is not None)
-        return (channels, *dst[1:])
-
-    def check_mul(
-        self, ordered: Ordered, group: list[Skip], scope: Scope, node: str
-    ) -> Shape | None:
-        """The shape of a ``mul``: the inputs broadcast like PyTorch."""
-        out: list[int] = list(ordered[0][0].shape or ())
-        for val, _, skip in ordered[1:]:
-            shape = val.shape
-            assert shape is not None and skip is not None
-            if len(shape) > len(out):
-                out = [1] * (len(shape) - len(out)) + out
-            padded = [1] * (len(out) - len(shape)) + list(shape)
-            for i, (a, b) in enumerate(zip(out, padded, strict=True)):
-                if int(a) == int(b):
-                    self.graph.constrain("eq", a, b, node, f"the skip into '{skip.dst}' (mul)")
-                elif int(a) == 1:
-                    out[i] = b
-                elif int(b) != 1:
-                    self.ctx.error(
-                        scope,
-                        "merge-shape",
-                        f"skip '{skip.src}' -> '{skip.dst}': "
-                        + mismatch("multiply", [shape, tuple(ordered[0][0].shape or ())])
-                        + ": the shapes do not broadcast",
-                        skip.stmt.span,
-                        hint="mul broadcasts like PyTorch: each dimension must be equal or 1",
-                    )
-                    return None
-        return tuple(out)
+        Equal dimensions become constraints on the symbolic sizes; a mismatch
+        is reported on the skip it comes from.
+        """
+        inputs = []
+        for v, _, s in ordered:
+            assert v.shape is not None  # merge_all and the shortcuts stop at unknown shapes
+            inputs.append(MergeInput(v.shape, s is not None, _shortcut_of(s)))
+        try:
+            return op.infer(args, inputs, _Constraints(self, op, ordered, node))
+        except MergeError as err:
+            skip = ordered[err.index][2]
+            assert skip is not None
+            self.ctx.error(
+                scope,
+                "merge-shape",
+                f"skip '{skip.src}' -> '{skip.dst}': {err.message}",
+                skip.stmt.span,
+                hint=err.hint,
+            )
+            return None
 
     def valid_hint(self) -> str | None:
         """The valid input sizes implied by the constraints so far, as a sentence."""
@@ -259,6 +186,32 @@ class Merger:
         return describe_rules(limited) if limited else None
 
 
-def mismatch(what: str, shapes: list[Shape]) -> str:
-    """``cannot add [64, 8, 8] and [128, 4, 4]``."""
-    return f"cannot {what} " + " and ".join(format_shape(s) for s in shapes)
+class _Constraints:
+    """What a merge's shape rule may ask: record equal sizes, and the valid sizes so far."""
+
+    def __init__(self, merger: Merger, op: Merge, ordered: Ordered, node: str) -> None:
+        self.merger = merger
+        self.op = op
+        self.ordered = ordered
+        self.node = node
+
+    def equal(self, index: int, a: int, b: int) -> None:
+        skip = self.ordered[index][2]
+        dst = skip.dst if skip is not None else "?"
+        what = f"the skip into '{dst}' ({self.op.name})"
+        self.merger.graph.constrain("eq", a, b, self.node, what)
+
+    def valid_sizes(self) -> str | None:
+        return self.merger.valid_hint()
+
+
+def _shortcut_of(skip: Skip | None) -> str:
+    """The shortcut a merge input went through, by name (``identity`` for none)."""
+    if skip is None:
+        return "identity"
+    return skip.shortcut if isinstance(skip.shortcut, str) else skip.shortcut.name
+
+
+def skip_edge(skip: Skip, scope: Scope) -> dict[str, str]:
+    """The attributes of the edges on a skip's path (see :mod:`resdsl.ir.graph`)."""
+    return {"merge": skip.merge, "skip": f"{scope.prefix}{skip.label}", "shortcut": skip.resolved}

@@ -9,15 +9,17 @@ every input has the same spatial size.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from resdsl.ir import dims
 from resdsl.ir.dims import Shape, SymDim, expr_of
-from resdsl.ir.graph import AlignArgs, ScopeInfo, ZeroPadArgs
-from resdsl.ops.base import format_shape
+from resdsl.ir.graph import AlignArgs, ScopeInfo
+from resdsl.ops.base import ShapeError, format_shape
+from resdsl.ops.registry import get_op
+from resdsl.ops.shortcut import Shortcut
 from resdsl.semantics.context import POISON, ElabContext, Scope, Val
 from resdsl.semantics.expr import BlockRef, Env, Value
-from resdsl.semantics.merges import Ordered
+from resdsl.semantics.merges import Ordered, skip_edge
 from resdsl.semantics.skips import Skip
 from resdsl.semantics.stamping import instance_key
 
@@ -34,70 +36,88 @@ class Shortcuts:
         self.graph = el.ctx.graph
 
     def shortcut(self, skip: Skip, src: Val, dst: Val, scope: Scope) -> Val | None:
-        """The value the skip carries into an add: its source through its shortcut."""
+        """The value the skip carries into its merge: its source through its shortcut.
+
+        The shortcut's definition resolves it for these shapes (``auto`` and
+        ``zeropad`` pass matching shapes through, as ResNet's options A and B
+        do); a user block always builds. ``skip.resolved`` records the result.
+        """
         assert src.shape is not None and dst.shape is not None
         kind = skip.shortcut
         same = tuple(map(int, src.shape)) == tuple(map(int, dst.shape))
-        if kind == "identity" or (kind in ("auto", "zeropad") and same):
-            return src  # option A, like option B, passes matching shapes through
+        resolved: Shortcut | None = None  # None: a user block
+        if isinstance(kind, str):
+            chosen = get_op(kind, "shortcut")
+            assert chosen is not None  # the skip's option was checked against the registry
+            resolved = get_op(chosen.resolve(same), "shortcut")
+            assert resolved is not None, chosen.resolve(same)
+            skip.resolved = resolved.name
+            if resolved.builds == "nothing":
+                return src
+            what = chosen.description
+        else:
+            skip.resolved = kind.name
+            what = f"shortcut block '{kind.name}'"
         stride = stride_between(src.shape, dst.shape)
         if stride is None:
             self.ctx.error(
                 scope,
                 "merge-shape",
-                f"skip '{skip.src}' -> '{skip.dst}': no {_shortcut_name(kind)} maps "
+                f"skip '{skip.src}' -> '{skip.dst}': no {what} maps "
                 f"{format_shape(src.shape)} to {format_shape(dst.shape)}",
                 skip.stmt.span,
                 hint="a shortcut can change channels and downsample by an integer stride; "
                 "check the shapes of the two ends",
             )
             return None
-        if kind == "zeropad":
-            return self.zeropad(skip, src, int(dst.shape[0]), stride, scope)
-        return self.module_shortcut(skip, src, int(dst.shape[0]), stride, scope)
+        if resolved is not None and resolved.builds == "node":
+            return self.shortcut_node(resolved, skip, src, dst.shape, stride, scope)
+        layers = resolved.layers if resolved is not None else None
+        return self.module_shortcut(skip, src, int(dst.shape[0]), stride, scope, layers)
 
-    def zeropad(
-        self, skip: Skip, src: Val, channels: int, stride: tuple[int, ...], scope: Scope
+    def shortcut_node(
+        self, op: Shortcut, skip: Skip, src: Val, dst: Shape, stride: tuple[int, ...], scope: Scope
     ) -> Val | None:
-        """A parameter-free shortcut: subsample by ``stride``, pad channels with zeros."""
-        assert src.shape is not None
+        """A shortcut that is one node of its own op (``zeropad``: no parameters)."""
+        assert src.shape is not None and src.node is not None
         path = f"{scope.prefix}{skip.label}"
-        diff = channels - int(src.shape[0])
-        if diff < 0:
+        try:
+            args, shape = op.node(src.shape, dst, stride)
+        except ShapeError as err:
             self.ctx.error(
                 scope,
                 "merge-shape",
-                f"skip '{skip.src}' -> '{skip.dst}': zeropad cannot reduce "
-                f"{int(src.shape[0])} channels to {channels}",
+                f"skip '{skip.src}' -> '{skip.dst}': {err.message}",
                 skip.stmt.span,
-                hint="use shortcut=projection",
+                hint=err.hint,
             )
             return None
-        shape = (
-            channels,
-            *(dims.window(n, 1, s) for n, s in zip(src.shape[1:], stride, strict=True)),
-        )
         graph = self.graph
         node = graph.fresh_id(path)
         graph.add_node(
             node,
             scope,
-            op="zeropad",
-            args=ZeroPadArgs(stride=stride, pad_before=diff // 2, pad_after=diff - diff // 2),
+            op=op.name,
+            args=args,
             scope=path,
             name=skip.label,
             role="shortcut",
             span=skip.stmt.span,
             shape=shape,
         )
-        assert src.node is not None
-        graph.add_edge(src.node, node, "skip", 0, merge="add", skip=path)
+        graph.add_edge(src.node, node, "skip", 0, **skip_edge(skip, scope))
         return Val(node, shape)
 
     def module_shortcut(
-        self, skip: Skip, src: Val, channels: int, stride: tuple[int, ...], scope: Scope
+        self,
+        skip: Skip,
+        src: Val,
+        channels: int,
+        stride: tuple[int, ...],
+        scope: Scope,
+        layers: Callable[[int, int | tuple[int, ...]], list[tuple[str, dict[str, Any]]]] | None,
     ) -> Val | None:
-        """A shortcut with modules, in a scope of its own: a projection or a user block."""
+        """A shortcut with modules, in a scope of its own: the op's layers or a user block."""
         path = f"{scope.prefix}{skip.label}"
         stride_arg: int | tuple[int, ...] = stride[0] if len(set(stride)) == 1 else stride
         self.graph.add_scope(ScopeInfo(path, "shortcut", skip.stmt.span, input=src.node))
@@ -110,21 +130,17 @@ class Shortcuts:
             depth=scope.depth + 1,
             stack=scope.stack,
             context=scope.context,
-            skip_edge={"merge": "add", "skip": path},
+            skip_edge=skip_edge(skip, scope),
         )
-        if isinstance(skip.shortcut, BlockRef):
+        if layers is None:
+            assert isinstance(skip.shortcut, BlockRef)
             out = self.shortcut_block(skip.shortcut, skip, sub, channels, stride_arg)
         else:
-            layer_node = self.el.calls.layer_node
-            v = layer_node(
-                "conv",
-                {"out_channels": channels, "kernel_size": 1, "stride": stride_arg, "bias": False},
-                sub,
-                "0",
-                src,
-                skip.stmt.span,
-            )
-            out = layer_node("batchnorm", {}, sub, "1", v, skip.stmt.span)
+            out = src
+            for position, (layer, values) in enumerate(layers(channels, stride_arg)):
+                out = self.el.calls.layer_node(
+                    layer, dict(values), sub, str(position), out, skip.stmt.span
+                )
         self.graph.scopes[path].output = out.node
         if out.shape is None:
             return None
@@ -173,12 +189,14 @@ class Shortcuts:
         rank = len(shapes[-1] or ())
         if any(len(s or ()) != rank for s in shapes):
             return ordered  # the concat check reports the rank mismatch
+        op = get_op(align, "align")
+        assert op is not None  # the skip's option was checked against the registry
         target: list[int] = []
         for axis in range(1, rank):
             sizes = [s[axis] for s in shapes if s is not None]
             t = sizes[0]
             for size in sizes[1:]:
-                t = dims.minimum(t, size) if align == "crop" else dims.maximum(t, size)
+                t = op.target(t, size)
             target.append(t)
         out: Ordered = []
         for i, (val, kind, skip) in enumerate(ordered):
@@ -226,7 +244,7 @@ class Shortcuts:
             span=group[0].stmt.span,
             shape=(val.shape[0], *target),
         )
-        extra = {} if skip is None else {"merge": "concat", "skip": f"{scope.prefix}{skip.label}"}
+        extra = {} if skip is None else skip_edge(skip, scope)
         graph.add_edge(val.node, node, kind, 0, **extra)
         for d in target:
             if isinstance(d, SymDim):
@@ -256,13 +274,3 @@ def stride_between(src: Shape, dst: Shape) -> tuple[int, ...] | None:
             return None
         out.append(s)
     return tuple(out)
-
-
-def _shortcut_name(kind: str | BlockRef) -> str:
-    if isinstance(kind, BlockRef):
-        return f"shortcut block '{kind.name}'"
-    return {
-        "auto": "projection",
-        "projection": "projection",
-        "zeropad": "zero-padding shortcut",
-    }.get(kind, "shortcut")

@@ -11,19 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resdsl.diagnostics import did_you_mean
+from resdsl.ops.base import OpKind
+from resdsl.ops.registry import get_op, names_text, op_names, ops_of_kind
 from resdsl.semantics.context import ElabContext, Item, Scope
 from resdsl.semantics.expr import BlockRef, Env, EvalError, Value, evaluate, label_text, show
 from resdsl.syntax import ast
 
-MERGES = ("add", "concat", "mul")
-SHORTCUTS = ("identity", "auto", "projection", "zeropad")
-ALIGNS = ("crop", "pad")
 SKIP_OPTIONS = ("shortcut", "align", "scale", "gate")
 
-#: The merge each option applies to.
-_APPLIES = {"shortcut": "add", "scale": "add", "gate": "add", "align": "concat"}
-#: The words an option takes (``shortcut=`` also takes a block).
-_WORDS = {"shortcut": SHORTCUTS, "align": ALIGNS, "gate": ("rezero",)}
+#: The ops an option names by word (``shortcut=`` also takes a block); ``gate=`` takes
+#: ``rezero``. Merges, shortcuts and alignments are the op registry's.
+_OPTION_KINDS: dict[str, OpKind] = {"shortcut": "shortcut", "align": "align"}
 _SHORTCUT_BLOCK = " or a block with parameters (channels: int, stride: int)"
 
 
@@ -38,6 +36,8 @@ class Skip:
     label: str
     label_given: bool
     shortcut: str | BlockRef = "identity"
+    #: What the shortcut resolved to when the merge was built (recorded on its edges).
+    resolved: str = "identity"
     align: str | None = None
     scale: float | None = None
     gate: str | None = None
@@ -61,13 +61,13 @@ class SkipResolver:
             self.ctx.report(scope, err)
             return None
         ok = True
-        if stmt.merge not in MERGES:
+        if get_op(stmt.merge, "merge") is None:
             self.ctx.error(
                 scope,
                 "unknown-merge",
-                f"unknown merge '{stmt.merge}': expected add, concat or mul",
+                f"unknown merge '{stmt.merge}': expected {names_text('merge', 'or')}",
                 stmt.merge_span,
-                did_you_mean(stmt.merge, MERGES),
+                did_you_mean(stmt.merge, op_names("merge")),
             )
             ok = False
         if not self.check_ends(stmt, src, dst, scope, by_name):
@@ -121,7 +121,7 @@ class SkipResolver:
             return False
         v = opt.value
         try:
-            if opt.name in _WORDS and isinstance(v, ast.Name) and v.id in _WORDS[opt.name]:
+            if isinstance(v, ast.Name) and v.id in _words(opt.name or ""):
                 value: Value = v.id
             else:
                 value = evaluate(v, env, scope)
@@ -150,11 +150,13 @@ class SkipResolver:
                 or "the options are shortcut=, align=, scale= and gate=",
             )
             return False
-        if skip.merge in MERGES and skip.merge != _APPLIES[opt.name]:
+        merge = get_op(skip.merge, "merge")
+        if merge is not None and opt.name not in merge.options:
+            owner = next(m.name for m in ops_of_kind("merge") if opt.name in m.options)
             self.ctx.error(
                 scope,
                 "skip-option",
-                f"{opt.name}= applies to '{_APPLIES[opt.name]}' skips, not '{skip.merge}'",
+                f"{opt.name}= applies to '{owner}' skips, not '{skip.merge}'",
                 opt.span,
             )
             return False
@@ -165,15 +167,16 @@ class SkipResolver:
         assert opt.name is not None
         v = opt.value
         blocks = self.ctx.program.blocks
+        words = _words(opt.name)
         if not (
-            opt.name in _WORDS
+            words
             and isinstance(v, ast.Name)
-            and v.id not in _WORDS[opt.name]
+            and v.id not in words
             and not env.lookup(v.id)[0]
             and (opt.name != "shortcut" or v.id not in blocks)
         ):
             return False
-        choices = ", ".join(_WORDS[opt.name])
+        choices = ", ".join(words)
         extra = " or the name of a block with parameters (channels: int, stride: int)"
         self.ctx.error(
             scope,
@@ -183,7 +186,7 @@ class SkipResolver:
             v.span,
             did_you_mean(
                 v.id,
-                [*_WORDS[opt.name], *(blocks if opt.name == "shortcut" else ())],
+                [*words, *(blocks if opt.name == "shortcut" else ())],
             ),
         )
         return True
@@ -201,15 +204,16 @@ class SkipResolver:
         if opt.name == "shortcut" and isinstance(value, BlockRef):
             skip.shortcut = value
             return True
-        if not (isinstance(value, str) and value in _WORDS[opt.name]):
-            choices = ", ".join(_WORDS[opt.name])
+        words = _words(opt.name)
+        if not (isinstance(value, str) and value in words):
+            choices = ", ".join(words)
             self.ctx.error(
                 scope,
                 "skip-option",
                 f"{opt.name}= must be one of {choices}"
                 f"{_SHORTCUT_BLOCK if opt.name == 'shortcut' else ''}, got {show(value)}",
                 v.span,
-                did_you_mean(str(value), _WORDS[opt.name]),
+                did_you_mean(str(value), words),
             )
             return False
         setattr(skip, opt.name, value)
@@ -228,7 +232,7 @@ class SkipResolver:
         owners: dict[str, Skip] = {}
         for skips in pending.values():
             for s in skips:
-                builds = s.merge == "add" and (s.shortcut != "identity" or s.gate is not None)
+                builds = s.shortcut != "identity" or s.gate is not None  # only add takes them
                 if s.label in by_name and (s.label_given or builds):
                     self.ctx.error(
                         scope,
@@ -250,3 +254,11 @@ class SkipResolver:
                         hint="give each skip its own label: NAME: skip ...",
                     )
                 owners[s.label] = s
+
+
+def _words(option: str) -> list[str]:
+    """The words an option takes: the registered shortcuts or alignments, or ``rezero``."""
+    kind = _OPTION_KINDS.get(option)
+    if kind is not None:
+        return op_names(kind)
+    return ["rezero"] if option == "gate" else []

@@ -10,28 +10,36 @@ layer arguments, options).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
 from resdsl.source import Span
+
+_T = TypeVar("_T")
 
 # ----------------------------------------------------------------- expressions
 
 
 @dataclass(frozen=True, slots=True)
-class Num:
-    value: int | float
+class _Literal(Generic[_T]):
+    """A literal: its value and where it is written (Num, Str and Bool share the shape)."""
+
+    value: _T
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
-class Str:
-    value: str
-    span: Span
+class Num(_Literal[int | float]):
+    """A number: ``3``, ``0.5``, ``1e-5``."""
 
 
 @dataclass(frozen=True, slots=True)
-class Bool:
-    value: bool
-    span: Span
+class Str(_Literal[str]):
+    """A string, its escapes decoded."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bool(_Literal[bool]):
+    """``true`` or ``false``."""
 
 
 @dataclass(frozen=True, slots=True)

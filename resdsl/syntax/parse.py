@@ -1,12 +1,12 @@
 """The parser: ``.res`` text to the AST of :mod:`resdsl.syntax.ast`.
 
-The grammar lives in ``grammars/resdsl.lark``; Lark compiles it once per
-process into LALR(1) tables for a contextual lexer. An *inline* transformer,
-:class:`_Builder`, turns each reduction directly into an AST node, so no parse
-tree is ever built. A small driver of those tables (:class:`_Driver`) parses
-every input first, because Lark's generic loop is several times too slow for a
-spec to compile in a few milliseconds; Lark's own parser runs only when that
-fails, to explain the error.
+The grammar lives in ``grammars/resdsl.lark``; its LALR(1) tables for a
+contextual lexer ship with the package (:mod:`resdsl.syntax.tables`), so no run
+compiles them. An *inline* transformer, :class:`_Builder`, turns each reduction
+directly into an AST node, so no parse tree is ever built. A fast driver of
+those tables (:mod:`resdsl.syntax.lalr_driver`) parses every input first,
+because Lark's generic loop is about three times slower; Lark's own parser runs
+only when the driver rejects the text, to explain the error.
 
 Syntax errors never escape as Lark exceptions: each becomes a
 :class:`~resdsl.diagnostics.Diagnostic` with code ``syntax``, a span on the
@@ -27,11 +27,11 @@ parsing, so one run reports all of them.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
-from pathlib import Path
+from functools import lru_cache
 from typing import Any, Final, TypeVar, cast
 
 from lark import Lark, Token
@@ -39,8 +39,22 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.lark import PostLex
 
 from resdsl.diagnostics import Collector, Diagnostic, ResdslError, did_you_mean
+from resdsl.ops.registry import names_text
 from resdsl.source import SourceFile, Span
-from resdsl.syntax import ast
+from resdsl.syntax import ast, tables
+from resdsl.syntax.brackets import (
+    BODY,
+    BRACKET_TEXT,
+    CLOSE,
+    MAX_NESTING,
+    OPEN,
+    SEPARATOR,
+    bracket_problem,
+    real_semicolon,
+    where_opened,
+)
+from resdsl.syntax.lalr_driver import FAIL, Driver
+from resdsl.syntax.tables import grammar_path
 
 __all__ = [
     "FUNCTIONS",
@@ -48,6 +62,7 @@ __all__ = [
     "MAX_EXPR_DEPTH",
     "MAX_NESTING",
     "PARAM_TYPES",
+    "DriverMismatch",
     "grammar_path",
     "parse",
     "parse_expr",
@@ -67,34 +82,14 @@ PARAM_TYPES: Final = ("int", "float", "bool", "str", "list", "block")
 FUNCTIONS: Final = ("len", "min", "max", "channels", "shape")
 """The only functions an expression can call."""
 
-MAX_NESTING: Final = 64
-"""Open brackets of any kind allowed at once; deeper input is rejected, not crashed on."""
-
 MAX_EXPR_DEPTH: Final = 64
 """Operators nested in one expression (or ``else if`` chained) before it is rejected."""
 
-_GRAMMAR_FILE: Final = "resdsl.lark"
 _MAX_SYNTAX_ERRORS: Final = 20
 _REF_FUNCTIONS: Final = frozenset({"channels", "shape"})
 
 
 # ---------------------------------------------------------------- public API
-
-
-def grammar_path() -> Path:
-    """Where ``resdsl.lark`` is: inside the package when installed, else in the checkout.
-
-    >>> grammar_path().name
-    'resdsl.lark'
-    """
-    package = Path(__file__).resolve().parent.parent
-    for candidate in (
-        package / "grammars" / _GRAMMAR_FILE,
-        package.parent / "grammars" / _GRAMMAR_FILE,
-    ):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"the grammar {_GRAMMAR_FILE} is missing from the installation")
 
 
 def parse(source: SourceFile) -> ast.SpecFile:
@@ -125,18 +120,26 @@ def parse_expr(text: str, name: str = "<command line>") -> ast.Expr:
     return result
 
 
+class DriverMismatch(AssertionError):
+    """The fast driver and Lark's parser disagree on a text: a bug in resdsl.
+
+    Raised only in strict mode (:func:`resdsl.syntax.tables.strict`, which the
+    test suite turns on); otherwise Lark's result is used, with a warning.
+    """
+
+
 # ---------------------------------------------------------------- the parser
 #
-# Lark compiles the grammar into LALR(1) tables once per process. Two drivers
-# run those tables with the same transformer:
+# Two drivers run the same tables with the same transformer:
 #
-# - `_Driver`, a tight loop written for speed, parses every input first. It
-#   gives up, returning `_FAIL`, at the first thing that is not a clean parse.
+# - the fast driver parses every input first. It gives up, returning `FAIL`,
+#   at the first thing that is not a clean parse.
 # - Lark's own parser then parses the same input again: it is the reference,
 #   and its exceptions carry what a good syntax error needs (state, token,
 #   expected terminals). A failed parse is the only one that pays for both.
 #
-# The test suite checks that both drivers build the same AST.
+# A text the fast driver rejects must be one Lark rejects, and the driver must
+# not crash: either is a bug, which strict mode raises as DriverMismatch.
 
 
 class _Abort(Exception):
@@ -164,6 +167,8 @@ class _Context:
     recovering: bool = False
     # Parentheses around an expression, by id(): (open, close, the expression).
     parens: dict[int, tuple[Any, Any, object]] = field(default_factory=dict)
+    # Whether the fast driver tries first (the tests compare with it off).
+    fast: bool = True
 
     def span(self, start: int, end: int) -> Span:
         return self.source.span(start, end)
@@ -175,64 +180,27 @@ class _Context:
 
 
 _CTX: ContextVar[_Context] = ContextVar("resdsl_parse_context")
-_FAIL: Final = object()
-# Roles of tokens in the fast driver.
-_PLAIN, _OPENER, _CLOSER, _SEPARATOR = 0, 1, 2, 3
-
-_OPEN: Final = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
-_CLOSE: Final = {v: k for k, v in _OPEN.items()}
-_BRACKET_TEXT: Final = {
-    "LPAR": "(",
-    "RPAR": ")",
-    "LSQB": "[",
-    "RSQB": "]",
-    "LBRACE": "{",
-    "RBRACE": "}",
-}
-
-
-def _opened(tok: Any) -> str:
-    what = "block" if tok.type == "LBRACE" else f"'{_BRACKET_TEXT[tok.type]}'"
-    return f"the {what} opened at line {tok.line}"
-
-
-def _bracket_problem(stack: Sequence[Any], tok: Any) -> str | None:
-    """What is wrong with closing bracket ``tok`` given the open ones, if anything."""
-    opener = _CLOSE[tok.type]
-    if stack and stack[-1].type == opener:
-        return None
-    if not stack or (stack[-1].type == "LBRACE" and not any(o.type == opener for o in stack)):
-        return f"unexpected '{tok.value}': there is no '{_BRACKET_TEXT[opener]}' to close"
-    top = stack[-1]
-    return (
-        f"unexpected '{tok.value}': expected '{_BRACKET_TEXT[_OPEN[top.type]]}' "
-        f"to close {_opened(top)}"
-    )
-
-
-def _real_semicolon(sep: str) -> bool:
-    """Whether a separator token holds a ';' outside its comments."""
-    return ";" in sep and ";" in re.sub(r"#[^\n]*", "", sep)
+_FAIL: Final = FAIL
 
 
 class _Brackets(PostLex):
     """Lark's post-lexer: drops newlines inside ``(...)`` and ``[...]``.
 
     It also stops at a closing bracket that matches no opening one, and at input
-    nested deeper than :data:`MAX_NESTING`. `_Driver` does the same inline.
+    nested deeper than :data:`MAX_NESTING`. The fast driver does the same inline.
     """
 
-    always_accept = ("_SEP",)
+    always_accept = (SEPARATOR,)
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         ctx = _CTX.get()
         stack = ctx.open
         for tok in stream:
             kind = tok.type
-            if kind == "_SEP":
-                if stack and stack[-1].type != "LBRACE" and not _real_semicolon(tok.value):
+            if kind == SEPARATOR:
+                if stack and stack[-1].type != BODY and not real_semicolon(tok.value):
                     continue
-            elif kind in _OPEN:
+            elif kind in OPEN:
                 stack.append(tok)
                 if len(stack) > MAX_NESTING:
                     raise _Abort(
@@ -243,8 +211,8 @@ class _Brackets(PostLex):
                             "split the expression or the body with `let` or a block",
                         )
                     )
-            elif kind in _CLOSE:
-                problem = _bracket_problem(stack, tok)
+            elif kind in CLOSE:
+                problem = bracket_problem(stack, tok)
                 if problem is not None:
                     raise _Abort(Diagnostic("syntax", problem, _tok_span(ctx, tok)))
                 stack.pop()
@@ -258,422 +226,52 @@ def _tok_span(ctx: _Context, tok: Any) -> Span:
     return ctx.source.span(start, tok.end_pos)
 
 
+def _runtime() -> dict[str, Any]:
+    """The objects of this process that Lark's parser is given: post-lexer, transformer."""
+    return {"postlex": _Brackets(), "transformer": _Builder()}
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    """The reference parser, built on first use and shared by the whole process.
-
-    ``strict=True`` would need the `interegular` package at run time for the
-    lexer's check of colliding terminals, and that check takes half a second;
-    the test suite builds the grammar strictly instead (no conflict, no
-    collision), so here Lark is kept from running it even when it could.
-    """
-    import lark.lexer
-
-    checks = getattr(lark.lexer, "has_interegular", False)
-    lark.lexer.has_interegular = False
-    try:
-        return Lark(
-            grammar_path().read_text(encoding="utf-8"),
-            parser="lalr",
-            lexer="contextual",
-            start=["start", "expr_start"],
-            postlex=_Brackets(),
-            transformer=_Builder(),
-            maybe_placeholders=False,
-        )
-    finally:
-        lark.lexer.has_interegular = checks
-
-
-class _Tok:
-    """A token of the fast driver: the attributes of a Lark token, without str."""
-
-    __slots__ = (
-        "column",
-        "end_column",
-        "end_line",
-        "end_pos",
-        "line",
-        "start_pos",
-        "type",
-        "value",
-    )
-
-    def __init__(self, kind: str, value: str, start: int, end: int, line: int, column: int) -> None:
-        self.type = kind
-        self.value = value
-        self.start_pos = start
-        self.end_pos = end
-        self.line = line
-        self.column = column
-        self.end_line = line
-        self.end_column = column + len(value)
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __repr__(self) -> str:
-        return f"_Tok({self.type!r}, {self.value!r})"
-
-
-class _Driver:
-    """Runs Lark's LALR tables with a contextual lexer, inline and fast.
-
-    It accepts exactly what Lark's parser accepts (same tables, same terminals,
-    same priorities) and calls the same callbacks; it returns `_FAIL` instead of
-    raising, and the input is parsed again by Lark to explain the error.
-
-    Two shortcuts make it fast. Whitespace is matched by the same regex as the
-    token after it. A chain of reductions by rules like `?sum: term`, which
-    leave the value as it is, depends only on the two states on top of the
-    stack and the next token: its outcome is computed once and remembered.
-    """
-
-    def __init__(self, lark: Lark) -> None:
-        from lark.parsers.lalr_analysis import Shift
-
-        table = lark.parser.parser._parse_table
-        callbacks = lark._callbacks
-        reducers = _reducers(callbacks)
-        self.start_states: dict[str, int] = dict(table.start_states)
-        self.end_states: dict[str, int] = dict(table.end_states)
-        self.token_callbacks: dict[str, Any] = {
-            str(k): v for k, v in callbacks.items() if isinstance(k, str)
-        }
-        # state -> symbol -> an action: the next state (int) to shift; the rule's
-        # name (str) to reduce by a rule that leaves the value as it is; else
-        # (rule name, size, callback) to reduce.
-        self.actions: dict[int, dict[str, Any]] = {}
-        for state, row in table.states.items():
-            out: dict[str, Any] = {}
-            for symbol, (action, arg) in row.items():
-                # Lark names symbols with Token objects: plain str keys are faster.
-                if action is Shift:
-                    out[str(symbol)] = arg
-                    continue
-                first = arg.expansion[0] if len(arg.expansion) == 1 else None
-                if (
-                    arg.options.expand1
-                    and not arg.alias
-                    and first is not None
-                    and not first.name.startswith("_")
-                    and not getattr(first, "filter_out", False)
-                ):
-                    out[str(symbol)] = str(arg.origin.name)
-                else:
-                    out[str(symbol)] = (str(arg.origin.name), len(arg.expansion), reducers[arg])
-            self.actions[state] = out
-        self.units: dict[tuple[int, int, str], int] = {}
-        terminals = sorted(
-            lark.terminals,
-            key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name),
-        )
-        ignore = [t for t in terminals if t.name in lark.lexer_conf.ignore]
-        assert len(ignore) == 1, "the driver expects one %ignore terminal"
-        blank = ignore[0].pattern.to_regexp()
-        self.blank = re.compile(blank)
-        # How the driver treats each kind of token: (role, value, newlines?). The
-        # value pushed for it is the kind's name when no rule keeps the token
-        # (`,` `:` `=`...: Lark's callbacks drop it unseen), else the token or
-        # what its callback (NUMBER...) makes of it.
-        kept = {
-            str(sym.name)
-            for rule in lark.rules
-            for sym in rule.expansion
-            if sym.is_term
-            and (rule.options.keep_all_tokens or not getattr(sym, "filter_out", False))
-        }
-        self.kinds: dict[str, tuple[int, Any, bool]] = {}
-        for t in terminals:
-            name = str(t.name)
-            role = (
-                _SEPARATOR
-                if name == "_SEP"
-                else _OPENER
-                if name in _OPEN
-                else _CLOSER
-                if name in _CLOSE
-                else _PLAIN
-            )
-            make = self.token_callbacks.get(name, True) if name in kept else None
-            newlines = any(s in t.pattern.to_regexp() for s in ("\n", "\\n", "\\s", "[^"))
-            self.kinds[name] = (role, make, newlines)
-        self.scanners = _Scanners(table.states, terminals, blank)
-
-    def parse(self, ctx: _Context, start: str, pos: int, end: int) -> Any:
-        """Parse ``ctx.source.text[pos:end]`` from rule ``start``; `_FAIL` on any error."""
-        text = ctx.source.text
-        line, column = ctx.source.position(pos)
-        line_start = pos - column + 1
-        actions = self.actions
-        units = self.units
-        scanners = self.scanners
-        kinds = self.kinds
-        brackets: list[str] = []
-        state_stack = [self.start_states[start]]
-        value_stack: list[Any] = []
-        state = state_stack[-1]
-        while pos < end:
-            m = scanners[state].match(text, pos, end)
-            if m is None:
-                blank = self.blank.match(text, pos, end)
-                if blank is not None and blank.end() == end:
-                    break  # blanks at the end
-                return _FAIL
-            kind = m.lastgroup
-            assert kind is not None
-            begin, pos = m.span(kind)
-            role, make, newlines = kinds[kind]
-            if make is None:
-                value: Any = kind
-                if newlines:
-                    chunk = m.group(kind)
-                    if "\n" in chunk:
-                        line += chunk.count("\n")
-                        line_start = begin + chunk.rindex("\n") + 1
-            else:
-                chunk = m.group(kind)
-                value = tok = _Tok(kind, chunk, begin, pos, line, begin - line_start + 1)
-                if newlines and "\n" in chunk:
-                    line += chunk.count("\n")
-                    line_start = begin + chunk.rindex("\n") + 1
-                    tok.end_line = line
-                    tok.end_column = pos - line_start + 1
-                if make is not True:
-                    value = make(tok)
-            if role:
-                if role == _SEPARATOR:
-                    if brackets and brackets[-1] != "LBRACE":
-                        if _real_semicolon(m.group(kind)):
-                            return _FAIL
-                        continue
-                elif role == _OPENER:
-                    brackets.append(kind)
-                    if len(brackets) > MAX_NESTING:
-                        return _FAIL
-                elif not brackets or brackets.pop() != _CLOSE[kind]:
-                    return _FAIL
-            while True:
-                action = actions[state].get(kind)
-                if action is None:
-                    return _FAIL
-                cls = action.__class__
-                if cls is int:
-                    state = action
-                    state_stack.append(state)
-                    value_stack.append(value)
-                    break
-                if cls is str:
-                    key = (state_stack[-2], state, kind)
-                    after = units.get(key)
-                    if after is None:
-                        after = self._unit_chain(state_stack[-2], state, kind)
-                        units[key] = after
-                    state = state_stack[-1] = after
-                    continue
-                origin, size, callback = action
-                if size:
-                    children = value_stack[-size:]
-                    del value_stack[-size:]
-                    del state_stack[-size:]
-                else:
-                    children = []
-                value_stack.append(callback(children))
-                state = actions[state_stack[-1]][origin]
-                state_stack.append(state)
-        end_state = self.end_states[start]
-        while True:
-            action = actions[state].get("$END")
-            if action is None or action.__class__ is int:
-                return _FAIL
-            if action.__class__ is str:
-                state = state_stack[-1] = actions[state_stack[-2]][action]
-            else:
-                origin, size, callback = action
-                if size:
-                    children = value_stack[-size:]
-                    del value_stack[-size:]
-                    del state_stack[-size:]
-                else:
-                    children = []
-                value_stack.append(callback(children))
-                state = actions[state_stack[-1]][origin]
-                state_stack.append(state)
-            if state == end_state:
-                return value_stack[-1]
-
-    def _unit_chain(self, below: int, state: int, kind: str) -> int:
-        """The top state after every value-preserving reduction possible on ``kind``."""
-        actions = self.actions
-        action = actions[state].get(kind)
-        while action.__class__ is str:
-            state = actions[below][action]
-            action = actions[state].get(kind)
-        return state
-
-
-def _reducers(callbacks: dict[Any, Any]) -> dict[Any, Any]:
-    """Lark's callbacks for the rules, or equivalent faster ones where it is sure.
-
-    Lark wraps each transformer method in a filter that drops anonymous tokens
-    and splices in the children of ``_rule`` helpers, which it builds as
-    ``Tree`` objects just for that. Here a helper's value is the plain list of
-    its children and each filter is a closure over its rule's fixed indices.
-    All or nothing: if any callback is not one of the shapes understood here,
-    Lark's own are used, since a helper's value must be what its parent expects.
-    """
-    from lark import Tree
-    from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders, ExpandSingleChild
-
-    out: dict[Any, Any] = {}
-    for rule, callback in callbacks.items():
-        if isinstance(rule, str):
-            continue  # a terminal's callback, called on its tokens
-        to_include: list[tuple[int, bool]] | None = None
-        inner = callback
-        if type(inner) is ChildFilterLALR_NoPlaceholders:
-            to_include = list(inner.to_include)
-            inner = inner.node_builder
-        single = type(inner) is ExpandSingleChild
-        if single:
-            inner = inner.node_builder
-        builder: Callable[[list[Any]], Any] | None
-        size = len(rule.expansion)
-        kept = [i for i, _ in to_include] if to_include is not None else list(range(size))
-        expands = to_include is not None and any(expand for _, expand in to_include)
-        tree = (
-            isinstance(inner, partial)
-            and inner.func is Tree
-            and len(inner.args) == 1
-            and not inner.keywords
-        )
-        if tree and str(inner.args[0]).startswith("_") and str(rule.origin.name).startswith("_"):
-            builder = None  # a helper: its value is the list of its children
-        elif tree and single and len(kept) == 1 and not expands:
-            i = kept[0]  # `?rule: x`: the one child, never a Tree
-            out[rule] = lambda children, i=i: children[i]
-            continue
-        elif getattr(inner, "__self__", None).__class__ is _Builder:
-            builder = inner
-        else:
-            return dict(callbacks)
-        out[rule] = _reducer(size, to_include, single, builder)
-    return out
-
-
-def _reducer(
-    size: int,
-    to_include: list[tuple[int, bool]] | None,
-    single: bool,
-    builder: Callable[[list[Any]], Any] | None,
-) -> Callable[[list[Any]], Any]:
-    """The callback of one rule: filter ``children``, then build (see `_reducers`)."""
-    if to_include is None:
-        to_include = [(i, False) for i in range(size)]
-    expands = any(expand for _, expand in to_include)
-    keep = [i for i, _ in to_include]
-    if single or (expands and builder is not None):
-
-        def general(children: list[Any]) -> Any:
-            filtered: list[Any] = []
-            for i, expand in to_include:
-                if not expand:
-                    filtered.append(children[i])
-                elif filtered:
-                    filtered += children[i]
-                else:  # left recursion: extend the helper's own list, in linear time
-                    filtered = children[i]
-            if single and len(filtered) == 1:
-                return filtered[0]
-            return filtered if builder is None else builder(filtered)
-
-        return general
-    if (
-        expands
-    ):  # a helper that splices another: the most common, `__args_star: __args_star "," arg`
-
-        def splice(children: list[Any]) -> Any:
-            filtered: list[Any] = []
-            for i, expand in to_include:
-                if not expand:
-                    filtered.append(children[i])
-                elif filtered:
-                    filtered += children[i]
-                else:
-                    filtered = children[i]
-            return filtered
-
-        return splice
-    if keep == list(range(size)):
-        return (lambda children: children) if builder is None else builder
-    if builder is None:
-        return lambda children: [children[i] for i in keep]
-    build = builder
-    return lambda children: build([children[i] for i in keep])
-
-
-class _Scanners(dict[int, "re.Pattern[str]"]):
-    """The lexer's regex for each parser state, compiled on first use.
-
-    Like Lark's contextual lexer, a state's regex only matches the terminals
-    that the state accepts (and `_SEP`, always); each first skips blanks,
-    atomically since blanks never hold a token.
-    """
-
-    def __init__(self, states: dict[int, dict[Any, Any]], terminals: list[Any], blank: str) -> None:
-        super().__init__()
-        self.states = states
-        self.terminals = terminals
-        self.blank = blank
-        self.by_accepts: dict[frozenset[str], re.Pattern[str]] = {}
-
-    def __missing__(self, state: int) -> re.Pattern[str]:
-        accepts = frozenset(str(s) for s in self.states[state] if s.isupper()) | {"_SEP"}
-        pattern = self.by_accepts.get(accepts)
-        if pattern is None:
-            alternatives = "|".join(
-                f"(?P<{t.name}>{t.pattern.to_regexp()})"
-                for t in self.terminals
-                if t.name in accepts
-            )
-            pattern = self.by_accepts[accepts] = re.compile(f"(?>{self.blank})?(?:{alternatives})")
-        self[state] = pattern
-        return pattern
+    """The reference parser, loaded on first use and shared by the whole process."""
+    return tables.load_lark(**_runtime())
 
 
 @lru_cache(maxsize=1)
-def _driver() -> _Driver:
-    return _Driver(_lark())
+def _driver() -> Driver:
+    return Driver(_lark(), _Builder)
 
 
-def _run(source: SourceFile, start: str) -> Any:
+def parser_tables_text() -> str:
+    """What the shipped table file must hold: the tables built now from the grammar.
+
+    ``scripts/make_parser_tables.py`` writes it; a test compares it with the file.
+    """
+    grammar = grammar_path().read_text(encoding="utf-8")
+    return tables.tables_text(tables.build_lark(grammar, **_runtime()), grammar)
+
+
+def _run(source: SourceFile, start: str, fast: bool = True) -> Any:
     """Parse ``source`` from rule ``start``; raise ResdslError with every problem.
 
     After a syntax error, the line that holds it is blanked out and the text is
     parsed again, to report the errors further on in the same run. This stops at
     an error whose line does not stand alone (it opens or closes a bracket, or
     continues a statement from the line before), since blanking it would only
-    make up errors.
+    make up errors. ``fast=False`` parses with Lark alone (for the tests).
     """
     collector = Collector()
     text = source.text
     resume = 0
     for attempt in range(_MAX_SYNTAX_ERRORS):
         current = source if attempt == 0 else SourceFile(source.name, text)
-        result, found, error, still_open = _attempt(current, start, recovering=attempt > 0)
-        if attempt == 0 and error is None and not found:
+        result, error, ctx = _attempt(current, start, recovering=attempt > 0, fast=fast)
+        if attempt == 0 and error is None and not ctx.diagnostics:
             return result
-        end = len(text.rstrip())
-        for d in found:
-            if d is error and d.span is not None and d.span.start >= end:
-                # The end of the file, reached early since the end is blanked out.
-                at = len(source.text.rstrip())
-                d = Diagnostic(d.code, d.message, source.span(at, at), d.hint, d.notes)
-            if d.span is None or d.span.start >= resume:
-                collector.add(_moved(d, source))
+        _collect(collector, ctx.diagnostics, error, source, text, resume)
         if error is None or error.span is None:
             break
-        blank = _blankable_line(text, error.span.start, still_open)
+        blank = _blankable_line(text, error.span.start, ctx.open)
         if blank is None:
             break
         a, resume = blank
@@ -681,44 +279,107 @@ def _run(source: SourceFile, start: str) -> Any:
     raise ResdslError(_sorted(collector.diagnostics))
 
 
+def _collect(
+    collector: Collector,
+    found: Sequence[Diagnostic],
+    error: Diagnostic | None,
+    source: SourceFile,
+    text: str,
+    resume: int,
+) -> None:
+    """Add one attempt's diagnostics, in ``source``, skipping the blanked-out part."""
+    end = len(text.rstrip())
+    for d in found:
+        if d is error and d.span is not None and d.span.start >= end:
+            # The end of the file, reached early since the end is blanked out.
+            at = len(source.text.rstrip())
+            d = Diagnostic(d.code, d.message, source.span(at, at), d.hint, d.notes)
+        if d.span is None or d.span.start >= resume:
+            collector.add(_moved(d, source))
+
+
 def _attempt(
-    source: SourceFile, start: str, recovering: bool
-) -> tuple[Any, list[Diagnostic], Diagnostic | None, list[Any]]:
-    """One parse: (result, every diagnostic, the syntax error if any, brackets left open)."""
-    ctx = _Context(source, recovering=recovering)
+    source: SourceFile, start: str, recovering: bool, fast: bool
+) -> tuple[Any, Diagnostic | None, _Context]:
+    """One parse: (result, the syntax error if any, the context of the parse that counts).
+
+    The context holds every diagnostic found and the brackets still open at the error.
+    """
+    ctx = _Context(source, recovering=recovering, fast=fast)
     token = _CTX.set(ctx)
-    error: Diagnostic | None = None
-    result: Any = None
     try:
-        try:
-            result = _driver().parse(ctx, start, 0, len(source.text))
-        except Exception:  # the reference parser below says what went wrong
-            result = _FAIL
-        if result is not _FAIL:
-            return result, ctx.diagnostics, None, []
-        ctx = _Context(source, recovering=recovering)
+        result = _fast_parse(ctx, start, 0, len(source.text))
+        if result is not FAIL:
+            return result, None, ctx
+        # Lark parses again from scratch: what the driver's callbacks found is dropped.
+        ctx = _Context(source, recovering=recovering, fast=ctx.fast)
         _CTX.set(ctx)
-        try:
-            result = _lark().parse(source.text, start=start)
-        except UnexpectedInput as exc:
-            error = _syntax_error(exc, ctx, start)
-        except _Abort as exc:
-            error = exc.diagnostic
-        except RecursionError:
-            ctx.error("the input is nested too deeply to parse", source.span(0, 0))
+        result, error = _reference_parse(ctx, start)
         if error is not None:
             ctx.diagnostics.append(error)
+        return result, error, ctx
     except Exception as exc:  # a bug in resdsl, not in the spec: still no traceback
+        if tables.strict():
+            raise
         ctx.error(
             f"internal error in the parser ({type(exc).__name__}: {exc})",
             source.span(0, 0),
             "this is a bug in resdsl; please report it with the spec that caused it",
             code="internal",
         )
-        error = None
+        return None, None, ctx
     finally:
         _CTX.reset(token)
-    return result, ctx.diagnostics, error, ctx.open
+
+
+def _reference_parse(ctx: _Context, start: str) -> tuple[Any, Diagnostic | None]:
+    """Lark's parse of the whole text: (result, None), or (None, the syntax error)."""
+    source = ctx.source
+    try:
+        result = _lark().parse(source.text, start=start)
+    except UnexpectedInput as exc:
+        return None, _syntax_error(exc, ctx, start)
+    except _Abort as exc:
+        return None, exc.diagnostic
+    except RecursionError:
+        ctx.error("the input is nested too deeply to parse", source.span(0, 0))
+        return None, None
+    _check_rejection(ctx, start)
+    return result, None
+
+
+def _fast_parse(ctx: _Context, start: str, pos: int, end: int) -> Any:
+    """The fast driver's parse of ``ctx.source.text[pos:end]``, or FAIL if it rejects it.
+
+    A crash of the driver is a bug: strict mode raises it; otherwise Lark
+    parses the text instead (``ctx.fast`` turns off), with a warning asking
+    for a report.
+    """
+    if not ctx.fast:
+        return FAIL
+    try:
+        return _driver().parse(ctx.source, start, pos, end)
+    except Exception as exc:
+        if tables.strict():
+            raise DriverMismatch(f"the fast driver crashed on {ctx.source.name}: {exc!r}") from exc
+        warnings.warn(
+            f"resdsl's fast parser failed on {ctx.source.name} ({exc!r}); parsed with Lark "
+            "instead. This is a bug in resdsl: please report it with the spec.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        ctx.fast = False
+        return FAIL
+
+
+def _check_rejection(ctx: _Context, start: str) -> None:
+    """Lark accepted a text after the fast driver rejected it: a driver bug."""
+    if not ctx.fast:
+        return
+    message = f"the fast driver rejected {ctx.source.name}, which Lark's parser accepts ({start})"
+    if tables.strict():
+        raise DriverMismatch(message)
+    warnings.warn(f"resdsl: {message}; please report it", RuntimeWarning, stacklevel=2)
 
 
 def _moved(d: Diagnostic, source: SourceFile) -> Diagnostic:
@@ -740,7 +401,7 @@ def _blankable_line(text: str, pos: int, still_open: Sequence[Any]) -> tuple[int
     a = text.rfind("\n", 0, pos) + 1
     b = text.find("\n", pos)
     b = len(text) if b < 0 else b
-    if any(o.type != "LBRACE" and o.start_pos < a for o in still_open):
+    if any(o.type != BODY and o.start_pos < a for o in still_open):
         return None  # the line continues a statement begun above
     if _CONTINUED.match(text, b):
         return None  # the next line goes on with the construct: `{` or `else`
@@ -756,23 +417,29 @@ def _blankable_line(text: str, pos: int, still_open: Sequence[Any]) -> tuple[int
 
 def _parse_slice(outer: _Context, start: int, end: int) -> ast.Expr:
     """Parse the expression between two offsets of the current file (a label's ``{...}``)."""
-    ctx = _Context(outer.source, outer.diagnostics, depth=outer.depth)
+    ctx = _Context(outer.source, outer.diagnostics, depth=outer.depth, fast=outer.fast)
     token = _CTX.set(ctx)
+    found = len(outer.diagnostics)
     try:
-        result: Any = _driver().parse(ctx, "expr_start", start, end)
-        if result is not _FAIL:
+        result: Any = _fast_parse(ctx, "expr_start", start, end)
+        if result is not FAIL:
             return cast(ast.Expr, result)
-        ctx.open.clear()
+        # Lark parses again from scratch: what the driver's callbacks found is dropped.
+        del outer.diagnostics[found:]
+        ctx = _Context(outer.source, outer.diagnostics, depth=outer.depth, fast=ctx.fast)
+        _CTX.set(ctx)
         try:
             # Blank out what precedes, keeping newlines: positions stay those of the file.
             text = outer.source.text
             padded = re.sub(r"[^\n]", " ", text[:start]) + text[start:end]
             result = _lark().parse(padded, start="expr_start")
-            return cast(ast.Expr, result)
         except UnexpectedInput as exc:
             outer.diagnostics.append(_syntax_error(exc, ctx, "expr_start", end=end))
         except _Abort as exc:
             outer.diagnostics.append(exc.diagnostic)
+        else:
+            _check_rejection(ctx, "expr_start")
+            return cast(ast.Expr, result)
     finally:
         _CTX.reset(token)
     return ast.Str("", outer.span(start, end))
@@ -1145,7 +812,7 @@ class _Builder:
                     ctx.error(
                         f"expected the name of a merge, found '{arg.span.text}'",
                         arg.span,
-                        "the merges are add, concat and mul",
+                        f"the merges are {names_text('merge')}",
                     )
             elif arg.name is None:
                 if i > 0 and args.args[i - 1].name is not None:
@@ -1159,7 +826,7 @@ class _Builder:
                 options.append(arg)
         if not args.args or args.args[0].name is not None:
             ctx.error(
-                "a skip needs its merge first in its parentheses: add, concat or mul",
+                f"a skip needs its merge first in its parentheses: {names_text('merge', 'or')}",
                 _tspan(src, args.open),
                 f"for example `skip {source.span.text} -> {dst.span.text} (add)`",
             )
@@ -1357,7 +1024,7 @@ _TERMINAL_TEXT: Final = {
     "DSLASH": "'//'",
     "PERCENT": "'%'",
     "POW": "'**'",
-    **{k: f"'{v}'" for k, v in _BRACKET_TEXT.items()},
+    **{k: f"'{v}'" for k, v in BRACKET_TEXT.items()},
     **{kw.upper(): f"'{kw}'" for kw in KEYWORDS if kw != "else"},
 }
 
@@ -1523,7 +1190,7 @@ _KNOWN: Final = (
     _Known(
         ("block b { skip in -> x }", "block b { skip in -> x{i} }"),
         "a skip ends with its merge in parentheses, e.g. `skip in -> x (add)`; "
-        "the merges are add, concat and mul",
+        f"the merges are {names_text('merge')}",
         message="expected '(' and a merge after the skip's destination",
     ),
     _Known(
@@ -1631,15 +1298,15 @@ def _syntax_error(
         if tok.type == "_SEP":
             span = ctx.span(tok.start_pos, tok.start_pos + 1)
     opened = [o for o in ctx.open if o.start_pos < tok.start_pos or tok.type == "$END"]
-    if tok.type in _CLOSE:
-        problem = _bracket_problem(opened, tok)
+    if tok.type in CLOSE:
+        problem = bracket_problem(opened, tok)
         if problem is not None:
             return Diagnostic("syntax", problem, span)
     if tok.type == "$END" and opened and end is None:
-        closer = _BRACKET_TEXT[_OPEN[opened[-1].type]]
+        closer = BRACKET_TEXT[OPEN[opened[-1].type]]
         return Diagnostic(
             "syntax",
-            f"unexpected {found}: expected '{closer}' to close {_opened(opened[-1])}",
+            f"unexpected {found}: expected '{closer}' to close {where_opened(opened[-1])}",
             span,
         )
 
@@ -1661,9 +1328,9 @@ def _syntax_error(
             hint = known.hint
             if known.message is not None:
                 message = f"unexpected {found}: {known.message}"
-    if opened and opened[-1].type != "LBRACE" and opened[-1].line < span.line:
-        closer = _BRACKET_TEXT[_OPEN[opened[-1].type]]
-        hint = f"is a '{closer}' missing? {_opened(opened[-1]).capitalize()} is still open"
+    if opened and opened[-1].type != BODY and opened[-1].line < span.line:
+        closer = BRACKET_TEXT[OPEN[opened[-1].type]]
+        hint = f"is a '{closer}' missing? {where_opened(opened[-1]).capitalize()} is still open"
     return Diagnostic("syntax", message, span, hint)
 
 

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from resdsl.ir.dims import describe
+from resdsl.ops.registry import get_op
 from resdsl.training.data import Dataset
 from resdsl.training.loop import evaluate_error
 
@@ -91,13 +92,13 @@ def _has_module(model: nn.Module, path: str) -> bool:
 
 
 def residual_branches(graph: nx.DiGraph, model: nn.Module) -> list[LesionTarget]:
-    """The residual branches: one per ``add`` merge entered by a skip, in execution order."""
+    """The residual branches: one per residual merge (``add``) entered by a skip, in order."""
     targets = []
     for node, data in graph.nodes(data=True):
         skips = [
             e
             for e in graph.in_edges(node, data=True)
-            if e[2]["kind"] == "skip" and e[2]["merge"] == "add"
+            if e[2]["kind"] == "skip" and _residual(e[2]["merge"])
         ]
         if data["role"] != "merge" or not skips:
             continue
@@ -219,3 +220,9 @@ __all__ = [
     "lesioned",
     "residual_branches",
 ]
+
+
+def _residual(merge: str) -> bool:
+    """Whether a merge op sums a residual branch onto its skip (``add``)."""
+    op = get_op(merge, "merge")
+    return op is not None and op.residual
