@@ -364,11 +364,8 @@ def gradflow(
     are any). --plain-twin measures the plain twin the same way; -o plots both
     on a log scale. Imports torch.
 
-    --blocks instead splits, for every residual block H = F(x) + S(x), the
-    gradient at the block's input into the skip term g·dS/dx and the branch
-    term g·dF/dx (g = dL/dH): their norms, cosine, the fraction of units a
-    ReLU after the add passes, and the gain |dL/dx| / |dL/dH|; with --steps N
-    again after N steps of He et al.'s recipe on --data.
+    --blocks instead splits each residual block's input gradient into skip and
+    branch terms (docs/gradflow.md); --steps N measures again after training.
 
     Example: resdsl gradflow specs/cifar_resnet.res -m resnet56 --plain-twin -o grads.png
     """
@@ -380,12 +377,8 @@ def gradflow(
     if steps and not blocks:
         usage_error("--steps needs --blocks", hint="add --blocks")
     if blocks:
-        block_report = _block_report(target, seed=seed, batch=batch, init=init, steps=steps,
-                               data=data, lr=lr)  # fmt: skip
-        if json:
-            typer.echo(block_report.model_dump_json(indent=2))
-        else:
-            print_blocks(block_report)
+        _show(_block_report(target, seed=seed, batch=batch, init=init, steps=steps, data=data,
+                            lr=lr), json)  # fmt: skip
         return
     fmt = _plot_format(output) if output is not None else None
     with reporting():
@@ -402,6 +395,13 @@ def gradflow(
         print_gradflow(report)
     if output is not None:
         _write_plot(output, lambda tmp: plot(report, tmp, format=fmt))
+
+
+def _show(report: BlockGradReport, json: bool) -> None:
+    if json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        print_blocks(report)
 
 
 def _block_report(
