@@ -226,3 +226,122 @@ def test_gradient_flow_takes_the_graphs(cifar: resdsl.Spec, resnet20: GradFlowRe
     graph, plain = cifar.graph("resnet20"), cifar.plain().graph("resnet20")
     assert gradient_flow(graph, plain, batch=8) == resnet20
     assert gradient_flow(graph, batch=8).plain is None
+
+
+# ------------------------------------------------------------------ overflow
+
+CHAIN = """
+model chain {
+    input [4]
+    fc1: linear(4)
+    fc2: linear(4)
+    fc3: linear(4)
+    fc4: linear(1)
+    skip fc1 -> fc3 (add)
+}
+"""
+
+
+@pytest.fixture
+def overflowing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A chain fed a batch near float32's largest value: its forward and backward overflow."""
+    import resdsl.backends.build as build
+
+    sample = build.sample_input
+    monkeypatch.setattr(build, "sample_input", lambda g, n, seed=0: sample(g, n, seed=seed) * 1e37)
+    path = tmp_path / "chain.res"
+    path.write_text(CHAIN)
+    return path
+
+
+def test_overflow_is_reported_not_printed_as_numbers(overflowing: Path) -> None:
+    args = ["gradflow", str(overflowing), "--batch", "2", "--init", "default", "--plain-twin"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = result.output
+    rows = [line for line in text.splitlines() if "│ fc" in line]
+    assert len(rows) == 4 and all(row.count("overflow") == 2 for row in rows)
+    assert not any("nan" in row or "inf" in row for row in rows)
+    assert "infinite" not in text
+    assert text.splitlines()[-5:] == [
+        "chain: spread not computed: weighted layers overflowed; loss overflow",
+        "  4 of its 4 weighted layers overflowed (gradient norm inf or nan in float32); "
+        "0 get a finite non-zero gradient",
+        "chain plain twin: spread not computed: weighted layers overflowed; loss overflow",
+        "  4 of its 4 weighted layers overflowed (gradient norm inf or nan in float32); "
+        "0 get a finite non-zero gradient",
+        "no spread ratio: a spread it would be taken from is not a finite number",
+    ]
+
+
+def test_overflow_in_json_is_null_with_a_flag(overflowing: Path) -> None:
+    args = ["gradflow", str(overflowing), "--batch", "2", "--init", "default", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    model = json.loads(result.output)["model"]
+    assert (model["spread"], model["max_min"], model["loss_value"]) == (None, None, None)
+    assert model["overflow_layers"] == ["fc1", "fc2", "fc3", "fc4"]
+    assert [(layer["grad_norm"], layer["overflow"]) for layer in model["layers"]] == [
+        (None, True)
+    ] * 4
+    assert all(layer["weight_norm"] > 0 for layer in model["layers"])
+
+
+def test_finite_layers_are_not_flagged(resnet20: GradFlowReport) -> None:
+    assert resnet20.model.overflow_layers == []
+    assert not any(layer.overflow for layer in resnet20.model.layers)
+    data = json.loads(resnet20.model_dump_json())
+    assert data["model"]["layers"][0]["overflow"] is False
+
+
+def test_plot_marks_overflowed_layers_on_the_top_edge(
+    resnet20: GradFlowReport, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from resdsl.analysis import gradflow as gf
+
+    assert resnet20.plain is not None
+    layers = [
+        layer.model_copy(update={"grad_norm": float("nan" if i % 2 else "inf")})
+        if i >= 15
+        else layer
+        for i, layer in enumerate(resnet20.plain.layers)
+    ]
+    plain = resnet20.plain.model_copy(
+        update={"layers": layers, "overflow_layers": [x.node for x in layers[15:]], "spread": None}
+    )
+    report = GradFlowReport(model=resnet20.model, plain=plain)
+    legends: list[list[str]] = []
+    close = plt.close
+    monkeypatch.setattr(
+        plt,
+        "close",
+        lambda fig: (
+            legends.append([t.get_text() for t in fig.axes[0].get_legend().get_texts()]),
+            close(fig),
+        ),
+    )
+    gf.plot(report, tmp_path / "g.svg")
+    assert legends[0][1:] == [
+        "resnet20 plain twin: spread not computed (overflow) (first/last conv)",
+        "resnet20 plain twin: 5 layers overflowed (inf/nan), marked at the top edge",
+    ]
+
+
+def test_checkpointed_blocks_give_the_same_gradients(
+    cifar: resdsl.Spec, resnet20: GradFlowReport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resdsl.analysis import gradflow as gf
+
+    graph = cifar.graph("resnet20")
+    assert gf.activation_bytes(graph, 8) < gf.CHECKPOINT_ABOVE  # the fixture ran plainly
+    monkeypatch.setattr(gf, "CHECKPOINT_ABOVE", 0)
+    calls: list[int] = []
+    real = gf._checkpoint_blocks
+    monkeypatch.setattr(gf, "_checkpoint_blocks", lambda g, m: (calls.append(1), real(g, m)))
+    assert measure(graph, batch=8) == resnet20.model
+    assert calls == [1]
+    big = resdsl.load(SPECS / "preact_resnet.res").graph("preact_resnet1001")
+    assert gf.activation_bytes(big, 32) > 1 << 30

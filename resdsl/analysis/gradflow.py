@@ -32,6 +32,13 @@ weighted layers on the main path; ``max_min`` is the largest over the
 smallest on the same layers. The plain twin is built with the same seed
 (with parameter-free shortcuts it starts with exactly the same weights).
 
+**Overflow.** A deep plain network can drive its float32 activations or
+gradients past the largest float: a layer whose gradient norm comes out
+``inf`` or ``nan`` is marked ``overflow`` (its norm is ``null`` in JSON) and
+listed in ``overflow_layers``; no spread is computed from an overflowed norm
+(``spread`` and ``max_min`` are ``None`` when any layer they are taken over
+overflowed).
+
 >>> import resdsl
 >>> spec = resdsl.load("specs/cifar_resnet.res")                      # doctest: +SKIP
 >>> graph, plain = spec.graph("resnet56"), spec.plain().graph("resnet56")  # doctest: +SKIP
@@ -42,17 +49,19 @@ smallest on the same layers. The plain twin is built with the same seed
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from resdsl.analysis.paths import is_weighted
 
 if TYPE_CHECKING:
     import torch
+    from matplotlib.axes import Axes
     from torch import nn
 
 Step = Callable[[str], None]
@@ -75,11 +84,17 @@ class LayerGrad(BaseModel):
     grad_norm: float
     weight_norm: float
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def overflow(self) -> bool:
+        """The gradient norm is not a finite number (``inf`` or ``nan``: float32 overflowed)."""
+        return not math.isfinite(self.grad_norm)
+
 
 class GradFlow(BaseModel):
     """Per-layer gradient norms of one model at initialisation (see :func:`measure`)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, ser_json_inf_nan="null")
 
     model: str
     plain: bool
@@ -92,23 +107,27 @@ class GradFlow(BaseModel):
     spread_over: Literal["conv", "weighted"]
     first: str
     last: str
-    spread: float
-    max_min: float
+    spread: float | None
+    max_min: float | None
     zero_grad_layers: list[str]
+    overflow_layers: list[str] = []
 
 
 class GradFlowReport(BaseModel):
     """A model's gradient flow and, if asked, its plain twin's."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, ser_json_inf_nan="null")
 
     model: GradFlow
     plain: GradFlow | None = None
 
     @property
     def spread_ratio(self) -> float | None:
-        """How much wider the plain twin's spread is than the model's (None without a twin)."""
-        if self.plain is None or not self.model.spread:
+        """How much wider the plain twin's spread is than the model's.
+
+        None without a twin, or when either spread is unknown (overflow).
+        """
+        if self.plain is None or self.plain.spread is None or not self.model.spread:
             return None
         return self.plain.spread / self.model.spread
 
@@ -186,6 +205,8 @@ def measure(
     torch.manual_seed(seed)
     model = compile_graph(graph, init=init)
     model.train()
+    if activation_bytes(graph, batch) > CHECKPOINT_ABOVE:
+        _checkpoint_blocks(graph, model)
     loss, loss_kind = _forward_loss(graph, model, seed=seed, batch=batch, say=say, name=name)
     say(f"backward {name}")
     torch.autograd.backward(loss)
@@ -198,6 +219,7 @@ def measure(
         raise ValueError(f"{name} has no weighted layer: no gradient flow to measure")
     first, last = chosen[0], chosen[-1]
     norms = [layer.grad_norm for layer in chosen]
+    finite = all(math.isfinite(n) for n in norms)
     return GradFlow(
         model=str(graph.graph["model"]),
         plain=bool(graph.graph.get("plain", False)),
@@ -210,10 +232,52 @@ def measure(
         spread_over=over,
         first=first.node,
         last=last.node,
-        spread=_ratio(first.grad_norm, last.grad_norm),
-        max_min=_ratio(max(norms), min(norms)),
+        spread=_ratio(first.grad_norm, last.grad_norm) if finite else None,
+        max_min=_ratio(max(norms), min(norms)) if finite else None,
         zero_grad_layers=[layer.node for layer in layers if layer.grad_norm == 0.0],
+        overflow_layers=[layer.node for layer in layers if layer.overflow],
     )
+
+
+#: Above this estimate of a forward pass's activations, blocks recompute theirs in backward.
+CHECKPOINT_ABOVE = 1 << 30
+
+
+def activation_bytes(graph: nx.DiGraph, batch: int) -> int:
+    """Float32 bytes of every node's value at the sample size: what backward could keep."""
+    total = 0
+    for _, data in graph.nodes(data=True):
+        numel = 1
+        for d in data["shape"]:
+            numel *= int(d)
+        total += numel
+    return 4 * batch * total
+
+
+def _checkpoint_blocks(graph: nx.DiGraph, model: nn.Module) -> None:
+    """Run every innermost block under activation checkpointing, to bound memory.
+
+    Backward then keeps each block's input only and recomputes its inside
+    (the same values: CPU kernels are deterministic and the random state is
+    restored), so the gradients are those of the plain pass. A deep plain twin
+    of preact_resnet1001 would otherwise keep several GB of activations.
+    """
+    import functools
+
+    from torch.utils.checkpoint import checkpoint
+
+    blocks = [p for p, info in graph.graph["scopes"].items() if info.kind == "block" and p]
+    enclosing: set[str] = set()  # blocks with a block inside them
+    for path in blocks:
+        while "." in path:
+            path = path.rpartition(".")[0]
+            enclosing.add(path)
+    for path in blocks:
+        if path in enclosing:
+            continue
+        module = model.get_submodule(path)
+        run = functools.partial(checkpoint, module.forward, use_reentrant=False)
+        module.forward = run
 
 
 def _forward_loss(
@@ -313,32 +377,14 @@ def plot(
     series = [(report.model, "tab:blue", "o")]
     if report.plain is not None:
         series.append((report.plain, "tab:red", "s"))
+    overflowed: list[tuple[GradFlow, str]] = []
     for flow, color, marker in series:
-        main = [layer for layer in flow.layers if layer.role == "layer" and layer.grad_norm > 0]
-        label = (
-            f"{flow.model}{' plain twin' if flow.plain else ''}: "
-            f"spread {format_ratio(flow.spread)} (first/last {flow.spread_over})"
-        )
-        ax.plot(
-            [layer.depth for layer in main],
-            [layer.grad_norm for layer in main],
-            color=color,
-            marker=marker,
-            markersize=3,
-            linewidth=1.2,
-            label=label,
-        )
-        extra = [layer for layer in flow.layers if layer.role != "layer" and layer.grad_norm > 0]
-        if extra:
-            ax.scatter(
-                [layer.depth for layer in extra],
-                [layer.grad_norm for layer in extra],
-                color=color,
-                marker="x",
-                s=25,
-                label=f"{flow.model} shortcut projections",
-            )
+        _plot_series(ax, flow, color, marker)
+        if flow.overflow_layers:
+            overflowed.append((flow, color))
     ax.set_yscale("log")
+    for flow, color in overflowed:
+        _plot_overflow(ax, flow, color)
     ax.set_xlabel("weighted layer (depth order, input to output)")
     ax.set_ylabel("gradient norm of the layer's weight")
     flow = report.model
@@ -353,6 +399,56 @@ def plot(
     fig.tight_layout()
     fig.savefig(str(path), format=format)
     plt.close(fig)
+
+
+def _drawn(layer: LayerGrad) -> bool:
+    """A finite, non-zero norm: what a log axis can show."""
+    return not layer.overflow and layer.grad_norm > 0
+
+
+def _plot_series(ax: Axes, flow: GradFlow, color: str, marker: str) -> None:
+    """One model's finite gradient norms: main-path line, shortcut projections as crosses."""
+    main = [layer for layer in flow.layers if layer.role == "layer" and _drawn(layer)]
+    spread = "not computed (overflow)" if flow.spread is None else format_ratio(flow.spread)
+    label = (
+        f"{flow.model}{' plain twin' if flow.plain else ''}: "
+        f"spread {spread} (first/last {flow.spread_over})"
+    )
+    ax.plot(
+        [layer.depth for layer in main],
+        [layer.grad_norm for layer in main],
+        color=color,
+        marker=marker,
+        markersize=3,
+        linewidth=1.2,
+        label=label,
+    )
+    extra = [layer for layer in flow.layers if layer.role != "layer" and _drawn(layer)]
+    if extra:
+        ax.scatter(
+            [layer.depth for layer in extra],
+            [layer.grad_norm for layer in extra],
+            color=color,
+            marker="x",
+            s=25,
+            label=f"{flow.model} shortcut projections",
+        )
+
+
+def _plot_overflow(ax: Axes, flow: GradFlow, color: str) -> None:
+    """Overflowed layers as triangles on the top edge (no finite value to place them at)."""
+    depths = [layer.depth for layer in flow.layers if layer.overflow]
+    ax.scatter(
+        depths,
+        [0.97] * len(depths),
+        transform=ax.get_xaxis_transform(),
+        color=color,
+        marker="^",
+        s=18,
+        clip_on=False,
+        label=f"{flow.model}{' plain twin' if flow.plain else ''}: "
+        f"{len(depths)} layers overflowed (inf/nan), marked at the top edge",
+    )
 
 
 def format_ratio(value: float) -> str:

@@ -11,6 +11,7 @@ Exit codes, as for every command: 0 success, 1 an invalid spec, 2 bad usage
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,8 +24,9 @@ from rich.table import Table
 from resdsl.cli.common import Target, err, out, reporting, spec_command, usage_error, write_atomic
 
 if TYPE_CHECKING:
+    from resdsl.analysis.blockgrad import BlockGradReport
     from resdsl.analysis.compare import Comparison
-    from resdsl.analysis.gradflow import GradFlowReport
+    from resdsl.analysis.gradflow import GradFlow, GradFlowReport, LayerGrad
     from resdsl.analysis.identity import IdentityReport
     from resdsl.analysis.paths import PathReport
 
@@ -331,6 +333,26 @@ def gradflow(
             help="Initialisation: 'kaiming' (He et al., the default here) or 'default' (PyTorch's).",
         ),
     ] = "kaiming",
+    blocks: Annotated[
+        bool,
+        typer.Option(
+            "--blocks",
+            help="Per residual block: the skip and branch terms of the gradient at its input.",
+        ),
+    ] = False,
+    steps: Annotated[
+        int,
+        typer.Option("--steps", help="With --blocks: measure again after N training steps.", min=0),
+    ] = 0,
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            help="With --steps: the training data, as for 'resdsl train' (digits, .npz, "
+            "an image folder).",
+        ),
+    ] = "digits",
+    lr: Annotated[float, typer.Option("--lr", help="With --steps: learning rate.", min=0.0)] = 0.1,
 ) -> None:
     """Per-layer gradient norms at initialisation: one seeded forward/backward pass.
 
@@ -342,6 +364,9 @@ def gradflow(
     are any). --plain-twin measures the plain twin the same way; -o plots both
     on a log scale. Imports torch.
 
+    --blocks instead splits each residual block's input gradient into skip and
+    branch terms (docs/gradflow.md); --steps N measures again after training.
+
     Example: resdsl gradflow specs/cifar_resnet.res -m resnet56 --plain-twin -o grads.png
     """
     from resdsl.analysis.gradflow import gradient_flow, phases, plot
@@ -349,6 +374,12 @@ def gradflow(
 
     if init not in SCHEMES:
         usage_error(f"unknown --init {init!r}", hint=f"--init is one of: {', '.join(SCHEMES)}")
+    if steps and not blocks:
+        usage_error("--steps needs --blocks", hint="add --blocks")
+    if blocks:
+        _show(_block_report(target, seed=seed, batch=batch, init=init, steps=steps, data=data,
+                            lr=lr), json)  # fmt: skip
+        return
     fmt = _plot_format(output) if output is not None else None
     with reporting():
         # Spec errors first, as diagnostics, then the progress bar.
@@ -364,6 +395,94 @@ def gradflow(
         print_gradflow(report)
     if output is not None:
         _write_plot(output, lambda tmp: plot(report, tmp, format=fmt))
+
+
+def _show(report: BlockGradReport, json: bool) -> None:
+    if json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        print_blocks(report)
+
+
+def _block_report(
+    target: Target, *, seed: int, batch: int, init: str, steps: int, data: str, lr: float
+) -> BlockGradReport:
+    """Measure block gradients at initialisation and, with ``steps``, after training."""
+    import copy
+
+    import torch
+
+    from resdsl.analysis.blockgrad import BlockGradReport, block_gradients
+    from resdsl.backends.build import compile_graph, sample_input
+
+    with reporting():
+        spec = target.load()
+        params = target.params(spec)
+        if not steps:
+            graph = spec.graph(target.model, **params)
+            with _torch_errors(batch):
+                torch.manual_seed(seed)
+                module = compile_graph(graph, init=init)
+                module.train()
+                x = sample_input(graph, batch, seed=seed)
+                found = block_gradients(graph, module, x, seed=seed)
+            return BlockGradReport(
+                model=str(graph.graph["model"]), data="random", batch=batch, seed=seed, steps=0,
+                at_init=found,
+            )  # fmt: skip
+        from resdsl.training.data import load_data
+        from resdsl.training.fit import prepare
+        from resdsl.training.loop import train
+        from resdsl.training.schedule import TrainConfig
+
+        dataset = load_data(data)
+        config = TrainConfig(steps=steps, seed=seed, batch_size=max(batch, 2), lr=lr)
+        module, graph, params, dataset = prepare(
+            spec, target.model, dataset, params, seed=seed, init=init
+        )
+        x, y = dataset.x[:batch], dataset.y[:batch]
+        with _torch_errors(batch):
+            module.train()
+            state = copy.deepcopy(module.state_dict())  # measuring moves batch-norm statistics
+            before = block_gradients(graph, module, x, seed=seed, target=y)
+            module.load_state_dict(state)
+            train(module, dataset, config)
+            module.train()
+            after = block_gradients(graph, module, x, seed=seed, target=y)
+    return BlockGradReport(
+        model=str(graph.graph["model"]), data=dataset.name, batch=batch, seed=seed, steps=steps,
+        at_init=before, trained=after,
+    )  # fmt: skip
+
+
+def print_blocks(r: BlockGradReport) -> None:
+    """The ``gradflow --blocks`` tables: one at initialisation, one after training."""
+    runs = [("at initialisation", r.at_init)]
+    if r.trained is not None:
+        runs.append((f"after {r.steps} training steps", r.trained))
+    for when, found in runs:
+        table = Table(
+            title=f"{r.model}: gradient at each residual block's input, {when} "
+            f"(data {r.data}, batch {r.batch}, seed {r.seed})",
+            title_justify="left",
+        )
+        for col in ("block (add)", "input", "skip norm", "branch norm", "cosine",
+                    "passing", "gain"):  # fmt: skip
+            table.add_column(col, justify="left" if col in ("block (add)", "input") else "right")
+        for b in found:
+            table.add_row(b.merge, b.input, f"{b.skip_norm:.4g}", f"{b.branch_norm:.4g}",
+                          f"{b.cosine:+.3f}", f"{b.passing:.3f}", f"{b.gain:.4g}")  # fmt: skip
+        out.print(table)
+        if not found:
+            out.print("no residual block (an ungated add merge with one skip start)", markup=False)
+            continue
+        against = sum(1 for b in found if b.cosine < 0)
+        out.print(
+            f"{len(found)} blocks: gain {min(b.gain for b in found):.3g} to "
+            f"{max(b.gain for b in found):.3g}; the branch term points against the skip term "
+            f"(negative cosine) in {against}",
+            markup=False,
+        )
 
 
 def print_gradflow(r: GradFlowReport) -> None:
@@ -385,42 +504,67 @@ def print_gradflow(r: GradFlowReport) -> None:
         table.add_column("plain twin", justify="right")
     for layer in m.layers:
         depth = f"{layer.depth:g}" + ("" if layer.role == "layer" else " (shortcut)")
-        cells = [depth, layer.node, layer.op, f"{layer.grad_norm:.4g}"]
+        cells = [depth, layer.node, layer.op, _norm_cell(layer)]
         if p is not None:
             other = twin.get(layer.node)
-            cells.append(f"{other.grad_norm:.4g}" if other is not None else "--")
+            cells.append(_norm_cell(other) if other is not None else "--")
         table.add_row(*cells)
     out.print(table)
     for flow in [m] + ([p] if p is not None else []):
-        name = f"{flow.model}{' plain twin' if flow.plain else ''}"
-        over = "convolutions" if flow.spread_over == "conv" else "weighted layers"
-        out.print(
-            f"{name}: spread {format_ratio(flow.spread)} ({flow.first} over {flow.last}, "
-            f"{over}); max/min {format_ratio(flow.max_min)}; loss {flow.loss_value:.4f}",
-            markup=False,
-        )
-        if flow.zero_grad_layers:
-            names = ", ".join(flow.zero_grad_layers)
-            for line in textwrap.wrap(
-                f"{len(flow.zero_grad_layers)} weighted layers get no gradient at this step: "
-                f"{names} (typically a zero rezero gate or a zero-initialised norm after them, "
-                "which the first update moves)",
-                100,
-                initial_indent="  ",
-                subsequent_indent="    ",
-            ):
-                out.print(line, markup=False)
-        else:
-            out.print(
-                f"  every one of its {len(flow.layers)} weighted layers gets a gradient",
-                markup=False,
-            )
+        _print_flow_summary(flow)
     ratio = r.spread_ratio
     if ratio is not None:
         out.print(
             f"the plain twin's spread is {format_ratio(ratio)} the residual network's",
             markup=False,
         )
+    elif p is not None and (m.spread is None or p.spread is None):
+        out.print(
+            "no spread ratio: a spread it would be taken from is not a finite number",
+            markup=False,
+        )
+
+
+def _norm_cell(layer: LayerGrad) -> str:
+    """A gradient norm for the table: ``overflow`` for inf/nan, never a non-number."""
+    return "overflow" if layer.overflow else f"{layer.grad_norm:.4g}"
+
+
+def _print_flow_summary(flow: GradFlow) -> None:
+    """One model's spread line and whether every layer gets a (finite) gradient."""
+    from resdsl.analysis.gradflow import format_ratio
+
+    name = f"{flow.model}{' plain twin' if flow.plain else ''}"
+    over = "convolutions" if flow.spread_over == "conv" else "weighted layers"
+    loss = f"{flow.loss_value:.4f}" if math.isfinite(flow.loss_value) else "overflow"
+    if flow.spread is None or flow.max_min is None:
+        spread = f"spread not computed: {over} overflowed"
+    else:
+        spread = (
+            f"spread {format_ratio(flow.spread)} ({flow.first} over {flow.last}, {over}); "
+            f"max/min {format_ratio(flow.max_min)}"
+        )
+    out.print(f"{name}: {spread}; loss {loss}", markup=False)
+    n, k = len(flow.layers), len(flow.overflow_layers)
+    if k:
+        out.print(
+            f"  {k} of its {n} weighted layers overflowed (gradient norm inf or nan in float32); "
+            f"{n - k - len(flow.zero_grad_layers)} get a finite non-zero gradient",
+            markup=False,
+        )
+    if flow.zero_grad_layers:
+        names = ", ".join(flow.zero_grad_layers)
+        for line in textwrap.wrap(
+            f"{len(flow.zero_grad_layers)} weighted layers get no gradient at this step: "
+            f"{names} (typically a zero rezero gate or a zero-initialised norm after them, "
+            "which the first update moves)",
+            100,
+            initial_indent="  ",
+            subsequent_indent="    ",
+        ):
+            out.print(line, markup=False)
+    elif not k:
+        out.print(f"  every one of its {n} weighted layers gets a gradient", markup=False)
 
 
 # ---------------------------------------------------------------- identity
