@@ -27,6 +27,7 @@ from resdsl.syntax.parse import (
     parse,
     parse_expr,
 )
+from tests.ast_dump import dump
 
 # The example of LANGUAGE.md section 1, verbatim.
 RESNET = """\
@@ -184,20 +185,6 @@ def fast_parse(source: SourceFile, start: str = "start") -> Any:
         return _driver().parse(source, start, 0, len(source.text))
     finally:
         _CTX.reset(token)
-
-
-def dump(node: Any) -> Any:
-    """An AST as plain data, spans with their lines and columns (for exact comparison)."""
-    if isinstance(node, Span):
-        return (node.start, node.end, *where(node))
-    if isinstance(node, tuple):
-        return tuple(dump(x) for x in node)
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        return (
-            type(node).__name__,
-            *(dump(getattr(node, f.name)) for f in dataclasses.fields(node)),
-        )
-    return node
 
 
 # ------------------------------------------------------------ the full example

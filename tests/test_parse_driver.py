@@ -13,7 +13,6 @@ back.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import re
 from pathlib import Path
@@ -22,9 +21,10 @@ from typing import Any
 import pytest
 
 from resdsl.diagnostics import ResdslError, render
-from resdsl.source import SourceFile, Span
+from resdsl.source import SourceFile
 from resdsl.syntax import tables
 from resdsl.syntax.parse import MAX_NESTING, DriverMismatch, _run
+from tests.ast_dump import dump
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_FILES = sorted([*ROOT.glob("specs/*.res"), *ROOT.glob("tests/specs/**/*.res")])
@@ -79,20 +79,6 @@ def mutate(tokens: list[str], rng: random.Random) -> str:
             del lines[rng.randrange(len(lines))]
             toks = _TOKEN.findall("\n".join(lines)) or [" "]
     return "".join(toks)
-
-
-def dump(node: Any) -> Any:
-    """An AST as plain data, spans with their lines and columns (Span's == ignores them)."""
-    if isinstance(node, Span):
-        return (node.start, node.end, node.line, node.column, node.end_line, node.end_column)
-    if isinstance(node, tuple):
-        return tuple(dump(x) for x in node)
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        return (
-            type(node).__name__,
-            *(dump(getattr(node, f.name)) for f in dataclasses.fields(node)),
-        )
-    return node
 
 
 def outcome(source: SourceFile, start: str, fast: bool) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -14,8 +13,9 @@ from typing import Any
 import pytest
 
 from resdsl.diagnostics import ResdslError, render
-from resdsl.source import SourceFile, Span
+from resdsl.source import SourceFile
 from resdsl.syntax import parse, tables
+from tests.ast_dump import dump
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_SPECS = sorted([*ROOT.glob("specs/*.res"), *ROOT.glob("tests/specs/**/*.res")])
@@ -69,20 +69,6 @@ def test_encoding_keeps_tuples_and_integer_keys() -> None:
 
 
 # ------------------------------------- loaded tables parse like built tables
-
-
-def dump(node: Any) -> Any:
-    """An AST as plain data, spans with their lines and columns (Span's == ignores them)."""
-    if isinstance(node, Span):
-        return (node.start, node.end, node.line, node.column, node.end_line, node.end_column)
-    if isinstance(node, tuple):
-        return tuple(dump(x) for x in node)
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        return (
-            type(node).__name__,
-            *(dump(getattr(node, f.name)) for f in dataclasses.fields(node)),
-        )
-    return node
 
 
 def outcomes(fast: bool) -> list[Any]:
