@@ -38,7 +38,7 @@ def _measured_input_grad(
     graph: object, model: torch.nn.Module, x: torch.Tensor, start: str
 ) -> torch.Tensor:
     """dL/d(block input) from a separate, unmodified pass: only the block input is captured."""
-    from resdsl.analysis.blockgrad import _loss
+    from resdsl.analysis.gradflow import probe_loss
 
     seen: dict[str, torch.Tensor] = {}
 
@@ -49,7 +49,7 @@ def _measured_input_grad(
         return value
 
     y = observing_twin(model)(x.clone(), observe)
-    loss = _loss(graph, y, 0, None)  # type: ignore[arg-type]
+    loss, _ = probe_loss(graph, y, 0)
     (grad,) = torch.autograd.grad(loss, seen[start])
     return grad
 

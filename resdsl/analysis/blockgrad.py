@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
+from resdsl.analysis.gradflow import probe_loss
 from resdsl.analysis.identity import preds, residual_merges
 
 if TYPE_CHECKING:
@@ -99,23 +100,6 @@ def _follows_relu(graph: nx.DiGraph, merge: str) -> str | None:
     return None
 
 
-def _loss(
-    graph: nx.DiGraph, y: torch.Tensor, seed: int, target: torch.Tensor | None
-) -> torch.Tensor:
-    """Cross-entropy for class scores (against ``target``, else seeded random labels), else
-    the mean of squares."""
-    import torch
-    import torch.nn.functional as F
-
-    shape = [int(d) for d in graph.graph["output_shape"]]
-    if len(shape) == 1 and shape[0] > 1:
-        if target is None:
-            gen = torch.Generator().manual_seed(seed + 1)
-            target = torch.randint(0, shape[0], (y.shape[0],), generator=gen)
-        return F.cross_entropy(y, target)
-    return y.float().pow(2).mean()
-
-
 def block_terms(
     graph: nx.DiGraph,
     model: nn.Module,
@@ -169,7 +153,7 @@ def block_terms(
         x = x.clone()
     if first in wanted:
         values[first] = x.clone()
-    loss = _loss(graph, observing_twin(model)(x, observe), seed, target)
+    loss, _ = probe_loss(graph, observing_twin(model)(x, observe), seed, target)
     ins_ = [block_in[s] for _, s in found]
     outs = [merged[m] for m, _ in found]
     grads = torch.autograd.grad(loss, [*outs, *ins_], retain_graph=True)

@@ -284,18 +284,30 @@ def _forward_loss(
     graph: nx.DiGraph, model: nn.Module, *, seed: int, batch: int, say: Step, name: str
 ) -> tuple[torch.Tensor, Literal["cross_entropy", "mean_square"]]:
     """The model's loss on a seeded batch: cross-entropy for class scores, else mean square."""
-    import torch
-    import torch.nn.functional as F
 
     from resdsl.backends.build import sample_input
 
     x = sample_input(graph, batch, seed=seed)
-    out_shape = [int(d) for d in graph.graph["output_shape"]]
     say(f"forward {name}")
-    y = model(x)
+    return probe_loss(graph, model(x), seed)
+
+
+def probe_loss(
+    graph: nx.DiGraph, y: torch.Tensor, seed: int, target: torch.Tensor | None = None
+) -> tuple[torch.Tensor, Literal["cross_entropy", "mean_square"]]:
+    """The loss the gradient analyses probe with, and its kind.
+
+    Cross-entropy for class scores (against ``target``, else labels drawn with
+    ``seed + 1``), else the mean of squares of the output.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    out_shape = [int(d) for d in graph.graph["output_shape"]]
     if len(out_shape) == 1 and out_shape[0] > 1:
-        gen = torch.Generator().manual_seed(seed + 1)
-        target = torch.randint(0, out_shape[0], (batch,), generator=gen)
+        if target is None:
+            gen = torch.Generator().manual_seed(seed + 1)
+            target = torch.randint(0, out_shape[0], (y.shape[0],), generator=gen)
         return F.cross_entropy(y, target), "cross_entropy"
     return y.float().pow(2).mean(), "mean_square"
 
