@@ -9,7 +9,6 @@ less than removing a plain block.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -32,12 +31,7 @@ from tests.conftest import DATA, SPECS
 TINY = DATA / "lesion_tiny.res"
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_targets_of_a_cifar_resnet_and_its_plain_twin() -> None:

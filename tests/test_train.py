@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +37,7 @@ TINY = DATA / "lesion_tiny.res"
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One thread: small models train fastest so, and results do not depend on the thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_data(n: int = 64, seed: int = 0) -> Dataset:
@@ -348,23 +341,24 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_train_command_json(tmp_path: Path) -> None:
+def toy_npz(tmp_path: Path, n: int) -> Path:
+    """``n`` examples of the toy data set, saved as the ``.npz`` the commands read."""
     path = tmp_path / "d.npz"
-    data = toy_data(32)
+    data = toy_data(n)
     np.savez(path, x=data.x.numpy(), y=data.y.numpy())
-    code, out = invoke(
-        "train",
-        str(TINY),
-        "-p",
-        "blocks=1",
-        "--data",
-        str(path),
-        "--steps",
-        "2",
-        "--batch-size",
-        "16",
-        "--json",
-    )
+    return path
+
+
+def train_tiny(data: Path, steps: int, *extra: str) -> tuple[int, str]:
+    """``resdsl train`` of the one-block tiny ResNet, batch 16."""
+    return invoke(
+        "train", str(TINY), "-p", "blocks=1", "--data", str(data), "--steps", str(steps),
+        "--batch-size", "16", *extra,
+    )  # fmt: skip
+
+
+def test_train_command_json(tmp_path: Path) -> None:
+    code, out = train_tiny(toy_npz(tmp_path, 32), 2, "--json")
     assert code == 0, out
     log = json.loads(out)
     assert (log["model"], log["data"], log["examples"], len(log["records"])) == (
@@ -397,29 +391,14 @@ def test_train_command_ctrl_c(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         return real(layers)
 
     monkeypatch.setattr(loop, "layer_records", interrupt_at_third)
-    path = tmp_path / "d.npz"
-    np.savez(path, x=toy_data(32).x.numpy(), y=toy_data(32).y.numpy())
-    code, out = invoke(
-        "train",
-        str(TINY),
-        "-p",
-        "blocks=1",
-        "--data",
-        str(path),
-        "--steps",
-        "5",
-        "--batch-size",
-        "16",
-    )
+    code, out = train_tiny(toy_npz(tmp_path, 32), 5)
     assert code == 130
     assert "tiny_resnet on d.npz (32 examples): 2 of 5 steps (interrupted by Ctrl-C)" in out
     assert "Traceback" not in out
 
 
 def test_lesion_command_json(tmp_path: Path) -> None:
-    path = tmp_path / "d.npz"
-    data = toy_data(64)
-    np.savez(path, x=data.x.numpy(), y=data.y.numpy())
+    path = toy_npz(tmp_path, 64)
     args = ["lesion", str(TINY), "-p", "blocks=2", "--data", str(path), "--steps", "2"]
     code, out = invoke(*args, "--batch-size", "16", "--json")
     assert code == 0, out
