@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +28,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from resdsl.diagnostics import Diagnostic, ResdslError
-from resdsl.ir.dims import SymDim, describe
+from resdsl.ir.dims import SizeDomain, SymDim, describe
 from resdsl.passes import run_passes
 from resdsl.passes.valid_sizes import SizeRule
 from resdsl.semantics.elaborate import Limits, elaborate
@@ -60,10 +60,12 @@ class LayerRow(NamedTuple):
     shape: tuple[int, ...]
     params: int
     macs: int
+    #: The shape written symbolically, in a form that holds at every valid input size.
+    text: str = ""
 
     @property
     def shape_text(self) -> str:
-        return shape_text(self.shape)
+        return self.text or shape_text(self.shape)
 
 
 class Summary(BaseModel):
@@ -82,9 +84,13 @@ class Summary(BaseModel):
     layers: list[LayerRow]
 
 
-def shape_text(shape: tuple[int, ...]) -> str:
-    """``[64, H/4, W/4]``: a shape with symbolic sizes written symbolically."""
-    return "[" + ", ".join(describe(d) for d in shape) + "]"
+def shape_text(shape: tuple[int, ...], domain: Mapping[str, SizeDomain] | None = None) -> str:
+    """``[64, H/4, W/4]``: a shape with symbolic sizes written symbolically.
+
+    With ``domain`` (a graph's ``valid_sizes``), each size is written in a
+    form that holds at every valid input size (``2*ceil(H/2)``).
+    """
+    return "[" + ", ".join(describe(d, domain) for d in shape) + "]"
 
 
 class Spec:
@@ -321,6 +327,7 @@ def gc_paused() -> Iterator[None]:
 
 def summarize(graph: nx.DiGraph) -> Summary:
     """A :class:`Summary` of a checked graph."""
+    domain = graph.graph["valid_sizes"]
     rows = [
         LayerRow(
             node,
@@ -329,6 +336,7 @@ def summarize(graph: nx.DiGraph) -> Summary:
             data["shape"],
             data["params"],
             data["macs"],
+            shape_text(data["shape"], domain),
         )
         for node, data in graph.nodes(data=True)
         if data["role"] != "input"
@@ -346,7 +354,7 @@ def summarize(graph: nx.DiGraph) -> Summary:
             f"{describe(d)}={int(d)}" if isinstance(d, SymDim) else str(d) for d in in_shape
         )
         + "]",
-        output_text=shape_text(out_shape),
+        output_text=shape_text(out_shape, domain),
         symbols=dict(graph.graph["symbols"]),
         valid_sizes=dict(graph.graph["valid_sizes"]),
         layers=rows,

@@ -69,7 +69,7 @@ import builtins
 import keyword
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -77,7 +77,7 @@ import networkx as nx
 
 from resdsl.backends.init import init_lines, resolve_init
 from resdsl.diagnostics import ResdslError
-from resdsl.ir.dims import describe
+from resdsl.ir.dims import SizeDomain, describe
 from resdsl.ir.graph import ScopeInfo
 from resdsl.ops import Layer, Merge, Op, node_op
 from resdsl.source import Span
@@ -270,9 +270,9 @@ def escape(text: str) -> str:
     return out.replace('"', '\\"')
 
 
-def shape_text(shape: Sequence[int]) -> str:
-    """``[64, H/4, W/4]``."""
-    return "[" + ", ".join(describe(d) for d in shape) + "]"
+def shape_text(shape: Sequence[int], domain: Mapping[str, SizeDomain] | None = None) -> str:
+    """``[64, H/4, W/4]``, each size in a form that holds at every size in ``domain``."""
+    return "[" + ", ".join(describe(d, domain) for d in shape) + "]"
 
 
 def _where(span: Span | None) -> str:
@@ -765,9 +765,10 @@ class _Codegen:
         in_shape = g.graph.get("input_shape") or self.nodes[g.graph["input"]]["shape"]
         out_shape = g.graph.get("output_shape") or self.nodes[g.graph["output"]]["shape"]
         kind = " integer indices (torch.long)" if integer_input(g) else ""
+        domain = g.graph.get("valid_sizes")
         text = (
-            f"``x``: ``[N, {shape_text(in_shape)[1:]}``{kind} -> "
-            f"``[N, {shape_text(out_shape)[1:]}``."
+            f"``x``: ``[N, {shape_text(in_shape, domain)[1:]}``{kind} -> "
+            f"``[N, {shape_text(out_shape, domain)[1:]}``."
         )
         return f'"""{escape(text)}"""'
 
@@ -968,7 +969,8 @@ class _ForwardWriter:
                     lines.append(_Line(INDENT + f"del {', '.join(early)}"))
                     released = [n for n in released if n not in early]
             if is_value:
-                comment = f"  # {shape_text(data['shape'])}  {_where(span)}"
+                domain = self.cg.g.graph.get("valid_sizes")
+                comment = f"  # {shape_text(data['shape'], domain)}  {_where(span)}"
                 lines.append(_Line(INDENT + text + comment, span, (out_var, rel)))
             else:
                 lines.append(_Line(INDENT + text, span))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, NoReturn, Protocol
 
 from resdsl.ir.dims import Shape
 from resdsl.ir.graph import MergeArgs, NoArgs
@@ -39,11 +39,20 @@ class MergeInput(NamedTuple):
 
 
 class MergeError(ShapeError):
-    """The merge cannot join its inputs; ``index`` is the input to blame."""
+    """The merge cannot join its inputs; ``index`` is the input to blame.
 
-    def __init__(self, index: int, message: str, hint: str | None = None) -> None:
+    ``recover``: the shape elaboration goes on with after reporting the error,
+    when the inputs differ only in sizes that depend on the input size. Going
+    on lets the later merges record their constraints too, so the valid-size
+    hint describes the whole model, not the merges before this one.
+    """
+
+    def __init__(
+        self, index: int, message: str, hint: str | None = None, recover: Shape | None = None
+    ) -> None:
         super().__init__(message, hint)
         self.index = index
+        self.recover = recover
 
 
 class ShapeContext(Protocol):
@@ -54,7 +63,11 @@ class ShapeContext(Protocol):
         ...
 
     def valid_sizes(self) -> str | None:
-        """The valid input sizes implied so far, as a sentence (None if every size is)."""
+        """The model's valid input sizes as a sentence (None when there are no input symbols).
+
+        The sentence is filled in once the whole model is elaborated, so that
+        it is the rule of every merge, not of those before this one.
+        """
         ...
 
 
@@ -151,23 +164,29 @@ class Add(Merge):
         first = inputs[0].shape
         for index, item in enumerate(inputs[1:], start=1):
             if fixed(item.shape) != fixed(first):
-                raise MergeError(
-                    index, mismatch(self.verb, [item.shape, first]), self.hint(item, first, ctx)
-                )
+                self.fail(index, item, first, ctx)
             for a, b in zip(item.shape, first, strict=True):
                 ctx.equal(index, a, b)
         return first
 
-    def hint(self, item: MergeInput, dst: Shape, ctx: ShapeContext) -> str:
+    def fail(self, index: int, item: MergeInput, dst: Shape, ctx: ShapeContext) -> NoReturn:
+        """Raise the mismatch of input ``index`` with the main path, with what to do."""
         src = item.shape
         if item.shortcut == "identity":
             if len(src) == len(dst) and int(src[0]) <= int(dst[0]):
-                return (
+                hint = (
                     "use shortcut=auto to insert a projection, or shortcut=zeropad "
                     "for a parameter-free one"
                 )
-            return "use shortcut=auto to insert a projection"
-        return ctx.valid_sizes() or "the shortcut cannot make these shapes match"
+            else:
+                hint = "use shortcut=auto to insert a projection"
+            raise MergeError(index, mismatch(self.verb, [src, dst]), hint)
+        if len(src) != len(dst):
+            raise MergeError(index, mismatch(self.verb, [src, dst]) + ": ranks differ")
+        for a, b in zip(src, dst, strict=True):
+            ctx.equal(index, a, b)  # the sizes for which they would match join the rule
+        hint = ctx.valid_sizes() or "the shortcut cannot make these shapes match"
+        raise MergeError(index, mismatch(self.verb, [src, dst]), hint, recover=dst)
 
     def expression(self, args: Any, ins: list[str], emit: Emit) -> str:
         dst = ins[0]
@@ -225,9 +244,15 @@ class Concat(Merge):
                     + " along channels: the other dimensions differ",
                     "use align=crop or align=pad to make them match"
                     + (f", or change the input size: {sizes}" if sizes else ""),
+                    recover=self.joined(inputs),
                 )
-        channels = sum(int(item.shape[0]) for item in inputs)
-        return (channels, *dst[1:])
+        return self.joined(inputs)
+
+    @staticmethod
+    def joined(inputs: Sequence[MergeInput]) -> Shape:
+        """The channels of every input, the main path's other sizes."""
+        dst = inputs[-1].shape
+        return (sum(int(item.shape[0]) for item in inputs), *dst[1:])
 
     def expression(self, args: Any, ins: list[str], emit: Emit) -> str:
         return f"torch.cat([{', '.join(ins)}], dim=1)"

@@ -41,7 +41,7 @@ from resdsl.semantics.binding import Binder
 from resdsl.semantics.calls import Calls
 from resdsl.semantics.context import POISON, Abort, ElabContext, Scope, Val
 from resdsl.semantics.expr import Env, EvalError, Value, evaluate, show
-from resdsl.semantics.merges import Merger
+from resdsl.semantics.merges import Merger, fill_size_hints
 from resdsl.semantics.shortcuts import Shortcuts
 from resdsl.semantics.skips import SkipResolver
 from resdsl.semantics.stamping import Stamper
@@ -320,7 +320,7 @@ def elaborate(
     """Elaborate one model. Returns the graph and the diagnostics (empty if it checked)."""
     el = Elaborator(program, limits or Limits())
     g = el.model(model, dict(params or {}), span)
-    return g, sort_diagnostics(el.collector.diagnostics, program)
+    return g, sort_diagnostics(fill_size_hints(g, el.collector.diagnostics), program)
 
 
 def sort_diagnostics(diagnostics: list[Diagnostic], program: Program) -> list[Diagnostic]:

@@ -9,8 +9,12 @@ rule with its diagnostics) is its definition in the op registry
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import networkx as nx
 from pydantic import BaseModel
 
+from resdsl.diagnostics import Diagnostic
 from resdsl.ir.dims import Shape
 from resdsl.ops.merge import Merge, MergeError, MergeInput
 from resdsl.ops.registry import get_op
@@ -155,19 +159,38 @@ class Merger(ElabPart):
             skip = ordered[err.index][2]
             assert skip is not None
             skip.report_shape(self.ctx, scope, err.message, err.hint)
-            return None
+            return err.recover
 
     def valid_hint(self) -> str | None:
-        """The valid input sizes implied by the constraints so far, as a sentence."""
-        from resdsl.passes.valid_sizes import describe_rules, valid_sizes
+        """A stand-in for the model's valid input sizes, filled in by :func:`fill_size_hints`."""
+        return VALID_SIZES if self.graph.graph.graph["symbols"] else None
 
-        graph = self.graph.graph
-        symbols = graph.graph["symbols"]
-        if not symbols:
-            return None
-        rules = valid_sizes(graph.graph["constraints"], symbols)
-        limited = {k: r for k, r in rules.items() if not r.everything}
-        return describe_rules(limited) if limited else None
+
+#: Stands for the valid-size sentence in hints until the whole model is elaborated.
+VALID_SIZES = "\x00valid sizes\x00"
+
+
+def fill_size_hints(graph: nx.DiGraph, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics with :data:`VALID_SIZES` replaced by the whole model's rule.
+
+    A merge that fails is reported at once, but the sizes it could work at
+    depend on every other merge of the model (``H modulo 16 in 0..7`` for one
+    skip, ``a multiple of 16`` for all four of a U-Net): the rule is computed
+    once elaboration has recorded every constraint.
+    """
+    from resdsl.passes.valid_sizes import describe_rules, valid_sizes
+
+    if not any(d.hint and VALID_SIZES in d.hint for d in diagnostics):
+        return diagnostics
+    rules = valid_sizes(graph.graph["constraints"], graph.graph["symbols"])
+    limited = {k: r for k, r in rules.items() if not r.everything}
+    sentence = describe_rules(limited or rules)
+    return [
+        replace(d, hint=d.hint.replace(VALID_SIZES, sentence))
+        if d.hint and VALID_SIZES in d.hint
+        else d
+        for d in diagnostics
+    ]
 
 
 class _Constraints:
