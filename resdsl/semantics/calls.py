@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import networkx as nx
 from pydantic import ValidationError
 
 from resdsl.diagnostics import Diagnostic, did_you_mean
@@ -18,10 +19,12 @@ from resdsl.ir.dims import Shape, SymDim, expr_of
 from resdsl.ir.graph import ScopeInfo
 from resdsl.ops import Layer, ShapeError, get_layer, layer_names
 from resdsl.ops.base import format_shape
+from resdsl.ops.registry import node_op
 from resdsl.semantics.binding import int_hint
 from resdsl.semantics.context import (
     POISON,
     Abort,
+    ElabContext,
     ElabPart,
     Item,
     Poisoned,
@@ -139,6 +142,17 @@ class Calls(ElabPart):
         """Validate a layer's arguments, infer its shape, and add its node."""
         layer = get_layer(op)
         assert layer is not None, op
+        if layer.integer_input and current.node not in (None, "input"):
+            self.ctx.error(
+                scope,
+                "integer-input",
+                f"{layer.name} takes integer indices, but its input is the float output "
+                f"of {self.graph.nodes[current.node]['op']} at line "
+                f"{self.graph.nodes[current.node]['span'].line}",
+                span,
+                INDEX_HINT,
+            )
+            return POISON
         key = None
         if current.shape is not None and current.node is not None:
             key = (op, freeze(values), tuple(expr_of(d) for d in current.shape))
@@ -360,3 +374,42 @@ def _pydantic_message(layer: str, field: str, e: Any, values: dict[str, Value]) 
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return f"argument '{field}' of {layer}: {e['msg'].lower()}, got {got}"
     return f"argument '{field}' of {layer}: {e['msg'].lower()} (got {got})"
+
+
+#: Where an index-taking layer (``embedding``) may stand; docs/language.md section 7.
+INDEX_HINT = (
+    "every layer outputs floats: only the model's input can hold token indices, "
+    "so an embedding must read the model's input"
+)
+
+
+def check_index_input(graph: nx.DiGraph, ctx: ElabContext) -> None:
+    """An input read by an index-taking layer is integer indices: nothing else may read it.
+
+    Indices are integers (``torch.long``); a ``linear`` or a merge that reads
+    them too would fail in PyTorch, so ``check`` refuses it where it stands.
+    """
+    if "input" not in graph:
+        return
+    readers = list(graph.successors("input"))
+    takes = [n for n in readers if _takes_indices(graph.nodes[n])]
+    if not takes:
+        return
+    first = graph.nodes[takes[0]]
+    for node in readers:
+        data = graph.nodes[node]
+        if _takes_indices(data):
+            continue
+        ctx.error(
+            None,
+            "integer-input",
+            f"the model's input is integer indices (it feeds {first['op']} '{takes[0]}'), "
+            f"so {data['op']} '{node}' cannot read it",
+            data.get("span"),
+            "read the embedding's output instead, or give the model a float input",
+        )
+
+
+def _takes_indices(data: dict[str, Any]) -> bool:
+    op = node_op(data)
+    return isinstance(op, Layer) and op.integer_input

@@ -38,7 +38,7 @@ from resdsl.ir.dims import Shape, SymDim
 from resdsl.ir.graph import NoArgs, ScopeInfo
 from resdsl.semantics.assembly import GraphBuilder
 from resdsl.semantics.binding import Binder
-from resdsl.semantics.calls import Calls
+from resdsl.semantics.calls import Calls, check_index_input
 from resdsl.semantics.context import POISON, Abort, ElabContext, Scope, Val
 from resdsl.semantics.expr import Env, EvalError, Value, evaluate, show
 from resdsl.semantics.merges import Merger, fill_size_hints
@@ -103,7 +103,9 @@ class Elaborator:
             self._model(name, params, span)
         finally:
             self._release_parts()
-        return self.ctx.graph.finish()
+        graph = self.ctx.graph.finish()
+        check_index_input(graph, self.ctx)
+        return graph
 
     def _release_parts(self) -> None:
         # The parts refer back to this object. Dropping them once the model is
