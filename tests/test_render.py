@@ -453,7 +453,7 @@ def test_depth_1_folds_resnet152_onto_a_page() -> None:
     }
     chain = ["[layer3.0]", "[layer3.1..layer3.35]", "[layer4.0]"]
     assert dot.edge(chain[0], chain[1]).attrs["label"] == "1024×ceil(H/16)×ceil(W/16)"
-    assert dot.edge(chain[1], chain[2]).attrs["label"] == "1024×H/16×W/16"
+    assert dot.edge(chain[1], chain[2]).attrs["label"] == "1024×ceil(H/16)×ceil(W/16)"
 
 
 def test_depth_counts_names_in_the_scope_path() -> None:
@@ -936,3 +936,29 @@ def test_only_equal_block_instances_fold() -> None:
     # Equal layers, but a's conv has 3 input channels and b's 8: they do not fold.
     dot = parse_dot(spec.to_dot("other_inputs", depth=0))
     assert [n for n in dot.diagram_nodes if n.startswith("[")] == ["[a]", "[b]", "[output]"]
+
+
+DENSE = """
+block dense(c: int) {
+  a: conv(c, 3, padding=1)
+  b: conv(c, 3, padding=1)
+  conv(c, 3, padding=1)
+  d: relu()
+  skip in -> d (concat)
+  skip a -> d (concat)
+  skip b -> d (concat)
+  r: relu()
+  skip d -> r (add)
+}
+model m {
+  input [3, H=16, W=16]
+  d1: dense(4)
+}
+"""
+
+
+def test_collapsed_block_counts_skips_not_merge_nodes() -> None:
+    # three concat skips into one value are one merge node: the caption says three
+    dot = parse_dot(resdsl.loads(DENSE).to_dot("m", depth=0))
+    label = str(dot.nodes["[d1]"]["label"])
+    assert "5 layers" in label and "3 concat skips" in label and "1 add skip<" in label

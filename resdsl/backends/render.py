@@ -1256,14 +1256,21 @@ class _Nodes(_ViewReader):
         return self.skip_box(path.rpartition(".")[2], lines, tooltip, unit)
 
     def block_facts(self, unit: _Unit, first: str) -> str:
-        """``3 layers, 1 add skip``: the layers and the merges (in their colours) of a block."""
+        """``3 layers, 1 add skip``: the layers and the skips (in their merges' colours) of a block.
+
+        Skips are counted, not merge nodes: three ``concat`` skips into one
+        value are one merge node but three skips.
+        """
         per = [n for n in unit.nodes if n.startswith(first + ".") or n == first]
         layers = sum(1 for n in per if self.graph.nodes[n].get("role") in ("layer", "shortcut"))
         merges: dict[str, int] = {}
         for n in per:
             d = self.graph.nodes[n]
             if d.get("role") == "merge":
-                merges[str(d.get("op"))] = merges.get(str(d.get("op")), 0) + 1
+                skips = sum(
+                    1 for _, _, e in self.graph.in_edges(n, data=True) if e.get("kind") == "skip"
+                )
+                merges[str(d.get("op"))] = merges.get(str(d.get("op")), 0) + skips
         facts = [_e(_count(layers, "layer"))]
         for op, count in merges.items():
             color = (merge_style(op) or _PLAIN_MERGE).color
