@@ -8,6 +8,7 @@ instance built before, see :mod:`resdsl.semantics.stamping`).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -18,7 +19,7 @@ from resdsl.ir import dims
 from resdsl.ir.dims import Shape, SymDim, expr_of
 from resdsl.ir.graph import ScopeInfo
 from resdsl.ops import Layer, ShapeError, get_layer, layer_names
-from resdsl.ops.base import format_shape
+from resdsl.ops.base import format_shape, signature
 from resdsl.ops.registry import node_op
 from resdsl.semantics.binding import int_hint
 from resdsl.semantics.context import (
@@ -68,13 +69,12 @@ class Calls(ElabPart):
             self.ctx.report(scope, err)
             return POISON
         if target is None:
-            candidates = set(layer_names()) | set(self.ctx.program.blocks)
             self.ctx.error(
                 scope,
                 "unknown-layer",
                 f"unknown layer or block '{stmt.name}'",
                 stmt.name_span,
-                did_you_mean(stmt.name, candidates),
+                self.unknown_hint(stmt.name),
             )
             return POISON
         if isinstance(target, BlockRef):
@@ -83,6 +83,14 @@ class Calls(ElabPart):
         if values is None:
             return POISON
         return self.layer_node(target.name, values, scope, item.name, current, stmt.span, stmt)
+
+    def unknown_hint(self, name: str) -> str:
+        """What to call instead of an unknown name: a close match, another framework's name, or the list."""
+        candidates = set(layer_names()) | set(self.ctx.program.blocks)
+        other = OTHER_NAMES.get(name.lower())
+        if other is not None and other in candidates and other != name:
+            return f"did you mean '{other}'? ('{name}' is its name elsewhere)"
+        return did_you_mean(name, candidates) or LIST_LAYERS_HINT
 
     # ------------------------------------------------------------ layers
 
@@ -170,7 +178,7 @@ class Calls(ElabPart):
                 if e["type"] == "float_not_int":
                     code, hint = "argument-type", int_hint(e["input"], _element(expr, e["loc"]))
                 else:
-                    code, hint = "argument", None
+                    code, hint = "argument", _argument_hint(layer, e)
                 message = _pydantic_message(layer.name, field, e, values)
                 self.ctx.error(scope, code, message, where, hint)
             return POISON
@@ -413,3 +421,63 @@ def check_index_input(graph: nx.DiGraph, ctx: ElabContext) -> None:
 def _takes_indices(data: dict[str, Any]) -> bool:
     op = node_op(data)
     return isinstance(op, Layer) and op.integer_input
+
+
+#: The hint for an unknown layer with no close match (the command lists every layer).
+LIST_LAYERS_HINT = "run `resdsl layers` to list every layer"
+
+#: Names other frameworks give resdsl's layers (PyTorch classes, Keras, papers), lower case.
+OTHER_NAMES: dict[str, str] = {
+    "swish": "silu",
+    "conv2d": "conv",
+    "conv1d": "conv",
+    "conv3d": "conv",
+    "convolution": "conv",
+    "convtranspose2d": "conv_transpose",
+    "conv2dtranspose": "conv_transpose",
+    "deconv": "conv_transpose",
+    "batchnorm2d": "batchnorm",
+    "batchnorm1d": "batchnorm",
+    "batch_norm": "batchnorm",
+    "batchnormalization": "batchnorm",
+    "bn": "batchnorm",
+    "layer_norm": "layernorm",
+    "layernormalization": "layernorm",
+    "ln": "layernorm",
+    "group_norm": "groupnorm",
+    "instancenorm2d": "instancenorm",
+    "dense": "linear",
+    "fc": "linear",
+    "fully_connected": "linear",
+    "maxpool2d": "maxpool",
+    "maxpooling2d": "maxpool",
+    "avgpool2d": "avgpool",
+    "averagepooling2d": "avgpool",
+    "adaptiveavgpool2d": "adaptive_avgpool",
+    "globalaveragepooling2d": "adaptive_avgpool",
+    "global_avgpool": "adaptive_avgpool",
+    "adaptivemaxpool2d": "adaptive_maxpool",
+    "leakyrelu": "leaky_relu",
+    "lrelu": "leaky_relu",
+    "hard_swish": "hardswish",
+    "hswish": "hardswish",
+    "hard_sigmoid": "hardsigmoid",
+    "multiheadattention": "attention",
+    "mha": "attention",
+    "self_attention": "attention",
+    "upsampling2d": "upsample",
+    "interpolate": "upsample",
+    "resize": "upsample",
+    "softmax2d": "softmax",
+    "embed": "embedding",
+}
+
+
+def _argument_hint(layer: Layer, e: Any) -> str | None:
+    """The layer's call form for a missing argument; the nearest choice for a bad one."""
+    if e["type"] == "missing":
+        return f"usage: {signature(layer)}"
+    if e["type"] == "literal_error" and isinstance(e.get("input"), str):
+        choices = re.findall(r"'([^']*)'", str(e.get("ctx", {}).get("expected", "")))
+        return did_you_mean(e["input"], choices)
+    return None

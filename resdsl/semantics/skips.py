@@ -84,7 +84,17 @@ class SkipResolver:
             ok = False
         if not self.check_ends(stmt, src, dst, scope, by_name):
             ok = False
-        if ok and src != "in" and by_name[src].position >= by_name[dst].position:
+        if ok and src == dst:
+            self.ctx.error(
+                scope,
+                "self-skip",
+                f"skip from '{src}' to itself",
+                stmt.span,
+                hint="a skip carries an earlier value forward into a later one: "
+                "its source and destination must be two different values",
+            )
+            ok = False
+        elif ok and src != "in" and by_name[src].position >= by_name[dst].position:
             self.ctx.error(
                 scope,
                 "backwards-skip",
