@@ -703,7 +703,11 @@ def test_json_export_is_node_link_data() -> None:
     assert set(again.edges) == set(graph.edges)
     conv = again.nodes["layer2.0.conv1"]
     assert conv["args"]["stride"] == 2 and conv["args"]["out_channels"] == 128
-    assert conv["shape"] == [128, 28, 28] and conv["shape_text"] == ["128", "ceil(H/8)", "ceil(W/8)"]
+    assert conv["shape"] == [128, 28, 28] and conv["shape_text"] == [
+        "128",
+        "ceil(H/8)",
+        "ceil(W/8)",
+    ]
     assert re.fullmatch(r".*resnet\.res:\d+:\d+", conv["span"])
     assert again.edges["layer1.1.5", "layer2.0.downsample.0"] == {
         "kind": "skip",

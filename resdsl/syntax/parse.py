@@ -1346,7 +1346,7 @@ _LABEL_AT_END = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\{[^{}\n]*\})?)\s*:[ \t]*
 
 def _label_alone(text: str, tok: Any) -> str | None:
     """The hint for a label whose statement is on the next line (``conv1:`` then ``conv(...)``)."""
-    if tok.type == "$END" or "\n" not in str(tok.value) and tok.type not in ("_NL", "_SEP"):
+    if tok.type == "$END" or ("\n" not in str(tok.value) and tok.type not in ("_NL", "_SEP")):
         return None
     line_start = text.rfind("\n", 0, tok.start_pos) + 1
     found = _LABEL_AT_END.search(text[line_start : tok.start_pos])
@@ -1356,10 +1356,7 @@ def _label_alone(text: str, tok: Any) -> str | None:
     following = rest.split("\n", 1)[0].strip()
     if not following or following.startswith("{"):
         return None  # the '{' of a group on the next line: the known-mistake hint says so
-    return (
-        "a label and the statement it names go on one line: "
-        f"`{found.group(1)}: {following}`"
-    )
+    return f"a label and the statement it names go on one line: `{found.group(1)}: {following}`"
 
 
 _CHAR_HINTS: Final = {
