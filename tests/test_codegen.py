@@ -369,8 +369,8 @@ def test_skip_sources_are_named_after_their_label_and_freed_at_the_merge() -> No
     assert lines[last_read + 1].strip() == "del down3"
     # The ResNet block reads like torchvision's: the shortcut overwrites x.
     block = generated("resnet.res", "resnet18").source
-    assert "x = self.downsample(x)  # [128, H/8, W/8]" in block
-    assert "out = out + x  # [128, H/8, W/8]" in block
+    assert "x = self.downsample(x)  # [128, ceil(H/8), ceil(W/8)]" in block
+    assert "out = out + x  # [128, ceil(H/8), ceil(W/8)]" in block
 
 
 # ------------------------------------------------------------------ initialisation

@@ -706,7 +706,8 @@ class _Codegen:
             return f"Group {path.rpartition('.')[2]}: its statements in sequence."
         if info.kind == "shortcut":
             gate = ", with a rezero gate" if path in self.gates else ""
-            return f"Shortcut {label}: a projection (1x1 conv and batchnorm){gate}."
+            ops = [str(d.get("op")) for d in self.nodes.values() if d.get("parent") == path]
+            return f"Shortcut {label}: a projection ({' and '.join(ops)}){gate}."
         return ""  # pragma: no cover
 
     def span_of(self, unit: _Unit) -> Span | None:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, NamedTuple, NoReturn, Protocol
 from resdsl.ir.dims import Shape
 from resdsl.ir.graph import MergeArgs, NoArgs
 from resdsl.ops.base import Emit, Line, Op, OpKind, PathRole, Reads, ShapeError, format_shape
+from resdsl.ops.shortcut import features_change
 
 _MERGE_PATH = PathRole(merges=True)
 
@@ -173,7 +174,12 @@ class Add(Merge):
         """Raise the mismatch of input ``index`` with the main path, with what to do."""
         src = item.shape
         if item.shortcut == "identity":
-            if len(src) == len(dst) and int(src[0]) <= int(dst[0]):
+            if features_change(src, dst) is not None:
+                hint = (
+                    "use shortcut=auto to insert a projection (a linear layer without bias "
+                    "on the last dimension)"
+                )
+            elif len(src) == len(dst) and int(src[0]) <= int(dst[0]):
                 hint = (
                     "use shortcut=auto to insert a projection, or shortcut=zeropad "
                     "for a parameter-free one"

@@ -16,7 +16,7 @@ from resdsl.ir.dims import Shape, SymDim, expr_of
 from resdsl.ir.graph import AlignArgs, ScopeInfo
 from resdsl.ops.base import ShapeError, format_shape
 from resdsl.ops.registry import get_op
-from resdsl.ops.shortcut import Shortcut
+from resdsl.ops.shortcut import Shortcut, features_change
 from resdsl.semantics.context import POISON, ElabPart, Scope, Val
 from resdsl.semantics.expr import BlockRef, Env, Value
 from resdsl.semantics.merges import Ordered, skip_edge
@@ -50,6 +50,12 @@ class Shortcuts(ElabPart):
         else:
             skip.resolved = kind.name
             what = f"shortcut block '{kind.name}'"
+        features = features_change(src.shape, dst.shape)
+        feature_layers = resolved.feature_layers(features) if resolved and features else None
+        if features is not None and feature_layers is not None:
+            return self.module_shortcut(
+                skip, src, features, (1,), scope, lambda _c, _s: feature_layers
+            )
         stride = stride_between(src.shape, dst.shape)
         if stride is None:
             skip.report_shape(

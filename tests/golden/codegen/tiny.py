@@ -76,7 +76,7 @@ class Unit2(Indexed):
 
 
 class Down(Indexed):
-    """Shortcut down: a projection (1x1 conv and batchnorm), with a rezero gate. Used as gate1.down."""
+    """Shortcut down: a projection (conv and batchnorm), with a rezero gate. Used as gate1.down."""
 
     def __init__(self) -> None:
         super().__init__()
