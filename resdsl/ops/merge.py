@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, NoReturn, Protocol
 
+from resdsl.ir import dims
 from resdsl.ir.dims import Shape
-from resdsl.ir.graph import MergeArgs, NoArgs
+from resdsl.ir.graph import ConcatArgs, MergeArgs, NoArgs
 from resdsl.ops.base import Emit, Line, Op, OpKind, PathRole, Reads, ShapeError, format_shape
 from resdsl.ops.shortcut import features_change
 
@@ -214,11 +215,13 @@ class Add(Merge):
 
 
 class Concat(Merge):
-    """``concat``: channels side by side; every other dimension must match (or be aligned)."""
+    """``concat``: inputs side by side along ``dim`` (channels by default); every other
+    dimension must match (or be aligned)."""
 
     name = "concat"
     verb = "concatenate"
-    options = ("align",)
+    Args = ConcatArgs
+    options = ("align", "dim")
     skips_first = True
     long_skip = True
     fresh_output = True
@@ -236,32 +239,68 @@ class Concat(Merge):
 
     def infer(self, args: Any, inputs: Sequence[MergeInput], ctx: ShapeContext) -> Shape:
         dst = inputs[-1].shape
+        axis = _axis(args, len(dst))
+        if axis is None:
+            raise MergeError(
+                0,
+                f"concat dim={args.dim} is out of range for inputs of shape {format_shape(dst)}",
+                f"dim counts from the first dimension after the batch: 0 to {len(dst) - 1}"
+                ", or -1 for the last",
+            )
+        along = "along channels" if axis == 0 else f"along dimension {args.dim}"
         for index, item in enumerate(inputs[:-1]):
             shape = item.shape
             if len(shape) != len(dst) or len(dst) < 1:
                 raise MergeError(index, mismatch(self.verb, [shape, dst]) + ": ranks differ")
-            for a, b in zip(shape[1:], dst[1:], strict=True):
-                ctx.equal(index, a, b)
-            if fixed(shape[1:]) != fixed(dst[1:]):
+            others = [i for i in range(len(dst)) if i != axis]
+            for i in others:
+                ctx.equal(index, shape[i], dst[i])
+            if any(int(shape[i]) != int(dst[i]) for i in others):
                 sizes = ctx.valid_sizes()
                 raise MergeError(
                     index,
-                    mismatch(self.verb, [shape, dst])
-                    + " along channels: the other dimensions differ",
+                    mismatch(self.verb, [shape, dst]) + f" {along}: the other dimensions differ",
                     "use align=crop or align=pad to make them match"
                     + (f", or change the input size: {sizes}" if sizes else ""),
-                    recover=self.joined(inputs),
+                    recover=self.joined(inputs, axis),
                 )
-        return self.joined(inputs)
+        return self.joined(inputs, axis)
 
     @staticmethod
-    def joined(inputs: Sequence[MergeInput]) -> Shape:
-        """The channels of every input, the main path's other sizes."""
+    def joined(inputs: Sequence[MergeInput], axis: int) -> Shape:
+        """The sizes along ``axis`` summed, the main path's other sizes.
+
+        Symbolic sizes sum only when they are one size repeated (``T`` and
+        ``T`` make ``2T``); any other sum has no exact size rule.
+        """
         dst = inputs[-1].shape
-        return (sum(int(item.shape[0]) for item in inputs), *dst[1:])
+        parts = [item.shape[axis] for item in inputs]
+        total: int = sum(int(p) for p in parts)
+        if any(dims.is_symbolic(p) for p in parts):
+            first = parts[0]
+            if not all(dims.expr_of(p) == dims.expr_of(first) for p in parts):
+                raise MergeError(
+                    0,
+                    "cannot concatenate "
+                    + " and ".join(format_shape(item.shape) for item in inputs)
+                    + f" along dimension {axis}: its sizes depend on the input size differently",
+                    "concatenate along a dimension of fixed size (dim=), or fix the input size",
+                )
+            total = dims.affine(first, len(parts), 0)
+        return (*dst[:axis], total, *dst[axis + 1 :])
 
     def expression(self, args: Any, ins: list[str], emit: Emit) -> str:
-        return f"torch.cat([{', '.join(ins)}], dim=1)"
+        dim = args.dim if isinstance(args, ConcatArgs) else 0
+        # the batch is dimension 0 at run time; a negative dim counts from the end as it is
+        at = dim + 1 if dim >= 0 else dim
+        return f"torch.cat([{', '.join(ins)}], dim={at})"
+
+
+def _axis(args: Any, rank: int) -> int | None:
+    """The concat dimension as an index into a rank-``rank`` shape, or None if out of range."""
+    dim = args.dim if isinstance(args, ConcatArgs) else 0
+    axis = dim if dim >= 0 else rank + dim
+    return axis if 0 <= axis < rank else None
 
 
 class Mul(Merge):

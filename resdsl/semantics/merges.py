@@ -90,6 +90,8 @@ class Merger(ElabPart):
 
         A gated merge's gate lives under the gating skip's label.
         """
+        if "dim" in op.options:
+            return self.dim_args(op, group, item, scope), base
         if not {"scale", "gate"} & set(op.options):
             return op.Args(), base
         gated = [s for s in group if s.scale is not None or s.gate is not None]
@@ -107,6 +109,32 @@ class Merger(ElabPart):
         )
         owner = f"{scope.prefix}{g.label}" if g is not None and g.gate else base
         return args, owner
+
+    def dim_args(self, op: Merge, group: list[Skip], item: Item, scope: Scope) -> BaseModel | None:
+        """The ``dim=`` of skips merged in one node: one dimension for all of them."""
+        dims = {s.dim or 0 for s in group}
+        if len(dims) > 1:
+            self.ctx.error(
+                scope,
+                "skip-option",
+                f"the skips into '{item.name}' are joined in one {op.name}, "
+                f"but their dim= differ ({', '.join(map(str, sorted(dims)))})",
+                group[-1].stmt.span,
+                hint="give them the same dim=, or merge into different values",
+            )
+            return None
+        (dim,) = dims
+        aligned = next((s for s in group if s.align), None)
+        if dim != 0 and aligned is not None:
+            self.ctx.error(
+                scope,
+                "skip-option",
+                "align= works only with dim=0: it aligns the dimensions after the channels",
+                aligned.stmt.span,
+            )
+            return None
+        args: BaseModel = op.Args.model_validate({"dim": dim})
+        return args
 
     def add_merge(
         self,

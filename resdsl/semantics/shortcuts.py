@@ -124,7 +124,7 @@ class Shortcuts(ElabPart):
         )
         if layers is None:
             assert isinstance(skip.shortcut, BlockRef)
-            out = self.shortcut_block(skip.shortcut, skip, sub, channels, stride_arg)
+            out = self.shortcut_block(skip.shortcut, skip, sub, channels, stride)
         else:
             out = src
             for position, (layer, values) in enumerate(layers(channels, stride_arg)):
@@ -137,23 +137,49 @@ class Shortcuts(ElabPart):
         return out
 
     def shortcut_block(
-        self, ref: BlockRef, skip: Skip, sub: Scope, channels: int, stride: int | tuple[int, ...]
+        self, ref: BlockRef, skip: Skip, sub: Scope, channels: int, stride: tuple[int, ...]
     ) -> Val:
-        """A user block as the shortcut, given ``channels`` and ``stride``."""
+        """A user block as the shortcut, given ``channels`` and ``stride``.
+
+        ``stride`` arrives as the block's second parameter declares it: a
+        ``list`` gets one stride per spatial dimension; an ``int`` gets the
+        stride, which must then be the same along every dimension.
+        """
         bdef = self.ctx.program.blocks[ref.name]
-        values: dict[str, Value] = {"channels": channels, "stride": stride}
         names = [p.name for p in bdef.params]
-        if names[:2] != ["channels", "stride"]:
+        if names[:2] != ["channels", "stride"] or bdef.params[1].type not in ("int", "list"):
             self.ctx.error(
                 sub,
                 "shortcut-block",
                 f"block '{ref.name}' cannot be a shortcut: it must take "
-                "(channels: int, stride: int)",
+                "(channels: int, stride: int) or (channels: int, stride: list)",
                 skip.stmt.span,
             )
             return POISON
+        value: Value
+        if bdef.params[1].type == "list":
+            value = list(stride)
+        elif len(set(stride)) <= 1:
+            value = stride[0] if stride else 1
+        else:
+            self.ctx.error(
+                sub,
+                "shortcut-block",
+                f"skip '{skip.src}' -> '{skip.dst}' downsamples by {list(stride)}, one stride "
+                f"per dimension, but block '{ref.name}' takes stride: int",
+                skip.stmt.span,
+                hint=f"declare it as `block {ref.name}(channels: int, stride: list)`: "
+                "conv and the pools take a list of strides",
+            )
+            return POISON
+        where = f"in shortcut block '{ref.name}' of skip '{skip.src}' -> '{skip.dst}' at {skip.stmt.span}"
+        sub.context = where if not sub.context else f"{where}, {sub.context}"
         bound = self.el.binder.bind_values(
-            bdef.params, values, sub, skip.stmt.span, callee=f"block '{ref.name}'"
+            bdef.params,
+            {"channels": channels, "stride": value},
+            sub,
+            skip.stmt.span,
+            callee=f"block '{ref.name}'",
         )
         if bound is None:
             return POISON
