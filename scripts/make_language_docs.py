@@ -42,7 +42,11 @@ SAMPLE_CHANNELS, SAMPLE_SIZE = 4, 8
 
 
 def ranks(layer: Layer) -> str:
-    """The input ranks a layer accepts, without the batch dimension: ``2, 3, 4`` or ``any``."""
+    """The input ranks a layer accepts, without the batch dimension: ``2, 3, 4`` or ``any``.
+
+    >>> ranks(get_layer("conv")), ranks(get_layer("relu"))
+    ('2, 3, 4', 'any')
+    """
     return "any" if layer.ranks is None else ", ".join(str(r) for r in layer.ranks)
 
 

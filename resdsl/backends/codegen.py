@@ -960,7 +960,10 @@ class _ForwardWriter:
         rel = node[len(prefix) :] if node.startswith(prefix) else node
         temps = Namespace(names.live | set(names.free) | names.labelled | set(in_vars))
         span = self.cg.span_of(unit)
-        step = self.step_lines(unit, node, out_var, in_vars, temps)
+        in_place = (
+            bool(in_vars) and out_var == in_vars[0] and self.can_merge_in_place(unit, plan, i)
+        )
+        step = self.step_lines(unit, node, out_var, in_vars, temps, in_place)
         lines: list[_Line] = []
         for k, (text, is_value) in enumerate(step):
             if k == len(step) - 1 and len(step) > 1 and not last:
@@ -999,6 +1002,28 @@ class _ForwardWriter:
         if reads[0] in plan.alias:
             return False
         producer = plan.steps[reads[0]]
+        if producer.kind != "node":
+            return False
+        made_by = self.ops[producer.key]
+        return made_by is not None and made_by.fresh_output
+
+    def can_merge_in_place(self, unit: _Unit, plan: _Plan, i: int) -> bool:
+        """May this merge write into its first input (``out += identity``, as torchvision)?
+
+        The same conditions as an activation run in place: the first input
+        dies here, this ``forward`` made it (not the scope's input), and its
+        maker gives a fresh tensor autograd does not keep; and no other input
+        of the merge is that same value.
+        """
+        if unit.kind != "node" or not isinstance(self.ops[unit.key], Merge):
+            return False
+        reads = plan.reads[i]
+        first = reads[0] if reads else -1
+        if first < 0 or plan.last_use.get(first) != i or first in plan.alias:
+            return False
+        if first in reads[1:]:
+            return False
+        producer = plan.steps[first]
         if producer.kind != "node":
             return False
         made_by = self.ops[producer.key]
@@ -1058,7 +1083,13 @@ class _ForwardWriter:
         return out
 
     def step_lines(
-        self, unit: _Unit, node: str, out: str, ins: list[str], temps: Namespace
+        self,
+        unit: _Unit,
+        node: str,
+        out: str,
+        ins: list[str],
+        temps: Namespace,
+        in_place: bool = False,
     ) -> list[tuple[str, bool]]:
         """The source lines of one step; the flag marks the line that completes the value."""
         if unit.kind == "scope":
@@ -1069,7 +1100,13 @@ class _ForwardWriter:
             return [(f"{out} = {self.cg.layer_call(node, module, ins[0])}", True)]
         op = self.ops[node]
         assert op is not None  # is_module_node is True for unknown ops
-        lines = op.forward_lines(data["args"], out, ins, _Emit(self.cg, node, temps))
+        emit = _Emit(self.cg, node, temps)
+        written = (
+            op.in_place_lines(data["args"], out, ins, emit)
+            if in_place and isinstance(op, Merge)
+            else None
+        )
+        lines = written or op.forward_lines(data["args"], out, ins, emit)
         allowed = _allowed_names(op)
         if allowed is None:  # a user's op: its lines must at least be Python
             for text, _ in lines:

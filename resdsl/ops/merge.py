@@ -130,6 +130,15 @@ class Merge(Op):
     def forward_lines(self, args: Any, out: str, ins: list[str], emit: Emit) -> list[Line]:
         return [(f"{out} = {self.expression(args, ins, emit)}", True)]
 
+    def in_place_lines(self, args: Any, out: str, ins: list[str], emit: Emit) -> list[Line] | None:
+        """The merge written into its first input's tensor (``out += identity``), or None.
+
+        Generated code uses it where that input is a fresh tensor nothing reads
+        afterwards and ``out`` is its variable; the result must equal
+        :meth:`forward_lines`' bit for bit.
+        """
+        return None
+
     def has_gate(self, args: Any) -> bool:
         """True if the merge owns a learned gate parameter (``gate=rezero``)."""
         return False
@@ -203,6 +212,14 @@ class Add(Merge):
             if args.gate == "rezero":
                 dst = f"{emit.gate()} * {dst}"
         return " + ".join([dst, *ins[1:]])
+
+    def in_place_lines(self, args: Any, out: str, ins: list[str], emit: Emit) -> list[Line] | None:
+        """``out += x``, one line per skip: ``(dst + a) + b`` in the order ``dst + a + b`` adds."""
+        if getattr(args, "scale", None) is not None or self.has_gate(args):
+            return None
+        lines: list[Line] = [(f"{out} += {x}", False) for x in ins[1:]]
+        lines[-1] = (lines[-1][0], True)
+        return lines
 
     def has_gate(self, args: Any) -> bool:
         return getattr(args, "gate", None) == "rezero"

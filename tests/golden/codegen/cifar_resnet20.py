@@ -43,7 +43,7 @@ class Basic(Indexed):
         out = self[2](out)  # [16, H, W]  cifar_resnet.res:29
         out = self.conv2(out)  # [16, H, W]  cifar_resnet.res:30
         out = self.bn2(out)  # [16, H, W]  cifar_resnet.res:31
-        out = out + x  # [16, H, W]  cifar_resnet.res:32
+        out += x  # [16, H, W]  cifar_resnet.res:32
         del x
         out = self[5](out)  # [16, H, W]  cifar_resnet.res:33
         return out
@@ -85,7 +85,7 @@ class Basic2(Indexed):
         out = self.bn2(out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:31
         x = x[:, :, ::2, ::2]
         x = F.pad(x, (0, 0, 0, 0, 8, 8))  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:32
-        out = out + x  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:32
+        out += x  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:32
         del x
         out = self[5](out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:33
         return out
@@ -109,7 +109,7 @@ class Basic3(Indexed):
         out = self[2](out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:29
         out = self.conv2(out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:30
         out = self.bn2(out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:31
-        out = out + x  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:32
+        out += x  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:32
         del x
         out = self[5](out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:33
         return out
@@ -151,7 +151,7 @@ class Basic4(Indexed):
         out = self.bn2(out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:31
         x = x[:, :, ::2, ::2]
         x = F.pad(x, (0, 0, 0, 0, 16, 16))  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:32
-        out = out + x  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:32
+        out += x  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:32
         del x
         out = self[5](out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:33
         return out
@@ -175,7 +175,7 @@ class Basic5(Indexed):
         out = self[2](out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:29
         out = self.conv2(out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:30
         out = self.bn2(out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:31
-        out = out + x  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:32
+        out += x  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:32
         del x
         out = self[5](out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:33
         return out

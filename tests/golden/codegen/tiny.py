@@ -43,7 +43,7 @@ class Unit(Indexed):
         out = self[2](out)  # [8, H, W]  tiny.res:10
         out = self.conv2(out)  # [8, H, W]  tiny.res:11
         out = self.bn2(out)  # [8, H, W]  tiny.res:12
-        out = out + x  # [8, H, W]  tiny.res:13
+        out += x  # [8, H, W]  tiny.res:13
         del x
         out = self[5](out)  # [8, H, W]  tiny.res:14
         return out
@@ -69,7 +69,7 @@ class Unit2(Indexed):
         out = self.bn2(out)  # [16, ceil(H/2), ceil(W/2)]  tiny.res:12
         x = x[:, :, ::2, ::2]
         x = F.pad(x, (0, 0, 0, 0, 4, 4))  # [16, ceil(H/2), ceil(W/2)]  tiny.res:13
-        out = out + x  # [16, ceil(H/2), ceil(W/2)]  tiny.res:13
+        out += x  # [16, ceil(H/2), ceil(W/2)]  tiny.res:13
         del x
         out = self[5](out)  # [16, ceil(H/2), ceil(W/2)]  tiny.res:14
         return out
