@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from resdsl.cli.common import Target, err, out, reporting, spec_command, usage_error, write_atomic
+from resdsl.cli.common import (
+    Target,
+    err,
+    out,
+    output_path,
+    reporting,
+    spec_command,
+    usage_error,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from resdsl.analysis.blockgrad import BlockGradReport
@@ -64,9 +73,7 @@ def _plot_format(output: Path) -> str:
             "plots need matplotlib, which is not installed",
             hint="pip install 'resdsl[plot]' (or pip install matplotlib)",
         )
-    directory = output.parent if str(output.parent) else Path(".")
-    if not directory.is_dir():
-        usage_error(f"cannot write {output}: directory {directory} does not exist")
+    output_path(output)
     return fmt
 
 

@@ -25,7 +25,15 @@ from resdsl.backends.render import (
     format_for,
     skip_looks,
 )
-from resdsl.cli.common import Target, out, reporting, spec_command, usage_error, write_atomic
+from resdsl.cli.common import (
+    Target,
+    out,
+    output_path,
+    reporting,
+    spec_command,
+    usage_error,
+    write_atomic,
+)
 
 OutputOpt = Annotated[
     Path | None,
@@ -188,7 +196,7 @@ def _check_output(fmt: str, output: Path | None) -> None:
         except GraphvizError as error:
             usage_error(f"cannot write {fmt}: {error.message}", hint=error.hint)
     if output is not None:
-        _check_writable(output)
+        output_path(output)
 
 
 def _format(output: Path | None, format: str | None) -> str:
@@ -198,12 +206,3 @@ def _format(output: Path | None, format: str | None) -> str:
         return format_for(output, format)
     except RenderError as error:
         usage_error(str(error), hint="for example: -o net.svg, or -o net.out --format png")
-
-
-def _check_writable(path: Path) -> None:
-    """Fail before the slow part when the output obviously cannot be written."""
-    if path.is_dir():
-        usage_error(f"cannot write {path}: it is a directory")
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        usage_error(f"cannot write {path}: directory {directory} does not exist")
