@@ -125,7 +125,7 @@ def compare(target: Target, json: JsonOpt = False, show_all: AllOpt = False) -> 
 def print_comparison(c: Comparison, *, show_all: bool = False) -> None:
     """The ``compare`` tables."""
     from resdsl.analysis.paths import format_count
-    from resdsl.cli.check import format_macs
+    from resdsl.analysis.tables import format_macs
 
     a, b = c.model, c.plain
     table = Table(title=f"{a.model} and its plain twin", title_justify="left")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from resdsl.diagnostics import Collector, Diagnostic, ResdslError
+from resdsl.diagnostics import Collector, Diagnostic, ResdslError, did_you_mean
 from resdsl.ops import get_layer
 from resdsl.source import SourceFile, Span, UnreadableSource, read_source_text
 from resdsl.syntax import ast
@@ -91,8 +91,26 @@ def _load(
     root = SourceFile(filename, text)
     program = Program(root)
     loader.load(root, base, program, is_root=True, stack=())
+    _check_aliases(program, loader.collector)
     loader.collector.raise_if_errors()
     return program
+
+
+def _check_aliases(program: Program, collector: Collector) -> None:
+    """Every alias must name a model: a broken one is the file's error, whichever model is used.
+
+    The elaborator follows the alias a command uses (and finds cycles);
+    checking every target here means ``check -m a`` cannot pass a file whose
+    ``model r50 = resnett(...)`` is wrong.
+    """
+    for model in program.models.values():
+        if isinstance(model, ast.ModelAlias) and model.target not in program.models:
+            collector.error(
+                "unknown-alias-target",
+                f"unknown model '{model.target}'",
+                model.target_span,
+                hint=did_you_mean(model.target, program.models),
+            )
 
 
 class _Loader:
