@@ -568,7 +568,17 @@ def loads(
 
 
 def value_from_text(text: str, spec: Spec, name: str) -> Any:
-    """A ``-p name=value`` value from the command line, parsed as a spec expression."""
+    """A ``-p name=value`` value from the command line, parsed as a spec expression.
+
+    A bare word that names nothing (``-p init=kaiming``: the shell has eaten
+    the quotes of ``init="kaiming"``) is taken as that string, unless it is
+    close to a block's name (``-p unit=bottlenek``), which is then suggested.
+
+    >>> spec = loads("block basic() { relu }  model m { input [3, 8, 8]; relu }")
+    >>> value_from_text("kaiming", spec, "init"), value_from_text("[1, 2]", spec, "d")
+    ('kaiming', [1, 2])
+    """
+    from resdsl.diagnostics import did_you_mean
     from resdsl.semantics.expr import NO_REFS, Env, EvalError, evaluate
     from resdsl.syntax.parse import parse_expr
 
@@ -584,7 +594,14 @@ def value_from_text(text: str, spec: Spec, name: str) -> Any:
     try:
         return evaluate(expr, Env(), _Globals())
     except EvalError as err:
-        raise ResdslError([err.diagnostic]) from None
+        if not isinstance(expr, ast.Name):
+            raise ResdslError([err.diagnostic]) from None
+        close = did_you_mean(expr.id, spec.program.blocks)
+        if close is None:
+            return expr.id  # a bare word: the string the user meant
+        quoted = f"-p '{name}=\"{expr.id}\"'"
+        hint = f"{close} (for the word itself as a string, quote it: {quoted})"
+        raise ResdslError([replace(err.diagnostic, hint=hint)]) from None
 
 
 __all__ = ["Diagnostic", "LayerRow", "Spec", "Summary", "load", "loads", "summarize"]

@@ -24,6 +24,7 @@ from rich.console import Console, ConsoleDimensions
 from resdsl.api import Spec, load, value_from_text
 from resdsl.diagnostics import ResdslError, render_all
 from resdsl.semantics.elaborate import Limits
+from resdsl.version import __version__
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -36,6 +37,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"resdsl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Check, compile, draw and analyse .res architecture specs (ResNets, U-Nets, ...)."""
+
 
 #: Width tables are laid out in when the output is not a terminal (a pipe, a file):
 #: wide enough that rich never cuts or wraps a layer name.
