@@ -102,7 +102,7 @@ def _not_shown(n: int, show_all: bool) -> None:
 # ---------------------------------------------------------------- compare
 
 
-@spec_command()
+@spec_command(plain="first")
 def compare(target: Target, json: JsonOpt = False, show_all: AllOpt = False) -> None:
     """Show a model beside its plain twin (the same spec with every skip removed).
 
@@ -322,7 +322,7 @@ def _progress(total: int) -> Iterator[Callable[[str], None]]:
         yield step
 
 
-@spec_command()
+@spec_command(plain="first")
 def gradflow(
     target: Target,
     plain_twin: Annotated[
@@ -577,7 +577,7 @@ def _print_flow_summary(flow: GradFlow) -> None:
 # ---------------------------------------------------------------- identity
 
 
-@spec_command()
+@spec_command(plain="first")
 def identity(
     target: Target,
     zero_init_residual: Annotated[
