@@ -105,6 +105,22 @@ class PathReport(BaseModel):
         """
         return _central_range(self.weighted_depth_histogram, self.count, share)
 
+    def __str__(self) -> str:
+        """The report ``resdsl paths`` prints (see :mod:`resdsl.analysis.paths_text`)."""
+        from resdsl.analysis.paths_text import report_lines
+
+        return "\n".join(report_lines(self))
+
+    def __repr__(self) -> str:
+        from resdsl.analysis.paths_text import report_repr
+
+        return report_repr(self)
+
+    def _repr_html_(self) -> str:
+        from resdsl.analysis.paths_text import report_html
+
+        return report_html(self)
+
 
 def is_activation(data: dict[str, object]) -> bool:
     """Does this node count towards a path's nonlinearity depth?"""

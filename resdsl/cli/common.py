@@ -71,8 +71,10 @@ class LiteralConsole(Console):
     columns, so a table's names survive ``| less`` or ``> file`` whole.
     """
 
-    def __init__(self, *, stderr: bool = False) -> None:
-        super().__init__(stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=True)
+    def __init__(self, *, stderr: bool = False, **options: Any) -> None:
+        super().__init__(
+            stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=True, **options
+        )
 
     @property
     def size(self) -> ConsoleDimensions:
