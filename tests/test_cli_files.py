@@ -254,3 +254,22 @@ def test_summary_prints_symbols_named_like_markup(tmp_path: Path) -> None:
     row = next(line for line in out.splitlines() if "conv1" in line)
     assert "[4, bold, red]" in row and "112" in row
     assert "m  input [3, bold=8, red=8]" in out
+
+
+def test_progress_descriptions_are_printed_literally() -> None:
+    import io
+
+    import resdsl.cli.analyze as analyze
+    from resdsl.cli.common import LiteralConsole
+
+    screen = io.StringIO()
+    console = LiteralConsole(stderr=True, file=screen, force_terminal=True)
+    saved = analyze.err
+    analyze.err = console
+    try:
+        with analyze._progress(2) as step:
+            step("first")
+            step("layer [bold] :x:")  # the last description is drawn when the bar stops
+    finally:
+        analyze.err = saved
+    assert "layer [bold] :x:" in screen.getvalue()

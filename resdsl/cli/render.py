@@ -113,11 +113,16 @@ boxed and labelled by their module path.
 
 Formats: svg, png and pdf run Graphviz's 'dot' (apt-get install -y graphviz,
 or brew install graphviz); dot, json (networkx node-link) and graphml need
-nothing. Files are written atomically.
+nothing. json and graphml export every node of the checked graph, so they
+take no drawing option (--depth, --shapes, --show-params, --layout). A PNG
+larger than Graphviz's bitmap limit is scaled down with a warning: write SVG
+or PDF, or use --depth. Files are written atomically; only regular files are
+replaced (a symbolic link is written through).
 
 Exit codes: 0 written; 1 the spec is invalid; 2 bad usage: an unknown format
-or option value, --depth below 0, an output path that cannot be written, an
-unknown model or parameter, or Graphviz missing or failing.
+or option value, --depth below 0, an output path that cannot be written (a
+missing directory, a directory, a device or FIFO), an unknown model or
+parameter, or Graphviz missing or failing.
 
 Example: resdsl render specs/resnet.res -m resnet152 --depth 1 -o resnet152.svg
 """
