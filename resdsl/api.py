@@ -574,7 +574,7 @@ def value_from_text(text: str, spec: Spec, name: str) -> Any:
     the quotes of ``init="kaiming"``) is taken as that string, unless it is
     close to a block's name (``-p unit=bottlenek``), which is then suggested.
 
-    >>> spec = loads("block basic() { relu }  model m { input [3, 8, 8]; relu }")
+    >>> spec = loads("block basic() { relu }\\nmodel m { input [3, 8, 8]; relu }")
     >>> value_from_text("kaiming", spec, "init"), value_from_text("[1, 2]", spec, "d")
     ('kaiming', [1, 2])
     """

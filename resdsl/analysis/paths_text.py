@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING
 
-from resdsl.analysis.tables import html_table
+from resdsl.analysis.tables import format_count, html_table, share
 
 if TYPE_CHECKING:
     from resdsl.analysis.paths import PathReport
@@ -23,8 +23,6 @@ def histogram_lines(hist: dict[int, int], total: int, rows: int = 12, width: int
       2   50.0%  ########
       3   25.0%  ####
     """
-    from resdsl.analysis.paths import share
-
     keys = sorted(hist)
     lo, hi = keys[0], keys[-1]
     step = max(1, -(-(hi - lo + 1) // rows))
@@ -46,8 +44,6 @@ def histogram_lines(hist: dict[int, int], total: int, rows: int = 12, width: int
 
 def report_lines(r: PathReport, spec_name: str | None = None) -> list[str]:
     """The text report of ``resdsl paths``; ``spec_name`` starts its first line."""
-    from resdsl.analysis.paths import format_count
-
     lo95, hi95 = r.weighted_depth_range(0.95)
     twin = " (plain twin)" if r.plain else ""
     where = f"{spec_name}: " if spec_name else ""
@@ -75,8 +71,6 @@ def report_lines(r: PathReport, spec_name: str | None = None) -> list[str]:
 
 def report_repr(r: PathReport) -> str:
     """A one-line summary, for ``repr``."""
-    from resdsl.analysis.paths import format_count
-
     twin = " (plain twin)" if r.plain else ""
     return (
         f"<PathReport {r.model}{twin}: {format_count(r.count, compact=True)} paths, "
@@ -86,8 +80,6 @@ def report_repr(r: PathReport) -> str:
 
 def report_html(r: PathReport) -> str:
     """The report's figures and its histogram of activations per path as an HTML table."""
-    from resdsl.analysis.paths import format_count, share
-
     twin = " (plain twin)" if r.plain else ""
     caption = (
         f"model {r.model}{twin}: {format_count(r.count)} input-to-output paths; "

@@ -86,7 +86,11 @@ def _write_plot(output: Path, draw: Callable[[Path], None]) -> None:
 
 
 def _rows(n: int, show_all: bool) -> list[int | None]:
-    """Row indices to show; None marks the gap of a shortened table."""
+    """Row indices to show; None marks the gap of a shortened table.
+
+    >>> _rows(3, False), _rows(20, False)[10:14]
+    ([0, 1, 2], [10, 11, None, 16])
+    """
     if show_all or n <= HEAD_ROWS + TAIL_ROWS + 1:
         return list(range(n))
     return [*range(HEAD_ROWS), None, *range(n - TAIL_ROWS, n)]
