@@ -296,14 +296,7 @@ class Spec:
         'M'
         """
         from resdsl.backends.build import compile_graph, sample_input
-        from resdsl.backends.init import SCHEMES
 
-        if init is not None and init not in SCHEMES:
-            raise ResdslError.single(
-                "usage",
-                f"init={init!r} is not a scheme",
-                hint=f"choose one of: {', '.join(SCHEMES)}",
-            )
         graph = self.graph(model, **params)
         module = compile_graph(graph, init=init, zero_init_residual=zero_init_residual)
         if check_forward:

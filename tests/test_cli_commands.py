@@ -258,7 +258,7 @@ def test_spec_compile_takes_the_cli_options() -> None:
     assert kaiming.code != default.code  # type: ignore[operator]
     with pytest.raises(resdsl.ResdslError) as info:
         spec.compile("resnet18", init="kaiming_uniform")
-    assert str(info.value.diagnostics[0].message) == "init='kaiming_uniform' is not a scheme"
+    assert info.value.diagnostics[0].message == "unknown initialisation scheme 'kaiming_uniform'"
 
 
 def test_spec_compile_runs_a_forward_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
