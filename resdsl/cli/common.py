@@ -330,7 +330,7 @@ def _parent(path: Path) -> Path:
 
 
 def _check_name_length(path: Path, destination: Path) -> None:
-    """An over-long file name as a message, checked with room for the temporary's affixes."""
+    """An over-long file name as a message rather than the OS's ``File name too long``."""
     try:
         limit = os.pathconf(destination.parent, "PC_NAME_MAX")
     except (OSError, ValueError):
