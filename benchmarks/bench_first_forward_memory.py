@@ -27,17 +27,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TREE = sys.argv[sys.argv.index("--tree") + 1] if "--tree" in sys.argv else str(ROOT)
-sys.path.insert(0, TREE)
-sys.path.insert(1, str(ROOT))
+from measure import ROOT, status_bytes, tensor_peak_bytes, tree_from_argv
 
-
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
+TREE = tree_from_argv()
+sys.path.insert(1, str(ROOT))  # tests.reference_models
 
 
 def torchvision_resnet50() -> object:
@@ -66,22 +59,6 @@ def torchvision_resnet50() -> object:
     return rm.ResNet(Bottleneck, [3, 4, 6, 3])
 
 
-def _tensor_peak_bytes(model: object, x: object) -> int:
-    """The peak of live tensor bytes during one forward, from the profiler's allocation events."""
-    import torch
-    from torch.profiler import ProfilerActivity, profile
-
-    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        model(x)  # type: ignore[operator]
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
-    current = peak = 0
-    for e in events:
-        current += e.nbytes()
-        peak = max(peak, current)
-    return peak
-
-
 def measure(which: str, batch: int) -> dict[str, float]:
     import contextlib
     import ctypes
@@ -104,11 +81,11 @@ def measure(which: str, batch: int) -> dict[str, float]:
     with contextlib.suppress(OSError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (Linux >= 4.0)
-    before = _status("VmRSS")
+    before = status_bytes("VmRSS")
     with torch.no_grad():
         model(x)  # type: ignore[operator]
-    rss = _status("VmHWM") - before
-    return {"rss": rss / 2**20, "tensors": _tensor_peak_bytes(model, x) / 2**20}
+    rss = status_bytes("VmHWM") - before
+    return {"rss": rss / 2**20, "tensors": tensor_peak_bytes(model, x) / 2**20}
 
 
 def main() -> int:

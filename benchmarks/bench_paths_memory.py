@@ -18,32 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-#: ``--tree PATH`` measures the resdsl of another source tree (an earlier commit's checkout).
-TREE = sys.argv[sys.argv.index("--tree") + 1] if "--tree" in sys.argv else str(ROOT)
-sys.path.insert(0, TREE)
+from measure import RESIDUAL_CHAIN, ROOT, status_bytes, tree_from_argv
 
-SPEC = """
-block res() {
-    conv(4, 1)
-    relu
-    conv2: conv(4, 1)
-    skip in -> conv2 (add)
-    relu
-}
-model chain(n: int) {
-    input [4, 2, 2]
-    repeat n { res() }
-}
-"""
-
-
-def _status(field: str) -> int:
-    """A memory figure of this process from /proc/self/status, in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
+tree_from_argv()
 
 
 def measure(n: int, histograms: bool) -> dict[str, float]:
@@ -54,19 +31,19 @@ def measure(n: int, histograms: bool) -> dict[str, float]:
     from resdsl.analysis.paths import path_report
     from resdsl.semantics.elaborate import Limits
 
-    spec = resdsl.loads(SPEC, limits=Limits(max_nodes=10 * n + 100))
+    spec = resdsl.load(RESIDUAL_CHAIN, limits=Limits(max_nodes=10 * n + 100))
     graph = spec.graph("chain", n=n)
     gc.collect()
     # VmHWM only grows: reset it (Linux >= 4.0) so it measures path_report alone
     Path("/proc/self/clear_refs").write_text("5")
-    before = _status("VmRSS")
+    before = status_bytes("VmRSS")
     start = time.perf_counter()
     try:
         report = path_report(graph, histograms=histograms, max_work=10**15)
     except TypeError:  # an earlier version (--tree): histograms only, no limit
         report = path_report(graph)
     seconds = time.perf_counter() - start
-    peak = _status("VmHWM")
+    peak = status_bytes("VmHWM")
     assert report.count == 2**n
     return {"n": n, "nodes": graph.number_of_nodes(), "mb": (peak - before) / 2**20, "s": seconds}
 

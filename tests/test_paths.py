@@ -324,19 +324,7 @@ def test_docstring_examples() -> None:
         assert result.failed == 0 and result.attempted > 0, module.__name__
 
 
-CHAIN = """
-block res() {
-    conv(4, 1)
-    relu
-    conv2: conv(4, 1)
-    skip in -> conv2 (add)
-    relu
-}
-model chain(n: int) {
-    input [4, 2, 2]
-    repeat n { res() }
-}
-"""
+RESIDUAL_CHAIN = Path(__file__).parent / "specs" / "residual_chain.res"
 
 
 def test_histograms_are_freed_after_their_last_reader() -> None:
@@ -344,7 +332,7 @@ def test_histograms_are_freed_after_their_last_reader() -> None:
     # (sizes quadratic in the depth, per node); two live ones hold well under 2 MB
     import tracemalloc
 
-    graph = resdsl.loads(CHAIN).graph("chain", n=1000)
+    graph = resdsl.load(RESIDUAL_CHAIN).graph("chain", n=1000)
     tracemalloc.start()
     try:
         report = path_report(graph)
@@ -357,13 +345,15 @@ def test_histograms_are_freed_after_their_last_reader() -> None:
 
 
 def test_too_much_histogram_work_is_a_located_error_with_a_way_out() -> None:
-    spec = resdsl.loads(CHAIN, "chain.res")
+    spec = resdsl.load(RESIDUAL_CHAIN)
     graph = spec.graph("chain", n=300)
     with pytest.raises(resdsl.ResdslError) as info:
         path_report(graph, max_work=20_000)
     [d] = info.value.diagnostics
     assert d.code == "paths-too-large"
-    assert d.span is not None and str(d.span).startswith("chain.res:6:")  # a merge: its skip
+    assert d.span is not None and str(d.span).startswith(
+        f"{RESIDUAL_CHAIN}:8:"
+    )  # a merge: its skip
     assert d.message.startswith("the path histograms of model 'chain' grow past 20,000 units")
     assert d.hint is not None and "resdsl paths --count-only" in d.hint
     counted = path_report(graph, histograms=False, max_work=20_000)
@@ -374,14 +364,13 @@ def test_too_much_histogram_work_is_a_located_error_with_a_way_out() -> None:
     )
 
 
-def test_paths_count_only_on_the_command_line(tmp_path: Path) -> None:
-    spec = tmp_path / "chain.res"
-    spec.write_text(CHAIN.replace("n: int", "n: int = 40"), encoding="utf-8")
-    result = CliRunner().invoke(app, ["paths", str(spec), "--count-only", "--json"])
+def test_paths_count_only_on_the_command_line() -> None:
+    spec = [str(RESIDUAL_CHAIN), "--model", "chain"]  # 40 blocks by default
+    result = CliRunner().invoke(app, ["paths", *spec, "--count-only", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["count"] == 2**40 and data["histograms"] is False
     assert data["nonlinearity_histogram"] == {}
-    text = CliRunner().invoke(app, ["paths", str(spec), "--count-only"]).output
+    text = CliRunner().invoke(app, ["paths", *spec, "--count-only"]).output
     assert "(counted without histograms: --count-only)" in text
     assert "activations per path   40 to 80" in text
