@@ -27,6 +27,8 @@ from resdsl.ops.registry import (
 )
 from resdsl.ops.shape import Dropout, Flatten, Identity, Upsample
 from resdsl.ops.shortcut import BUILTIN_SHORTCUTS
+from resdsl.ops.shuffle import ChannelShuffle
+from resdsl.ops.split import BUILTIN_SPLITS
 
 BUILTIN_LAYERS: tuple[Layer, ...] = (
     Conv(),
@@ -44,6 +46,7 @@ BUILTIN_LAYERS: tuple[Layer, ...] = (
     Flatten(),
     Dropout(),
     Upsample(),
+    ChannelShuffle(),
     Identity(),
     Attention(),
     Embedding(),
@@ -54,6 +57,7 @@ BUILTIN_OPS: tuple[Op, ...] = (
     *BUILTIN_MERGES,
     *BUILTIN_SHORTCUTS,
     *BUILTIN_ALIGNS,
+    *BUILTIN_SPLITS,
 )
 for _op in BUILTIN_OPS:
     register_op(_op)

@@ -30,6 +30,7 @@ from resdsl.ops.align import Align
 from resdsl.ops.base import Layer, Op, OpKind
 from resdsl.ops.merge import Merge
 from resdsl.ops.shortcut import Shortcut
+from resdsl.ops.split import Split
 
 KINDS: tuple[OpKind, ...] = get_args(OpKind)
 #: The base class each kind's definitions derive from.
@@ -38,10 +39,13 @@ BASES: dict[OpKind, type[Op]] = {
     "merge": Merge,
     "shortcut": Shortcut,
     "align": Align,
+    "split": Split,
 }
 
 _OPS: dict[str, dict[str, Op]] = {kind: {} for kind in KINDS}
-_LAYERS, _MERGES, _SHORTCUTS, _ALIGNS = (_OPS[k] for k in ("layer", "merge", "shortcut", "align"))
+_LAYERS, _MERGES, _SHORTCUTS, _ALIGNS, _SPLITS = (
+    _OPS[k] for k in ("layer", "merge", "shortcut", "align", "split")
+)
 
 
 def register_op(op: Op, *, replace: bool = False) -> None:
@@ -77,6 +81,8 @@ def get_op(name: str, kind: Literal["merge"]) -> Merge | None: ...
 def get_op(name: str, kind: Literal["shortcut"]) -> Shortcut | None: ...
 @overload
 def get_op(name: str, kind: Literal["align"]) -> Align | None: ...
+@overload
+def get_op(name: str, kind: Literal["split"]) -> Split | None: ...
 def get_op(name: str, kind: OpKind) -> Op | None:
     """The op of a kind by name, or None."""
     return _OPS[kind].get(name)
@@ -115,6 +121,8 @@ def node_op(data: Mapping[str, Any]) -> Op | None:
         return _MERGES.get(name)  # type: ignore[arg-type]
     if role == "align":
         return _ALIGNS.get(name)  # type: ignore[arg-type]
+    if role == "split":
+        return _SPLITS.get(name)  # type: ignore[arg-type]
     if role == "shortcut":
         found = _SHORTCUTS.get(name)  # type: ignore[arg-type]
         if found is not None and cast(Shortcut, found).builds == "node":

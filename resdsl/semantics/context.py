@@ -61,12 +61,16 @@ def too_many_nodes(limits: Limits, span: Span | None) -> Abort:
 class Item:
     """A statement of a scope after ``repeat``/``if``/``let`` are expanded."""
 
-    kind: str  # "call", "group", "skip"
+    kind: str  # "call", "group", "skip", "parallel"
     stmt: Any
     env: Env
     name: str = ""
     position: int = -1
     span: Span | None = None
+    #: ``STATEMENT from REF``: the value the statement reads instead of the one before it.
+    source: ast.Ref | None = None
+    #: An unlabelled ``parallel``: the items of each arm, named in the enclosing scope.
+    arms: list[list[Item]] | None = None
 
 
 @dataclass
