@@ -42,7 +42,7 @@ from tests.conftest import DATA, ROOT, SPECS
 ZOO = SPECS / "torchvision"
 COMMITTED = json.loads((DATA / "torchvision_zoo.json").read_text())["models"]
 
-#: Every model each spec defines: the family (first) and its sizes.
+#: Every model each spec defines: the family (where it has one) and its sizes.
 BUNDLED: dict[str, tuple[str, ...]] = {
     "resnext.res": (
         "resnext",
@@ -56,8 +56,11 @@ BUNDLED: dict[str, tuple[str, ...]] = {
     "mobilenet_v2.res": ("mobilenet_v2_net", "mobilenet_v2"),
     "mobilenet_v3.res": ("mobilenet_v3", "mobilenet_v3_large", "mobilenet_v3_small"),
     "efficientnet.res": ("efficientnet", *(f"efficientnet_b{i}" for i in range(8))),
+    "squeezenet.res": ("squeezenet", "squeezenet1_0", "squeezenet1_1"),
+    "googlenet.res": ("googlenet",),
 }
-SPEC_OF = {name: file for file, names in BUNDLED.items() for name in names[1:]}
+#: The models torchvision also has (a family's general model, such as resnext, it has not).
+SPEC_OF = {name: file for file, names in BUNDLED.items() for name in names if name in COMMITTED}
 
 #: The smallest size of each family runs its forward comparison in the quick
 #: suite; the other sizes (seconds each on two CPU cores) are marked slow.
@@ -68,6 +71,8 @@ QUICK = {
     "mobilenet_v3_large",
     "mobilenet_v3_small",
     "efficientnet_b0",
+    "squeezenet1_1",
+    "googlenet",
 }
 FORWARD_MODELS = [
     name if name in QUICK else pytest.param(name, marks=pytest.mark.slow) for name in SPEC_OF
@@ -127,15 +132,32 @@ def test_state_dict_keys_and_shapes_equal_torchvision_in_order(name: str) -> Non
     assert layout(model) == reference(name).state_dict
 
 
+def weights_args(name: str) -> dict[str, Any]:
+    """The model arguments torchvision's weights (and their metadata) are built with."""
+    args: dict[str, Any] = COMMITTED[name]["weights_args"]
+    return args
+
+
 @pytest.mark.parametrize("name", list(SPEC_OF))
 def test_parameters_equal_torchvision_metadata(name: str) -> None:
-    assert spec(SPEC_OF[name]).summary(name).params == reference(name).num_params
+    params = spec(SPEC_OF[name]).summary(name, **weights_args(name)).params
+    assert params == reference(name).num_params
+
+
+@pytest.mark.parametrize("name", list(SPEC_OF))
+def test_parameters_equal_torchvisions_default_builder(name: str) -> None:
+    """With no arguments, the spec's model is the builder's (``weights=None``) model."""
+    # The RegNet builders compute their widths with tensors: build those on the CPU.
+    with torch.device("cpu" if name.startswith("regnet_") else "meta"):
+        expected = sum(p.numel() for p in oracle.build(name).parameters())
+    assert spec(SPEC_OF[name]).summary(name).params == expected
 
 
 @pytest.mark.parametrize("name", list(SPEC_OF))
 def test_macs_equal_torchvision_metadata(name: str) -> None:
     ref = reference(name)
-    macs = spec(SPEC_OF[name]).summary(name, H=ref.resolution, W=ref.resolution).macs
+    size = {"H": ref.resolution, "W": ref.resolution}
+    macs = spec(SPEC_OF[name]).summary(name, **size, **weights_args(name)).macs
     assert round(macs / 1e9, 3) == ref.gmacs, macs
 
 
@@ -144,7 +166,7 @@ def test_committed_facts_agree_with_the_specs(name: str) -> None:
     """The loose cross-check that needs no torchvision (tests/data/torchvision_zoo.json)."""
     facts = COMMITTED[name]
     size = facts["resolution"]
-    summary = spec(SPEC_OF[name]).summary(name, H=size, W=size)
+    summary = spec(SPEC_OF[name]).summary(name, H=size, W=size, **weights_args(name))
     assert summary.params == facts["num_params"]
     assert round(summary.macs / 1e9, 3) == facts["gmacs"]
     with torch.device("meta"):
