@@ -34,7 +34,7 @@ MODELS = [
     "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
     "regnet_y_400mf", "regnet_y_800mf", "regnet_x_1_6gf",
     "squeezenet1_0", "squeezenet1_1", "googlenet", "inception_v3",
-    "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
+    "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
     "convnext_tiny", "convnext_small",
     "vit_b_16", "vit_b_32",
     "fcn_resnet50", "deeplabv3_resnet50", "lraspp_mobilenet_v3_large",

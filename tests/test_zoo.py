@@ -58,6 +58,13 @@ BUNDLED: dict[str, tuple[str, ...]] = {
     "efficientnet.res": ("efficientnet", *(f"efficientnet_b{i}" for i in range(8))),
     "squeezenet.res": ("squeezenet", "squeezenet1_0", "squeezenet1_1"),
     "googlenet.res": ("googlenet",),
+    "shufflenet.res": (
+        "shufflenet_v2",
+        "shufflenet_v2_x0_5",
+        "shufflenet_v2_x1_0",
+        "shufflenet_v2_x1_5",
+        "shufflenet_v2_x2_0",
+    ),
 }
 #: The models torchvision also has (a family's general model, such as resnext, it has not).
 SPEC_OF = {name: file for file, names in BUNDLED.items() for name in names if name in COMMITTED}
@@ -73,6 +80,7 @@ QUICK = {
     "efficientnet_b0",
     "squeezenet1_1",
     "googlenet",
+    "shufflenet_v2_x1_0",
 }
 FORWARD_MODELS = [
     name if name in QUICK else pytest.param(name, marks=pytest.mark.slow) for name in SPEC_OF
