@@ -59,6 +59,7 @@ BUNDLED: dict[str, tuple[str, ...]] = {
     "squeezenet.res": ("squeezenet", "squeezenet1_0", "squeezenet1_1"),
     "googlenet.res": ("googlenet",),
     "inception.res": ("inception_v3",),
+    "segmentation.res": ("segmentation", "fcn_resnet50", "deeplabv3_resnet50"),
     "shufflenet.res": (
         "shufflenet_v2",
         "shufflenet_v2_x0_5",
@@ -82,13 +83,19 @@ QUICK = {
     "squeezenet1_1",
     "googlenet",
     "shufflenet_v2_x1_0",
+    "fcn_resnet50",
 }
 FORWARD_MODELS = [
     name if name in QUICK else pytest.param(name, marks=pytest.mark.slow) for name in SPEC_OF
 ]
 FORWARD_INPUT = [1, 3, 96, 128]  # batch 1, neither 224 nor square
 #: Inception v3's aux head (built, though unused in eval mode) needs 299x299 or more.
-FORWARD_INPUTS = {"inception_v3": [1, 3, 299, 320]}
+FORWARD_INPUTS = {
+    "inception_v3": [1, 3, 299, 320],
+    # Small, so that the dilated ResNet-50 under the segmentation heads runs quickly.
+    "fcn_resnet50": [1, 3, 64, 80],
+    "deeplabv3_resnet50": [1, 3, 64, 80],
+}
 FILL_SEED, INPUT_SEED = 0, 1
 
 
@@ -195,8 +202,28 @@ def test_committed_facts_are_torchvisions() -> None:
 
 @pytest.mark.parametrize("name", FORWARD_MODELS)
 def test_torchvision_weights_load_strictly_and_outputs_are_identical(name: str) -> None:
-    torchvision_model = rm.fill_state_dict(oracle.build(name), FILL_SEED).eval()
-    model = spec(SPEC_OF[name]).compile(name).eval()
+    assert_same_model(name, {})
+
+
+#: The models whose weights torchvision builds with other arguments than its default.
+WEIGHTS_VARIANTS = [name for name in SPEC_OF if COMMITTED[name]["weights_args"]]
+
+
+@pytest.mark.parametrize("name", WEIGHTS_VARIANTS)
+def test_weights_variant_is_torchvisions_too(name: str) -> None:
+    """Built as torchvision's weights are (GoogLeNet without aux heads, the segmentation
+    models with theirs, returning {"out", "aux"}), the spec's model is torchvision's."""
+    args = weights_args(name)
+    with torch.device("meta"):
+        model = spec(SPEC_OF[name]).compile(name, **args)
+        assert layout(model) == layout(oracle.build(name, **args))
+    assert_same_model(name, args)
+
+
+def assert_same_model(name: str, args: dict[str, Any]) -> None:
+    """torchvision's randomly filled weights load strictly, and eval outputs are identical."""
+    torchvision_model = rm.fill_state_dict(oracle.build(name, **args), FILL_SEED).eval()
+    model = spec(SPEC_OF[name]).compile(name, **args).eval()
     model.load_state_dict(torchvision_model.state_dict(), strict=True)
     for key, value in torchvision_model.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
@@ -204,6 +231,12 @@ def test_torchvision_weights_load_strictly_and_outputs_are_identical(name: str) 
     with torch.no_grad():
         expected = torchvision_model(x)
         got = model(x)
+    if isinstance(expected, dict):  # segmentation: {"out": ..., "aux": ...} at the input's size
+        assert list(got) == list(expected)
+        for key in expected:
+            assert got[key].shape == expected[key].shape == (*x.shape[:1], 21, *x.shape[2:])
+            assert torch.equal(got[key], expected[key]), key
+        return
     assert got.shape == expected.shape == (1, 1000)
     assert torch.equal(got, expected), (got - expected).abs().max().item()
 

@@ -159,7 +159,10 @@ def _central_range(hist: dict[int, int], total: int, share: float) -> tuple[int,
 
 
 def _preds(graph: nx.DiGraph, node: str) -> list[str]:
-    return sorted(graph.predecessors(node), key=lambda p: graph.edges[p, node].get("index", 0))
+    """The inputs values flow from (a resize reads only its reference's shape)."""
+    edges = graph._pred[node]
+    preds = [p for p in edges if edges[p].get("kind") != "size"]
+    return sorted(preds, key=lambda p: edges[p].get("index", 0))
 
 
 class _Walk:
@@ -239,7 +242,11 @@ def path_report(graph: nx.DiGraph) -> PathReport:
     # Paths from each node to the output, to find the activations every path crosses.
     to_end: dict[str, int] = {}
     for node in reversed(list(graph.nodes)):
-        to_end[node] = 1 if node == end else sum(to_end[s] for s in graph.successors(node))
+        to_end[node] = (
+            1
+            if node == end
+            else sum(to_end[s] for s, e in graph._succ[node].items() if e.get("kind") != "size")
+        )
     always = [n for n in nl if act[n] and to_end[n] and sum(nl[n][1]) * to_end[n] == count]
 
     shortest: list[str] = []

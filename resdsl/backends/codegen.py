@@ -536,7 +536,7 @@ class _Codegen:
         self.inplace: set[str] = set()  # activations that may overwrite their input
         self.uses_indexed = False
         self.exports, self.imports = scope_crossings(graph, self.scopes)
-        #: The model's named outputs (``output NAME: REF``); two or more return a dict.
+        #: The model's named outputs (``output NAME: REF``): forward returns them in a dict.
         self.outputs: dict[str, str] = dict(graph.graph.get("outputs") or {})
         #: Nodes an output depends on; the others (an unused aux head) are built, not run.
         self.live = live_nodes(graph)
@@ -772,7 +772,7 @@ class _Codegen:
         out_shape = g.graph.get("output_shape") or self.nodes[g.graph["output"]]["shape"]
         kind = " integer indices (torch.long)" if integer_input(g) else ""
         result = f"``[N, {shape_text(out_shape)[1:]}``"
-        if len(self.outputs) > 1:
+        if self.outputs:
             result = "a dict: " + ", ".join(
                 f"``{name}``: ``[N, {shape_text(self.nodes[node]['shape'])[1:]}``"
                 for name, node in self.outputs.items()
@@ -909,7 +909,7 @@ class _ForwardWriter:
             params.append(f"{names.var[value]}: torch.Tensor")
         last_step = plan.real[-1] if plan.real else -1
         outputs = self.cg.outputs if path == "" else {}
-        if len(outputs) > 1:
+        if outputs:
             returns = "dict[str, torch.Tensor]"
         elif plan.finals:
             returns = "tuple[" + ", ".join(["torch.Tensor"] * (1 + len(plan.finals))) + "]"
@@ -920,7 +920,7 @@ class _ForwardWriter:
             lines.append(_Line(INDENT + self.cg.forward_doc()))
         for i in plan.real:
             lines += self.step(plan, i, names, i == last_step)
-        if len(outputs) > 1:
+        if outputs:
             values = [plan.final, *plan.finals]
             items = ", ".join(
                 f"{name!r}: {names.var[v]}" for name, v in zip(outputs, values, strict=True)

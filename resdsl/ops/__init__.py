@@ -28,6 +28,7 @@ from resdsl.ops.registry import (
 from resdsl.ops.shape import Dropout, Flatten, Identity, Upsample
 from resdsl.ops.shortcut import BUILTIN_SHORTCUTS
 from resdsl.ops.shuffle import ChannelShuffle
+from resdsl.ops.resize import BUILTIN_RESIZES
 from resdsl.ops.split import BUILTIN_SPLITS
 
 BUILTIN_LAYERS: tuple[Layer, ...] = (
@@ -58,6 +59,7 @@ BUILTIN_OPS: tuple[Op, ...] = (
     *BUILTIN_SHORTCUTS,
     *BUILTIN_ALIGNS,
     *BUILTIN_SPLITS,
+    *BUILTIN_RESIZES,
 )
 for _op in BUILTIN_OPS:
     register_op(_op)

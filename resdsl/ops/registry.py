@@ -30,6 +30,7 @@ from resdsl.ops.align import Align
 from resdsl.ops.base import Layer, Op, OpKind
 from resdsl.ops.merge import Merge
 from resdsl.ops.shortcut import Shortcut
+from resdsl.ops.resize import Resize
 from resdsl.ops.split import Split
 
 KINDS: tuple[OpKind, ...] = get_args(OpKind)
@@ -40,11 +41,12 @@ BASES: dict[OpKind, type[Op]] = {
     "shortcut": Shortcut,
     "align": Align,
     "split": Split,
+    "resize": Resize,
 }
 
 _OPS: dict[str, dict[str, Op]] = {kind: {} for kind in KINDS}
-_LAYERS, _MERGES, _SHORTCUTS, _ALIGNS, _SPLITS = (
-    _OPS[k] for k in ("layer", "merge", "shortcut", "align", "split")
+_LAYERS, _MERGES, _SHORTCUTS, _ALIGNS, _SPLITS, _RESIZES = (
+    _OPS[k] for k in ("layer", "merge", "shortcut", "align", "split", "resize")
 )
 
 
@@ -83,6 +85,8 @@ def get_op(name: str, kind: Literal["shortcut"]) -> Shortcut | None: ...
 def get_op(name: str, kind: Literal["align"]) -> Align | None: ...
 @overload
 def get_op(name: str, kind: Literal["split"]) -> Split | None: ...
+@overload
+def get_op(name: str, kind: Literal["resize"]) -> Resize | None: ...
 def get_op(name: str, kind: OpKind) -> Op | None:
     """The op of a kind by name, or None."""
     return _OPS[kind].get(name)
@@ -123,6 +127,8 @@ def node_op(data: Mapping[str, Any]) -> Op | None:
         return _ALIGNS.get(name)  # type: ignore[arg-type]
     if role == "split":
         return _SPLITS.get(name)  # type: ignore[arg-type]
+    if role == "resize":
+        return _RESIZES.get(name)  # type: ignore[arg-type]
     if role == "shortcut":
         found = _SHORTCUTS.get(name)  # type: ignore[arg-type]
         if found is not None and cast(Shortcut, found).builds == "node":

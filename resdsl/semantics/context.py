@@ -88,6 +88,8 @@ class Scope:
     #: Set inside a shortcut: the edges built there are part of a skip path.
     skip_edge: dict[str, str] | None = None
     values: dict[str, Val] = field(default_factory=dict)
+    #: Every named statement of the scope (built or not yet): what ``from`` may name.
+    names: dict[str, Item] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:

@@ -166,7 +166,9 @@ class Elaborator:
         first: Val = POISON
         spans: dict[str, Span] = {}
         for out in outputs:
-            value = self.parallels.resolve_ref(out.ref, scope.env, scope, {})
+            if out.when is not None and not self.output_wanted(out.when, scope):
+                continue
+            value = self.parallels.resolve_ref(out.ref, scope.env, scope)
             if out.name in spans:
                 self.ctx.error(
                     None,
@@ -184,6 +186,20 @@ class Elaborator:
             found[out.name] = value.node
         self.graph.graph["outputs"] = found
         return first
+
+    def output_wanted(self, when: ast.Expr, scope: Scope) -> bool:
+        """The condition of ``output NAME: REF if COND`` (False, reported, if not a bool)."""
+        try:
+            value = evaluate(when, scope.env, scope)
+        except EvalError as err:
+            self.ctx.report(None, err)
+            return False
+        if not isinstance(value, bool):
+            self.ctx.error(
+                None, "type", f"an output's condition must be a bool, got {show(value)}", when.span
+            )
+            return False
+        return value
 
     # ------------------------------------------------------------ the model
 

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pydantic import BaseModel, ValidationError
+
 from resdsl.diagnostics import did_you_mean
 from resdsl.ir.dims import Shape
-from resdsl.ops.base import ShapeError
+from resdsl.ops.base import Layer, ShapeError, format_shape
 from resdsl.ops.merge import Merge, MergeError, MergeInput
 from resdsl.ops.registry import get_op, names_text, op_names
+from resdsl.ops.resize import Resize
 from resdsl.semantics.context import POISON, ElabPart, Item, Poisoned, Scope, Val
-from resdsl.semantics.expr import Env, EvalError, evaluate, label_text, show
+from resdsl.semantics.expr import Env, EvalError, Value, evaluate, label_text, show
 from resdsl.semantics.skips import Skip
 from resdsl.semantics.statements import flatten
 from resdsl.source import Span
@@ -35,8 +38,12 @@ class Parallels(ElabPart):
 
     # ------------------------------------------------------------ from REF
 
-    def resolve_ref(self, ref: ast.Ref, env: Env, scope: Scope, by_name: dict[str, Item]) -> Val:
+    def resolve_ref(
+        self, ref: ast.Ref, env: Env, scope: Scope, by_name: dict[str, Item] | None = None
+    ) -> Val:
         """The value ``ref`` names, seen from ``scope``; POISON (reported) if there is none."""
+        if by_name is None:
+            by_name = scope.names
         if ref.is_input:
             return scope.input
         try:
@@ -108,6 +115,87 @@ class Parallels(ElabPart):
             f"statement a label ({', '.join(labels) or 'it has none'})",
         )
 
+    # ------------------------------------------------------------ size=shape(REF)
+
+    def resize(self, item: Item, layer: Layer, scope: Scope, current: Val) -> Val:
+        """``upsample(size=shape(REF), ...)``: a resize node reading ``current`` and REF's size."""
+        stmt: ast.Call = item.stmt
+        op = get_op(str(getattr(layer, "resize_op", "")), "resize")
+        assert op is not None
+        size = next(a for a in stmt.args if a.name == "size")
+        ref = _shape_ref(size.value)
+        if ref is None:
+            self.ctx.error(
+                scope,
+                "argument",
+                f"size= of {layer.name} takes shape(REF), the spatial size of another value",
+                size.value.span,
+                hint="for example size=shape(in); for a fixed factor use scale_factor=",
+            )
+            return POISON
+        args = self.resize_args(op, layer, stmt, size, item.env, scope)
+        target = self.resolve_ref(ref, item.env, scope)
+        if args is None or None in (target.node, target.shape, current.node, current.shape):
+            return POISON
+        assert target.shape is not None and current.shape is not None
+        try:
+            shape = op.infer(args, current.shape, target.shape)
+        except ShapeError as err:
+            self.ctx.error(
+                scope,
+                "shape",
+                f"{layer.name} cannot take an input of shape {format_shape(current.shape)}: "
+                f"{err.message}",
+                size.value.span,
+                err.hint,
+            )
+            return POISON
+        node = self.graph.fresh_id(f"{scope.prefix}{item.name}")
+        self.add(node, op.name, args, "resize", shape, stmt.span, scope)
+        assert current.node is not None and target.node is not None
+        self.edge(current.node, node, 0, scope)
+        if target.node != current.node:
+            self.graph.add_edge(target.node, node, "size", 1)
+        return Val(node, shape)
+
+    def resize_args(
+        self, op: Resize, layer: Layer, stmt: ast.Call, size: ast.Arg, env: Env, scope: Scope
+    ) -> BaseModel | None:
+        """The resize's options (``mode=``, ``align_corners=``), validated by ``op``."""
+        fields = list(op.Args.model_fields)
+        values: dict[str, Value] = {}
+        for arg in stmt.args:
+            if arg is size:
+                continue
+            if arg.name not in fields:
+                self.ctx.error(
+                    scope,
+                    "argument",
+                    f"with size=, {layer.name} takes only "
+                    + " and ".join(f"{f}=" for f in fields),
+                    arg.span,
+                    hint="size= and scale_factor= are two ways to give the output size: "
+                    "choose one",
+                )
+                return None
+            try:
+                values[arg.name] = evaluate(arg.value, env, scope)
+            except EvalError as err:
+                self.ctx.report(scope, err)
+                return None
+        try:
+            args: BaseModel = op.Args.model_validate(values)
+        except ValidationError as err:
+            first = err.errors()[0]
+            self.ctx.error(
+                scope,
+                "argument",
+                f"{layer.name}: {first['msg'].lower()}",
+                stmt.span,
+            )
+            return None
+        return args
+
     # ------------------------------------------------------------ parallel
 
     def parallel(
@@ -141,6 +229,7 @@ class Parallels(ElabPart):
         arms = statements.expand_arms(stmt, child.env, child, [0])
         flat = [i for arm in arms for i in flatten(arm)]
         inner = statements.index_names([i for i in flat if i.kind != "skip" and i.name], child)
+        child.names = inner
         inner_pending = statements.collect_skips(flat, child, inner)
         self.el.skips.check_skip_labels(inner_pending, inner, child)
         out = self.run_arms(item, op, split, arms, child, current, inner_pending, inner)
@@ -306,6 +395,20 @@ class _ArmConstraints:
 
     def valid_sizes(self) -> str | None:
         return self.part.el.merges.valid_hint()
+
+
+def _shape_ref(expr: ast.Expr) -> ast.Ref | None:
+    """``shape(in)`` / ``shape(NAME)`` as a reference to its value; None for anything else."""
+    if not (isinstance(expr, ast.FuncCall) and expr.func == "shape" and len(expr.args) == 1):
+        return None
+    arg = expr.args[0]
+    if isinstance(arg, ast.InputRef):
+        return ast.Ref((), arg.span)
+    if isinstance(arg, ast.Name):
+        return ast.Ref((ast.Label((arg.id,), arg.span),), arg.span)
+    if isinstance(arg, ast.Label):
+        return ast.Ref((arg,), arg.span)
+    return None
 
 
 def _arm_span(stmt: ast.Parallel, index: int) -> Span:

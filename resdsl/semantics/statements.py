@@ -124,26 +124,38 @@ class Statements(ElabPart):
     def expand_arms(
         self, stmt: ast.Parallel, env: Env, scope: Scope, position: list[int]
     ) -> list[list[Item]]:
-        """The items of each arm; names and positions continue the scope's."""
+        """The items of each arm; names and positions continue the scope's.
+
+        A ``{ ... }`` arm is one sequence; any other statement is one arm per
+        statement it expands to (``repeat 3 { ... }`` makes three arms).
+        """
         arms: list[list[Item]] = []
         for arm in stmt.arms:
             arm_items: list[Item] = []
             if isinstance(arm, ast.Seq):
                 self.expand(arm.body, env.child(), scope, arm_items, position)
             elif isinstance(arm, ast.Let | ast.Skip):
-                what = "a let" if isinstance(arm, ast.Let) else "a skip"
-                self.ctx.error(
-                    scope,
-                    "bad-arm",
-                    f"{what} cannot be an arm of a parallel: an arm builds a value",
-                    arm.span,
-                    hint="put it inside a sequence arm with the statements it belongs to: "
-                    "{ ... }",
-                )
+                self.bad_arm(scope, "a let" if isinstance(arm, ast.Let) else "a skip", arm.span)
             else:
+                # `repeat` and `if` make as many arms as statements they expand to.
                 self.expand((arm,), env, scope, arm_items, position)
+                for item in arm_items:
+                    if item.kind == "skip":
+                        self.bad_arm(scope, "a skip", item.stmt.span)
+                    else:
+                        arms.append([item])
+                continue
             arms.append(arm_items)
         return arms
+
+    def bad_arm(self, scope: Scope, what: str, span: Span) -> None:
+        self.ctx.error(
+            scope,
+            "bad-arm",
+            f"{what} cannot be an arm of a parallel: an arm builds a value",
+            span,
+            hint="put it inside a sequence arm with the statements it belongs to: { ... }",
+        )
 
     def expand_let(self, stmt: ast.Let, env: Env, scope: Scope) -> None:
         if stmt.name in env.vars:
@@ -226,6 +238,7 @@ class Statements(ElabPart):
         flat = flatten(items)
         named = [i for i in flat if i.kind != "skip" and i.name]
         by_name = self.index_names(named, scope)
+        scope.names = by_name
         pending = self.collect_skips(flat, scope, by_name)
         self.el.skips.check_skip_labels(pending, by_name, scope)
         current = scope.input

@@ -289,6 +289,8 @@ class Output:
     name_span: Span
     ref: Ref
     span: Span
+    #: ``output NAME: REF if COND``: the output exists only where COND is true.
+    when: Expr | None = None
 
 
 Stmt = Call | Group | Repeat | If | Let | Skip | Parallel | From

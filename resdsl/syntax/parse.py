@@ -880,7 +880,9 @@ class _Builder:
 
     def output_decl(self, c: list[Any]) -> ast.Output:
         ctx = _CTX.get()
-        kw, tok, ref = c
+        kw, tok, ref = c[:3]
+        if len(c) == 5:
+            return ast.Output(tok.value, _tspan(ctx, tok), ref, _tn(ctx, kw, c[4]), c[4])
         return ast.Output(tok.value, _tspan(ctx, tok), ref, _tn(ctx, kw, ref))
 
     def input_symbol(self, c: list[Any]) -> ast.InputDim:
