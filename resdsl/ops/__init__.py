@@ -25,10 +25,10 @@ from resdsl.ops.registry import (
     register_op,
     unregister_op,
 )
+from resdsl.ops.resize import BUILTIN_RESIZES
 from resdsl.ops.shape import Dropout, Flatten, Identity, Upsample
 from resdsl.ops.shortcut import BUILTIN_SHORTCUTS
 from resdsl.ops.shuffle import ChannelShuffle
-from resdsl.ops.resize import BUILTIN_RESIZES
 from resdsl.ops.split import BUILTIN_SPLITS
 
 BUILTIN_LAYERS: tuple[Layer, ...] = (

@@ -29,8 +29,8 @@ from typing import Any, Literal, cast, get_args, overload
 from resdsl.ops.align import Align
 from resdsl.ops.base import Layer, Op, OpKind
 from resdsl.ops.merge import Merge
-from resdsl.ops.shortcut import Shortcut
 from resdsl.ops.resize import Resize
+from resdsl.ops.shortcut import Shortcut
 from resdsl.ops.split import Split
 
 KINDS: tuple[OpKind, ...] = get_args(OpKind)

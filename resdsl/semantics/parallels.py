@@ -68,7 +68,9 @@ class Parallels(ElabPart):
             value, path = found, inner
         return value
 
-    def unknown_first(self, ref: ast.Ref, name: str, scope: Scope, by_name: dict[str, Item]) -> None:
+    def unknown_first(
+        self, ref: ast.Ref, name: str, scope: Scope, by_name: dict[str, Item]
+    ) -> None:
         span = ref.labels[0].span
         if name in by_name:
             self.ctx.error(
@@ -85,7 +87,8 @@ class Parallels(ElabPart):
             "unknown-label",
             f"'{name}' is not a label in this scope",
             span,
-            did_you_mean(name, scope.values) or "from reads 'in' or a label of the same scope",
+            did_you_mean(name, scope.values)
+            or "a reference names 'in' or a label of the same scope, built before it",
         )
 
     def unknown_inner(self, span: Span, path: str, name: str, scope: Scope) -> None:
@@ -167,15 +170,13 @@ class Parallels(ElabPart):
         for arg in stmt.args:
             if arg is size:
                 continue
-            if arg.name not in fields:
+            if arg.name is None or arg.name not in fields:
                 self.ctx.error(
                     scope,
                     "argument",
-                    f"with size=, {layer.name} takes only "
-                    + " and ".join(f"{f}=" for f in fields),
+                    f"with size=, {layer.name} takes only " + " and ".join(f"{f}=" for f in fields),
                     arg.span,
-                    hint="size= and scale_factor= are two ways to give the output size: "
-                    "choose one",
+                    hint="size= and scale_factor= are two ways to give the output size: choose one",
                 )
                 return None
             try:
@@ -236,7 +237,7 @@ class Parallels(ElabPart):
         info.output = out.node
         return out
 
-    def split_option(self, stmt: ast.Parallel, env: Env, scope: Scope) -> int | None | bool:
+    def split_option(self, stmt: ast.Parallel, env: Env, scope: Scope) -> int | bool | None:
         """The ``split=`` count (None without one); False if an option is wrong (reported)."""
         split: int | None = None
         for opt in stmt.options:
@@ -295,7 +296,9 @@ class Parallels(ElabPart):
             return POISON
         if current.node is None or current.shape is None:
             return POISON
-        inputs = [current] * len(arms) if split is None else self.chunks(split, stmt, scope, current)
+        inputs = (
+            [current] * len(arms) if split is None else self.chunks(split, stmt, scope, current)
+        )
         if not inputs:
             return POISON
         outs: list[Val] = []
@@ -348,7 +351,7 @@ class Parallels(ElabPart):
                 "merge-shape",
                 f"parallel ({op.name}): arm {err.index + 1}: {err.message}",
                 _arm_span(stmt, err.index),
-                f"the outputs of the arms must be shapes {op.name} can {op.verb}",
+                f"every arm's output goes into {op.name}: the arms must give shapes it can {op.verb}",
             )
             return POISON
         except Poisoned:
@@ -414,4 +417,3 @@ def _shape_ref(expr: ast.Expr) -> ast.Ref | None:
 def _arm_span(stmt: ast.Parallel, index: int) -> Span:
     arm = stmt.arms[index] if index < len(stmt.arms) else None
     return arm.span if arm is not None else stmt.span
-

@@ -87,7 +87,9 @@ class Stamper:
 
     def mark(self, errors: int) -> Mark:
         graph = self.graph
-        return Mark(errors, len(graph.created), len(graph.created_scopes), len(graph.created_labels))
+        return Mark(
+            errors, len(graph.created), len(graph.created_scopes), len(graph.created_labels)
+        )
 
     def remember(
         self, key: InstanceKey, mark: Mark, errors: int, path: str, input: str, out: Val

@@ -376,12 +376,12 @@ _S = TypeVar("_S", bound="Stmt | Seq")
 def _plain(stmt: _S) -> _S:
     """One statement of the plain twin (``stmt`` is not a skip)."""
     if isinstance(stmt, Group | Repeat | Seq):
-        return replace(stmt, body=without_skips(stmt.body))  # type: ignore[return-value]
+        return replace(stmt, body=without_skips(stmt.body))
     if isinstance(stmt, If):
-        return replace(stmt, body=without_skips(stmt.body), orelse=without_skips(stmt.orelse))  # type: ignore[return-value]
+        return replace(stmt, body=without_skips(stmt.body), orelse=without_skips(stmt.orelse))
     if isinstance(stmt, Parallel):
         arms = tuple(_plain(arm) for arm in stmt.arms if not isinstance(arm, Skip))
-        return replace(stmt, arms=arms)  # type: ignore[return-value]
+        return replace(stmt, arms=arms)
     if isinstance(stmt, From):
-        return replace(stmt, stmt=_plain(stmt.stmt))  # type: ignore[return-value]
+        return replace(stmt, stmt=_plain(stmt.stmt))
     return stmt

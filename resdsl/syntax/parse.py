@@ -838,8 +838,7 @@ class _Builder:
         merge, merge_span, options = self._merge_args(ctx, args, "parallel", "split=")
         if not args.args or args.args[0].name is not None:
             ctx.error(
-                "a parallel needs its merge first in its parentheses: "
-                f"{names_text('merge', 'or')}",
+                f"a parallel needs its merge first in its parentheses: {names_text('merge', 'or')}",
                 _tspan(ctx, args.open),
                 "for example `parallel (concat) { conv(16, 1); conv(16, 3, padding=1) }`",
             )
@@ -867,8 +866,7 @@ class _Builder:
                 if i > 0 and args.args[i - 1].name is not None:
                     continue  # already reported: positional argument after a keyword
                 ctx.error(
-                    f"unexpected '{arg.span.text}': the options of a {what} are written "
-                    "NAME=VALUE",
+                    f"unexpected '{arg.span.text}': the options of a {what} are written NAME=VALUE",
                     arg.span,
                     f"the options are {options_text}",
                 )
