@@ -11,6 +11,7 @@ skip's merge after its destination. ``let`` values are evaluated lazily, so a
 from __future__ import annotations
 
 from resdsl.diagnostics import Diagnostic
+from resdsl.ir.dims import expr_of
 from resdsl.ir.graph import ScopeInfo
 from resdsl.semantics.context import (
     Abort,
@@ -242,9 +243,13 @@ class Statements(ElabPart):
         pending = self.collect_skips(flat, scope, by_name)
         self.el.skips.check_skip_labels(pending, by_name, scope)
         current = scope.input
-        for item in items:
-            if item.kind != "skip":
-                current = self.run_item(item, scope, current, pending, by_name)
+        top = [i for i in items if i.kind != "skip"]
+        copies = _copies_after(top)
+        for index, item in enumerate(top):
+            before, given = self.graph.node_count, current
+            current = self.run_item(item, scope, current, pending, by_name)
+            if copies[index] and _same_shape(given, current):
+                self.refuse_early(item, self.graph.node_count - before, copies[index])
         return current
 
     def run_item(
@@ -274,6 +279,26 @@ class Statements(ElabPart):
         if item.stmt.label is not None:  # only labelled values can be read from outside
             self.graph.label_value(f"{scope.prefix}{item.name}", current)
         return current
+
+    def refuse_early(self, item: Item, made: int, copies: int) -> None:
+        """Stop now if the copies of ``item`` still to come cannot fit under the node limit.
+
+        ``item`` kept its input's shape, and the ``copies`` items after it are
+        the same statement with the same variables, so each gets the same
+        input and makes the same ``made`` nodes: the total is known without
+        building them (``repeat 30000 { res() }`` stops after two, not at the
+        limit).
+        """
+        limits = self.ctx.limits
+        if self.graph.node_count + made * copies <= limits.max_nodes:
+            return
+        total = self.graph.node_count + made * copies
+        raise Abort(
+            too_many_nodes(limits, item.stmt.span).diagnostic.with_note(
+                f"it makes {made:,} nodes and {copies:,} more copies follow: "
+                f"at least {total:,} nodes in all"
+            )
+        )
 
     def index_names(self, named: list[Item], scope: Scope) -> dict[str, Item]:
         """The items by name; a name used twice in a scope is an error."""
@@ -351,3 +376,31 @@ def flatten(items: list[Item]) -> list[Item]:
         for arm in item.arms or ():
             out.extend(flatten(arm))
     return out
+
+
+def _copies_after(named: list[Item]) -> list[int]:
+    """For each item, how many items right after it are the same statement with the same
+    variables (the iterations of a ``repeat`` without a loop variable)."""
+    out = [0] * len(named)
+    for i in range(len(named) - 2, -1, -1):
+        a, b = named[i], named[i + 1]
+        if a.kind == b.kind and a.stmt is b.stmt and _same_vars(a.env, b.env):
+            out[i] = out[i + 1] + 1
+    return out
+
+
+def _same_vars(a: Env, b: Env) -> bool:
+    try:
+        return a is b or (a.parent is b.parent and a.vars == b.vars)
+    except Exception:  # values that do not compare (thunks compare by identity): not the same
+        return False
+
+
+def _same_shape(before: Val, after: Val) -> bool:
+    """The value kept its shape (sizes and their expressions)."""
+    if before.shape is None or after.shape is None or len(before.shape) != len(after.shape):
+        return False
+    return all(
+        int(x) == int(y) and expr_of(x) == expr_of(y)
+        for x, y in zip(before.shape, after.shape, strict=True)
+    )
