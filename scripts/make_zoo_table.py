@@ -36,7 +36,9 @@ def rows() -> list[str]:
         spec = resdsl.load(path)
         for name in (m for m in spec.models if m in facts):
             size = facts[name]["resolution"]
-            summary = spec.summary(name, H=size, W=size)
+            # Counted as torchvision's weights build the model (GoogLeNet without
+            # its aux heads, the segmentation models with theirs).
+            summary = spec.summary(name, H=size, W=size, **facts[name].get("weights_args", {}))
             with_torch = _state_dict_entries(spec, name)
             lines.append(
                 f"| `{name}` | `{path.name}` | {summary.params:,} | {summary.macs / 1e9:.3f} "

@@ -140,6 +140,7 @@ def test_layer_declarations(layer: Layer) -> None:
         "dropout": "dropout",
         "flatten": "shape",
         "upsample": "shape",
+        "channel_shuffle": "shape",
         "identity": "shape",
         "embedding": "other",
     }
@@ -365,6 +366,8 @@ CASES: list[Any] = [
     # PyTorch rounds in floating point: floor(100 * 0.29) = 28, not 29.
     ("upsample", {"scale_factor": 0.29}, (1, 100), nn.Upsample),
     ("upsample", {"scale_factor": 0.7}, (1, 10), nn.Upsample),
+    ("channel_shuffle", {"groups": 2}, (4, 3, 3), nn.ChannelShuffle),
+    ("channel_shuffle", {"groups": 3}, (6, 5), nn.ChannelShuffle),
     # sequences
     ("attention", {"num_heads": 2}, (5, 8), nn.MultiheadAttention),
     ("attention", {"num_heads": 4, "bias": False, "dropout": 0.1}, (3, 16), nn.MultiheadAttention),
@@ -465,6 +468,7 @@ TORCH_ERRORS: list[Any] = [
     ("upsample", {"scale_factor": 2, "mode": "linear"}, (3, 4, 4, 4), "mode"),
     ("upsample", {"scale_factor": 0.1}, (3, 5, 5), "scale_factor"),
     ("upsample", {"scale_factor": (2, 2, 2)}, (3, 4, 4), "scale_factor"),
+    ("channel_shuffle", {"groups": 4}, (6, 3, 3), "groups"),
     ("attention", {"num_heads": 3}, (5, 8), "num_heads"),
 ]
 

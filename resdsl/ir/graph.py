@@ -36,13 +36,15 @@ sequence reads as written). Node attributes:
 - ``parent``: the scope the node belongs to (``layer1.0``; ``""`` for the model).
 - ``name``: the node's name inside its parent (a label or a position).
 - ``role``: ``"input"``, ``"layer"``, ``"shortcut"`` (a shortcut projection or
-  zero-padding on a skip path), ``"align"``, ``"merge"``.
+  zero-padding on a skip path), ``"align"``, ``"merge"``, ``"split"`` (an arm's
+  share of a ``parallel``'s input), ``"resize"`` (``upsample(size=shape(REF))``).
 - ``span``: the spec text it came from.
 - ``shape``: its output shape without batch, ``int`` or ``SymDim`` per dimension.
 - ``params``, ``macs``: static costs (filled by :mod:`resdsl.passes.costs`).
 
-Edge attributes: ``kind`` is ``"main"`` (sequence) or ``"skip"`` (a skip
-path, from the source value through any shortcut into the merge); skip edges
+Edge attributes: ``kind`` is ``"main"`` (sequence), ``"skip"`` (a skip
+path, from the source value through any shortcut into the merge) or ``"size"``
+(a resize reads only the shape of that input: no path runs along it); skip edges
 also carry ``merge`` (the name of the merge op in the registry: ``"add"``,
 ``"concat"``, ``"mul"``, or a user's), ``shortcut`` (what elaboration resolved
 the skip's shortcut to: a shortcut op's name, ``"identity"``, ``"projection"``
@@ -188,7 +190,7 @@ def lint(g: nx.DiGraph, ops: OpTable) -> list[Diagnostic]:
             bad(node, f"input indices {indices} are not 0..{len(indices) - 1}")
     merges = set(ops.op_names("merge"))
     for u, v, data in g.edges(data=True):
-        if data.get("kind") not in ("main", "skip"):
+        if data.get("kind") not in ("main", "skip", "size"):
             bad(v, f"edge from {u!r} has kind {data.get('kind')!r}")
         if data.get("kind") == "skip" and data.get("merge") not in merges:
             bad(v, f"skip edge from {u!r} has no merge kind")

@@ -26,8 +26,11 @@ from resdsl.ops.registry import (
     register_op,
     unregister_op,
 )
+from resdsl.ops.resize import BUILTIN_RESIZES
 from resdsl.ops.shape import Dropout, Flatten, Identity, Upsample
 from resdsl.ops.shortcut import BUILTIN_SHORTCUTS
+from resdsl.ops.shuffle import ChannelShuffle
+from resdsl.ops.split import BUILTIN_SPLITS
 
 BUILTIN_LAYERS: tuple[Layer, ...] = (
     Conv(),
@@ -45,6 +48,7 @@ BUILTIN_LAYERS: tuple[Layer, ...] = (
     Flatten(),
     Dropout(),
     Upsample(),
+    ChannelShuffle(),
     Identity(),
     Attention(),
     Embedding(),
@@ -55,6 +59,8 @@ BUILTIN_OPS: tuple[Op, ...] = (
     *BUILTIN_MERGES,
     *BUILTIN_SHORTCUTS,
     *BUILTIN_ALIGNS,
+    *BUILTIN_SPLITS,
+    *BUILTIN_RESIZES,
 )
 for _op in BUILTIN_OPS:
     register_op(_op)

@@ -35,7 +35,7 @@ from resdsl.ir.dims import Shape
 from resdsl.ops.label import args_label
 
 #: The kinds of op; the registry keeps one namespace per kind.
-OpKind = Literal["layer", "merge", "shortcut", "align"]
+OpKind = Literal["layer", "merge", "shortcut", "align", "split", "resize"]
 #: What an op reads in ``forward``: its one input, all its inputs (a merge), or
 #: its input plus the other inputs of the concat it feeds (an alignment).
 Reads = Literal["input", "inputs", "peers"]

@@ -109,7 +109,7 @@ UpsampleMode = Literal[
 ]
 
 #: The modes that need a given rank ([C, L] = 1 spatial dimension, ...).
-_MODE_SPATIAL = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+MODE_SPATIAL = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
 class UpsampleArgs(LayerArgs):
@@ -121,7 +121,7 @@ class UpsampleArgs(LayerArgs):
     @classmethod
     def _interpolating_only(cls, value: bool | None, info: ValidationInfo) -> bool | None:
         mode = info.data.get("mode")
-        if value is not None and mode is not None and mode not in _MODE_SPATIAL:
+        if value is not None and mode is not None and mode not in MODE_SPATIAL:
             raise PydanticCustomError(
                 "align_corners_mode",
                 "align_corners can only be set with mode 'linear', 'bilinear', 'bicubic' or "
@@ -146,12 +146,14 @@ class Upsample(Layer):
     name = "upsample"
     Args = UpsampleArgs
     category = "shape"
+    #: ``upsample(size=shape(REF), mode=..., align_corners=...)`` is this resize op instead.
+    resize_op = "interpolate"
     ranks = (2, 3, 4)
 
     def infer(self, args: UpsampleArgs, shape: Shape) -> Shape:
         rank_suffix(self.name, shape, self.ranks)
         n = len(shape) - 1
-        need = _MODE_SPATIAL.get(args.mode)
+        need = MODE_SPATIAL.get(args.mode)
         if need is not None and need != n:
             raise ShapeError(
                 f"mode '{args.mode}' needs {need} spatial dimension{'s' if need > 1 else ''}, "

@@ -12,7 +12,7 @@ import networkx as nx
 
 from resdsl.ir.dims import SymDim, expr_of
 from resdsl.ir.graph import Constraint, ScopeInfo, new_graph
-from resdsl.semantics.context import Scope, too_many_nodes
+from resdsl.semantics.context import Scope, Val, too_many_nodes
 from resdsl.source import Span
 
 if TYPE_CHECKING:
@@ -34,6 +34,16 @@ class GraphBuilder:
         self.created: list[str] = []
         self.created_scopes: list[str] = []
         self._constraint_keys: set[tuple[Any, ...]] = set()
+        #: Every labelled value by its dotted path (``backbone.layer3``): what
+        #: ``from`` and ``output`` may tap inside labelled children.
+        self.labelled: dict[str, Val] = {}
+        self.created_labels: list[str] = []
+
+    def label_value(self, path: str, value: Val) -> None:
+        """Record the value a labelled statement produced (after its merges)."""
+        if path not in self.labelled:
+            self.created_labels.append(path)
+        self.labelled[path] = value
 
     @property
     def scopes(self) -> dict[str, ScopeInfo]:

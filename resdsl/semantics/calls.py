@@ -82,6 +82,8 @@ class Calls(ElabPart):
             return POISON
         if isinstance(target, BlockRef):
             return self.instantiate(target, item, scope, current)
+        if getattr(target, "resize_op", None) and any(a.name == "size" for a in stmt.args):
+            return self.el.parallels.resize(item, target, scope, current)
         values = self.layer_args(target, stmt, item.env, scope)
         if values is None:
             return POISON

@@ -61,12 +61,16 @@ def too_many_nodes(limits: Limits, span: Span | None) -> Abort:
 class Item:
     """A statement of a scope after ``repeat``/``if``/``let`` are expanded."""
 
-    kind: str  # "call", "group", "skip"
+    kind: str  # "call", "group", "skip", "parallel"
     stmt: Any
     env: Env
     name: str = ""
     position: int = -1
     span: Span | None = None
+    #: ``STATEMENT from REF``: the value the statement reads instead of the one before it.
+    source: ast.Ref | None = None
+    #: An unlabelled ``parallel``: the items of each arm, named in the enclosing scope.
+    arms: list[list[Item]] | None = None
 
 
 @dataclass
@@ -84,6 +88,8 @@ class Scope:
     #: Set inside a shortcut: the edges built there are part of a skip path.
     skip_edge: dict[str, str] | None = None
     values: dict[str, Val] = field(default_factory=dict)
+    #: Every named statement of the scope (built or not yet): what ``from`` may name.
+    names: dict[str, Item] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:

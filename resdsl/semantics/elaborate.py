@@ -42,6 +42,7 @@ from resdsl.semantics.calls import Calls, check_index_input
 from resdsl.semantics.context import POISON, Abort, ElabContext, Scope, Val
 from resdsl.semantics.expr import Env, EvalError, Value, evaluate, show
 from resdsl.semantics.merges import Merger, fill_size_hints
+from resdsl.semantics.parallels import Parallels
 from resdsl.semantics.shortcuts import Shortcuts
 from resdsl.semantics.skips import SkipResolver
 from resdsl.semantics.stamping import Stamper
@@ -79,6 +80,7 @@ class Elaborator:
         self.skips = SkipResolver(self.ctx)
         self.merges = Merger(self)
         self.shortcuts = Shortcuts(self)
+        self.parallels = Parallels(self)
 
     @property
     def collector(self) -> Collector:
@@ -111,7 +113,7 @@ class Elaborator:
         # The parts refer back to this object. Dropping them once the model is
         # built lets reference counting free the elaboration state at once; left
         # to the cycle collector, it made checking a fifth slower.
-        del self.statements, self.calls, self.merges, self.shortcuts
+        del self.statements, self.calls, self.merges, self.shortcuts, self.parallels
 
     def _model(self, name: str, params: dict[str, Value], span: Span | None) -> None:
         builder = self.ctx.graph
@@ -149,10 +151,57 @@ class Elaborator:
         except Abort as err:
             self.collector.add(err.diagnostic)
             return
+        if definition.outputs:
+            out = self.outputs(definition.outputs, scope)
         g.graph["scopes"][""].output = out.node
         if out.node is not None:
             g.graph["output"] = out.node
             g.graph["output_shape"] = out.shape
+
+    def outputs(self, outputs: tuple[ast.Output, ...], scope: Scope) -> Val:
+        """The values ``output NAME: REF`` lines name (``graph["outputs"]``); the first's value.
+
+        The model's output is the first; with two or more, ``forward`` returns them all
+        in a dict, in order.
+        """
+        found: dict[str, str] = {}
+        first: Val = POISON
+        spans: dict[str, Span] = {}
+        for out in outputs:
+            if out.when is not None and not self.output_wanted(out.when, scope):
+                continue
+            value = self.parallels.resolve_ref(out.ref, scope.env, scope)
+            if out.name in spans:
+                self.ctx.error(
+                    None,
+                    "duplicate-output",
+                    f"the model already has an output named '{out.name}' (at {spans[out.name]})",
+                    out.name_span,
+                    hint="give each output its own name",
+                )
+                return POISON
+            spans[out.name] = out.span
+            if value.node is None:
+                return POISON
+            if not found:
+                first = value
+            found[out.name] = value.node
+        self.graph.graph["outputs"] = found
+        return first
+
+    def output_wanted(self, when: ast.Expr, scope: Scope) -> bool:
+        """The condition of ``output NAME: REF if COND`` (False, reported, if not a bool)."""
+        try:
+            value = evaluate(when, scope.env, scope)
+        except EvalError as err:
+            self.ctx.report(None, err)
+            return False
+        if not isinstance(value, bool):
+            self.ctx.error(
+                None, "type", f"an output's condition must be a bool, got {show(value)}", when.span
+            )
+            return False
+        return value
 
     # ------------------------------------------------------------ the model
 

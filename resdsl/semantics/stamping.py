@@ -47,6 +47,7 @@ class Template:
     nodes: list[str]
     scopes: list[str]
     output: Val
+    labels: list[str]
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Mark:
     errors: int
     nodes: int
     scopes: int
+    labels: int = 0
 
 
 class Stamper:
@@ -84,7 +86,10 @@ class Stamper:
         return self.templates.get(key) if self.enabled else None
 
     def mark(self, errors: int) -> Mark:
-        return Mark(errors, len(self.graph.created), len(self.graph.created_scopes))
+        graph = self.graph
+        return Mark(
+            errors, len(graph.created), len(graph.created_scopes), len(graph.created_labels)
+        )
 
     def remember(
         self, key: InstanceKey, mark: Mark, errors: int, path: str, input: str, out: Val
@@ -98,6 +103,7 @@ class Stamper:
             self.graph.created[mark.nodes :],
             self.graph.created_scopes[mark.scopes :],
             out,
+            self.graph.created_labels[mark.labels :],
         )
 
     def stamp(self, template: Template, path: str, span: Span, current: Val) -> Val:
@@ -156,6 +162,9 @@ class Stamper:
                     attrs["skip"] = rename(attrs["skip"])
                 copied.append((outside(pred), attrs))
             preds[new] = copied
+        for label in template.labels:
+            val = graph.labelled[label]
+            graph.label_value(rename(label), Val(outside(val.node), val.shape) if val.node else val)
         out_node = rename(template.output.node)  # type: ignore[arg-type]
         scopes[path].output = out_node
         return Val(out_node, template.output.shape)

@@ -71,7 +71,7 @@ __all__ = [
 KEYWORDS: Final = frozenset(
     {
         *("use", "block", "model", "input", "skip", "repeat", "as", "if", "else", "let"),
-        *("in", "true", "false", "and", "or", "not"),
+        *("in", "true", "false", "and", "or", "not", "from", "parallel", "output"),
     }
 )
 """Reserved words: none of them can name a label, a parameter or a variable."""
@@ -801,7 +801,55 @@ class _Builder:
         src = ctx
         label = c[0] if len(c) == 5 else None
         kw, source, dst, args = c[-4:]
-        merge, merge_span = "", _tt(src, args.open, args.close)
+        merge, merge_span, options = self._merge_args(
+            ctx, args, "skip", "shortcut=, align=, scale= and gate="
+        )
+        if not args.args or args.args[0].name is not None:
+            ctx.error(
+                f"a skip needs its merge first in its parentheses: {names_text('merge', 'or')}",
+                _tspan(src, args.open),
+                f"for example `skip {source.span.text} -> {dst.span.text} (add)`",
+            )
+        span = _tt(src, kw, args.close)
+        return ast.Skip(label, source, dst, merge, merge_span, options, span)
+
+    def ref(self, c: list[Any]) -> ast.Ref:
+        ctx = _CTX.get()
+        if isinstance(c[0], ast.InputRef):
+            return ast.Ref((), c[0].span)
+        return ast.Ref(tuple(c), _nn(ctx, c[0], c[-1]))
+
+    def from_stmt(self, c: list[Any]) -> ast.From:
+        stmt, _kw, ref = c
+        return ast.From(stmt, ref, _nn(_CTX.get(), stmt, ref))
+
+    def arms(self, c: list[Any]) -> _Body:
+        ctx = _CTX.get()
+        arms = tuple(
+            ast.Seq(a.stmts, _tt(ctx, a.open, a.close)) if isinstance(a, _Body) else a
+            for a in c[1:-1]
+        )
+        return _Body(arms, c[0], c[-1])
+
+    def parallel(self, c: list[Any]) -> ast.Parallel:
+        ctx = _CTX.get()
+        label = c[0] if c[0].__class__ is ast.Label else None
+        kw, args, arms = c[-3:]
+        merge, merge_span, options = self._merge_args(ctx, args, "parallel", "split=")
+        if not args.args or args.args[0].name is not None:
+            ctx.error(
+                f"a parallel needs its merge first in its parentheses: {names_text('merge', 'or')}",
+                _tspan(ctx, args.open),
+                "for example `parallel (concat) { conv(16, 1); conv(16, 3, padding=1) }`",
+            )
+        span = _tt(ctx, kw, arms.close) if label is None else _nt(ctx, label, arms.close)
+        return ast.Parallel(label, merge, merge_span, options, arms.stmts, span)
+
+    def _merge_args(
+        self, ctx: _Context, args: _Args, what: str, options_text: str
+    ) -> tuple[str, Span, tuple[ast.Arg, ...]]:
+        """The merge named first in a skip's or a parallel's parentheses, and the options."""
+        merge, merge_span = "", _tt(ctx, args.open, args.close)
         options: list[ast.Arg] = []
         for i, arg in enumerate(args.args):
             if i == 0 and arg.name is None:
@@ -818,22 +866,22 @@ class _Builder:
                 if i > 0 and args.args[i - 1].name is not None:
                     continue  # already reported: positional argument after a keyword
                 ctx.error(
-                    f"unexpected '{arg.span.text}': the options of a skip are written NAME=VALUE",
+                    f"unexpected '{arg.span.text}': the options of a {what} are written NAME=VALUE",
                     arg.span,
-                    "the options are shortcut=, align=, scale= and gate=",
+                    f"the options are {options_text}",
                 )
             else:
                 options.append(arg)
-        if not args.args or args.args[0].name is not None:
-            ctx.error(
-                f"a skip needs its merge first in its parentheses: {names_text('merge', 'or')}",
-                _tspan(src, args.open),
-                f"for example `skip {source.span.text} -> {dst.span.text} (add)`",
-            )
-        span = _tt(src, kw, args.close)
-        return ast.Skip(label, source, dst, merge, merge_span, tuple(options), span)
+        return merge, merge_span, tuple(options)
 
     # -------------------------------------------------------- definitions
+
+    def output_decl(self, c: list[Any]) -> ast.Output:
+        ctx = _CTX.get()
+        kw, tok, ref = c[:3]
+        if len(c) == 5:
+            return ast.Output(tok.value, _tspan(ctx, tok), ref, _tn(ctx, kw, c[4]), c[4])
+        return ast.Output(tok.value, _tspan(ctx, tok), ref, _tn(ctx, kw, ref))
 
     def input_symbol(self, c: list[Any]) -> ast.InputDim:
         tok, value = c
@@ -904,7 +952,9 @@ class _Builder:
             decl = ast.InputDecl((), name_span)
         if misplaced:
             stmts = tuple(s for s in stmts if s.__class__ is not ast.InputDecl)
-        return ast.ModelDef(name, params, decl, stmts, _tt(ctx, kw, body.close), name_span)
+        stmts, outputs = _split_outputs(ctx, stmts)
+        span = _tt(ctx, kw, body.close)
+        return ast.ModelDef(name, params, decl, stmts, span, name_span, outputs)
 
     def model_alias(self, c: list[Any]) -> ast.ModelAlias:
         src = _CTX.get()
@@ -926,6 +976,25 @@ class _Builder:
         uses = tuple(d for d in c if d.__class__ is ast.Use)
         defs = tuple(d for d in c if d.__class__ is not ast.Use)
         return ast.SpecFile(uses, defs, source.span(0, len(source.text)))
+
+
+def _split_outputs(
+    ctx: _Context, stmts: tuple[Any, ...]
+) -> tuple[tuple[Any, ...], tuple[ast.Output, ...]]:
+    """A model body's statements and its ``output`` lines, which must end it."""
+    outputs = tuple(s for s in stmts if s.__class__ is ast.Output)
+    if not outputs:
+        return stmts, ()
+    first = next(i for i, s in enumerate(stmts) if s.__class__ is ast.Output)
+    for s in stmts[first:]:
+        if s.__class__ is not ast.Output:
+            ctx.error(
+                "a statement cannot follow the model's 'output' lines",
+                s.span,
+                "'output NAME: REF' lines end the model body: move them after the last statement",
+            )
+            break
+    return tuple(s for s in stmts if s.__class__ is not ast.Output), outputs
 
 
 _Node = TypeVar("_Node", bound=ast.Expr | ast.If)
@@ -1098,7 +1167,7 @@ def _expected_text(expected: set[str]) -> str:
     phrases: list[str] = []
     if left >= _STMT_START:
         phrases.append("a statement")
-        left -= _STMT_START | {"NAME", "LABEL_INTERP", "INPUT"}
+        left -= _STMT_START | {"NAME", "LABEL_INTERP", "INPUT", "PARALLEL", "OUTPUT"}
     if left >= _DEF_START:
         phrases.append("a definition ('block', 'model' or 'use')")
         left -= _DEF_START
