@@ -142,7 +142,35 @@ def _excerpt(span: Span) -> list[str]:
     return [f"{gutter} | {expanded}", f"{pad} | {' ' * len(prefix)}{'^' * width}"]
 
 
+#: Candidates compared with difflib for one hint, at most: a spec with thousands
+#: of names and hundreds of mistakes gets its hints in bounded time.
+MAX_HINT_CANDIDATES = 300
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """A hint naming the closest candidate, if one is close enough."""
-    matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    """A hint naming the closest candidate, if one is close enough.
+
+    >>> did_you_mean("batchnrom", ["batchnorm", "relu"])
+    "did you mean 'batchnorm'?"
+    """
+    pool = _nearest_by_length(name, set(candidates))
+    matches = difflib.get_close_matches(name, sorted(pool), n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def _nearest_by_length(name: str, candidates: set[str]) -> Iterable[str]:
+    """At most :data:`MAX_HINT_CANDIDATES` candidates, those that can be close to ``name``.
+
+    difflib's ratio is at most ``2 * min(a, b) / (a + b)`` for lengths ``a`` and
+    ``b``, so lengths far from the name's cannot reach the 0.6 cutoff; of the
+    rest, those sharing the name's first letter come first. One pass over the
+    candidates, no difflib call on most of them.
+    """
+    if len(candidates) <= MAX_HINT_CANDIDATES:
+        return candidates
+    n = len(name)
+    first = name[:1].lower()
+    fits = [c for c in sorted(candidates) if 2 * min(n, len(c)) >= 0.6 * (n + len(c))]
+    same_first = [c for c in fits if c[:1].lower() == first]
+    others = [c for c in fits if c[:1].lower() != first]
+    return (same_first + others)[:MAX_HINT_CANDIDATES]

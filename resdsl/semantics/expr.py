@@ -439,9 +439,7 @@ def _order(left: Value, right: Value, op: str, span: Span) -> int:
             if order:
                 return order
         return (len(left) > len(right)) - (len(left) < len(right))
-    raise fail(
-        "type", f"cannot compare {type_name(left)} and {type_name(right)} with '{op}'", span
-    )
+    raise fail("type", f"cannot compare {type_name(left)} and {type_name(right)} with '{op}'", span)
 
 
 def _boolop(e: ast.BoolOp, env: Env, refs: Refs) -> Value:

@@ -19,6 +19,8 @@ from resdsl.syntax import ast
 from resdsl.syntax.parse import parse
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_USE_DEPTH = 64
+"""Files reached through a chain of `use`, at most (each link is a nested load)."""
 
 
 def bundled_specs_dir() -> Path:
@@ -129,6 +131,14 @@ class _Loader:
             self.collector.error("use-cycle", f"'use' cycle: {chain}", use.span)
             return
         if resolved in self.loaded:
+            return
+        if len(stack) >= MAX_USE_DEPTH:
+            self.collector.error(
+                "too-deep",
+                f"files 'use' files more than {MAX_USE_DEPTH} deep here",
+                use.span,
+                hint="use the files you need from one file instead of through a chain",
+            )
             return
         self.loaded.add(resolved)
         try:
