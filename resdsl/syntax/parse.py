@@ -89,6 +89,8 @@ MAX_INT_LITERAL: Final = 2**63 - 1
 """The largest integer a spec may write: numbers are 64-bit, as computed ones are."""
 
 _MAX_SYNTAX_ERRORS: Final = 20
+#: Characters parsed again, at most, to find the errors after the first one.
+_RECOVERY_BUDGET: Final = 200_000
 _REF_FUNCTIONS: Final = frozenset({"channels", "shape"})
 
 
@@ -266,7 +268,9 @@ def _run(source: SourceFile, start: str, fast: bool = True) -> Any:
     collector = Collector()
     text = source.text
     resume = 0
-    for attempt in range(_MAX_SYNTAX_ERRORS):
+    # Each attempt parses the whole text again: a long text gets fewer of them.
+    attempts = max(1, min(_MAX_SYNTAX_ERRORS, _RECOVERY_BUDGET // max(1, len(text))))
+    for attempt in range(attempts):
         current = source if attempt == 0 else SourceFile(source.name, text)
         result, error, ctx = _attempt(current, start, recovering=attempt > 0, fast=fast)
         if attempt == 0 and error is None and not ctx.diagnostics:
