@@ -18,6 +18,7 @@ net.res:1:6: error: unknown layer 'batchnrom'
 
 from __future__ import annotations
 
+import bisect
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -159,18 +160,18 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 
 
 def _nearest_by_length(name: str, candidates: set[str]) -> Iterable[str]:
-    """At most :data:`MAX_HINT_CANDIDATES` candidates, those that can be close to ``name``.
+    """At most :data:`MAX_HINT_CANDIDATES` candidates, those most likely close to ``name``.
 
     difflib's ratio is at most ``2 * min(a, b) / (a + b)`` for lengths ``a`` and
-    ``b``, so lengths far from the name's cannot reach the 0.6 cutoff; of the
-    rest, those sharing the name's first letter come first. One pass over the
-    candidates, no difflib call on most of them.
+    ``b``, so lengths far from the name's cannot reach the 0.6 cutoff. Of the
+    rest, the neighbours of ``name`` in sorted order: they share its longest
+    prefixes. A sort and a slice, no difflib call on most candidates.
     """
     if len(candidates) <= MAX_HINT_CANDIDATES:
         return candidates
     n = len(name)
-    first = name[:1].lower()
-    fits = [c for c in sorted(candidates) if 2 * min(n, len(c)) >= 0.6 * (n + len(c))]
-    same_first = [c for c in fits if c[:1].lower() == first]
-    others = [c for c in fits if c[:1].lower() != first]
-    return (same_first + others)[:MAX_HINT_CANDIDATES]
+    fits = sorted(c for c in candidates if 2 * min(n, len(c)) >= 0.6 * (n + len(c)))
+    at = bisect.bisect_left(fits, name)
+    half = MAX_HINT_CANDIDATES // 2
+    lo = max(0, min(at - half, len(fits) - MAX_HINT_CANDIDATES))
+    return fits[lo : lo + MAX_HINT_CANDIDATES]

@@ -3,8 +3,8 @@
 Shared by the in-suite fuzzer (``tests/test_fuzz.py``, a few thousand cases
 in CI) and the on-demand long run (``scripts/fuzz.py``). A case is spec
 text; :func:`run_case` loads it, checks every model it defines and writes
-the PyTorch source of each model that checks (code generation is where a
-label that ``check`` let through would fail), under :data:`FUZZ_LIMITS` and a
+the PyTorch source of the first model that checks (code generation is where
+a label that ``check`` let through would fail), under :data:`FUZZ_LIMITS` and a
 time bound. The only acceptable failure is a :class:`ResdslError`.
 
 Specs come from two sources:
@@ -84,13 +84,15 @@ def run_case(text: str, base: Path | None = None, bound: float = 10.0) -> Outcom
     from resdsl.diagnostics import ResdslError
 
     errors = 0
+    written = False
     try:
         with time_bound(bound):
             spec = resdsl.loads(text, "fuzz.res", base=base, limits=fuzz_limits())
             for model in spec.models:
                 try:
                     spec.summary(model)
-                    spec.source(model)
+                    if not written:  # code generation costs 4 checks: once a case
+                        written = bool(spec.source(model))
                 except ResdslError:
                     errors += 1
     except ResdslError:
@@ -252,7 +254,7 @@ def statements(
             body = statements(pick, image, names, blocks, depth + 1)
             var = f" as i{depth}" if chance(pick, 50) else ""
             out.append(f"repeat {pick.choice(['2', '0', '3', '-1', '2.0', 'i0'])}{var} {{")
-            out += body + ["}"]
+            out += [*body, "}"]
         elif kind == 7:
             out.append(f"if {expr(pick, names)} {{")
             out += statements(pick, image, names, blocks, depth + 1)
@@ -322,7 +324,7 @@ def generate(pick: Pick) -> str:
 
 def stress(pick: Pick) -> list[str]:
     """One construct of a kind that once crashed or hung resdsl, at a random size."""
-    n = pick.choice([3, 30, 150, 400, 1200])
+    n = pick.choice([3, 30, 150, 400])
     kind = pick.int(0, 10)
     if kind == 0:  # a let chain
         chain = [f"let s{i + 1} = s{i} + 1" for i in range(n)]

@@ -42,7 +42,8 @@ class SymDim(int):
     """An ``int`` (the sample size) that remembers how it was computed."""
 
     expr: DimExpr
-    #: How many size-changing steps lie between the input symbols and this size.
+    #: How many size-changing steps lie between the input symbols and this size
+    #: (0 for a symbol itself).
     depth: int
 
     def __new__(cls, value: int, expr: DimExpr, depth: int = 1) -> SymDim:
@@ -65,7 +66,7 @@ def depth_of(d: int) -> int:
     bounds it (``Limits.max_size_depth``).
 
     >>> depth_of(window(window(symbol("H", 64), 2, 2), 2, 2)), depth_of(7)
-    (3, 0)
+    (2, 0)
     """
     return d.depth if isinstance(d, SymDim) else 0
 
@@ -79,7 +80,7 @@ Shape = tuple[int, ...]
 
 def symbol(name: str, sample: int) -> SymDim:
     """The input dimension ``name`` at its sample size."""
-    return SymDim(sample, ("sym", name, sample))
+    return SymDim(sample, ("sym", name, sample), 0)
 
 
 def expr_of(d: int) -> DimExpr | int:

@@ -253,7 +253,7 @@ def list_size(value: list[Value], limit: int = MAX_LIST) -> tuple[int, int]:
 
     >>> inner = [1, 2]
     >>> list_size([inner, [inner], 3])
-    (7, 3)
+    (8, 3)
     """
     count = depth = 0
     todo: list[tuple[list[Value], int]] = [(value, 1)]
