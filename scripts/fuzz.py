@@ -101,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             for key, example in result["findings"].items():
                 findings.setdefault(key, example)
             slowest = max(slowest, result["slowest"])
-            if done % 20 == 0:
-                print(f"{min(done * CHUNK, args.cases):,} cases, {time.perf_counter() - began:.0f} s",
+            if done % 20 == 0:  # progress, with the figures so far
+                print(f"{done * CHUNK:,} cases, {time.perf_counter() - began:.0f} s: "
+                      f"{counts['crash']} other exceptions, {counts['timeout']} over the bound",
                       file=sys.stderr, flush=True)  # fmt: skip
     wall = time.perf_counter() - began
     report(args, counts, findings, slowest, wall)
