@@ -21,7 +21,7 @@ from tests import fuzzing
 
 BOUND = 10.0
 MUTATIONS = 1_200
-GENERATED = 1_500
+GENERATED = 800
 
 pytestmark = pytest.mark.slow
 

@@ -430,9 +430,9 @@ def _order(left: Value, right: Value, op: str, span: Span) -> int:
     """
     if _is_number(left) and _is_number(right):
         _symbolic_guard((left, right), span, "this comparison")
-        return (left > right) - (left < right)
+        return int(left > right) - int(left < right)
     if type(left) is type(right) is str:
-        return (left > right) - (left < right)
+        return int(left > right) - int(left < right)
     if type(left) is type(right) is list:
         for a, b in zip(left, right, strict=False):
             order = _order(a, b, op, span)
