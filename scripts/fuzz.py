@@ -6,8 +6,9 @@ Each case is a spec from ``tests/fuzzing.py`` (half written by the
 grammar-aware generator, half a bundled spec with token edits), made from
 its own ``random.Random(f"{seed}:{index}")``, so ``--replay INDEX`` writes
 any case again. A worker loads the case, checks every model and writes each
-checking model's source, with a per-case time bound (``--bound``, SIGALRM)
-and a memory bound per worker (``--memory``, RLIMIT_AS). Anything but a
+checking model's source, with a per-case bound on CPU time (``--bound``,
+ITIMER_PROF), a wall-clock figure for the slowest case, and a memory bound
+per worker (``--memory``, RLIMIT_AS). Anything but a
 ResdslError, or a case past the time bound, is a finding: the run prints
 counts and writes one example of each finding to ``--out``. Exit code 1 if
 there was any finding.
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--bound", type=float, default=10.0, help="seconds per case")
+    parser.add_argument("--bound", type=float, default=10.0, help="CPU seconds per case")
     parser.add_argument("--memory", type=int, default=4096, help="MiB per worker")
     parser.add_argument("--out", type=Path, default=None, help="where findings are written")
     parser.add_argument("--replay", type=int, default=None, help="print case INDEX and stop")
