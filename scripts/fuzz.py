@@ -5,7 +5,8 @@
 Each case is a spec from ``tests/fuzzing.py`` (half written by the
 grammar-aware generator, half a bundled spec with token edits), made from
 its own ``random.Random(f"{seed}:{index}")``, so ``--replay INDEX`` writes
-any case again. A worker loads the case, checks every model and writes each
+any case again, and ``--first`` splits a run into shards (cases ``first`` to
+``first + cases - 1``) for several processes or machines. A worker loads the case, checks every model and writes each
 checking model's source, with a per-case bound on CPU time (``--bound``,
 ITIMER_PROF), a wall-clock figure for the slowest case, and a memory bound
 per worker (``--memory``, RLIMIT_AS). Anything but a
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first", type=int, default=0, help="index of the first case (shards)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--bound", type=float, default=10.0, help="CPU seconds per case")
     parser.add_argument("--memory", type=int, default=4096, help="MiB per worker")
@@ -92,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     findings: dict[str, tuple[int, str]] = {}
     slowest = (0.0, -1)
     with ProcessPoolExecutor(args.jobs, initializer=_limit_memory, initargs=(args.memory,)) as pool:
+        end = args.first + args.cases
         futures = [
-            pool.submit(run_chunk, args.seed, start, min(start + CHUNK, args.cases), args.bound)
-            for start in range(0, args.cases, CHUNK)
+            pool.submit(run_chunk, args.seed, start, min(start + CHUNK, end), args.bound)
+            for start in range(args.first, end, CHUNK)
         ]
         for done, future in enumerate(as_completed(futures), 1):
             result = future.result()
@@ -120,7 +123,8 @@ def report(
 ) -> None:
     total = counts["ok"] + counts["error"] + counts["crash"] + counts["timeout"]
     print(f"command: python scripts/fuzz.py --cases {args.cases} --seed {args.seed} "
-          f"--jobs {args.jobs} --bound {args.bound:g} --memory {args.memory}")  # fmt: skip
+          f"--first {args.first} --jobs {args.jobs} --bound {args.bound:g} "
+          f"--memory {args.memory}")  # fmt: skip
     print(f"cases: {total:,}  checked: {counts['ok']:,}  ResdslError: {counts['error']:,}")
     print(f"other exceptions: {counts['crash']:,}  over {args.bound:g} s: {counts['timeout']:,}")
     print(f"slowest case: {slowest[0]:.2f} s (index {slowest[1]})  wall time: {wall:.0f} s")
