@@ -1,7 +1,8 @@
 """The ``resdsl`` command line. Thin: it parses options and prints; the library does the work.
 
-Each command family lives in its own module and registers itself on :data:`app`.
-``check``, ``summary``, ``render`` and ``paths`` never import torch.
+Each command family lives in its own module and registers itself on :data:`app`,
+in the order ``resdsl --help`` lists the commands. ``check``, ``summary``,
+``render``, ``paths`` and ``layers`` never import torch.
 
 The command modules are imported by :func:`main` (or on first use of ``app``),
 not when this package is imported, so that Ctrl-C while Python is still
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 #: Exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
 
-_COMMANDS = ("analyze", "check", "compile", "render", "train")
+#: The command modules; their import order is the order --help lists the commands in.
+_COMMANDS = ("check", "compile", "render", "analyze", "train", "layers")
 
 
 def _load_app() -> Any:
