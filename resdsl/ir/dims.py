@@ -44,18 +44,37 @@ class SymDim(int):
     """An ``int`` (the sample size) that remembers how it was computed."""
 
     expr: DimExpr
+    #: How many size-changing steps lie between the input symbols and this size
+    #: (0 for a symbol itself).
+    depth: int
 
-    def __new__(cls, value: int, expr: DimExpr) -> SymDim:
+    def __new__(cls, value: int, expr: DimExpr, depth: int = 1) -> SymDim:
         obj = super().__new__(cls, value)
         obj.expr = expr
+        obj.depth = depth
         return obj
 
     def __repr__(self) -> str:
         return int.__repr__(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (SymDim, (int(self), self.expr))
+        return (SymDim, (int(self), self.expr, self.depth))
 
+
+def depth_of(d: int) -> int:
+    """The depth of a size's expression (:attr:`SymDim.depth`), 0 for a plain number.
+
+    The functions over expressions recurse through them, so the elaborator
+    bounds it (``Limits.max_size_depth``).
+
+    >>> depth_of(window(window(symbol("H", 64), 2, 2), 2, 2)), depth_of(7)
+    (2, 0)
+    """
+    return d.depth if isinstance(d, SymDim) else 0
+
+
+MAX_SIZE = 2**63 - 1
+"""The largest size of a dimension (PyTorch's sizes are 64-bit)."""
 
 Dim = int  # a SymDim is an int; annotations say Dim where a symbolic one may appear
 Shape = tuple[int, ...]
@@ -63,7 +82,7 @@ Shape = tuple[int, ...]
 
 def symbol(name: str, sample: int) -> SymDim:
     """The input dimension ``name`` at its sample size."""
-    return SymDim(sample, ("sym", name, sample))
+    return SymDim(sample, ("sym", name, sample), 0)
 
 
 def expr_of(d: int) -> DimExpr | int:
@@ -104,7 +123,7 @@ def window(
         return value
     if stride == 1 and not ceil_mode and pad_total == eff - 1:
         return n  # a 'same' window: the size and its expression are unchanged
-    return SymDim(value, ("win", n.expr, pad_total, padding, eff, stride, ceil_mode))
+    return SymDim(value, ("win", n.expr, pad_total, padding, eff, stride, ceil_mode), n.depth + 1)
 
 
 def affine(n: int, m: int, c: int) -> int:
@@ -114,7 +133,7 @@ def affine(n: int, m: int, c: int) -> int:
         return value
     if m == 1 and c == 0:
         return n
-    return SymDim(value, ("lin", n.expr, m, c))
+    return SymDim(value, ("lin", n.expr, m, c), n.depth + 1)
 
 
 def scaled(n: int, factor: float | Fraction) -> int:
@@ -125,7 +144,7 @@ def scaled(n: int, factor: float | Fraction) -> int:
     value = int(n) * f.numerator // f.denominator
     if not isinstance(n, SymDim):
         return value
-    return SymDim(value, ("scale", n.expr, f.numerator, f.denominator))
+    return SymDim(value, ("scale", n.expr, f.numerator, f.denominator), n.depth + 1)
 
 
 def minimum(a: int, b: int) -> int:
@@ -150,7 +169,7 @@ def _pair(op: str, a: int, b: int, value: int) -> int:
     ea, eb = expr_of(a), expr_of(b)
     if ea == eb:
         return a
-    return SymDim(value, (op, ea, eb))
+    return SymDim(value, (op, ea, eb), max(depth_of(a), depth_of(b)) + 1)
 
 
 def evaluate(

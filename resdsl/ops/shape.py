@@ -173,7 +173,14 @@ class Upsample(Layer):
             )
         out: list[int] = [shape[0]]
         for axis, (size, factor) in enumerate(zip(shape[1:], factors, strict=True)):
-            value = math.floor(float(int(size)) * factor)
+            product = float(int(size)) * factor
+            if not product < dims.MAX_SIZE:  # also infinity, and NaN
+                raise ShapeError(
+                    f"the output size {int(size)} * {factor} in spatial dimension {axis + 1} "
+                    f"is too large (more than 64 bits)",
+                    arg="scale_factor",
+                )
+            value = math.floor(product)
             if value < 1:
                 raise ShapeError(
                     f"the output size floor({int(size)} * {factor}) = {value} in spatial "

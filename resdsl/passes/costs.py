@@ -76,3 +76,24 @@ def _has_dead(graph: nx.DiGraph) -> bool:
     """True if some node besides the output feeds nothing (then some nodes may not run)."""
     succ, end = graph._succ, graph.graph["output"]
     return any(not succ[n] and n != end for n in graph._node)
+
+
+def first_over(graph: nx.DiGraph, max_params: int, max_elements: int) -> tuple[str, str] | None:
+    """The first node (in build order) past a size bound, and what it is past; or None.
+
+    ``max_params`` bounds the parameters of the layers up to and including the
+    node, ``max_elements`` the elements of one value (one sample). Run after
+    :func:`count_costs`. Such a model would fail in PyTorch's allocator when
+    built; the front end refuses it where it crosses the bound instead.
+    """
+    total = 0
+    for node, data in graph.nodes(data=True):
+        total += data.get("params", 0)
+        if total > max_params:
+            return node, f"the model has more than {max_params:,} parameters up to here"
+        elements = 1
+        for d in data.get("shape") or ():
+            elements *= int(d)
+        if elements > max_elements:
+            return node, f"this value has {elements:,} elements, more than {max_elements:,}"
+    return None

@@ -184,6 +184,7 @@ class Calls(ElabPart):
             return POISON
         try:
             shape = layer.infer(args, current.shape)
+            _check_sizes(shape)
         except ShapeError as err:
             expr = _arg_expr(stmt, layer, err.arg) if err.arg else None
             where = expr.span if expr is not None else span
@@ -404,6 +405,13 @@ def _pydantic_message(layer: str, field: str, e: Any, values: dict[str, Value]) 
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return f"argument '{field}' of {layer}: {e['msg'].lower()}, got {got}"
     return f"argument '{field}' of {layer}: {e['msg'].lower()} (got {got})"
+
+
+def _check_sizes(shape: Shape) -> None:
+    """Refuse an output size beyond 64 bits: PyTorch could not hold it."""
+    for axis, size in enumerate(shape):
+        if size > dims.MAX_SIZE:
+            raise ShapeError(f"its output size {size} in dimension {axis} is beyond 64 bits")
 
 
 #: Where an index-taking layer (``embedding``) may stand; docs/language.md section 7.

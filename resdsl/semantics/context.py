@@ -57,6 +57,31 @@ def too_many_nodes(limits: Limits, span: Span | None) -> Abort:
     )
 
 
+def too_many_steps(limits: Limits, span: Span | None) -> Abort:
+    """The error for a model whose statements expand more than ``limits.max_steps`` times."""
+    return Abort(
+        Diagnostic(
+            "too-many-steps",
+            f"elaborating this model expands more than {limits.max_steps:,} statements",
+            span,
+            hint="reduce repeat counts, or raise the limit (Limits(max_steps=...))",
+        )
+    )
+
+
+def size_too_deep(limits: Limits, span: Span | None) -> Abort:
+    """The error for a symbolic size computed through more than ``limits.max_size_depth`` steps."""
+    return Abort(
+        Diagnostic(
+            "too-deep",
+            f"this size is computed from the input's symbolic size through more than "
+            f"{limits.max_size_depth} size-changing layers",
+            span,
+            hint="give the input a fixed size, or raise the limit (Limits(max_size_depth=...))",
+        )
+    )
+
+
 @dataclass
 class Item:
     """A statement of a scope after ``repeat``/``if``/``let`` are expanded."""
@@ -115,6 +140,17 @@ class Scope:
                 )
             val = self.values[name]
         if val.shape is None:
+            if not self.path and val.node is None:
+                # The scope of model parameters, aliases and input sizes: no value exists yet.
+                raise EvalError(
+                    Diagnostic(
+                        "shape-unavailable",
+                        "shapes are not available here: nothing is built yet",
+                        ref.span,
+                        hint="channels() and shape() can be used in layer arguments and "
+                        "'let' values inside a body",
+                    )
+                )
             raise Poisoned()
         return val.shape
 

@@ -36,10 +36,11 @@ from resdsl.diagnostics import Collector, Diagnostic, did_you_mean
 from resdsl.ir import dims
 from resdsl.ir.dims import Shape, SymDim
 from resdsl.ir.graph import NoArgs, ScopeInfo
+from resdsl.ir.names import init_problem
 from resdsl.semantics.assembly import GraphBuilder
 from resdsl.semantics.binding import Binder
 from resdsl.semantics.calls import Calls, check_index_input
-from resdsl.semantics.context import POISON, Abort, ElabContext, Scope, Val
+from resdsl.semantics.context import POISON, Abort, ElabContext, Poisoned, Scope, Val
 from resdsl.semantics.expr import Env, EvalError, Value, evaluate, show
 from resdsl.semantics.merges import Merger, fill_size_hints
 from resdsl.semantics.parallels import Parallels
@@ -60,6 +61,16 @@ class Limits(BaseModel):
     model_config = ConfigDict(frozen=True)
     max_nodes: int = 100_000
     max_depth: int = 64
+    #: Statements expanded (each copy of a ``repeat`` body and each of its
+    #: statements counts, ``let`` and ``skip`` included): bounds the work of
+    #: specs that build few nodes from many statements.
+    max_steps: int = 500_000
+    #: Size-changing layers between an input symbol and a symbolic size.
+    max_size_depth: int = 100
+    #: Parameters of the whole model (20 G: 80 GB of float32 weights).
+    max_params: int = 20_000_000_000
+    #: Elements of one value for one sample (the sample size's activations).
+    max_elements: int = 2**34
 
 
 #: Model arguments fixed by aliases: each value with the span of the alias argument.
@@ -148,11 +159,27 @@ class Elaborator:
         g.graph["input_shape"] = shape
         try:
             out = self.statements.body(definition.body, scope)
+            if definition.outputs:
+                out = self.outputs(definition.outputs, scope)
         except Abort as err:
             self.collector.add(err.diagnostic)
             return
-        if definition.outputs:
-            out = self.outputs(definition.outputs, scope)
+        except Poisoned:  # an unknown value escaped its statement: its error is reported
+            if not self.collector.has_errors:  # pragma: no cover - a bug, said as one
+                self.ctx.error(None, "internal", "a value is unknown", builder.current_span)
+            return
+        except RecursionError:
+            # Every nesting has its own bound (blocks, lets, sizes, brackets); this
+            # is the net under them, at the statement being elaborated.
+            self.collector.add(
+                Diagnostic(
+                    "too-deep",
+                    "this model nests too deeply to elaborate",
+                    builder.current_span,
+                    hint="reduce the nesting of blocks, groups and 'let' values",
+                )
+            )
+            return
         g.graph["scopes"][""].output = out.node
         if out.node is not None:
             g.graph["output"] = out.node
@@ -239,11 +266,28 @@ class Elaborator:
             callee=f"model '{definition.name}'",
             for_model=True,
         )
+        if bound is not None and not self.check_init(definition, bound, set(values)):
+            return None, None, {}
         return definition, bound, samples
+
+    def check_init(
+        self, definition: ast.ModelDef, bound: dict[str, Value], given: set[str]
+    ) -> bool:
+        """The parameters the back ends read (``init``...) hold values they accept."""
+        ok = True
+        for param in definition.params:
+            problem = init_problem(param.name, bound.get(param.name))
+            if problem is None:
+                continue
+            from_default = param.name not in given and param.default is not None
+            where = param.default.span if from_default and param.default else param.span
+            self.ctx.error(None, "bad-init", problem, where)
+            ok = False
+        return ok
 
     def follow_aliases(self, name: str, span: Span | None, fixed: _Fixed) -> ast.ModelDef | None:
         """The model definition ``name`` names, collecting the arguments its aliases fix."""
-        seen: list[str] = []
+        seen: dict[str, None] = {}  # the aliases followed, in order
         target = name
         while True:
             definition = self.program.models.get(target)
@@ -266,7 +310,18 @@ class Elaborator:
                     definition.span,
                 )
                 return None
-            seen.append(target)
+            if len(seen) >= self.limits.max_depth:
+                # Following it is linear, but checking every alias of a chain would not be.
+                self.ctx.error(
+                    None,
+                    "too-deep",
+                    f"model '{name}' is an alias of an alias ... more than "
+                    f"{self.limits.max_depth} deep",
+                    definition.span,
+                    hint="alias the model itself, or raise the limit with Limits(max_depth=...)",
+                )
+                return None
+            seen[target] = None
             if not self.alias_args(definition, fixed):
                 return None
             span = definition.target_span

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resdsl.diagnostics import did_you_mean
+from resdsl.ir.names import label_problem
 from resdsl.ops.base import OpKind
 from resdsl.ops.registry import get_op, names_text, op_names, ops_of_kind
 from resdsl.semantics.context import ElabContext, Item, Scope
@@ -74,6 +75,16 @@ class SkipResolver:
             self.ctx.report(scope, err)
             return None
         ok = True
+        problem = label_problem(label, in_model=not scope.path) if stmt.label else None
+        if problem and stmt.label is not None:
+            self.ctx.error(
+                scope,
+                "reserved-label",
+                f"the skip label '{label}' cannot name a module: {problem}",
+                stmt.label.span,
+                hint="choose another label",
+            )
+            ok = False
         if get_op(stmt.merge, "merge") is None:
             self.ctx.error(
                 scope,

@@ -14,7 +14,7 @@ from typing import Any
 from resdsl.ir.dims import Shape, SymDim, describe, expr_of
 from resdsl.ir.graph import ScopeInfo
 from resdsl.semantics.assembly import GraphBuilder
-from resdsl.semantics.context import Scope, Val, freeze
+from resdsl.semantics.context import Scope, Val, freeze, too_many_nodes
 from resdsl.semantics.expr import Value, show
 from resdsl.source import Span
 
@@ -109,6 +109,9 @@ class Stamper:
     def stamp(self, template: Template, path: str, span: Span, current: Val) -> Val:
         """Copy a block instance elaborated before, with the same arguments and input."""
         graph = self.graph
+        if graph.node_count + len(template.nodes) > graph.limits.max_nodes:
+            # Known before copying: refuse now rather than copy up to the limit.
+            raise too_many_nodes(graph.limits, span)
         scopes = graph.scopes
         old = template.path
         cut = len(old)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from resdsl.diagnostics import Diagnostic
 from resdsl.ir.dims import expr_of
 from resdsl.ir.graph import ScopeInfo
+from resdsl.ir.names import label_problem
 from resdsl.semantics.context import (
     Abort,
     ElabPart,
@@ -55,6 +56,7 @@ class Statements(ElabPart):
         graph = self.graph
         for stmt in body:
             graph.current_span = stmt.span
+            graph.count_step(stmt.span)
             try:
                 if isinstance(stmt, ast.Call | ast.Group):
                     self.expand_named(stmt, env, scope, items, position)
@@ -94,6 +96,14 @@ class Statements(ElabPart):
             span = stmt.label.span
             if not name.isidentifier():
                 self.ctx.error(scope, "bad-label", f"label '{name}' is not a valid name", span)
+            elif problem := label_problem(name, in_model=not scope.path):
+                self.ctx.error(
+                    scope,
+                    "reserved-label",
+                    f"the label '{name}' cannot name a module: {problem}",
+                    span,
+                    hint="choose another label",
+                )
         else:
             name, span = str(position[0]), stmt.span
         items.append(Item(kind, stmt, env, name, position[0], span))
@@ -205,6 +215,7 @@ class Statements(ElabPart):
                 )
             )
         for i in range(count):
+            self.graph.count_step(stmt.span)  # an empty body is work too
             child = env.child({stmt.var: i} if stmt.var else None)
             self.expand(stmt.body, child, scope, items, position)
 

@@ -85,7 +85,12 @@ FUNCTIONS: Final = ("len", "min", "max", "channels", "shape")
 MAX_EXPR_DEPTH: Final = 64
 """Operators nested in one expression (or ``else if`` chained) before it is rejected."""
 
+MAX_INT_LITERAL: Final = 2**63 - 1
+"""The largest integer a spec may write: numbers are 64-bit, as computed ones are."""
+
 _MAX_SYNTAX_ERRORS: Final = 20
+#: Characters parsed again, at most, to find the errors after the first one.
+_RECOVERY_BUDGET: Final = 200_000
 _REF_FUNCTIONS: Final = frozenset({"channels", "shape"})
 
 
@@ -263,7 +268,9 @@ def _run(source: SourceFile, start: str, fast: bool = True) -> Any:
     collector = Collector()
     text = source.text
     resume = 0
-    for attempt in range(_MAX_SYNTAX_ERRORS):
+    # Each attempt parses the whole text again: a long text gets fewer of them.
+    attempts = max(1, min(_MAX_SYNTAX_ERRORS, _RECOVERY_BUDGET // max(1, len(text))))
+    for attempt in range(attempts):
         current = source if attempt == 0 else SourceFile(source.name, text)
         result, error, ctx = _attempt(current, start, recovering=attempt > 0, fast=fast)
         if attempt == 0 and error is None and not ctx.diagnostics:
@@ -601,6 +608,9 @@ class _Builder:
                     ctx.error(f"number {text} is too large", span)
             else:
                 value = int(text)
+                if value > MAX_INT_LITERAL:
+                    ctx.error("this number is too large (more than 64 bits)", span)
+                    value = 0
         except ValueError:
             ctx.error("number has too many digits", span)
             value = 0
@@ -695,15 +705,17 @@ class _Builder:
 
     def or_op(self, c: list[Any]) -> ast.BoolOp:
         ctx = _CTX.get()
+        c = c[0::2]  # without the OR tokens
         return _deep(ctx, ast.BoolOp("or", tuple(c), _nn(ctx, c[0], c[-1])), *c)
 
     def and_op(self, c: list[Any]) -> ast.BoolOp:
         ctx = _CTX.get()
+        c = c[0::2]  # without the AND tokens
         return _deep(ctx, ast.BoolOp("and", tuple(c), _nn(ctx, c[0], c[-1])), *c)
 
     def cond(self, c: list[Any]) -> ast.Cond:
         ctx = _CTX.get()
-        body, test, _else, orelse = c
+        body, _if, test, _else, orelse = c
         node = ast.Cond(body, test, orelse, _nn(ctx, body, orelse))
         return _deep(ctx, node, body, test, orelse)
 
@@ -777,7 +789,7 @@ class _Builder:
 
     def repeat(self, c: list[Any]) -> ast.Repeat:
         body: _Body = c[-1]
-        var = c[2].value if len(c) == 4 else None
+        var = c[3].value if len(c) == 5 else None
         return ast.Repeat(c[1], var, body.stmts, _tt(_CTX.get(), c[0], body.close))
 
     def if_stmt(self, c: list[Any]) -> ast.If:
