@@ -55,6 +55,7 @@ def unified_diff(name: str, before: str, after: str) -> str:
 
 def _write(path: Path, text: str) -> None:
     mode = path.stat().st_mode & 0o7777
+
     def write(tmp: Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
