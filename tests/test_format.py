@@ -233,3 +233,30 @@ def test_cli_stdin() -> None:
     assert (result.exit_code, result.stdout) == (0, SAMPLE_FORMATTED)
     result = CliRunner().invoke(app, ["fmt", "--check", "-"], input=SAMPLE)
     assert result.exit_code == 1
+
+
+def test_a_sign_at_the_start_of_a_continued_line_is_binary() -> None:
+    text = "block b(n: int) {\n    let x = (n\n             + 1)\n    conv(x, 1)\n}\n"
+    assert format_text(text) == text
+
+
+def test_comments_move_with_their_code() -> None:
+    text = (
+        "model m() {\n    input [3, H=8, W=8]\n    stem: conv(4, 3)\n"
+        "    relu            # a\n    flatten         # b\n}\n"
+    )
+    assert format_text(text).splitlines()[3:5] == [
+        "          relu            # a",
+        "          flatten         # b",
+    ]
+
+
+def test_aligned_aliases_stay_aligned_when_one_is_too_long() -> None:
+    long = ", ".join(["[1, 2, 3]"] * 8)
+    text = f"model a = m(x=1)\nmodel bbbbbbbbbbbbb = m(x=[{long}])\nmodel cc = m(x=2)\n"
+    once = format_text(text)
+    assert format_text(once) == once
+    assert once.splitlines()[0] == "model a = m(x=1)"
+    assert once.splitlines()[-1] == "model cc = m(x=2)"
+    text = "model a = m(x=1)\nmodel bbb = m(x=2)\n"
+    assert format_text(text) == "model a   = m(x=1)\nmodel bbb = m(x=2)\n"

@@ -18,8 +18,9 @@ code here. The layout is the one of the bundled specs:
   consecutive top-level ``model NAME = ...`` lines line up their ``=``;
 - the line breaks you wrote are kept; a line longer than :data:`MAX_WIDTH` is
   broken after the commas of its outermost bracket that has some;
-- a comment after code keeps its column when there is room (at least two
-  spaces), so aligned comments stay aligned; at most one blank line in a row.
+- a comment after code moves as far as its code's end moves (at least two
+  spaces after it), so comments aligned in a column stay so; at most one
+  blank line in a row.
 
 Input that does not parse is refused with the parser's own diagnostic.
 
@@ -61,6 +62,7 @@ class _Line:
     comment: str | None = None
     comment_col: int = 0
     blank_before: bool = False
+    code_end: int = 0  # the column where the code ended in the source, before the comment
 
 
 def format_text(text: str, name: str = "<string>") -> str:
@@ -90,7 +92,10 @@ def _lines(text: str, lexemes: list[Lexeme]) -> list[_Line]:
             current = _Line([], blank_before=blank)
         elif x.kind == COMMENT:
             current.comment = x.text.rstrip()
-            current.comment_col = x.start - (text.rfind("\n", 0, x.start) + 1)
+            line_start = text.rfind("\n", 0, x.start) + 1
+            current.comment_col = x.start - line_start
+            if current.tokens:
+                current.code_end = current.tokens[-1].end - line_start
         else:
             current.tokens.append(x)
     if current.tokens or current.comment is not None:
@@ -172,15 +177,12 @@ def _align(lines: list[_Line]) -> _Alignment:
 
 
 def _align_equals(lines: list[_Line], result: _Alignment) -> None:
-    """Consecutive top-level `KEYWORD NAME = ...` lines: pad the names."""
+    """Consecutive top-level `KEYWORD NAME = ...` lines, each whole on its line: pad the names.
+
+    A line that padding would push past :data:`MAX_WIDTH` is left out (it splits
+    the run), so that formatting the result again changes nothing.
+    """
     run: list[int] = []
-
-    def close() -> None:
-        width = max((len(lines[k].tokens[1].text) for k in run), default=0)
-        for k in run:
-            result.equals[k] = width
-        run.clear()
-
     for i, line in enumerate(lines):
         toks = line.tokens
         fits = (
@@ -189,12 +191,37 @@ def _align_equals(lines: list[_Line], result: _Alignment) -> None:
             and is_keyword(toks[0])
             and not is_keyword(toks[1])
             and toks[2].kind == "EQUAL"
+            and _balanced(toks)
         )
         if not fits or line.blank_before or (run and run[-1] != i - 1):
-            close()
+            _pad_run(lines, run, result)
+            run = []
         if fits:
             run.append(i)
-    close()
+    _pad_run(lines, run, result)
+
+
+def _balanced(toks: list[Lexeme]) -> bool:
+    depth = 0
+    for tok in toks:
+        depth += (tok.kind in OPEN) - (tok.kind in CLOSE)
+    return depth == 0
+
+
+def _pad_run(lines: list[_Line], run: list[int], result: _Alignment) -> None:
+    if len(run) < 2:
+        return
+    names = {k: len(lines[k].tokens[1].text) for k in run}
+    width = max(names.values())
+    plain = {k: len(_Layout([_Line(list(lines[k].tokens))]).render().rstrip("\n")) for k in run}
+    too_long = [k for k in run if plain[k] + width - names[k] > MAX_WIDTH]
+    if not too_long:
+        for k in run:
+            result.equals[k] = width
+        return
+    cut = too_long[0]
+    _pad_run(lines, [k for k in run if k < cut], result)
+    _pad_run(lines, [k for k in run if k > cut], result)
 
 
 class _Layout:
@@ -208,6 +235,8 @@ class _Layout:
         self.statement_indent = 0
         self.chain: dict[int, bool] = {}  # body id -> the last statement continues a column
         self.last_kind = ""  # the last token written, for blank lines after an opener
+        self.line_before: Lexeme | None = None
+        self.last_tok: Lexeme | None = None  # the last token of the line above, if continued
 
     def render(self) -> str:
         queue = list(enumerate(self.lines))
@@ -230,18 +259,22 @@ class _Layout:
             self.last_kind = COMMENT
             return []
         saved = [_Open(o.kind, o.id, o.content, o.closer, o.typed_arg) for o in self.stack]
+        continued = bool(self.stack) and self.stack[-1].kind != BODY
+        self.line_before = self.last_tok if continued else None
         text, cols = self._render_tokens(index, toks, indent)
         if len(text) > MAX_WIDTH and (cut := _break_at(toks, cols, text)) is not None:
             self.stack = saved
             first = _Line(toks[:cut], blank_before=line.blank_before)
-            rest = _Line(toks[cut:], line.comment, line.comment_col)
+            rest = _Line(toks[cut:], line.comment, line.comment_col, code_end=line.code_end)
             self.out_pop_blank(line)
             return [first, rest]
         if line.comment is not None:
-            col = max(line.comment_col, len(text) + 2)
+            # The comment moves with its code, so comments aligned in a column stay so.
+            col = max(line.comment_col + len(text) - line.code_end, len(text) + 2)
             text = text.ljust(col) + line.comment
         self.out.append(text)
         self.last_kind = toks[-1].kind
+        self.last_tok = toks[-1]
         return []
 
     def out_pop_blank(self, line: _Line) -> None:
@@ -321,7 +354,7 @@ class _Layout:
 
     def _space(self, toks: list[Lexeme], j: int) -> str:
         a, b = toks[j - 1], toks[j]
-        before = toks[j - 2] if j >= 2 else None
+        before = toks[j - 2] if j >= 2 else self.line_before
         inside = self.stack[-1] if self.stack else None
         return " " if _spaced(a, b, before, inside) else ""
 
