@@ -349,6 +349,37 @@ def test_resource_limits_are_configurable() -> None:
     assert len(resdsl.loads(text, limits=resdsl.Limits(max_nodes=60)).graph()) == 51
 
 
+REPEATED_BLOCKS = """
+block res() {
+    conv(4, 1)
+    relu
+    conv2: conv(4, 1)
+    skip in -> conv2 (add)
+    relu
+}
+model chain(n: int = 30000) {
+    input [4, 2, 2]
+    first: res()
+    repeat n { res() }
+}
+"""
+
+
+def test_a_repeat_past_the_node_limit_is_refused_once_its_size_is_known() -> None:
+    # 30,001 blocks of 5 nodes: refused after the second copy (when its size is
+    # known to repeat), not after elaborating 100,000 nodes
+    with pytest.raises(resdsl.ResdslError) as err:
+        resdsl.loads(REPEATED_BLOCKS, "chain.res").graph()
+    [d] = err.value.diagnostics
+    assert d.code == "too-many-nodes" and str(d.span) == "chain.res:12:16"
+    assert d.notes == (
+        "it makes 5 nodes and 29,999 more copies follow: at least 150,006 nodes in all",
+    )
+    # at the limit exactly it is built
+    fits = resdsl.loads(REPEATED_BLOCKS, limits=resdsl.Limits(max_nodes=150_006))
+    assert len(fits.graph("chain")) == 150_006
+
+
 def test_nothing_but_resdsl_error_escapes() -> None:
     for text in ["model m() {", "\x00\x01", "model m() { input [0] }", "model m() { input [] }",
                  "block b() { b }\nmodel m() {\n input [3]\n b\n}", "(" * 5000,
