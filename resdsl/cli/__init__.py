@@ -11,12 +11,12 @@ from __future__ import annotations
 # isort: off
 from resdsl.cli import check as _check  # noqa: F401  (registers commands)
 from resdsl.cli import compile as _compile  # noqa: F401
-from resdsl.cli import fmt as _fmt  # noqa: F401
-from resdsl.cli import lsp as _lsp  # noqa: F401
 from resdsl.cli import render as _render  # noqa: F401
 from resdsl.cli import analyze as _analyze  # noqa: F401
 from resdsl.cli import train as _train  # noqa: F401
 from resdsl.cli import layers as _layers  # noqa: F401
+from resdsl.cli import fmt as _fmt  # noqa: F401
+from resdsl.cli import lsp as _lsp  # noqa: F401
 from resdsl.cli.common import app
 
 # isort: on
