@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 INTERRUPTED = 130
 
 #: The command modules; their import order is the order --help lists the commands in.
-_COMMANDS = ("check", "compile", "render", "analyze", "train", "layers")
+_COMMANDS = ("check", "compile", "render", "analyze", "train", "layers", "fmt", "lsp")
 
 
 def _load_app() -> Any:
