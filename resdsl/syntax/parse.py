@@ -586,8 +586,8 @@ _SIMPLE_ESCAPES: Final = {
 _INTERP: Final = re.compile(r"\{([^{}\n]*)\}")
 
 
-class _Builder:
-    """The inline transformer: one method per rule alias, called on each reduction.
+class _ExprBuilder:
+    """The tokens' and expressions' half of :class:`_Builder`.
 
     Methods named after a terminal (``NUMBER``...) are called when that token is
     shifted. Tokens may come from Lark or from `_Driver`: only their attributes
@@ -721,6 +721,13 @@ class _Builder:
 
     def expr_start(self, c: list[Any]) -> Any:
         return c[0]
+
+
+class _Builder(_ExprBuilder):
+    """The inline transformer: one method per rule alias, called on each reduction.
+
+    The statements and definitions; :class:`_ExprBuilder` builds tokens and expressions.
+    """
 
     # ------------------------------------------------------------- labels
 
