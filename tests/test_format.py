@@ -180,6 +180,11 @@ def test_layout_rules() -> None:
     )
 
 
+def test_a_dotted_reference_is_written_tight() -> None:
+    text = "model m() {\n    input [3]\n    a: { b: relu }\n    c: relu from a . b\n    output o : c\n}\n"
+    assert format_text(text).splitlines()[3:5] == ["    c: relu from a.b", "    output o: c"]
+
+
 def test_long_lines_break_after_commas() -> None:
     args = ", ".join(f"p{i}=true" for i in range(14))
     text = f"model m() {{\n    input [3, H=8, W=8]\n    conv(8, 3, {args})\n}}\n"

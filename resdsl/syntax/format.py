@@ -369,7 +369,7 @@ def _spaced(a: Lexeme, b: Lexeme, before: Lexeme | None, inside: _Open | None) -
         return not (a.kind == BODY and b.kind == "RBRACE")
     if b.kind == BODY or a.kind == "RBRACE":
         return True
-    if a.kind in OPEN or b.kind in CLOSE:
+    if a.kind in OPEN or b.kind in CLOSE or "DOT" in (a.kind, b.kind):  # `backbone.layer3`
         return False
     if b.kind == "LPAR" and a.kind in WORDS and not is_keyword(a):
         return before is not None and before.kind == "ARROW"  # `skip a -> b (add)`
