@@ -114,7 +114,7 @@ def test_vscode_manifest_points_at_the_grammar() -> None:
 
 @pytest.mark.skipif(
     not TMGRAMMAR_TEST.exists() or shutil.which("node") is None,
-    reason="run `npm install` in editors/vscode for the grammar test tool",
+    reason="the grammar test tool needs Node.js: `bash scripts/setup.sh --dev` installs it where npm is",
 )
 def test_textmate_grammar_with_vscode_tmgrammar_test() -> None:
     run = subprocess.run(
