@@ -251,7 +251,7 @@ def camel_case(name: str) -> str:
     >>> camel_case("double_conv"), camel_case("_x")
     ('DoubleConv', 'X')
     """
-    parts = [p for p in name.split("_") if p]
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", name) if p]
     out = "".join(p[0].upper() + p[1:] for p in parts)
     if not out or not _IDENT.match(out):
         return "Module"
@@ -420,14 +420,19 @@ def child_ref(name: str) -> str:
     """How ``forward`` refers to a child module: ``self.conv1``, ``self[0]``."""
     if _NUMBER.match(name):
         return f"self[{name}]"
-    if keyword.iskeyword(name) or name.startswith("__"):
+    if not _IDENT.match(name) or keyword.iskeyword(name) or name.startswith("__"):
         return f"getattr(self, {name!r})"
     return f"self.{name}"
 
 
 def child_init(name: str, ctor: str) -> str:
-    """How ``__init__`` registers a child module."""
-    if _NUMBER.match(name) or keyword.iskeyword(name) or name.startswith("__"):
+    """How ``__init__`` registers a child module (a quoted label such as ``block1-0`` by name)."""
+    if (
+        _NUMBER.match(name)
+        or not _IDENT.match(name)
+        or keyword.iskeyword(name)
+        or name.startswith("__")
+    ):
         return f"self.add_module({name!r}, {ctor})"
     return f"self.{name} = {ctor}"
 
@@ -554,12 +559,12 @@ class _Codegen:
         where = f"'{scope}'" if scope else "the model"
         if _NUMBER.match(name):
             return
-        if not _IDENT.match(name):
+        if not name or "." in name:
             raise ResdslError.single(
                 "codegen-name",
                 f"'{escape(name)}' in {where} cannot name a PyTorch module",
                 span,
-                hint="labels are ASCII identifiers: letters, digits and '_'",
+                hint="a module name is not empty and has no '.'",
             )
         reserved = name in MODULE_ATTRIBUTES or name in extra
         if "code" in extra and name.startswith("_resdsl"):
@@ -826,8 +831,9 @@ class _Variables:
 
     def choose(self, label: str, named: bool, in_vars: list[str], dying: list[str]) -> str:
         """The variable of a step's output (``named``: a skip starts from it)."""
-        if named and _IDENT.match(label) and not keyword.iskeyword(label):
-            out = self.fresh(label)
+        if named:
+            # A quoted label ("block1-0") names its variable block1_0.
+            out = self.fresh(re.sub(r"\W", "_", label, flags=re.ASCII))
             self.labelled.add(out)
             return out
         if in_vars and in_vars[0] in dying:

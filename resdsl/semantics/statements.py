@@ -84,8 +84,9 @@ class Statements(ElabPart):
         if stmt.label is not None:
             name = label_text(stmt.label, env, scope)
             span = stmt.label.span
-            if not name.isidentifier():
-                self.ctx.error(scope, "bad-label", f"label '{name}' is not a valid name", span)
+            problem = label_problem(name, stmt.label.quoted)
+            if problem is not None:
+                self.ctx.error(scope, "bad-label", problem[0], span, problem[1])
         else:
             name, span = str(position[0]), stmt.span
         items.append(Item(kind, stmt, env, name, position[0], span))
@@ -248,3 +249,31 @@ class Statements(ElabPart):
         out = self.body(stmt.body, child)
         info.output = out.node
         return out
+
+
+def label_problem(name: str, quoted: bool) -> tuple[str, str] | None:
+    """Why ``name`` cannot label a statement, with a hint; None if it can.
+
+    An unquoted label is an identifier; a quoted one any name PyTorch accepts
+    for a submodule: not empty and without '.', which separates module paths.
+
+    >>> label_problem("block1-0", quoted=True) is None
+    True
+    >>> label_problem("block1-0", quoted=False)[0]
+    "label 'block1-0' is not a valid name"
+    """
+    if quoted:
+        if not name:
+            return "a quoted label cannot be empty", "write the module's name between the quotes"
+        if "." in name:
+            return (
+                f"label '{name}' cannot name a module: it contains '.'",
+                "PyTorch separates module paths with '.': use another character, such as '_'",
+            )
+        return None
+    if name.isidentifier() and name.isascii():
+        return None
+    return (
+        f"label '{name}' is not a valid name",
+        f'to name a module \'{name}\', write the label in quotes: "{name}"',
+    )

@@ -128,6 +128,8 @@ class Label:
 
     parts: tuple[str | Expr, ...]
     span: Span
+    #: Written in quotes: any name PyTorch accepts (non-empty, no '.'), keywords included.
+    quoted: bool = False
 
     @property
     def literal(self) -> str | None:
@@ -237,7 +239,18 @@ class InputDecl:
     span: Span
 
 
-Stmt = Call | Group | Repeat | If | Let | Skip
+@dataclass(frozen=True, slots=True)
+class ParamDecl:
+    """``param NAME [dims] = INIT``: a learnable tensor of the scope."""
+
+    name: str
+    name_span: Span
+    dims: tuple[Expr, ...]
+    init: Expr
+    span: Span
+
+
+Stmt = Call | Group | Repeat | If | Let | Skip | ParamDecl
 
 # ----------------------------------------------------------------- definitions
 

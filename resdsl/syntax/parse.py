@@ -71,7 +71,7 @@ __all__ = [
 KEYWORDS: Final = frozenset(
     {
         *("use", "block", "model", "input", "skip", "repeat", "as", "if", "else", "let"),
-        *("in", "true", "false", "and", "or", "not"),
+        *("param", "in", "true", "false", "and", "or", "not"),
     }
 )
 """Reserved words: none of them can name a label, a parameter or a variable."""
@@ -652,7 +652,7 @@ class _Builder:
         args = tuple(c[1:-1])
         if func in _REF_FUNCTIONS:
             # channels(conv1): a bare name here refers to a label.
-            args = tuple(ast.Label((a.id,), a.span) if isinstance(a, ast.Name) else a for a in args)
+            args = tuple(_as_label(ctx, a) for a in args)
         else:
             if func not in FUNCTIONS:
                 ctx.error(
@@ -715,10 +715,12 @@ class _Builder:
     def label(self, c: list[Any]) -> ast.Label:
         tok = c[0]
         ctx = _CTX.get()
+        if isinstance(tok, ast.Str):  # the STRING terminal's callback made it a Str
+            return _quoted_label(ctx, tok.span.start, tok.span.text, tok.span)
         span = _tspan(ctx, tok)
         if tok.type == "NAME":
             return ast.Label((tok.value,), span)
-        return ast.Label(_interpolate(ctx, tok), span)
+        return ast.Label(_interpolate(ctx, tok.value, tok.start_pos), span)
 
     def skip_src(self, c: list[Any]) -> ast.Label | ast.InputRef:
         if isinstance(c[0], ast.InputRef):
@@ -795,6 +797,12 @@ class _Builder:
     def let(self, c: list[Any]) -> ast.Let:
         kw, tok, value = c
         return ast.Let(tok.value, value, _tn(_CTX.get(), kw, value))
+
+    def param_decl(self, c: list[Any]) -> ast.ParamDecl:
+        ctx = _CTX.get()
+        kw, tok, init = c[0], c[1], c[-1]
+        dims = tuple(c[3:-2])
+        return ast.ParamDecl(tok.value, _tspan(ctx, tok), dims, init, _tn(ctx, kw, init))
 
     def skip(self, c: list[Any]) -> ast.Skip:
         ctx = _CTX.get()
@@ -977,10 +985,35 @@ def _unescape(ctx: _Context, raw: str, offset: int) -> str:
     return _ESCAPE.sub(one, raw)
 
 
-def _interpolate(ctx: _Context, tok: Any) -> tuple[str | ast.Expr, ...]:
+def _as_label(ctx: _Context, arg: ast.Expr) -> ast.Expr:
+    """An argument of ``channels``/``shape``: a bare name or a quoted string is a label."""
+    if isinstance(arg, ast.Name):
+        return ast.Label((arg.id,), arg.span)
+    if isinstance(arg, ast.Str):
+        return _quoted_label(ctx, arg.span.start, arg.span.text, arg.span)
+    return arg
+
+
+def _quoted_label(ctx: _Context, start: int, raw: str, span: Span) -> ast.Label:
+    """The label ``"block{s + 1}-{i}"``: its text between the quotes, interpolated.
+
+    Backslashes are not escapes here: a label holds no quote or newline, and a
+    backslash is kept as written (PyTorch accepts it in a module name).
+    """
+    parts = _interpolate(ctx, raw[1:-1], start + 1)
+    if not parts:
+        ctx.error(
+            "a quoted label cannot be empty",
+            span,
+            'write the module\'s name between the quotes, e.g. "block1-0"',
+            code="bad-label",
+        )
+        parts = ("",)
+    return ast.Label(parts, span, quoted=True)
+
+
+def _interpolate(ctx: _Context, text: str, base: int) -> tuple[str | ast.Expr, ...]:
     """Split the label ``layer{s + 1}_out`` into ``("layer", <s + 1>, "_out")``."""
-    text: str = tok.value
-    base: int = tok.start_pos
     parts: list[str | ast.Expr] = []
     pos = 0
     for m in _INTERP.finditer(text):
@@ -1032,7 +1065,7 @@ _TERMINAL_TEXT: Final = {
 _EXPR_START: Final = frozenset(
     {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "IN", "LPAR", "LSQB", "MINUS", "PLUS", "NOT"}
 )
-_STMT_START: Final = frozenset({"SKIP", "REPEAT", "IF", "LET"})
+_STMT_START: Final = frozenset({"SKIP", "REPEAT", "IF", "LET", "PARAM"})
 _DEF_START: Final = frozenset({"USE", "BLOCK", "MODEL"})
 _OPERATORS: Final = frozenset(
     {
@@ -1098,7 +1131,7 @@ def _expected_text(expected: set[str]) -> str:
     phrases: list[str] = []
     if left >= _STMT_START:
         phrases.append("a statement")
-        left -= _STMT_START | {"NAME", "LABEL_INTERP", "INPUT"}
+        left -= _STMT_START | {"NAME", "LABEL_INTERP", "STRING", "INPUT"}
     if left >= _DEF_START:
         phrases.append("a definition ('block', 'model' or 'use')")
         left -= _DEF_START
