@@ -65,7 +65,9 @@ def signature(layer: Layer) -> str:
     """
     parts = []
     for name, field in layer.Args.model_fields.items():
-        if field.is_required():
+        if name == layer.varargs:
+            parts.append(f"*{name}")
+        elif field.is_required():
             parts.append(name)
         elif field.default is None:
             parts.append(f"[{name}]")
@@ -93,7 +95,14 @@ def torch_modules(layer: Layer) -> str:
     Asks the layer itself: its required arguments set to 1, its ``torch_init``
     source for a sample input of each rank, the class name read off that source.
     """
-    required = {name: 1 for name, f in layer.Args.model_fields.items() if f.is_required()}
+    if not layer.has_module:  # a layout layer is a tensor method in forward (permute, ...)
+        return f"`Tensor.{layer.name}` (no module)"
+    # A size list gets (-1,): one size that takes the whole dimension, valid on any input.
+    required = {
+        name: (-1,) if typing.get_origin(f.annotation) is tuple else 1
+        for name, f in layer.Args.model_fields.items()
+        if f.is_required()
+    }
     args = layer.Args.model_validate(required)
     found: list[str] = []
     for rank in layer.ranks or ALL_RANKS:

@@ -14,7 +14,8 @@ from resdsl.ops.base import Layer, LayerArgs, Op, PathRole, ShapeError
 from resdsl.ops.conv import Conv, ConvTranspose
 from resdsl.ops.linear import Linear
 from resdsl.ops.merge import BUILTIN_MERGES, Merge
-from resdsl.ops.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
+from resdsl.ops.layout import LAYOUT_LAYERS
+from resdsl.ops.norm import BatchNorm, ChannelLayerNorm, GroupNorm, InstanceNorm, LayerNorm
 from resdsl.ops.pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
 from resdsl.ops.registry import (
     get_op,
@@ -34,6 +35,7 @@ BUILTIN_LAYERS: tuple[Layer, ...] = (
     BatchNorm(),
     GroupNorm(),
     LayerNorm(),
+    ChannelLayerNorm(),
     InstanceNorm(),
     Linear(),
     *ACTIVATIONS,
@@ -42,6 +44,7 @@ BUILTIN_LAYERS: tuple[Layer, ...] = (
     AdaptiveAvgPool(),
     AdaptiveMaxPool(),
     Flatten(),
+    *LAYOUT_LAYERS,
     Dropout(),
     Upsample(),
     Identity(),

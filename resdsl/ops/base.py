@@ -166,6 +166,8 @@ class Layer(Op):
     integer_input: ClassVar[bool] = False
     #: Allowed input ranks (without batch); None means any.
     ranks: ClassVar[tuple[int, ...] | None] = None
+    #: The argument that collects every positional argument (``permute(1, 2, 0)``), if any.
+    varargs: ClassVar[str | None] = None
 
     @property
     def path(self) -> PathRole:

@@ -8,6 +8,7 @@ instance built before, see :mod:`resdsl.semantics.stamping`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -76,6 +77,7 @@ class Calls(ElabPart):
             return POISON
         if isinstance(target, BlockRef):
             return self.instantiate(target, item, scope, current)
+        stmt = packed_varargs(target, stmt)
         values = self.layer_args(target, stmt, item.env, scope)
         if values is None:
             return POISON
@@ -296,6 +298,21 @@ class Calls(ElabPart):
                 )
             )
         return True
+
+
+def packed_varargs(layer: Layer, stmt: ast.Call) -> ast.Call:
+    """``permute(1, 2, 0)`` as ``permute([1, 2, 0])``: a varargs layer's positional arguments
+    become one list (a single list argument is already one)."""
+    positional = [a for a in stmt.args if a.name is None]
+    if layer.varargs is None or not positional:
+        return stmt
+    if len(positional) == 1 and isinstance(positional[0].value, ast.ListExpr):
+        return stmt
+    first, last = positional[0].span, positional[-1].span
+    span = first.source.span(first.start, last.end)
+    packed = ast.Arg(None, ast.ListExpr(tuple(a.value for a in positional), span), span)
+    keywords = tuple(a for a in stmt.args if a.name is not None)
+    return replace(stmt, args=(packed, *keywords))
 
 
 def _literal_problem(value: Value) -> str | None:
