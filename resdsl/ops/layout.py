@@ -98,7 +98,7 @@ def permutation(layer: str, order: tuple[int, ...], rank: int) -> list[int]:
 
 
 def _example(rank: int) -> list[str]:
-    return [str(d) for d in range(rank)][1:] + ["0"]
+    return [*(str(d) for d in range(1, rank)), "0"]
 
 
 # ---------------------------------------------------------------- transpose

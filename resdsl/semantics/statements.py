@@ -275,5 +275,5 @@ def label_problem(name: str, quoted: bool) -> tuple[str, str] | None:
         return None
     return (
         f"label '{name}' is not a valid name",
-        f'to name a module \'{name}\', write the label in quotes: "{name}"',
+        f"to name a module '{name}', write the label in quotes: \"{name}\"",
     )
