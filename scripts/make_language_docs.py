@@ -65,6 +65,8 @@ def signature(layer: Layer) -> str:
     """
     parts = []
     for name, field in layer.Args.model_fields.items():
+        if field.repr is False:  # filled in by elaboration, not written
+            continue
         if name == layer.varargs:
             parts.append(f"*{name}")
         elif field.is_required():
@@ -95,6 +97,8 @@ def torch_modules(layer: Layer) -> str:
     Asks the layer itself: its required arguments set to 1, its ``torch_init``
     source for a sample input of each rank, the class name read off that source.
     """
+    if layer.param_arg is not None:  # reads a param of its scope in forward
+        return "(no module: reads `self.NAME`)"
     if not layer.has_module:  # a layout layer is a tensor method in forward (permute, ...)
         return f"`Tensor.{layer.name}` (no module)"
     # A size list gets (-1,): one size that takes the whole dimension, valid on any input.

@@ -35,8 +35,8 @@ MODELS = [
     "regnet_y_400mf", "regnet_y_800mf", "regnet_x_1_6gf",
     "squeezenet1_1", "googlenet", "inception_v3",
     "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
-    "convnext_tiny", "convnext_small",
-    "vit_b_16", "vit_b_32",
+    "convnext_tiny", "convnext_small", "convnext_base", "convnext_large",
+    "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32",
     "fcn_resnet50", "deeplabv3_resnet50", "lraspp_mobilenet_v3_large",
 ]  # fmt: skip
 

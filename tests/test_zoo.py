@@ -56,6 +56,14 @@ BUNDLED: dict[str, tuple[str, ...]] = {
     "mobilenet_v2.res": ("mobilenet_v2_net", "mobilenet_v2"),
     "mobilenet_v3.res": ("mobilenet_v3", "mobilenet_v3_large", "mobilenet_v3_small"),
     "efficientnet.res": ("efficientnet", *(f"efficientnet_b{i}" for i in range(8))),
+    "convnext.res": (
+        "convnext",
+        "convnext_tiny",
+        "convnext_small",
+        "convnext_base",
+        "convnext_large",
+    ),
+    "vit.res": ("vit", "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32"),
 }
 SPEC_OF = {name: file for file, names in BUNDLED.items() for name in names[1:]}
 
@@ -68,12 +76,25 @@ QUICK = {
     "mobilenet_v3_large",
     "mobilenet_v3_small",
     "efficientnet_b0",
+    "convnext_tiny",
+    "vit_b_16",
 }
 FORWARD_MODELS = [
     name if name in QUICK else pytest.param(name, marks=pytest.mark.slow) for name in SPEC_OF
 ]
 FORWARD_INPUT = [1, 3, 96, 128]  # batch 1, neither 224 nor square
 FILL_SEED, INPUT_SEED = 0, 1
+#: Models whose input size is a builder argument (a ViT's position embedding has
+#: one row per patch) run at a small size of their own, built so on both sides.
+IMAGE_SIZE = {"vit_b_16": 32, "vit_b_32": 64, "vit_l_16": 32, "vit_l_32": 64}
+
+
+def forward_case(name: str) -> tuple[dict[str, Any], list[int]]:
+    """The builder arguments and the input shape of ``name``'s forward comparison."""
+    size = IMAGE_SIZE.get(name)
+    if size is None:
+        return {}, FORWARD_INPUT
+    return {"image_size": size}, [1, 3, size, size]
 
 
 @cache
@@ -162,12 +183,13 @@ def test_committed_facts_are_torchvisions() -> None:
 
 @pytest.mark.parametrize("name", FORWARD_MODELS)
 def test_torchvision_weights_load_strictly_and_outputs_are_identical(name: str) -> None:
-    torchvision_model = rm.fill_state_dict(oracle.build(name), FILL_SEED).eval()
-    model = spec(SPEC_OF[name]).compile(name).eval()
+    arguments, shape = forward_case(name)
+    torchvision_model = rm.fill_state_dict(oracle.build(name, **arguments), FILL_SEED).eval()
+    model = spec(SPEC_OF[name]).compile(name, **arguments).eval()
     model.load_state_dict(torchvision_model.state_dict(), strict=True)
     for key, value in torchvision_model.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
-    x = rm.reference_input(FORWARD_INPUT, INPUT_SEED)
+    x = rm.reference_input(shape, INPUT_SEED)
     with torch.no_grad():
         expected = torchvision_model(x)
         got = model(x)

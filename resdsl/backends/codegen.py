@@ -78,7 +78,7 @@ import networkx as nx
 from resdsl.backends.init import init_lines, resolve_init
 from resdsl.diagnostics import ResdslError
 from resdsl.ir.dims import describe
-from resdsl.ir.graph import ScopeInfo
+from resdsl.ir.graph import ParamTensor, ScopeInfo
 from resdsl.ops import Layer, Merge, Op, node_op
 from resdsl.source import Span
 from resdsl.version import __version__
@@ -437,6 +437,23 @@ def child_init(name: str, ctor: str) -> str:
     return f"self.{name} = {ctor}"
 
 
+def param_source(param: ParamTensor) -> str:
+    """The constructor of a ``param``: ``nn.Parameter(torch.zeros(1, 1, 768))``.
+
+    >>> from resdsl.source import SourceFile
+    >>> span = SourceFile("t.res", "x").span(0, 1)
+    >>> param_source(ParamTensor((96, 1, 1), "fill", 1e-06, span))
+    'nn.Parameter(torch.full((96, 1, 1), 1e-06))'
+    """
+    sizes = ", ".join(str(d) for d in param.shape)
+    if param.init == "normal":
+        return f"nn.Parameter(torch.empty({sizes}).normal_(std={param.value!r}))"
+    if param.value in (0.0, 1.0):
+        return f"nn.Parameter(torch.{'zeros' if param.value == 0.0 else 'ones'}({sizes}))"
+    shape = f"({sizes},)" if len(param.shape) == 1 else f"({sizes})"
+    return f"nn.Parameter(torch.full({shape}, {param.value!r}))"
+
+
 def _parent_of(path: str) -> str:
     return path.rpartition(".")[0]
 
@@ -591,7 +608,7 @@ class _Codegen:
             extra |= MODEL_ATTRIBUTES
         # First: the forward decides which activations run in place.
         forward = _ForwardWriter(self, path).lines()
-        init = self.init_children(path, extra)
+        init = self.init_params(path, extra) + self.init_children(path, extra)
         if has_gate:
             span = self.nodes[self.gates[path]]["span"]
             init.append(_Line(_GATE_LINE + f"  {_where(span)}", span))
@@ -624,6 +641,24 @@ class _Codegen:
             doc=doc,
             body=body,
         )
+
+    def init_params(self, path: str, extra: set[str]) -> list[_Line]:
+        """The ``__init__`` lines of the scope's ``param`` tensors (``self.NAME = ...``)."""
+        lines: list[_Line] = []
+        for name, param in self.scopes[path].params.items():
+            self.check_child_name(name, param.span, path, extra)
+            if keyword.iskeyword(name):
+                raise ResdslError.single(
+                    "codegen-name",
+                    f"the param '{name}' cannot be a PyTorch attribute: it is a Python keyword",
+                    param.span,
+                    hint="choose another name",
+                )
+            extra.add(name)
+            lines.append(
+                _Line(f"self.{name} = {param_source(param)}  # {_where(param.span)}", param.span)
+            )
+        return lines
 
     def is_child_module(self, unit: _Unit) -> bool:
         return unit.kind != "node" or self.is_module_node(unit.key)

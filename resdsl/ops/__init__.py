@@ -16,6 +16,7 @@ from resdsl.ops.layout import LAYOUT_LAYERS
 from resdsl.ops.linear import Linear
 from resdsl.ops.merge import BUILTIN_MERGES, Merge
 from resdsl.ops.norm import BatchNorm, ChannelLayerNorm, GroupNorm, InstanceNorm, LayerNorm
+from resdsl.ops.params import PARAM_LAYERS
 from resdsl.ops.pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
 from resdsl.ops.registry import (
     get_op,
@@ -45,6 +46,7 @@ BUILTIN_LAYERS: tuple[Layer, ...] = (
     AdaptiveMaxPool(),
     Flatten(),
     *LAYOUT_LAYERS,
+    *PARAM_LAYERS,
     Dropout(),
     Upsample(),
     Identity(),

@@ -168,6 +168,9 @@ class Layer(Op):
     ranks: ClassVar[tuple[int, ...] | None] = None
     #: The argument that collects every positional argument (``permute(1, 2, 0)``), if any.
     varargs: ClassVar[str | None] = None
+    #: The argument that names a ``param`` of the scope (``add_param(pos_embedding)``), if
+    #: any: elaboration checks the name and fills ``param_shape`` from the declaration.
+    param_arg: ClassVar[str | None] = None
 
     @property
     def path(self) -> PathRole:

@@ -29,7 +29,8 @@ def _input_shape(nodes: Any, preds: Any) -> tuple[int, ...]:
 
 
 def count_costs(graph: nx.DiGraph) -> None:
-    """Set ``params`` and ``macs`` on every node, and their totals on the graph."""
+    """Set ``params`` and ``macs`` on every node, and their totals on the graph (the
+    total includes the scopes' ``param`` tensors)."""
     total_params = total_macs = 0
     nodes, preds = graph._node, graph._pred
     for node, data in nodes.items():
@@ -44,5 +45,9 @@ def count_costs(graph: nx.DiGraph) -> None:
         data["macs"] = macs
         total_params += params
         total_macs += macs
+    # Learnable tensors declared with `param` belong to their scope, not to a node.
+    total_params += sum(
+        p.numel for info in graph.graph["scopes"].values() for p in info.params.values()
+    )
     graph.graph["params"] = total_params
     graph.graph["macs"] = total_macs

@@ -19,6 +19,7 @@ from resdsl.ir.dims import Shape, SymDim, expr_of
 from resdsl.ir.graph import ScopeInfo
 from resdsl.ops import Layer, ShapeError, get_layer, layer_names
 from resdsl.ops.base import format_shape
+from resdsl.semantics import params
 from resdsl.semantics.binding import int_hint
 from resdsl.semantics.context import (
     POISON,
@@ -107,6 +108,13 @@ class Calls(ElabPart):
         )
         values: dict[str, Value] = {}
         for name, arg in matched:
+            if name == layer.param_arg:
+                found = params.lookup(self.ctx, scope, arg.value, f"{layer.name}'s param")
+                if found is None:
+                    ok = False
+                else:
+                    values[name], values["param_shape"] = found[0], found[1].shape
+                continue
             try:
                 value = evaluate(arg.value, env, scope)
             except EvalError as err:

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from resdsl.diagnostics import did_you_mean
 from resdsl.ops.base import OpKind
 from resdsl.ops.registry import get_op, names_text, op_names, ops_of_kind
+from resdsl.semantics import params
 from resdsl.semantics.context import ElabContext, Item, Scope
 from resdsl.semantics.expr import BlockRef, Env, EvalError, Value, evaluate, label_text, show
 from resdsl.syntax import ast
 
-SKIP_OPTIONS = ("shortcut", "align", "scale", "gate")
+SKIP_OPTIONS = ("shortcut", "align", "scale", "gate", "drop_path")
 
 #: The ops an option names by word (``shortcut=`` also takes a block); ``gate=`` takes
 #: ``rezero``. Merges, shortcuts and alignments are the op registry's.
@@ -41,6 +42,11 @@ class Skip:
     align: str | None = None
     scale: float | None = None
     gate: str | None = None
+    #: ``gate=NAME``: a param of the scope that multiplies the residual branch.
+    gate_param: str | None = None
+    #: ``gate=NAME``'s tensor shape, to check it broadcasts to the branch.
+    gate_shape: tuple[int, ...] | None = None
+    drop_path: float = 0.0
 
     def report_shape(
         self, ctx: ElabContext, scope: Scope, problem: str, hint: str | None = None
@@ -129,6 +135,12 @@ class SkipResolver:
         """Set one option of ``skip``; False (reported) if it is not valid there."""
         if not self.option_applies(skip, opt, scope):
             return False
+        v = opt.value
+        if opt.name == "gate" and isinstance(v, ast.Name) and v.id not in _words("gate"):
+            found = params.lookup(self.ctx, scope, v, "gate=")
+            if found is not None:
+                skip.gate_param, skip.gate_shape = found[0], found[1].shape
+            return found is not None
         if self.unknown_word(opt, env, scope):
             return False
         v = opt.value
@@ -148,7 +160,7 @@ class SkipResolver:
             self.ctx.error(
                 scope,
                 "skip-option",
-                "skip options are named: shortcut=, align=, scale=, gate=",
+                "skip options are named: shortcut=, align=, scale=, gate=, drop_path=",
                 opt.span,
             )
             return False
@@ -159,7 +171,7 @@ class SkipResolver:
                 f"unknown skip option '{opt.name}'",
                 opt.span,
                 did_you_mean(opt.name, SKIP_OPTIONS)
-                or "the options are shortcut=, align=, scale= and gate=",
+                or "the options are shortcut=, align=, scale=, gate= and drop_path=",
             )
             return False
         merge = get_op(skip.merge, "merge")
@@ -212,6 +224,18 @@ class SkipResolver:
                 self.ctx.error(scope, "skip-option", "scale= takes a number", v.span)
                 return False
             skip.scale = float(value)
+            return True
+        if opt.name == "drop_path":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+                self.ctx.error(
+                    scope,
+                    "skip-option",
+                    f"drop_path= takes a probability in [0, 1), got {show(value)}",
+                    v.span,
+                    "the probability of dropping the residual branch of a sample in training",
+                )
+                return False
+            skip.drop_path = float(value)
             return True
         if opt.name == "shortcut" and isinstance(value, BlockRef):
             skip.shortcut = value

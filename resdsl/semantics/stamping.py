@@ -124,6 +124,7 @@ class Stamper:
                 args=source.args,
                 input=current.node,
                 instance=source.instance,
+                params=dict(source.params),
             )
         )
         for scope_path in template.scopes:
@@ -138,6 +139,7 @@ class Stamper:
                     input=outside(info.input) if info.input else None,
                     output=rename(info.output) if info.output else None,
                     instance=info.instance,
+                    params=dict(info.params),
                 )
             )
         nodes, preds, created = graph.nodes, graph.preds, graph.created

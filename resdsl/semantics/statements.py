@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from resdsl.diagnostics import Diagnostic
 from resdsl.ir.graph import ScopeInfo
+from resdsl.semantics import params
 from resdsl.semantics.context import (
     Abort,
     ElabPart,
@@ -65,6 +66,8 @@ class Statements(ElabPart):
                     self.expand_repeat(stmt, env, scope, items, position)
                 elif isinstance(stmt, ast.If):
                     self.expand_if(stmt, env, scope, items, position)
+                elif isinstance(stmt, ast.ParamDecl):
+                    params.declare(self.ctx, stmt, env, scope)
             except EvalError as err:
                 self.ctx.report(scope, err)
             except Poisoned:

@@ -82,6 +82,9 @@ PARAM_TYPES: Final = ("int", "float", "bool", "str", "list", "block")
 FUNCTIONS: Final = ("len", "min", "max", "channels", "shape")
 """The only functions an expression can call."""
 
+PARAM_INIT_FUNCTION: Final = "normal"
+"""``normal(std)``: parsed anywhere, valid only as a ``param``'s initial value."""
+
 MAX_EXPR_DEPTH: Final = 64
 """Operators nested in one expression (or ``else if`` chained) before it is rejected."""
 
@@ -654,7 +657,7 @@ class _Builder:
             # channels(conv1): a bare name here refers to a label.
             args = tuple(_as_label(ctx, a) for a in args)
         else:
-            if func not in FUNCTIONS:
+            if func not in FUNCTIONS and func != PARAM_INIT_FUNCTION:
                 ctx.error(
                     f"unknown function '{func}': expressions can only call "
                     + ", ".join(FUNCTIONS[:-1])
