@@ -36,7 +36,7 @@ def rows() -> list[str]:
         spec = resdsl.load(path)
         for name in (m for m in spec.models if m in facts):
             size = facts[name]["resolution"]
-            summary = spec.summary(name, H=size, W=size)
+            summary = _summary_at(spec, name, size)
             with_torch = _state_dict_entries(spec, name)
             lines.append(
                 f"| `{name}` | `{path.name}` | {summary.params:,} | {summary.macs / 1e9:.3f} "
@@ -44,6 +44,16 @@ def rows() -> list[str]:
                 f"| {facts[name]['gmacs']:.3f} |"
             )
     return lines
+
+
+def _summary_at(spec: resdsl.Spec, name: str, size: int) -> resdsl.Summary:
+    """The summary at a size x size input: symbolic H and W set, or a fixed input checked."""
+    summary = spec.summary(name)
+    if summary.symbols:
+        return spec.summary(name, H=size, W=size)
+    if summary.input_shape[1:] != (size, size):  # a ViT: the input size is a model parameter
+        raise SystemExit(f"{name}: its fixed input {summary.input_shape} is not {size}x{size}")
+    return summary
 
 
 def _state_dict_entries(spec: resdsl.Spec, name: str) -> int:

@@ -42,6 +42,16 @@ from tests.conftest import DATA, ROOT, SPECS
 ZOO = SPECS / "torchvision"
 COMMITTED = json.loads((DATA / "torchvision_zoo.json").read_text())["models"]
 
+#: torchvision's RegNets but regnet_y_128gf (its oracle needs 2.6 GB to build).
+REGNETS = tuple(
+    f"regnet_{kind}_{size}"
+    for kind, sizes in (
+        ("y", ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")),
+        ("x", ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")),
+    )
+    for size in sizes
+)
+
 #: Every model each spec defines: the family (first) and its sizes.
 BUNDLED: dict[str, tuple[str, ...]] = {
     "resnext.res": (
@@ -56,6 +66,7 @@ BUNDLED: dict[str, tuple[str, ...]] = {
     "mobilenet_v2.res": ("mobilenet_v2_net", "mobilenet_v2"),
     "mobilenet_v3.res": ("mobilenet_v3", "mobilenet_v3_large", "mobilenet_v3_small"),
     "efficientnet.res": ("efficientnet", *(f"efficientnet_b{i}" for i in range(8))),
+    "regnet.res": ("regnet", *REGNETS),
     "convnext.res": (
         "convnext",
         "convnext_tiny",
@@ -76,6 +87,8 @@ QUICK = {
     "mobilenet_v3_large",
     "mobilenet_v3_small",
     "efficientnet_b0",
+    "regnet_y_400mf",
+    "regnet_x_1_6gf",
     "convnext_tiny",
     "vit_b_16",
 }
@@ -87,6 +100,11 @@ FILL_SEED, INPUT_SEED = 0, 1
 #: Models whose input size is a builder argument (a ViT's position embedding has
 #: one row per patch) run at a small size of their own, built so on both sides.
 IMAGE_SIZE = {"vit_b_16": 32, "vit_b_32": 64, "vit_l_16": 32, "vit_l_32": 64}
+
+
+def at_resolution(name: str, size: int) -> dict[str, int]:
+    """The arguments that make ``name``'s input ``size`` x ``size``."""
+    return {"image_size": size} if name in IMAGE_SIZE else {"H": size, "W": size}
 
 
 def forward_case(name: str) -> tuple[dict[str, Any], list[int]]:
@@ -156,7 +174,7 @@ def test_parameters_equal_torchvision_metadata(name: str) -> None:
 @pytest.mark.parametrize("name", list(SPEC_OF))
 def test_macs_equal_torchvision_metadata(name: str) -> None:
     ref = reference(name)
-    macs = spec(SPEC_OF[name]).summary(name, H=ref.resolution, W=ref.resolution).macs
+    macs = spec(SPEC_OF[name]).summary(name, **at_resolution(name, ref.resolution)).macs
     assert round(macs / 1e9, 3) == ref.gmacs, macs
 
 
@@ -165,11 +183,31 @@ def test_committed_facts_agree_with_the_specs(name: str) -> None:
     """The loose cross-check that needs no torchvision (tests/data/torchvision_zoo.json)."""
     facts = COMMITTED[name]
     size = facts["resolution"]
-    summary = spec(SPEC_OF[name]).summary(name, H=size, W=size)
+    summary = spec(SPEC_OF[name]).summary(name, **at_resolution(name, size))
     assert summary.params == facts["num_params"]
     assert round(summary.macs / 1e9, 3) == facts["gmacs"]
     with torch.device("meta"):
         assert len(spec(SPEC_OF[name]).compile(name).state_dict()) == facts["state_dict_entries"]
+
+
+@pytest.mark.parametrize("name", REGNETS)
+def test_regnet_stage_rows_are_torchvisions_block_params(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """regnet.res writes each model's stages as rows; torchvision computes them."""
+    tv = oracle.import_torchvision()
+    stages = spec("regnet.res").program.models[name].args[-1].value
+    rows = [[item.value for item in row.items] for row in stages.items]
+    captured: list[Any] = []
+    monkeypatch.setattr(
+        tv.models.regnet, "_regnet", lambda params, *a, **k: captured.append(params)
+    )
+    getattr(tv.models.regnet, name)()
+    (params,) = captured
+    assert set(params.bottleneck_multipliers) == {1.0}
+    assert rows == [
+        [d, w, g] for d, w, g in zip(params.depths, params.widths, params.group_widths, strict=True)
+    ]
 
 
 @pytest.mark.slow

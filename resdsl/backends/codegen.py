@@ -454,6 +454,11 @@ def param_source(param: ParamTensor) -> str:
     return f"nn.Parameter(torch.full({shape}, {param.value!r}))"
 
 
+def _written_after(span: Span | None, other: Span) -> bool:
+    """``span`` starts after ``other`` in the same file."""
+    return span is not None and span.source is other.source and span.start > other.start
+
+
 def _parent_of(path: str) -> str:
     return path.rpartition(".")[0]
 
@@ -500,6 +505,34 @@ class _Structure:
         for path in self.scopes:
             if path and ("scope", path) not in self.seen[_parent_of(path)]:
                 self.place_empty_scope(path)
+        for units in self.units.values():
+            self.place_early_shortcuts(units)
+
+    def place_early_shortcuts(self, units: list[_Unit]) -> None:
+        """A skip written before its destination registers its shortcut where it is written.
+
+        Its nodes follow the destination in the graph, so its modules would come
+        after the destination's; torchvision's RegNet registers ``proj`` before
+        ``f``, and a spec says so by writing ``proj: skip in -> f (...)`` first.
+        """
+        for k in range(len(units)):
+            unit = units[k]
+            if unit.kind != "scope" or self.scopes[unit.key].kind != "shortcut":
+                continue
+            where = self.scopes[unit.key].span
+            first_after = next(
+                (j for j in range(k) if _written_after(self.unit_span(units[j]), where)), None
+            )
+            if first_after is not None:
+                units.insert(first_after, units.pop(k))
+
+    def unit_span(self, unit: _Unit) -> Span | None:
+        if unit.kind == "node":
+            span: Span | None = self.nodes[unit.key]["span"]
+            return span
+        if unit.kind == "scope":
+            return self.scopes[unit.key].span
+        return None
 
     def add_gate(self, node: str, data: dict[str, Any]) -> None:
         """A merge's learned gate lives in its owner scope (a shortcut) or a gate module."""
