@@ -44,6 +44,7 @@ def declare(ctx: ElabContext, stmt: ast.ParamDecl, env: Env, scope: Scope) -> No
         init, value = _initial(stmt.init, env, scope)
     except EvalError as err:
         ctx.report(scope, err)
+        ctx.failed_params.add((scope.path, stmt.name))  # its uses are not reported again
         return
     if not shape:
         ctx.error(
@@ -53,6 +54,7 @@ def declare(ctx: ElabContext, stmt: ast.ParamDecl, env: Env, scope: Scope) -> No
             stmt.span,
             "give its sizes, e.g. param scale [1] = 1.0 for one number",
         )
+        ctx.failed_params.add((scope.path, stmt.name))
         return
     info.params[stmt.name] = ParamTensor(shape, init, value, stmt.span)
 
@@ -110,6 +112,8 @@ def lookup(
     if isinstance(expr, ast.Name) and expr.id in params:
         return expr.id, params[expr.id]
     name = expr.id if isinstance(expr, ast.Name) else expr.span.text
+    if (scope.path, name) in ctx.failed_params:
+        return None
     ctx.error(
         scope,
         "unknown-param",

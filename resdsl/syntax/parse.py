@@ -1224,6 +1224,12 @@ _KNOWN: Final = (
         any_token=False,
     ),
     _Known(
+        ("block b { param: conv(3) }", "block b { param = 1 }"),
+        "'param' is a reserved word: it declares a learnable tensor, "
+        '`param NAME [dims] = INIT`; to use it as a label, quote it: "param": conv(...)',
+        message="expected the param's name after 'param'",
+    ),
+    _Known(
         ("block b { skip in -> x }", "block b { skip in -> x{i} }"),
         "a skip ends with its merge in parentheses, e.g. `skip in -> x (add)`; "
         f"the merges are {names_text('merge')}",
