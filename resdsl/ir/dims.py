@@ -236,6 +236,8 @@ def describe(d: int) -> str:
 @lru_cache(maxsize=8192)
 def _describe(expr: DimExpr, value: int) -> str:
     names = symbols_of(expr)
+    if expr[0] == "mul" and len(names) > 1:  # flattened sizes: W*H, 768*H/16 ...
+        return "*".join(_factor(part) for part in expr[1:])
     rate = slope(expr)
     if len(names) != 1 or rate is None or rate == 0:
         return str(value)
@@ -251,6 +253,25 @@ def _describe(expr: DimExpr, value: int) -> str:
     if den == 1:
         return head if c == 0 else f"{head}{c:+d}"
     return f"{head}/{den}" if c == 0 else f"({head}{c:+d})/{den}"
+
+
+def _factor(part: DimExpr | int) -> str:
+    """One factor of a product, parenthesised when its form has an operator of its own."""
+    if isinstance(part, int):
+        return str(part)
+    text = _describe(part, evaluate(part, _samples(part)))
+    return text if text.replace("/", "").replace("*", "").isalnum() else f"({text})"
+
+
+def _samples(expr: DimExpr) -> dict[str, int]:
+    """The sample value of every symbol in an expression."""
+    if expr[0] == "sym":
+        return {expr[1]: int(expr[2])}
+    out: dict[str, int] = {}
+    for part in expr[1:]:
+        if isinstance(part, tuple):
+            out |= _samples(part)
+    return out
 
 
 def _sample_of(expr: DimExpr) -> int:
