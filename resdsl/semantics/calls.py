@@ -32,7 +32,7 @@ from resdsl.semantics.context import (
     freeze,
 )
 from resdsl.semantics.expr import BlockRef, Env, EvalError, Value, evaluate, show
-from resdsl.semantics.stamping import instance_key
+from resdsl.semantics.stamping import Variant, drop_path_params, instance_key
 from resdsl.source import Span
 from resdsl.syntax import ast
 
@@ -48,6 +48,10 @@ class Calls(ElabPart):
         #: Blocks repeat: the same layer with the same arguments on the same input
         #: is validated and inferred once (a large share of elaboration time).
         self.layer_memo: dict[tuple[Any, ...], tuple[Any, Shape]] = {}
+        #: Varargs calls packed into one list argument, by statement (see packed_varargs).
+        self.packed_calls: dict[int, tuple[ast.Call, ast.Call]] = {}
+        #: Per block: its parameters used only as drop_path= (see drop_path_params).
+        self.drop_only: dict[str, dict[str, str]] = {}
 
     def callee(self, name: str, env: Env) -> Layer | BlockRef | None:
         """What a call's name means: a block variable, a block, or a layer."""
@@ -78,13 +82,22 @@ class Calls(ElabPart):
             return POISON
         if isinstance(target, BlockRef):
             return self.instantiate(target, item, scope, current)
-        stmt = packed_varargs(target, stmt)
+        if target.varargs is not None:
+            stmt = self.packed(target, stmt)
         values = self.layer_args(target, stmt, item.env, scope)
         if values is None:
             return POISON
         return self.layer_node(target.name, values, scope, item.name, current, stmt.span, stmt)
 
     # ------------------------------------------------------------ layers
+
+    def packed(self, layer: Layer, stmt: ast.Call) -> ast.Call:
+        """The call with its varargs packed, built once per statement (blocks repeat)."""
+        found = self.packed_calls.get(id(stmt))
+        if found is None or found[0] is not stmt:
+            found = (stmt, packed_varargs(layer, stmt))
+            self.packed_calls[id(stmt)] = found
+        return found[1]
 
     def layer_args(
         self, layer: Layer, stmt: ast.Call, env: Env, scope: Scope
@@ -248,11 +261,15 @@ class Calls(ElabPart):
         stamper = self.el.stamper
         key = instance = None
         if current.node is not None and current.shape is not None:
-            key = stamper.key(ref.name, bound, current, scope)
+            instance = instance_key(ref.name, bound, current.shape, scope.role)
+            variable = self.drop_path_params(ref.name, bdef.body)
+            variant = _variant(bound, variable, instance)
+            # Instances that differ only in drop_path= probabilities share a template.
+            shared = {k: None if k in variable and variant else v for k, v in bound.items()}
+            key = stamper.key(ref.name, shared, current, scope)
             template = stamper.find(key)
             if template is not None:
-                return stamper.stamp(template, path, stmt.span, current)
-            instance = instance_key(ref.name, bound, current.shape, scope.role)
+                return stamper.stamp(template, path, stmt.span, current, variant)
         info = self.graph.add_scope(
             ScopeInfo(
                 path,
@@ -283,6 +300,13 @@ class Calls(ElabPart):
             stamper.remember(key, mark, errors, path, current.node, out)  # type: ignore[arg-type]
         return out
 
+    def drop_path_params(self, block: str, body: tuple[ast.Stmt, ...]) -> dict[str, str]:
+        """:func:`resdsl.semantics.stamping.drop_path_params` of a block, worked out once."""
+        found = self.drop_only.get(block)
+        if found is None:
+            found = self.drop_only[block] = drop_path_params(body)
+        return found
+
     def check_nesting(self, ref: BlockRef, stmt: ast.Call, scope: Scope) -> bool:
         """A block may not contain itself, and blocks nest at most ``max_depth`` deep."""
         if ref.name in scope.stack:
@@ -306,6 +330,20 @@ class Calls(ElabPart):
                 )
             )
         return True
+
+
+def _variant(bound: dict[str, Value], variable: dict[str, str], instance: str) -> Variant | None:
+    """The instance's drop_path= probabilities, if every one is valid (else it elaborates
+    in full, which reports the bad one)."""
+    if not variable:
+        return None
+    drop_paths: dict[str, float] = {}
+    for name, node in variable.items():
+        value = bound.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+            return None
+        drop_paths[node] = float(value)
+    return Variant(dict(bound), instance, drop_paths)
 
 
 def packed_varargs(layer: Layer, stmt: ast.Call) -> ast.Call:
