@@ -210,6 +210,28 @@ def test_regnet_stage_rows_are_torchvisions_block_params(
     ]
 
 
+@pytest.mark.parametrize(
+    "name", ["convnext_tiny", "convnext_small", "efficientnet_b0", "efficientnet_b3"]
+)
+def test_stochastic_depth_equals_torchvisions(name: str) -> None:
+    """drop_path= of every residual block is torchvision's StochasticDepth probability."""
+    with torch.device("meta"):
+        torchvision_model = oracle.build(name)
+    expected = [
+        module.stochastic_depth.p
+        for module in torchvision_model.modules()
+        if hasattr(module, "stochastic_depth") and getattr(module, "use_res_connect", True)
+    ]
+    graph = spec(SPEC_OF[name]).graph(name)
+    got = [
+        data["args"].drop_path
+        for _, data in graph.nodes(data=True)
+        if data["role"] == "merge" and data["op"] == "add"
+    ]
+    assert got == expected
+    assert len(set(got)) == len(got) > 1  # rising with depth
+
+
 @pytest.mark.slow
 def test_committed_facts_are_torchvisions() -> None:
     script: dict[str, Any] = runpy.run_path(str(ROOT / "scripts" / "make_zoo_data.py"))

@@ -125,6 +125,9 @@ class Transpose(_ModulelessLayer):
     def expression(self, args: TransposeArgs, x: str) -> str:
         return f"{x}.transpose({torch_dim(args.dim0)}, {torch_dim(args.dim1)})"
 
+    def label(self, args: TransposeArgs, rank: int) -> str:
+        return f"transpose({args.dim0}, {args.dim1})"
+
 
 # ---------------------------------------------------------------- reshape
 
@@ -287,6 +290,9 @@ class Select(_ModulelessLayer):
 
     def expression(self, args: SelectArgs, x: str) -> str:
         return f"{x}.select({torch_dim(args.dim)}, {args.index})"
+
+    def label(self, args: SelectArgs, rank: int) -> str:
+        return f"select({args.dim}, {args.index})"
 
 
 LAYOUT_LAYERS: tuple[Layer, ...] = (Permute(), Transpose(), Reshape(), Unflatten(), Select())
