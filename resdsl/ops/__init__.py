@@ -19,6 +19,7 @@ from resdsl.ops.norm import BatchNorm, ChannelLayerNorm, GroupNorm, InstanceNorm
 from resdsl.ops.params import PARAM_LAYERS
 from resdsl.ops.pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
 from resdsl.ops.registry import (
+    get_layer,
     get_op,
     names_text,
     node_op,
@@ -69,10 +70,6 @@ def register_layer(layer: Layer, *, replace: bool = False) -> None:
     if get_op(layer.name, "layer") is not None and not replace:
         raise ValueError(f"a layer named {layer.name!r} is already registered")
     register_op(layer, replace=True)
-
-
-def get_layer(name: str) -> Layer | None:
-    return get_op(name, "layer")
 
 
 def layer_names() -> list[str]:
