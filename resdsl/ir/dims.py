@@ -236,8 +236,8 @@ def describe(d: int) -> str:
 @lru_cache(maxsize=8192)
 def _describe(expr: DimExpr, value: int) -> str:
     names = symbols_of(expr)
-    if expr[0] == "mul" and len(names) > 1:  # flattened sizes: W*H, 768*H/16 ...
-        return "*".join(_factor(part) for part in expr[1:])
+    if expr[0] == "mul" and len(names) > 1:  # flattened sizes: 3*H*W, W*H ...
+        return "*".join(_factor(part) for part in _factors(expr))
     rate = slope(expr)
     if len(names) != 1 or rate is None or rate == 0:
         return str(value)
@@ -253,6 +253,13 @@ def _describe(expr: DimExpr, value: int) -> str:
     if den == 1:
         return head if c == 0 else f"{head}{c:+d}"
     return f"{head}/{den}" if c == 0 else f"({head}{c:+d})/{den}"
+
+
+def _factors(expr: DimExpr | int) -> list[DimExpr | int]:
+    """The factors of nested products, in order: ``(mul, (mul, 3, H), W)`` -> ``[3, H, W]``."""
+    if isinstance(expr, tuple) and expr[0] == "mul":
+        return [*_factors(expr[1]), *_factors(expr[2])]
+    return [expr]
 
 
 def _factor(part: DimExpr | int) -> str:
