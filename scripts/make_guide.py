@@ -378,8 +378,11 @@ def main() -> None:
         "A network with skips is a DAG with many input-to-output paths. `resdsl paths` "
         "counts them and, for each, the activations (nonlinear layers) and the weighted "
         "layers it crosses, exactly and without listing them: a dynamic programme over the "
-        "graph holds one histogram per node, shifted by one at each activation and summed "
-        "at each merge. Start with the U-Net:\n\n"
+        "graph carries a histogram along each value, shifted by one at each activation, "
+        "summed at each merge and dropped once its last reader has it. A model with "
+        "histograms too large to tabulate (tens of thousands of residual blocks) stops "
+        "with an error that points at the merge; `--count-only` then gives the count, "
+        "the depth ranges and the shortest path without them. Start with the U-Net:\n\n"
     )
     cmd = "resdsl paths specs/unet.res -o docs/images/guide_paths_unet.png"
     say(shell(cmd, run(cmd)))

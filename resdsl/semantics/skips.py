@@ -18,7 +18,7 @@ from resdsl.semantics.context import ElabContext, Item, Scope
 from resdsl.semantics.expr import BlockRef, Env, EvalError, Value, evaluate, label_text, show
 from resdsl.syntax import ast
 
-SKIP_OPTIONS = ("shortcut", "align", "scale", "gate", "drop_path")
+SKIP_OPTIONS = ("shortcut", "align", "scale", "gate", "drop_path", "dim")
 
 #: The ops an option names by word (``shortcut=`` also takes a block); ``gate=`` takes
 #: ``rezero``. Merges, shortcuts and alignments are the op registry's.
@@ -47,6 +47,7 @@ class Skip:
     #: ``gate=NAME``'s tensor shape, to check it broadcasts to the branch.
     gate_shape: tuple[int, ...] | None = None
     drop_path: float = 0.0
+    dim: int | None = None
 
     def report_shape(
         self, ctx: ElabContext, scope: Scope, problem: str, hint: str | None = None
@@ -90,7 +91,17 @@ class SkipResolver:
             ok = False
         if not self.check_ends(stmt, src, dst, scope, by_name):
             ok = False
-        if ok and src != "in" and by_name[src].position >= by_name[dst].position:
+        if ok and src == dst:
+            self.ctx.error(
+                scope,
+                "self-skip",
+                f"skip from '{src}' to itself",
+                stmt.span,
+                hint="a skip carries an earlier value forward into a later one: "
+                "its source and destination must be two different values",
+            )
+            ok = False
+        elif ok and src != "in" and by_name[src].position >= by_name[dst].position:
             self.ctx.error(
                 scope,
                 "backwards-skip",
@@ -160,7 +171,7 @@ class SkipResolver:
             self.ctx.error(
                 scope,
                 "skip-option",
-                "skip options are named: shortcut=, align=, scale=, gate=, drop_path=",
+                "skip options are named: shortcut=, align=, scale=, gate=, drop_path=, dim=",
                 opt.span,
             )
             return False
@@ -171,7 +182,7 @@ class SkipResolver:
                 f"unknown skip option '{opt.name}'",
                 opt.span,
                 did_you_mean(opt.name, SKIP_OPTIONS)
-                or "the options are shortcut=, align=, scale=, gate= and drop_path=",
+                or "the options are shortcut=, align=, scale=, gate=, drop_path= and dim=",
             )
             return False
         merge = get_op(skip.merge, "merge")
@@ -236,6 +247,18 @@ class SkipResolver:
                 )
                 return False
             skip.drop_path = float(value)
+            return True
+        if opt.name == "dim":
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.ctx.error(
+                    scope,
+                    "skip-option",
+                    f"dim= takes an int, got {show(value)}",
+                    v.span,
+                    "0 is the first dimension after the batch (channels), -1 the last",
+                )
+                return False
+            skip.dim = value
             return True
         if opt.name == "shortcut" and isinstance(value, BlockRef):
             skip.shortcut = value
