@@ -274,3 +274,45 @@ def test_drop_path_source_runs_standalone() -> None:
         a = model.train()(x)
         torch.manual_seed(12)
         assert torch.equal(a, twin.train()(x))
+
+
+GATED_AND_PLAIN = """
+block gated(p: float) {
+    param g [8, 1, 1] = 0.5
+    conv1: conv(8, 3, padding=1)
+    skip in -> conv1 (add, gate=g, drop_path=p)
+}
+block plain() {
+    conv1: conv(8, 3, padding=1)
+    skip in -> conv1 (add)
+}
+model m() {
+    input [8, H=8, W=8]
+    gated(0.2)
+    gated(0.0)
+    plain()
+}
+"""
+
+
+def test_gated_or_dropped_add_is_not_summed_in_place() -> None:
+    # A plain residual sum writes into the branch (out += x); one whose branch is
+    # gated or dropped first must not, or the gate would scale the skip too.
+    spec = resdsl.loads(GATED_AND_PLAIN, "g.res")
+    sums = [
+        line.split("#")[0].strip()
+        for line in spec.source().splitlines()
+        if "+ x" in line or "+= x" in line
+    ]
+    assert sums == ["out = branch + x", "out = self.g * out + x", "out += x"]
+    model = rm.fill_state_dict(spec.compile(), 13)
+    twin = standalone(spec)
+    twin.load_state_dict(model.state_dict(), strict=True)
+    x = rm.reference_input([2, 8, 8, 8], 14)
+    with torch.no_grad():
+        blocks = [getattr(model, str(i)) for i in range(3)]
+        y = blocks[0].g * blocks[0].conv1(x) + x
+        y = blocks[1].g * blocks[1].conv1(y) + y
+        expected = blocks[2].conv1(y) + y
+        assert torch.equal(model.eval()(x), expected)
+        assert torch.equal(twin.eval()(x), expected)
