@@ -42,6 +42,16 @@ from tests.conftest import DATA, ROOT, SPECS
 ZOO = SPECS / "torchvision"
 COMMITTED = json.loads((DATA / "torchvision_zoo.json").read_text())["models"]
 
+#: torchvision's RegNets but regnet_y_128gf (its oracle needs 2.6 GB to build).
+REGNETS = tuple(
+    f"regnet_{kind}_{size}"
+    for kind, sizes in (
+        ("y", ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")),
+        ("x", ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")),
+    )
+    for size in sizes
+)
+
 #: Every model each spec defines: the family (where it has one) and its sizes.
 BUNDLED: dict[str, tuple[str, ...]] = {
     "resnext.res": (
@@ -67,6 +77,15 @@ BUNDLED: dict[str, tuple[str, ...]] = {
         "shufflenet_v2_x1_5",
         "shufflenet_v2_x2_0",
     ),
+    "regnet.res": ("regnet", *REGNETS),
+    "convnext.res": (
+        "convnext",
+        "convnext_tiny",
+        "convnext_small",
+        "convnext_base",
+        "convnext_large",
+    ),
+    "vit.res": ("vit", "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32"),
 }
 #: The models torchvision also has (a family's general model, such as resnext, it has not).
 SPEC_OF = {name: file for file, names in BUNDLED.items() for name in names if name in COMMITTED}
@@ -84,6 +103,10 @@ QUICK = {
     "googlenet",
     "shufflenet_v2_x1_0",
     "fcn_resnet50",
+    "regnet_y_400mf",
+    "regnet_x_1_6gf",
+    "convnext_tiny",
+    "vit_b_16",
 }
 FORWARD_MODELS = [
     name if name in QUICK else pytest.param(name, marks=pytest.mark.slow) for name in SPEC_OF
@@ -97,6 +120,22 @@ FORWARD_INPUTS = {
     "deeplabv3_resnet50": [1, 3, 64, 80],
 }
 FILL_SEED, INPUT_SEED = 0, 1
+#: Models whose input size is a builder argument (a ViT's position embedding has
+#: one row per patch) run at a small size of their own, built so on both sides.
+IMAGE_SIZE = {"vit_b_16": 32, "vit_b_32": 64, "vit_l_16": 32, "vit_l_32": 64}
+
+
+def at_resolution(name: str, size: int) -> dict[str, int]:
+    """The arguments that make ``name``'s input ``size`` x ``size``."""
+    return {"image_size": size} if name in IMAGE_SIZE else {"H": size, "W": size}
+
+
+def forward_case(name: str) -> tuple[dict[str, Any], list[int]]:
+    """The builder arguments and the input shape of ``name``'s forward comparison."""
+    size = IMAGE_SIZE.get(name)
+    if size is None:
+        return {}, FORWARD_INPUTS.get(name, FORWARD_INPUT)
+    return {"image_size": size}, [1, 3, size, size]
 
 
 @cache
@@ -174,8 +213,11 @@ def test_parameters_equal_torchvisions_default_builder(name: str) -> None:
 @pytest.mark.parametrize("name", list(SPEC_OF))
 def test_macs_equal_torchvision_metadata(name: str) -> None:
     ref = reference(name)
-    size = {"H": ref.resolution, "W": ref.resolution}
-    macs = spec(SPEC_OF[name]).summary(name, **size, **weights_args(name)).macs
+    macs = (
+        spec(SPEC_OF[name])
+        .summary(name, **at_resolution(name, ref.resolution), **weights_args(name))
+        .macs
+    )
     assert round(macs / 1e9, 3) == ref.gmacs, macs
 
 
@@ -184,11 +226,53 @@ def test_committed_facts_agree_with_the_specs(name: str) -> None:
     """The loose cross-check that needs no torchvision (tests/data/torchvision_zoo.json)."""
     facts = COMMITTED[name]
     size = facts["resolution"]
-    summary = spec(SPEC_OF[name]).summary(name, H=size, W=size, **weights_args(name))
+    summary = spec(SPEC_OF[name]).summary(name, **at_resolution(name, size), **weights_args(name))
     assert summary.params == facts["num_params"]
     assert round(summary.macs / 1e9, 3) == facts["gmacs"]
     with torch.device("meta"):
         assert len(spec(SPEC_OF[name]).compile(name).state_dict()) == facts["state_dict_entries"]
+
+
+@pytest.mark.parametrize("name", REGNETS)
+def test_regnet_stage_rows_are_torchvisions_block_params(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """regnet.res writes each model's stages as rows; torchvision computes them."""
+    tv = oracle.import_torchvision()
+    stages = spec("regnet.res").program.models[name].args[-1].value
+    rows = [[item.value for item in row.items] for row in stages.items]
+    captured: list[Any] = []
+    monkeypatch.setattr(
+        tv.models.regnet, "_regnet", lambda params, *a, **k: captured.append(params)
+    )
+    getattr(tv.models.regnet, name)()
+    (params,) = captured
+    assert set(params.bottleneck_multipliers) == {1.0}
+    assert rows == [
+        [d, w, g] for d, w, g in zip(params.depths, params.widths, params.group_widths, strict=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["convnext_tiny", "convnext_small", "efficientnet_b0", "efficientnet_b3"]
+)
+def test_stochastic_depth_equals_torchvisions(name: str) -> None:
+    """drop_path= of every residual block is torchvision's StochasticDepth probability."""
+    with torch.device("meta"):
+        torchvision_model = oracle.build(name)
+    expected = [
+        module.stochastic_depth.p
+        for module in torchvision_model.modules()
+        if hasattr(module, "stochastic_depth") and getattr(module, "use_res_connect", True)
+    ]
+    graph = spec(SPEC_OF[name]).graph(name)
+    got = [
+        data["args"].drop_path
+        for _, data in graph.nodes(data=True)
+        if data["role"] == "merge" and data["op"] == "add"
+    ]
+    assert got == expected
+    assert len(set(got)) == len(got) > 1  # rising with depth
 
 
 @pytest.mark.slow
@@ -222,12 +306,14 @@ def test_weights_variant_is_torchvisions_too(name: str) -> None:
 
 def assert_same_model(name: str, args: dict[str, Any]) -> None:
     """torchvision's randomly filled weights load strictly, and eval outputs are identical."""
+    arguments, shape = forward_case(name)
+    args = {**arguments, **args}
     torchvision_model = rm.fill_state_dict(oracle.build(name, **args), FILL_SEED).eval()
     model = spec(SPEC_OF[name]).compile(name, **args).eval()
     model.load_state_dict(torchvision_model.state_dict(), strict=True)
     for key, value in torchvision_model.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
-    x = rm.reference_input(FORWARD_INPUTS.get(name, FORWARD_INPUT), INPUT_SEED)
+    x = rm.reference_input(shape, INPUT_SEED)
     with torch.no_grad():
         expected = torchvision_model(x)
         got = model(x)

@@ -78,7 +78,7 @@ import networkx as nx
 from resdsl.backends.init import init_lines, resolve_init
 from resdsl.diagnostics import ResdslError
 from resdsl.ir.dims import SizeDomain, describe
-from resdsl.ir.graph import ScopeInfo
+from resdsl.ir.graph import ParamTensor, ScopeInfo
 from resdsl.ir.names import MODEL_ATTRIBUTES, MODULE_ATTRIBUTES
 from resdsl.ops import Layer, Merge, Op, node_op
 from resdsl.passes.costs import live_nodes
@@ -156,7 +156,7 @@ def camel_case(name: str) -> str:
     >>> camel_case("double_conv"), camel_case("_x")
     ('DoubleConv', 'X')
     """
-    parts = [p for p in name.split("_") if p]
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", name) if p]
     out = "".join(p[0].upper() + p[1:] for p in parts)
     if not out or not _IDENT.match(out):
         return "Module"
@@ -325,16 +325,43 @@ def child_ref(name: str) -> str:
     """How ``forward`` refers to a child module: ``self.conv1``, ``self[0]``."""
     if _NUMBER.match(name):
         return f"self[{name}]"
-    if keyword.iskeyword(name) or name.startswith("__"):
+    if not _IDENT.match(name) or keyword.iskeyword(name) or name.startswith("__"):
         return f"getattr(self, {name!r})"
     return f"self.{name}"
 
 
 def child_init(name: str, ctor: str) -> str:
-    """How ``__init__`` registers a child module."""
-    if _NUMBER.match(name) or keyword.iskeyword(name) or name.startswith("__"):
+    """How ``__init__`` registers a child module (a quoted label such as ``block1-0`` by name)."""
+    if (
+        _NUMBER.match(name)
+        or not _IDENT.match(name)
+        or keyword.iskeyword(name)
+        or name.startswith("__")
+    ):
         return f"self.add_module({name!r}, {ctor})"
     return f"self.{name} = {ctor}"
+
+
+def param_source(param: ParamTensor) -> str:
+    """The constructor of a ``param``: ``nn.Parameter(torch.zeros(1, 1, 768))``.
+
+    >>> from resdsl.source import SourceFile
+    >>> span = SourceFile("t.res", "x").span(0, 1)
+    >>> param_source(ParamTensor((96, 1, 1), "fill", 1e-06, span))
+    'nn.Parameter(torch.full((96, 1, 1), 1e-06))'
+    """
+    sizes = ", ".join(str(d) for d in param.shape)
+    if param.init == "normal":
+        return f"nn.Parameter(torch.empty({sizes}).normal_(std={param.value!r}))"
+    if param.value in (0.0, 1.0):
+        return f"nn.Parameter(torch.{'zeros' if param.value == 0.0 else 'ones'}({sizes}))"
+    shape = f"({sizes},)" if len(param.shape) == 1 else f"({sizes})"
+    return f"nn.Parameter(torch.full({shape}, {param.value!r}))"
+
+
+def _written_after(span: Span | None, other: Span) -> bool:
+    """``span`` starts after ``other`` in the same file."""
+    return span is not None and span.source is other.source and span.start > other.start
 
 
 def _parent_of(path: str) -> str:
@@ -383,6 +410,34 @@ class _Structure:
         for path in self.scopes:
             if path and ("scope", path) not in self.seen[_parent_of(path)]:
                 self.place_empty_scope(path)
+        for units in self.units.values():
+            self.place_early_shortcuts(units)
+
+    def place_early_shortcuts(self, units: list[_Unit]) -> None:
+        """A skip written before its destination registers its shortcut where it is written.
+
+        Its nodes follow the destination in the graph, so its modules would come
+        after the destination's; torchvision's RegNet registers ``proj`` before
+        ``f``, and a spec says so by writing ``proj: skip in -> f (...)`` first.
+        """
+        for k in range(len(units)):
+            unit = units[k]
+            if unit.kind != "scope" or self.scopes[unit.key].kind != "shortcut":
+                continue
+            where = self.scopes[unit.key].span
+            first_after = next(
+                (j for j in range(k) if _written_after(self.unit_span(units[j]), where)), None
+            )
+            if first_after is not None:
+                units.insert(first_after, units.pop(k))
+
+    def unit_span(self, unit: _Unit) -> Span | None:
+        if unit.kind == "node":
+            span: Span | None = self.nodes[unit.key]["span"]
+            return span
+        if unit.kind == "scope":
+            return self.scopes[unit.key].span
+        return None
 
     def add_gate(self, node: str, data: dict[str, Any]) -> None:
         """A merge's learned gate lives in its owner scope (a shortcut) or a gate module."""
@@ -464,12 +519,12 @@ class _Codegen:
         where = f"'{scope}'" if scope else "the model"
         if _NUMBER.match(name):
             return
-        if not _IDENT.match(name):
+        if not name or "." in name:
             raise ResdslError.single(
                 "codegen-name",
                 f"'{escape(name)}' in {where} cannot name a PyTorch module",
                 span,
-                hint="labels are ASCII identifiers: letters, digits and '_'",
+                hint="a module name is not empty and has no '.'",
             )
         reserved = name in MODULE_ATTRIBUTES or name in extra
         if "code" in extra and name.startswith("_resdsl"):
@@ -496,7 +551,7 @@ class _Codegen:
             extra |= MODEL_ATTRIBUTES
         # First: the forward decides which activations run in place.
         forward = _ForwardWriter(self, path).lines()
-        init = self.init_children(path, extra)
+        init = self.init_params(path, extra) + self.init_children(path, extra)
         if has_gate:
             span = self.nodes[self.gates[path]]["span"]
             init.append(_Line(_GATE_LINE + f"  {_where(span)}", span))
@@ -529,6 +584,24 @@ class _Codegen:
             doc=doc,
             body=body,
         )
+
+    def init_params(self, path: str, extra: set[str]) -> list[_Line]:
+        """The ``__init__`` lines of the scope's ``param`` tensors (``self.NAME = ...``)."""
+        lines: list[_Line] = []
+        for name, param in self.scopes[path].params.items():
+            self.check_child_name(name, param.span, path, extra)
+            if keyword.iskeyword(name):
+                raise ResdslError.single(
+                    "codegen-name",
+                    f"the param '{name}' cannot be a PyTorch attribute: it is a Python keyword",
+                    param.span,
+                    hint="choose another name",
+                )
+            extra.add(name)
+            lines.append(
+                _Line(f"self.{name} = {param_source(param)}  # {_where(param.span)}", param.span)
+            )
+        return lines
 
     def is_child_module(self, unit: _Unit) -> bool:
         return unit.kind != "node" or self.is_module_node(unit.key)
@@ -747,8 +820,9 @@ class _Variables:
 
     def choose(self, label: str, named: bool, in_vars: list[str], dying: list[str]) -> str:
         """The variable of a step's output (``named``: a skip starts from it)."""
-        if named and _IDENT.match(label) and not keyword.iskeyword(label):
-            out = self.fresh(label)
+        if named:
+            # A quoted label ("block1-0") names its variable block1_0.
+            out = self.fresh(re.sub(r"\W", "_", label, flags=re.ASCII))
             self.labelled.add(out)
             return out
         if in_vars and in_vars[0] in dying:

@@ -262,6 +262,8 @@ def describe(d: int, domain: Mapping[str, SizeDomain] | None = None) -> str:
 @lru_cache(maxsize=8192)
 def _describe(expr: DimExpr, value: int) -> str:
     names = symbols_of(expr)
+    if expr[0] == "mul" and len(names) > 1:  # flattened sizes: 3*H*W, W*H ...
+        return "*".join(_factor(part) for part in _factors(expr))
     rate = slope(expr)
     if len(names) != 1 or rate is None or rate == 0:
         return str(value)
@@ -277,6 +279,32 @@ def _describe(expr: DimExpr, value: int) -> str:
     if den == 1:
         return head if c == 0 else f"{head}{c:+d}"
     return f"{head}/{den}" if c == 0 else f"({head}{c:+d})/{den}"
+
+
+def _factors(expr: DimExpr | int) -> list[DimExpr | int]:
+    """The factors of nested products, in order: ``(mul, (mul, 3, H), W)`` -> ``[3, H, W]``."""
+    if isinstance(expr, tuple) and expr[0] == "mul":
+        return [*_factors(expr[1]), *_factors(expr[2])]
+    return [expr]
+
+
+def _factor(part: DimExpr | int) -> str:
+    """One factor of a product, parenthesised when its form has an operator of its own."""
+    if isinstance(part, int):
+        return str(part)
+    text = _describe(part, evaluate(part, _samples(part)))
+    return text if text.replace("/", "").replace("*", "").isalnum() else f"({text})"
+
+
+def _samples(expr: DimExpr) -> dict[str, int]:
+    """The sample value of every symbol in an expression."""
+    if expr[0] == "sym":
+        return {expr[1]: int(expr[2])}
+    out: dict[str, int] = {}
+    for part in expr[1:]:
+        if isinstance(part, tuple):
+            out |= _samples(part)
+    return out
 
 
 def _sample_of(expr: DimExpr) -> int:

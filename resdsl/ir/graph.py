@@ -19,6 +19,9 @@ Graph attributes (``g.graph``):
   the same edges among them), so a back end may build or draw one and reuse it;
   different keys may still have the same structure. Other scopes have ``None``.
 - ``constraints``: ``[Constraint]``, the conditions on symbolic sizes.
+- A scope's ``params`` (:class:`ParamTensor`) are learnable tensors of its
+  module that no node owns (``param NAME [dims] = INIT``); nodes and merges
+  of that scope use them by name.
 - ``valid_sizes``, ``params``, ``macs``: filled by the passes.
 
 Nodes are inserted in execution order (a topological order in which every
@@ -72,6 +75,27 @@ from resdsl.source import Span
 ScopeKind = Literal["model", "block", "group", "shortcut"]
 
 
+@dataclass(frozen=True)
+class ParamTensor:
+    """A learnable tensor declared with ``param NAME [dims] = INIT`` on a scope.
+
+    ``init`` is ``"fill"`` (every element ``value``: a number, ``zeros``,
+    ``ones``) or ``"normal"`` (mean 0, standard deviation ``value``).
+    """
+
+    shape: tuple[int, ...]
+    init: Literal["fill", "normal"]
+    value: float
+    span: Span
+
+    @property
+    def numel(self) -> int:
+        out = 1
+        for d in self.shape:
+            out *= d
+        return out
+
+
 @dataclass
 class ScopeInfo:
     """A named scope: the model, a block instance, a group, or a skip's shortcut."""
@@ -85,6 +109,8 @@ class ScopeInfo:
     output: str | None = None  # node id of the value flowing out
     #: For block instances: equal keys, equal structure (see the module docstring).
     instance: str | None = None
+    #: The scope's learnable tensors (``param``), by name: ``state_dict`` keys ``path.NAME``.
+    params: dict[str, ParamTensor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,6 +139,10 @@ class MergeArgs(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     scale: float | None = None
     gate: Literal["rezero"] | None = None
+    #: ``gate=NAME``: the scope's ``param`` that multiplies the residual branch.
+    gate_param: str | None = None
+    #: ``drop_path=P``: stochastic depth on the residual branch (training only).
+    drop_path: float = 0.0
 
 
 class ConcatArgs(BaseModel):

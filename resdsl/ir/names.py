@@ -118,12 +118,37 @@ MODEL_PREFIX = "_resdsl"
 _ASCII_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def label_problem(name: str, *, in_model: bool) -> str | None:
-    """Why ``name`` cannot name a child module (of the model class when ``in_model``)."""
-    if name.isdigit():
+def label_syntax_problem(name: str, quoted: bool) -> tuple[str, str] | None:
+    """Why ``name`` cannot be written as a label, with a hint; None if it can.
+
+    An unquoted label is an ASCII identifier; a quoted one any name PyTorch
+    accepts for a submodule: not empty and without '.', which separates module paths.
+
+    >>> label_syntax_problem("block1-0", quoted=True) is None
+    True
+    >>> label_syntax_problem("block1-0", quoted=False)[0]
+    "label 'block1-0' is not a valid name"
+    """
+    if quoted:
+        if not name:
+            return "a quoted label cannot be empty", "write the module's name between the quotes"
+        if "." in name:
+            return (
+                f"label '{name}' cannot name a module: it contains '.'",
+                "PyTorch separates module paths with '.': use another character, such as '_'",
+            )
         return None
-    if not _ASCII_IDENTIFIER.match(name):
-        return f"'{name}' is not a name made of ASCII letters, digits and '_'"
+    if _ASCII_IDENTIFIER.match(name):
+        return None
+    return (
+        f"label '{name}' is not a valid name",
+        f"to name a module '{name}', write the label in quotes: \"{name}\"",
+    )
+
+
+def label_problem(name: str, *, in_model: bool) -> str | None:
+    """Why ``name``, a label that :func:`label_syntax_problem` accepts, cannot name a
+    child module (of the model class when ``in_model``): one of PyTorch's attributes."""
     reserved = name in MODULE_ATTRIBUTES
     if in_model and (name in MODEL_ATTRIBUTES or name.startswith(MODEL_PREFIX)):
         reserved = True

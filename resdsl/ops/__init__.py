@@ -12,9 +12,11 @@ from resdsl.ops.align import BUILTIN_ALIGNS
 from resdsl.ops.attention import Attention, Embedding
 from resdsl.ops.base import Layer, LayerArgs, Op, PathRole, ShapeError
 from resdsl.ops.conv import Conv, ConvTranspose
+from resdsl.ops.layout import LAYOUT_LAYERS
 from resdsl.ops.linear import Linear
 from resdsl.ops.merge import BUILTIN_MERGES, Merge
-from resdsl.ops.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
+from resdsl.ops.norm import BatchNorm, ChannelLayerNorm, GroupNorm, InstanceNorm, LayerNorm
+from resdsl.ops.params import PARAM_LAYERS
 from resdsl.ops.pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
 from resdsl.ops.registry import (
     get_layer,
@@ -38,6 +40,7 @@ BUILTIN_LAYERS: tuple[Layer, ...] = (
     BatchNorm(),
     GroupNorm(),
     LayerNorm(),
+    ChannelLayerNorm(),
     InstanceNorm(),
     Linear(),
     *ACTIVATIONS,
@@ -46,6 +49,8 @@ BUILTIN_LAYERS: tuple[Layer, ...] = (
     AdaptiveAvgPool(),
     AdaptiveMaxPool(),
     Flatten(),
+    *LAYOUT_LAYERS,
+    *PARAM_LAYERS,
     Dropout(),
     Upsample(),
     ChannelShuffle(),

@@ -47,7 +47,8 @@ def live_nodes(graph: nx.DiGraph) -> set[str]:
 
 
 def count_costs(graph: nx.DiGraph) -> None:
-    """Set ``params`` and ``macs`` on every node, and their totals on the graph.
+    """Set ``params`` and ``macs`` on every node, and their totals on the graph (the
+    total includes the scopes' ``param`` tensors).
 
     A node no output depends on keeps its parameters (they are in the
     ``state_dict``) but costs no MACs: the generated ``forward`` skips it.
@@ -68,6 +69,10 @@ def count_costs(graph: nx.DiGraph) -> None:
         data["macs"] = macs
         total_params += params
         total_macs += macs
+    # Learnable tensors declared with `param` belong to their scope, not to a node.
+    total_params += sum(
+        p.numel for info in graph.graph["scopes"].values() for p in info.params.values()
+    )
     graph.graph["params"] = total_params
     graph.graph["macs"] = total_macs
 

@@ -163,6 +163,8 @@ class ElabContext:
     limits: Limits
     graph: GraphBuilder
     collector: Collector = field(default_factory=Collector)
+    #: ``(scope path, name)`` of params whose declaration failed (reported once, there).
+    failed_params: set[tuple[str, str]] = field(default_factory=set)
 
     def error(
         self,

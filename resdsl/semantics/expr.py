@@ -504,6 +504,13 @@ def _funcall(e: ast.FuncCall, env: Env, refs: Refs) -> Value:
             raise fail("bad-call", f"{e.func}() takes numbers, or one list of numbers", e.span)
         _symbolic_guard(tuple(items), e.span, f"{e.func}()")
         return min(items) if e.func == "min" else max(items)
+    if e.func == "normal":
+        raise fail(
+            "bad-call",
+            "normal(std) can only initialise a param",
+            e.span,
+            "write it after '=' in `param NAME [dims] = normal(0.02)`",
+        )
     raise fail(  # pragma: no cover - the parser admits only the functions above
         "unknown-function", f"unknown function '{e.func}'", e.func_span
     )

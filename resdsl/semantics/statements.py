@@ -13,7 +13,8 @@ from __future__ import annotations
 from resdsl.diagnostics import Diagnostic
 from resdsl.ir.dims import expr_of
 from resdsl.ir.graph import ScopeInfo
-from resdsl.ir.names import label_problem
+from resdsl.ir.names import label_problem, label_syntax_problem
+from resdsl.semantics import params
 from resdsl.semantics.context import (
     Abort,
     ElabPart,
@@ -75,6 +76,8 @@ class Statements(ElabPart):
                     self.expand((stmt.stmt,), env, scope, items, position)
                     if len(items) > before:
                         items[before].source = stmt.ref
+                elif isinstance(stmt, ast.ParamDecl):
+                    params.declare(self.ctx, stmt, env, scope)
             except EvalError as err:
                 self.ctx.report(scope, err)
             except Poisoned:
@@ -94,8 +97,9 @@ class Statements(ElabPart):
         if stmt.label is not None:
             name = label_text(stmt.label, env, scope)
             span = stmt.label.span
-            if not name.isidentifier():
-                self.ctx.error(scope, "bad-label", f"label '{name}' is not a valid name", span)
+            syntax = label_syntax_problem(name, stmt.label.quoted)
+            if syntax is not None:
+                self.ctx.error(scope, "bad-label", syntax[0], span, syntax[1])
             elif problem := label_problem(name, in_model=not scope.path):
                 self.ctx.error(
                     scope,

@@ -128,6 +128,8 @@ class Label:
 
     parts: tuple[str | Expr, ...]
     span: Span
+    #: Written in quotes: any name PyTorch accepts (non-empty, no '.'), keywords included.
+    quoted: bool = False
 
     @property
     def literal(self) -> str | None:
@@ -293,7 +295,18 @@ class Output:
     when: Expr | None = None
 
 
-Stmt = Call | Group | Repeat | If | Let | Skip | Parallel | From
+@dataclass(frozen=True, slots=True)
+class ParamDecl:
+    """``param NAME [dims] = INIT``: a learnable tensor of the scope."""
+
+    name: str
+    name_span: Span
+    dims: tuple[Expr, ...]
+    init: Expr
+    span: Span
+
+
+Stmt = Call | Group | Repeat | If | Let | Skip | Parallel | From | ParamDecl
 
 # ----------------------------------------------------------------- definitions
 

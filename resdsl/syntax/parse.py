@@ -71,7 +71,7 @@ __all__ = [
 KEYWORDS: Final = frozenset(
     {
         *("use", "block", "model", "input", "skip", "repeat", "as", "if", "else", "let"),
-        *("in", "true", "false", "and", "or", "not", "from", "parallel", "output"),
+        *("param", "in", "true", "false", "and", "or", "not", "from", "parallel", "output"),
     }
 )
 """Reserved words: none of them can name a label, a parameter or a variable."""
@@ -81,6 +81,9 @@ PARAM_TYPES: Final = ("int", "float", "bool", "str", "list", "block")
 
 FUNCTIONS: Final = ("len", "min", "max", "channels", "shape")
 """The only functions an expression can call."""
+
+PARAM_INIT_FUNCTION: Final = "normal"
+"""``normal(std)``: parsed anywhere, valid only as a ``param``'s initial value."""
 
 MAX_EXPR_DEPTH: Final = 64
 """Operators nested in one expression (or ``else if`` chained) before it is rejected."""
@@ -662,9 +665,9 @@ class _ExprBuilder:
         args = tuple(c[1:-1])
         if func in _REF_FUNCTIONS:
             # channels(conv1): a bare name here refers to a label.
-            args = tuple(ast.Label((a.id,), a.span) if isinstance(a, ast.Name) else a for a in args)
+            args = tuple(_as_label(ctx, a) for a in args)
         else:
-            if func not in FUNCTIONS:
+            if func not in FUNCTIONS and func != PARAM_INIT_FUNCTION:
                 ctx.error(
                     f"unknown function '{func}': expressions can only call "
                     + ", ".join(FUNCTIONS[:-1])
@@ -734,10 +737,12 @@ class _Builder(_ExprBuilder):
     def label(self, c: list[Any]) -> ast.Label:
         tok = c[0]
         ctx = _CTX.get()
+        if isinstance(tok, ast.Str):  # the STRING terminal's callback made it a Str
+            return _quoted_label(ctx, tok.span.start, tok.span.text, tok.span)
         span = _tspan(ctx, tok)
         if tok.type == "NAME":
             return ast.Label((tok.value,), span)
-        return ast.Label(_interpolate(ctx, tok), span)
+        return ast.Label(_interpolate(ctx, tok.value, tok.start_pos), span)
 
     def skip_src(self, c: list[Any]) -> ast.Label | ast.InputRef:
         if isinstance(c[0], ast.InputRef):
@@ -814,6 +819,12 @@ class _Builder(_ExprBuilder):
     def let(self, c: list[Any]) -> ast.Let:
         kw, tok, value = c
         return ast.Let(tok.value, value, _tn(_CTX.get(), kw, value))
+
+    def param_decl(self, c: list[Any]) -> ast.ParamDecl:
+        ctx = _CTX.get()
+        kw, tok, init = c[0], c[1], c[-1]
+        dims = tuple(c[3:-2])
+        return ast.ParamDecl(tok.value, _tspan(ctx, tok), dims, init, _tn(ctx, kw, init))
 
     def skip(self, c: list[Any]) -> ast.Skip:
         ctx = _CTX.get()
@@ -1065,10 +1076,35 @@ def _unescape(ctx: _Context, raw: str, offset: int) -> str:
     return _ESCAPE.sub(one, raw)
 
 
-def _interpolate(ctx: _Context, tok: Any) -> tuple[str | ast.Expr, ...]:
+def _as_label(ctx: _Context, arg: ast.Expr) -> ast.Expr:
+    """An argument of ``channels``/``shape``: a bare name or a quoted string is a label."""
+    if isinstance(arg, ast.Name):
+        return ast.Label((arg.id,), arg.span)
+    if isinstance(arg, ast.Str):
+        return _quoted_label(ctx, arg.span.start, arg.span.text, arg.span)
+    return arg
+
+
+def _quoted_label(ctx: _Context, start: int, raw: str, span: Span) -> ast.Label:
+    """The label ``"block{s + 1}-{i}"``: its text between the quotes, interpolated.
+
+    Backslashes are not escapes here: a label holds no quote or newline, and a
+    backslash is kept as written (PyTorch accepts it in a module name).
+    """
+    parts = _interpolate(ctx, raw[1:-1], start + 1)
+    if not parts:
+        ctx.error(
+            "a quoted label cannot be empty",
+            span,
+            'write the module\'s name between the quotes, e.g. "block1-0"',
+            code="bad-label",
+        )
+        parts = ("",)
+    return ast.Label(parts, span, quoted=True)
+
+
+def _interpolate(ctx: _Context, text: str, base: int) -> tuple[str | ast.Expr, ...]:
     """Split the label ``layer{s + 1}_out`` into ``("layer", <s + 1>, "_out")``."""
-    text: str = tok.value
-    base: int = tok.start_pos
     parts: list[str | ast.Expr] = []
     pos = 0
     for m in _INTERP.finditer(text):
@@ -1120,7 +1156,7 @@ _TERMINAL_TEXT: Final = {
 _EXPR_START: Final = frozenset(
     {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "IN", "LPAR", "LSQB", "MINUS", "PLUS", "NOT"}
 )
-_STMT_START: Final = frozenset({"SKIP", "REPEAT", "IF", "LET"})
+_STMT_START: Final = frozenset({"SKIP", "REPEAT", "IF", "LET", "PARAM"})
 _DEF_START: Final = frozenset({"USE", "BLOCK", "MODEL"})
 _OPERATORS: Final = frozenset(
     {
@@ -1186,7 +1222,7 @@ def _expected_text(expected: set[str]) -> str:
     phrases: list[str] = []
     if left >= _STMT_START:
         phrases.append("a statement")
-        left -= _STMT_START | {"NAME", "LABEL_INTERP", "INPUT", "PARALLEL", "OUTPUT"}
+        left -= _STMT_START | {"NAME", "LABEL_INTERP", "STRING", "INPUT", "PARALLEL", "OUTPUT"}
     if left >= _DEF_START:
         phrases.append("a definition ('block', 'model' or 'use')")
         left -= _DEF_START
@@ -1274,6 +1310,12 @@ _KNOWN: Final = (
         "a label is followed by ':', as in `conv1: conv(...)`; to bind a value, write `let NAME = EXPR`",
         message="a label is followed by ':', not '='",
         any_token=False,
+    ),
+    _Known(
+        ("block b { param: conv(3) }", "block b { param = 1 }"),
+        "'param' is a reserved word: it declares a learnable tensor, "
+        '`param NAME [dims] = INIT`; to use it as a label, quote it: "param": conv(...)',
+        message="expected the param's name after 'param'",
     ),
     _Known(
         ("block b { skip in -> x }", "block b { skip in -> x{i} }"),
