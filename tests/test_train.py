@@ -58,7 +58,7 @@ def message(error: pytest.ExceptionInfo[ResdslError]) -> str:
 
 def _crops(image: torch.Tensor, pad: int) -> list[torch.Tensor]:
     """Every crop of the zero-padded image at the image's size, and their mirrors."""
-    c, h, w = image.shape
+    h, w = image.shape[1:]
     padded = nn.functional.pad(image, (pad, pad, pad, pad))
     out = [padded[:, i : i + h, j : j + w] for i in range(2 * pad + 1) for j in range(2 * pad + 1)]
     return out + [t.flip(-1) for t in out]
