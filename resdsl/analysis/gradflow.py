@@ -372,7 +372,7 @@ def _return_large_frees_to_os() -> None:
     except (OSError, AttributeError):
         return
     m_mmap_threshold = -3  # glibc's M_MMAP_THRESHOLD; setting it also stops the raising
-    mallopt(m_mmap_threshold, OFFLOAD_FROM)
+    mallopt(m_mmap_threshold, 1 << 20)
 
 
 @contextmanager
