@@ -635,7 +635,7 @@ def print_identity(r: IdentityReport, *, show_all: bool = False) -> None:
     )
     table.add_column("merge")
     table.add_column("shortcut")
-    table.add_column("branch zeroed by")
+    table.add_column("zeroed by")
     table.add_column("max |diff|", justify="right")
     table.add_column("rel. diff", justify="right")
     table.add_column("exact")
