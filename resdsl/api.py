@@ -81,6 +81,107 @@ class Summary(BaseModel):
     valid_sizes: dict[str, SizeRule]
     layers: list[LayerRow]
 
+    @property
+    def sample_text(self) -> str:
+        """``3×224×224``: the input shape the concrete sizes and the MACs are taken at."""
+        return "×".join(str(d) for d in self.input_shape)
+
+    def header_lines(self) -> list[str]:
+        """The totals, as ``resdsl check`` prints them (after its first line)."""
+        from resdsl.analysis.tables import format_macs
+        from resdsl.passes.valid_sizes import describe_rules
+
+        return [
+            f"  parameters   {self.params:,}",
+            f"  MACs         {format_macs(self.macs)}  (batch 1, input {self.sample_text})",
+            f"  input        {self.input_text}",
+            f"  output       {self.output_text}",
+            f"  valid sizes  {describe_rules(self.valid_sizes) or 'fixed input size'}",
+        ]
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """The per-layer table's headers and rows (the ``at ...`` column with symbolic sizes)."""
+        concrete = bool(self.symbols)
+        headers = ["layer", "op", "output shape"]
+        headers += [f"at {self.sample_text}"] if concrete else []
+        headers += ["params", "MACs"]
+        rows = []
+        for row in self.layers:
+            cells = [row.name, row.op, row.shape_text]
+            cells += [_concrete_text(row.shape)] if concrete else []
+            cells += [f"{row.params:,}" if row.params else "--"]
+            cells += [f"{row.macs:,}" if row.macs else "--"]
+            rows.append(cells)
+        return headers, rows
+
+    def to_json(self) -> str:
+        """The summary as JSON: totals, valid sizes, and one object per layer.
+
+        Shapes are at the sample size (``shape``) and written symbolically
+        (``shape_text``); valid sizes are rules with a sentence each.
+        """
+        import json
+
+        layers = [
+            {
+                "name": r.name,
+                "op": r.op,
+                "depth": r.depth,
+                "shape": [int(d) for d in r.shape],
+                "shape_text": r.shape_text,
+                "params": r.params,
+                "macs": r.macs,
+            }
+            for r in self.layers
+        ]
+        data = self.model_dump(mode="json", exclude={"layers"}) | {"layers": layers}
+        return json.dumps(data, indent=2)
+
+    def __repr__(self) -> str:
+        from resdsl.analysis.tables import format_macs
+
+        return (
+            f"<Summary {self.model}: {self.params:,} parameters, {format_macs(self.macs)} MACs, "
+            f"input {self.input_text}, output {self.output_text}, {len(self.layers)} layers>"
+        )
+
+    def __str__(self) -> str:
+        """The totals and the per-layer table, as plain text.
+
+        >>> print(loads("model m { input [3, 8, 8]; c: conv(4, 3) }").summary())
+        model m
+          parameters   112
+          MACs         3.8880 K  (batch 1, input 3×8×8)
+          input        [3, 8, 8]
+          output       [4, 6, 6]
+          valid sizes  fixed input size
+        <BLANKLINE>
+        layer  op    output shape  params  MACs
+        -----  ----  ------------  ------  -----
+        c      conv  [4, 6, 6]        112  3,888
+        """
+        from resdsl.analysis.tables import text_table
+
+        headers, rows = self.table()
+        right = {len(headers) - 2, len(headers) - 1}
+        return "\n".join(
+            [f"model {self.model}", *self.header_lines(), "", text_table(headers, rows, right)]
+        )
+
+    def _repr_html_(self) -> str:
+        """The per-layer table for Jupyter, with the totals in its caption."""
+        from resdsl.analysis.tables import html_table
+
+        headers, rows = self.table()
+        right = {len(headers) - 2, len(headers) - 1}
+        totals = [line.strip() for line in self.header_lines()]
+        caption = f"model {self.model}: " + "; ".join(" ".join(t.split()) for t in totals)
+        return html_table(headers, rows, right, caption=caption)
+
+
+def _concrete_text(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(int(d)) for d in shape) + "]"
+
 
 def shape_text(shape: tuple[int, ...]) -> str:
     """``[64, H/4, W/4]``: a shape with symbolic sizes written symbolically."""
@@ -169,17 +270,63 @@ class Spec:
 
     # ---------------------------------------------------------------- back ends
 
-    def compile(self, model: str | None = None, /, **params: Any) -> torch.nn.Module:
-        """Build the model as a ``torch.nn.Module`` (imports torch)."""
-        from resdsl.backends.build import compile_graph
+    def compile(
+        self,
+        model: str | None = None,
+        /,
+        *,
+        init: str | None = None,
+        zero_init_residual: bool | None = None,
+        check_forward: bool = False,
+        **params: Any,
+    ) -> torch.nn.Module:
+        """Build the model as a ``torch.nn.Module`` (imports torch).
 
-        return compile_graph(self.graph(model, **params))
+        The options are ``resdsl compile``'s: ``init`` (``"default"`` or
+        ``"kaiming"``) and ``zero_init_residual`` override the model's own
+        parameters of those names, for any model, whether or not it declares
+        them. ``check_forward`` runs one forward pass (batch 1, eval mode, no
+        gradients) at the sample input size before returning, as
+        ``resdsl compile`` does unless ``--no-forward``; by default none runs.
+        The other keywords are the model's parameters and input sizes.
 
-    def source(self, model: str | None = None, /, **params: Any) -> str:
-        """Standalone PyTorch source defining the model as a class (no torch import here)."""
+        >>> spec = loads("model m { input [3, 8, 8]; c: conv(4, 3) }")
+        >>> model = spec.compile(init="kaiming", check_forward=True)
+        >>> type(model).__name__
+        'M'
+        """
+        from resdsl.backends.build import compile_graph, sample_input
+
+        graph = self.graph(model, **params)
+        module = compile_graph(graph, init=init, zero_init_residual=zero_init_residual)
+        if check_forward:
+            import torch
+
+            was_training = module.training
+            module.eval()
+            with torch.no_grad():
+                module(sample_input(graph, 1))
+            module.train(was_training)
+        return module
+
+    def source(
+        self,
+        model: str | None = None,
+        /,
+        *,
+        init: str | None = None,
+        zero_init_residual: bool | None = None,
+        **params: Any,
+    ) -> str:
+        """Standalone PyTorch source defining the model as a class (no torch import here).
+
+        ``init`` and ``zero_init_residual`` are :meth:`compile`'s. Writing the
+        source runs nothing: no module is built and no forward pass is run.
+        """
         from resdsl.backends.codegen import generate
 
-        return generate(self.graph(model, **params)).source
+        graph = self.graph(model, **params)
+        return generate(graph, init=init, zero_init_residual=zero_init_residual).source
 
     def to_dot(self, model: str | None = None, /, **options: Any) -> str:
         """The skip-path diagram as DOT text (deterministic; no Graphviz needed)."""
@@ -319,8 +466,15 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def summarize(graph: nx.DiGraph) -> Summary:
-    """A :class:`Summary` of a checked graph."""
+def summarize(graph: nx.DiGraph, depth: int | None = None) -> Summary:
+    """A :class:`Summary` of a checked graph.
+
+    With ``depth``, every scope deeper than ``depth`` becomes one row (as
+    ``resdsl render --depth``): 0 keeps the model's own statements and
+    collapses each top-level block (``layer1``), 1 opens those and collapses
+    the blocks inside them (``layer1.0``). A collapsed row's op is the block's
+    name, its shape the block's output, its costs the sums of its layers'.
+    """
     rows = [
         LayerRow(
             node,
@@ -333,6 +487,8 @@ def summarize(graph: nx.DiGraph) -> Summary:
         for node, data in graph.nodes(data=True)
         if data["role"] != "input"
     ]
+    if depth is not None:
+        rows = _collapsed(rows, graph.graph["scopes"], depth)
     in_shape = graph.graph["input_shape"]
     out_shape = graph.graph["output_shape"]
     return Summary.model_construct(  # built from checked data: no validation needed
@@ -351,6 +507,26 @@ def summarize(graph: nx.DiGraph) -> Summary:
         valid_sizes=dict(graph.graph["valid_sizes"]),
         layers=rows,
     )
+
+
+def _collapsed(rows: list[LayerRow], scopes: dict[str, Any], depth: int) -> list[LayerRow]:
+    """Rows deeper than ``depth`` merged into one row per scope at ``depth + 1``."""
+    merged: dict[str, LayerRow] = {}
+    for row in rows:
+        if row.depth <= depth:
+            merged[row.name] = row
+            continue
+        path = ".".join(row.name.split(".")[: depth + 1])
+        before = merged.get(path)
+        if before is None:
+            info = scopes.get(path)
+            op = getattr(info, "block", None) or getattr(info, "kind", None) or "scope"
+            merged[path] = LayerRow(path, op, depth, row.shape, row.params, row.macs)
+        else:
+            merged[path] = before._replace(
+                shape=row.shape, params=before.params + row.params, macs=before.macs + row.macs
+            )
+    return list(merged.values())
 
 
 def _from_python(value: Any) -> Any:
@@ -385,7 +561,17 @@ def loads(
 
 
 def value_from_text(text: str, spec: Spec, name: str) -> Any:
-    """A ``-p name=value`` value from the command line, parsed as a spec expression."""
+    """A ``-p name=value`` value from the command line, parsed as a spec expression.
+
+    A bare word that names nothing (``-p init=kaiming``: the shell has eaten
+    the quotes of ``init="kaiming"``) is taken as that string, unless it is
+    close to a block's name (``-p unit=bottlenek``), which is then suggested.
+
+    >>> spec = loads("block basic() { relu }\\nmodel m { input [3, 8, 8]; relu }")
+    >>> value_from_text("kaiming", spec, "init"), value_from_text("[1, 2]", spec, "d")
+    ('kaiming', [1, 2])
+    """
+    from resdsl.diagnostics import did_you_mean
     from resdsl.semantics.expr import NO_REFS, Env, EvalError, evaluate
     from resdsl.syntax.parse import parse_expr
 
@@ -401,7 +587,14 @@ def value_from_text(text: str, spec: Spec, name: str) -> Any:
     try:
         return evaluate(expr, Env(), _Globals())
     except EvalError as err:
-        raise ResdslError([err.diagnostic]) from None
+        if not isinstance(expr, ast.Name):
+            raise ResdslError([err.diagnostic]) from None
+        close = did_you_mean(expr.id, spec.program.blocks)
+        if close is None:
+            return expr.id  # a bare word: the string the user meant
+        quoted = f"-p '{name}=\"{expr.id}\"'"
+        hint = f"{close} (for the word itself as a string, quote it: {quoted})"
+        raise ResdslError([replace(err.diagnostic, hint=hint)]) from None
 
 
 __all__ = ["Diagnostic", "LayerRow", "Spec", "Summary", "load", "loads", "summarize"]

@@ -12,10 +12,73 @@ into generated code, so that any later stage can point back at the spec text.
 from __future__ import annotations
 
 import bisect
+import os
 import re
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 _NEWLINE = re.compile("\n")
+
+#: The largest spec file read, the root file and every file it ``use``s alike.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+class UnreadableSource(Exception):
+    """Why a spec file cannot be read: ``reason`` completes "FILE: ..."; ``code`` classifies it."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def read_source_text(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a spec file, reading at most ``max_bytes`` (+1 to notice more).
+
+    Only a regular file is read: a directory, a device (``/dev/zero`` would
+    never end) or a FIFO (opening one for reading waits for a writer) is
+    refused. The file is opened without blocking and checked on the open
+    descriptor, so it cannot be swapped between the check and the read.
+    Raises :class:`UnreadableSource`.
+
+    >>> read_source_text("/dev/zero")
+    Traceback (most recent call last):
+    resdsl.source.UnreadableSource: is not a regular file (a device, FIFO or socket)
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise UnreadableSource("no-file", "no such file") from None
+    except IsADirectoryError:
+        raise UnreadableSource("no-file", "is a directory, not a spec") from None
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise UnreadableSource("no-file", reason) from None
+    with os.fdopen(fd, "rb") as file:
+        data = _read_regular(file, os.fstat(fd).st_mode, max_bytes)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UnreadableSource("encoding", f"not UTF-8 text (byte {err.start})") from None
+
+
+def _read_regular(file: Any, mode: int, max_bytes: int) -> bytes:
+    if stat.S_ISDIR(mode):
+        raise UnreadableSource("no-file", "is a directory, not a spec")
+    if not stat.S_ISREG(mode):
+        raise UnreadableSource("no-file", "is not a regular file (a device, FIFO or socket)")
+    try:
+        data: bytes = file.read(max_bytes + 1)
+    except OSError as err:
+        raise UnreadableSource("no-file", err.strerror or str(err)) from None
+    if len(data) > max_bytes:
+        raise UnreadableSource(
+            "file-too-large", f"file is larger than {max_bytes // (1024 * 1024)} MiB"
+        )
+    return data
 
 
 @dataclass(frozen=True, eq=False)

@@ -58,7 +58,7 @@ def test_invalid_spec_exits_1_with_diagnostics(tmp_path: Path) -> None:
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert run("check", str(tmp_path / "missing.res"))[0] == 2
-    code, out = run("check", str(SPECS / "resnet.res"))
+    code, out = run("summary", str(SPECS / "resnet.res"))
     assert code == 2 and "defines 6 models" in out
     code, out = run("check", str(SPECS / "resnet.res"), "-m", "resnet51")
     assert code == 2 and "did you mean 'resnet50'?" in out

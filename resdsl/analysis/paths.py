@@ -56,6 +56,7 @@ from pathlib import Path
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
+from resdsl.analysis.tables import format_count, share
 from resdsl.ops import Merge, PathRole, node_op
 
 #: A histogram: ``(offset, counts)``; ``counts[i]`` paths have depth ``offset + i``.
@@ -104,6 +105,22 @@ class PathReport(BaseModel):
         (1, 1)
         """
         return _central_range(self.weighted_depth_histogram, self.count, share)
+
+    def __str__(self) -> str:
+        """The report ``resdsl paths`` prints (see :mod:`resdsl.analysis.paths_text`)."""
+        from resdsl.analysis.paths_text import report_lines
+
+        return "\n".join(report_lines(self))
+
+    def __repr__(self) -> str:
+        from resdsl.analysis.paths_text import report_repr
+
+        return report_repr(self)
+
+    def _repr_html_(self) -> str:
+        from resdsl.analysis.paths_text import report_html
+
+        return report_html(self)
 
 
 def is_activation(data: dict[str, object]) -> bool:
@@ -328,11 +345,6 @@ def explain(graph: nx.DiGraph, report: PathReport) -> str:
     )
 
 
-def share(count: int, total: int) -> float:
-    """``count / total`` as a float, exact to rounding even for counts past 1e308."""
-    return count / total if total else 0.0
-
-
 def plot(
     reports: Sequence[PathReport],
     path: str | Path,
@@ -382,33 +394,6 @@ def plot(
     fig.tight_layout()
     fig.savefig(str(path), format=format)
     plt.close(fig)
-
-
-def format_count(n: int, *, compact: bool = False) -> str:
-    """A count people can read: digits with commas, or scientific past 21 digits.
-
-    Powers of two say so; ``compact`` keeps only ``2^k`` for them, and goes
-    scientific past 12 digits.
-
-    >>> format_count(2**54), format_count(2**333), format_count(5)
-    ('18,014,398,509,481,984 (2^54)', '1.750e100 (2^333)', '5')
-    >>> format_count(2**54, compact=True), format_count(3**40, compact=True)
-    ('2^54', '1.216e19')
-    """
-    power = n > 2 and n & (n - 1) == 0
-    if compact and power and n >= 2**20:
-        return f"2^{n.bit_length() - 1}"
-    digits = str(n)
-    if len(digits) <= (12 if compact else 21):
-        text = f"{n:,}"
-    else:
-        lead, exp = int(digits[:4]) + (digits[4] >= "5"), len(digits) - 1
-        if lead == 10_000:
-            lead, exp = 1000, exp + 1
-        text = f"{lead // 1000}.{lead % 1000:03d}e{exp}"
-    if power:
-        text += f" (2^{n.bit_length() - 1})"
-    return text
 
 
 __all__ = [

@@ -70,6 +70,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -368,7 +369,39 @@ def dot_to_image(dot: str, format: str, *, timeout: float = DEFAULT_TIMEOUT) -> 
     if done.returncode != 0 or not done.stdout:
         message = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
         raise GraphvizError(f"Graphviz's dot failed: {message}")
+    _warn_about(done.stderr.decode(errors="replace"), fmt)
     return done.stdout
+
+
+class GraphvizWarning(UserWarning):
+    """Graphviz drew the image but said something about it (it scaled a huge bitmap down)."""
+
+
+def _warn_about(stderr: str, fmt: str) -> None:
+    """Pass ``dot``'s warnings on as :class:`GraphvizWarning`, with what to do about a scaled bitmap.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _warn_about("dot: graph is too large for cairo-renderer bitmaps. "
+    ...                 "Scaling by 0.14 to fit", "png")
+    >>> print(caught[0].message)
+    Graphviz scaled the png image down by 0.14 to fit its size limit, so its text is hard to read: write SVG or PDF (-o diagram.svg) or draw less (--depth 1)
+    """
+    for line in stderr.splitlines():
+        line = line.strip().removeprefix("dot: ").removeprefix("Warning: ")
+        if not line:
+            continue
+        scaled = re.search(r"too large.*Scaling by ([0-9.]+)", line)
+        if scaled:
+            message = (
+                f"Graphviz scaled the {fmt} image down by {float(scaled.group(1)):.2g} to fit its "
+                "size limit, so its text is hard to read: write SVG or PDF (-o diagram.svg) "
+                "or draw less (--depth 1)"
+            )
+        else:
+            message = f"Graphviz: {line}"
+        warnings.warn(message, GraphvizWarning, stacklevel=3)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

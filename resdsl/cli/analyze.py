@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from resdsl.cli.common import Target, err, out, reporting, spec_command, usage_error, write_atomic
+from resdsl.cli.common import (
+    Target,
+    err,
+    out,
+    output_path,
+    reporting,
+    spec_command,
+    usage_error,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from resdsl.analysis.blockgrad import BlockGradReport
@@ -64,9 +73,7 @@ def _plot_format(output: Path) -> str:
             "plots need matplotlib, which is not installed",
             hint="pip install 'resdsl[plot]' (or pip install matplotlib)",
         )
-    directory = output.parent if str(output.parent) else Path(".")
-    if not directory.is_dir():
-        usage_error(f"cannot write {output}: directory {directory} does not exist")
+    output_path(output)
     return fmt
 
 
@@ -79,7 +86,11 @@ def _write_plot(output: Path, draw: Callable[[Path], None]) -> None:
 
 
 def _rows(n: int, show_all: bool) -> list[int | None]:
-    """Row indices to show; None marks the gap of a shortened table."""
+    """Row indices to show; None marks the gap of a shortened table.
+
+    >>> _rows(3, False), _rows(20, False)[10:14]
+    ([0, 1, 2], [10, 11, None, 16])
+    """
     if show_all or n <= HEAD_ROWS + TAIL_ROWS + 1:
         return list(range(n))
     return [*range(HEAD_ROWS), None, *range(n - TAIL_ROWS, n)]
@@ -95,7 +106,7 @@ def _not_shown(n: int, show_all: bool) -> None:
 # ---------------------------------------------------------------- compare
 
 
-@spec_command()
+@spec_command(plain="first")
 def compare(target: Target, json: JsonOpt = False, show_all: AllOpt = False) -> None:
     """Show a model beside its plain twin (the same spec with every skip removed).
 
@@ -118,7 +129,7 @@ def compare(target: Target, json: JsonOpt = False, show_all: AllOpt = False) -> 
 def print_comparison(c: Comparison, *, show_all: bool = False) -> None:
     """The ``compare`` tables."""
     from resdsl.analysis.paths import format_count
-    from resdsl.cli.check import format_macs
+    from resdsl.analysis.tables import format_macs
 
     a, b = c.model, c.plain
     table = Table(title=f"{a.model} and its plain twin", title_justify="left")
@@ -212,62 +223,11 @@ def paths(target: Target, json: JsonOpt = False, output: PlotOpt = None) -> None
         _write_plot(output, lambda tmp: plot([report], tmp, format=fmt))
 
 
-def histogram_lines(hist: dict[int, int], total: int, rows: int = 12, width: int = 40) -> list[str]:
-    """A compact text histogram: at most ``rows`` bins of equal width, shares in percent.
-
-    >>> print("\\n".join(histogram_lines({1: 1, 2: 2, 3: 1}, 4, width=8)))
-      1   25.0%  ####
-      2   50.0%  ########
-      3   25.0%  ####
-    """
-    from resdsl.analysis.paths import share
-
-    keys = sorted(hist)
-    lo, hi = keys[0], keys[-1]
-    step = max(1, -(-(hi - lo + 1) // rows))
-    bins: list[tuple[int, int, int]] = []
-    for start in range(lo, hi + 1, step):
-        end = min(start + step - 1, hi)
-        bins.append((start, end, sum(hist.get(k, 0) for k in range(start, end + 1))))
-    top = max(c for _, _, c in bins)
-    label_width = len(f"{hi}") * (2 if step > 1 else 1) + (1 if step > 1 else 0)
-    lines = []
-    for start, end, count in bins:
-        label = f"{start}" if start == end else f"{start}-{end}"
-        pct = 100 * share(count, total)
-        text = f"{pct:5.1f}%" if pct >= 0.05 or count == 0 else " <0.1%"
-        bar = "#" * round(width * share(count, top)) if count else ""
-        lines.append(f"  {label:>{label_width}}  {text}  {bar}".rstrip())
-    return lines
-
-
 def path_lines(spec_name: str, r: PathReport) -> list[str]:
     """The text report of ``resdsl paths``."""
-    from resdsl.analysis.paths import format_count
+    from resdsl.analysis.paths_text import report_lines
 
-    lo95, hi95 = r.weighted_depth_range(0.95)
-    twin = " (plain twin)" if r.plain else ""
-    lines = [
-        f"{spec_name}: model {r.model}{twin}: {r.nodes} nodes, {r.merges} merges",
-        f"  input-to-output paths  {format_count(r.count)}",
-        f"  activations per path   {r.min_nonlinearities} to {r.max_nonlinearities}",
-        f"  weighted layers        {r.min_weighted_depth} to {r.max_weighted_depth}"
-        + (f" (95% of paths: {lo95} to {hi95})" if r.count > 1 else ""),
-        "  paths by number of activations:",
-        *histogram_lines(r.nonlinearity_histogram, r.count),
-        "",
-        *textwrap.wrap(r.explanation, 100, break_on_hyphens=False),
-        "",
-        f"A shortest path ({r.min_nonlinearities} activations, {len(r.shortest_path)} nodes):",
-        *textwrap.wrap(
-            " -> ".join(r.shortest_path),
-            100,
-            initial_indent="  ",
-            subsequent_indent="  ",
-            break_on_hyphens=False,
-        ),
-    ]
-    return lines
+    return report_lines(r, spec_name)
 
 
 # ---------------------------------------------------------------- gradflow
@@ -299,7 +259,7 @@ def _progress(total: int) -> Iterator[Callable[[str], None]]:
         return
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TimeElapsedColumn(),
         console=err,
@@ -318,7 +278,7 @@ def _progress(total: int) -> Iterator[Callable[[str], None]]:
         yield step
 
 
-@spec_command()
+@spec_command(plain="first")
 def gradflow(
     target: Target,
     plain_twin: Annotated[
@@ -574,7 +534,7 @@ def _print_flow_summary(flow: GradFlow) -> None:
 # ---------------------------------------------------------------- identity
 
 
-@spec_command()
+@spec_command(plain="first")
 def identity(
     target: Target,
     zero_init_residual: Annotated[

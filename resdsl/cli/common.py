@@ -6,9 +6,11 @@ file, unknown model or parameter, bad ``-p`` value).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,11 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from resdsl.api import Spec, load, value_from_text
 from resdsl.diagnostics import ResdslError, render_all
 from resdsl.semantics.elaborate import Limits
+from resdsl.version import __version__
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -35,8 +38,58 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"resdsl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Check, compile, draw and analyse .res architecture specs (ResNets, U-Nets, ...)."""
+
+
+#: Width tables are laid out in when the output is not a terminal (a pipe, a file):
+#: wide enough that rich never cuts or wraps a layer name.
+PIPE_WIDTH = 10_000
+
+
+class LiteralConsole(Console):
+    """A console that prints user text literally and never cuts piped tables.
+
+    Spec text reaches the console everywhere (quoted source lines, layer and
+    symbol names, file names), so rich's markup (``[bold]``) and emoji codes
+    (``:x:``) are off. Output that is not a terminal gets :data:`PIPE_WIDTH`
+    columns, so a table's names survive ``| less`` or ``> file`` whole.
+    """
+
+    def __init__(self, *, stderr: bool = False, **options: Any) -> None:
+        super().__init__(
+            stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=True, **options
+        )
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dimensions = super().size
+        if self.is_terminal:
+            return dimensions
+        return ConsoleDimensions(PIPE_WIDTH, dimensions.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self.width, self.height = new_size
+
+
+out = LiteralConsole()
+err = LiteralConsole(stderr=True)
 
 #: Diagnostic codes that mean the command line, not the spec, is wrong.
 USAGE_CODES = frozenset(
@@ -238,33 +291,99 @@ def _as_usage(d: Any) -> Any:
     return replace(d, code="bad-param")
 
 
+def output_path(path: Path) -> Path:
+    """Where ``-o PATH`` writes, checked before any slow work; a usage error if it cannot.
+
+    A symbolic link is written through, as ``>`` in a shell would: its target
+    is replaced and the link stays. Only a regular file is ever replaced; a
+    directory, device (``/dev/null``), FIFO or socket is refused, and so is a
+    missing or unwritable directory or an over-long name. Returns the path to
+    replace (the link's target for a link).
+
+    >>> output_path(Path("model.py")) == Path.cwd() / "model.py"
+    True
+    """
+    try:
+        destination = Path(os.path.realpath(path))
+        directory = destination.parent
+        _check_name_length(path, destination)
+        if not directory.is_dir():
+            usage_error(f"cannot write {path}: directory {_parent(path)} does not exist")
+        if destination.exists():
+            mode = destination.stat().st_mode
+            if stat.S_ISDIR(mode):
+                usage_error(f"cannot write {path}: it is a directory")
+            if not stat.S_ISREG(mode):
+                usage_error(
+                    f"cannot write {path}: it is not a regular file (a device, FIFO or socket)",
+                    hint="resdsl only writes regular files; give a file name",
+                )
+        if not os.access(directory, os.W_OK | os.X_OK):
+            usage_error(f"cannot write {path}: directory {_parent(path)} is not writable")
+    except OSError as error:
+        usage_error(f"cannot write {path}: {error.strerror or error}")
+    return destination
+
+
+def _parent(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path(".")
+
+
+def _check_name_length(path: Path, destination: Path) -> None:
+    """An over-long file name as a message rather than the OS's ``File name too long``."""
+    try:
+        limit = os.pathconf(destination.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if len(os.fsencode(destination.name)) > limit:
+        usage_error(
+            f"cannot write {str(path)[:60]}...: the file name is longer than {limit} bytes",
+            hint="choose a shorter file name",
+        )
+
+
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Write a file through a temporary file in the same directory, then rename it.
 
-    ``write`` receives the temporary path. On any failure the destination is
+    ``write`` receives the temporary path. The data reach the disk (fsync)
+    before the rename, so a crash leaves the old file or the new one, never a
+    torn one. On any failure, an interruption included, the destination is
     left untouched and the temporary file removed; a path that cannot be
-    written is a usage error (exit 2), never a traceback.
+    written (see :func:`output_path`) is a usage error (exit 2), never a
+    traceback. A replaced file keeps its permissions.
     """
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        usage_error(f"cannot write {path}: directory {directory} does not exist")
-    if path.is_dir():
-        usage_error(f"cannot write {path}: it is a directory")
+    destination = output_path(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        mode = destination.stat().st_mode & 0o777 if destination.exists() else _default_mode()
+        fd, tmp_name = tempfile.mkstemp(prefix=".resdsl-", suffix=".tmp", dir=destination.parent)
     except OSError as error:
         usage_error(f"cannot write {path}: {error.strerror or error}")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         write(tmp)
-        # mkstemp creates the file 0600; give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        os.chmod(tmp, mode)
+        _fsync(tmp)
+        os.replace(tmp, destination)
     except OSError as error:
         usage_error(f"cannot write {path}: {error.strerror or error}")
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not every file system syncs a directory
+        _fsync(destination.parent)
+
+
+def _default_mode() -> int:
+    """The mode a plain ``open()`` gives a new file: 0o666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a directory's) data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

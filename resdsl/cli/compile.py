@@ -16,7 +16,16 @@ import typer
 from resdsl.api import summarize
 from resdsl.backends.init import SCHEMES
 from resdsl.cli.check import summary_lines
-from resdsl.cli.common import Target, err, out, reporting, spec_command, usage_error, write_atomic
+from resdsl.cli.common import (
+    Target,
+    err,
+    out,
+    output_path,
+    reporting,
+    spec_command,
+    usage_error,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -66,20 +75,34 @@ OnnxOpt = Annotated[
 ]
 
 
+ForwardOpt = Annotated[
+    bool,
+    typer.Option(
+        "--forward/--no-forward",
+        help="Run one forward pass on a sample input (batch 1, the sample size) as a smoke "
+        "test. --no-forward skips it: for big inputs, or when only the source (-o) is wanted.",
+    ),
+]
+
+
 @spec_command("compile", plain="output")
 def compile_(
     target: Target,
     output: OutputOpt = None,
     init: InitOpt = None,
     zero_init_residual: ZeroInitOpt = None,
+    forward: ForwardOpt = True,
     export: ExportOpt = None,
     onnx: OnnxOpt = None,
 ) -> None:
     """Compile a model to PyTorch: check it, build it, run one forward pass on a sample input.
 
     With -o, write the standalone source (a class named after the model that
-    takes no arguments); an existing file is replaced only on success.
-    Exits 0 on success, 1 for an invalid spec or a failed build, 2 for bad usage.
+    takes no arguments); an existing file is replaced only on success, a
+    symbolic link is written through, and anything but a regular file (a
+    directory, /dev/null, a FIFO) is refused before the build starts.
+    --no-forward skips the forward pass. Exits 0 on success, 1 for an invalid
+    spec or a failed build, 2 for bad usage.
     """
     if init is not None and init not in SCHEMES:
         usage_error(f"--init {init!r} is not a scheme", hint=f"choose one of: {', '.join(SCHEMES)}")
@@ -88,17 +111,32 @@ def compile_(
             "--onnx needs the 'onnx' package, which is not installed",
             hint="install resdsl[onnx]  (pip install 'resdsl[onnx]')",
         )
+    for path in (output, export, onnx):
+        if path is not None:
+            output_path(path)  # before the build: a bad -o costs no time
     with reporting():
         graph = target.graph()
-        # Build first: nothing is written unless the model builds and runs.
-        import torch
-
+        # Build first: nothing is written unless the model builds (and runs).
         from resdsl.backends.build import compile_graph, sample_input
 
         module = compile_graph(graph, init=init, zero_init_residual=zero_init_residual)
     for line in summary_lines(str(target.path), summarize(graph)):
-        out.print(line, markup=False)
-    x = sample_input(graph, 1)
+        out.print(line)
+    x = sample_input(graph, 1) if forward or export or onnx else None
+    if forward and x is not None:
+        _smoke_test(module, x)
+    code: str = type(module).code  # type: ignore[attr-defined]
+    if output is not None:
+        write_atomic(output, lambda tmp: _write_text(tmp, code))
+        out.print(f"  wrote        {output} (class {type(module).__name__})")
+    if x is not None:
+        _exports(module, x, export, onnx)
+
+
+def _smoke_test(module: torch.nn.Module, x: torch.Tensor) -> None:
+    """One forward pass in eval mode, timed and printed; a failure is a bug report."""
+    import torch
+
     module.eval()
     try:
         with torch.no_grad():
@@ -109,20 +147,24 @@ def compile_(
         _failed("the forward pass on a sample input failed", error)
     out.print(
         f"  forward      {_shape(x)} -> {_shape(y)} in {elapsed * 1000:.1f} ms "
-        "(batch 1, eval mode, no grad)",
-        markup=False,
+        "(batch 1, eval mode, no grad)"
     )
-    code: str = type(module).code  # type: ignore[attr-defined]
-    if output is not None:
-        write_atomic(output, lambda tmp: _write_text(tmp, code))
-        out.print(f"  wrote        {output} (class {type(module).__name__})", markup=False)
+
+
+def _exports(
+    module: torch.nn.Module, x: torch.Tensor, export: Path | None, onnx: Path | None
+) -> None:
+    """``--export`` and ``--onnx``: each traces the module at the sample input."""
+    import torch
+
+    module.eval()
     if export is not None:
         try:
             program = torch.export.export(module, (x,))
         except Exception as error:
             _failed("torch.export could not export the model", error)
         write_atomic(export, lambda tmp: _save_program(program, tmp))
-        out.print(f"  exported     {export} (torch.export)", markup=False)
+        out.print(f"  exported     {export} (torch.export)")
     if onnx is not None:
         try:
             write_atomic(onnx, lambda tmp: _onnx_export(module, x, tmp))
@@ -130,7 +172,7 @@ def compile_(
             raise
         except Exception as error:
             _failed("ONNX export failed", error)
-        out.print(f"  exported     {onnx} (ONNX)", markup=False)
+        out.print(f"  exported     {onnx} (ONNX)")
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -6,9 +6,11 @@ failure to a message and an exit code, and writes the file atomically.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,6 +19,7 @@ from resdsl.backends.render import (
     FORMATS,
     IMAGE_FORMATS,
     GraphvizError,
+    GraphvizWarning,
     RenderError,
     RenderOptions,
     check_format,
@@ -25,7 +28,19 @@ from resdsl.backends.render import (
     format_for,
     skip_looks,
 )
-from resdsl.cli.common import Target, out, reporting, spec_command, usage_error, write_atomic
+from resdsl.cli.common import (
+    Target,
+    err,
+    out,
+    output_path,
+    reporting,
+    spec_command,
+    usage_error,
+    write_atomic,
+)
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 OutputOpt = Annotated[
     Path | None,
@@ -98,11 +113,16 @@ boxed and labelled by their module path.
 
 Formats: svg, png and pdf run Graphviz's 'dot' (apt-get install -y graphviz,
 or brew install graphviz); dot, json (networkx node-link) and graphml need
-nothing. Files are written atomically.
+nothing. json and graphml export every node of the checked graph, so they
+take no drawing option (--depth, --shapes, --show-params, --layout). A PNG
+larger than Graphviz's bitmap limit is scaled down with a warning: write SVG
+or PDF, or use --depth. Files are written atomically; only regular files are
+replaced (a symbolic link is written through).
 
 Exit codes: 0 written; 1 the spec is invalid; 2 bad usage: an unknown format
-or option value, --depth below 0, an output path that cannot be written, an
-unknown model or parameter, or Graphviz missing or failing.
+or option value, --depth below 0, an output path that cannot be written (a
+missing directory, a directory, a device or FIFO), an unknown model or
+parameter, or Graphviz missing or failing.
 
 Example: resdsl render specs/resnet.res -m resnet152 --depth 1 -o resnet152.svg
 """
@@ -133,13 +153,12 @@ def render(
         output = None  # -o - is stdout
     fmt = _format(output, format)
     options = _options(depth, shapes, show_params, fold, legend, layout)
+    if fmt in GRAPH_FORMATS:
+        _no_drawing_options(fmt, options)
     _check_output(fmt, output)
-    with reporting():
+    with _status("checking the model"), reporting():
         graph = target.graph()
-    try:
-        data = export(graph, fmt, timeout=timeout, **options)
-    except GraphvizError as error:
-        usage_error(error.message, hint=error.hint)
+    data = _export(graph, fmt, timeout, options)
     if output is None:
         typer.echo(data.decode(), nl=False)
         return
@@ -152,6 +171,60 @@ def render(
     except OSError as error:
         usage_error(f"cannot write {output}: {error.strerror or error}")
     out.print(f"wrote {output} ({fmt}, model {graph.graph['model']})", markup=False)
+
+
+#: Formats that export the checked graph itself, not a drawing of it.
+GRAPH_FORMATS = ("json", "graphml")
+
+
+def _no_drawing_options(fmt: str, options: dict[str, Any]) -> None:
+    """json and graphml export every node: a drawing option asked for with them is an error."""
+    given = [
+        flag
+        for flag, is_set in (
+            ("--depth", options["depth"] is not None),
+            ("--shapes", options["shapes"] != "symbolic"),
+            ("--show-params", options["params"]),
+            ("--layout", options["layout"] != "auto"),
+        )
+        if is_set
+    ]
+    if given:
+        usage_error(
+            f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} to drawings, "
+            f"not to {fmt}: it exports every node of the checked graph",
+            hint="leave the option out, or draw with -o diagram.svg (or .png, .pdf, .dot)",
+        )
+
+
+@contextmanager
+def _status(text: str) -> Iterator[None]:
+    """A spinner with ``text`` on stderr while a slow step runs (on a terminal only)."""
+    if not err.is_terminal:
+        yield
+        return
+    with err.status(text, spinner="dots"):
+        yield
+
+
+def _export(graph: nx.DiGraph, fmt: str, timeout: float, options: dict[str, Any]) -> bytes:
+    """The output bytes, with progress shown and Graphviz's warnings printed as resdsl's."""
+    what = "laying out with Graphviz's dot" if fmt in IMAGE_FORMATS else f"writing {fmt}"
+    status = _status(f"{what} ({graph.number_of_nodes()} nodes)")
+    with status, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GraphvizWarning)
+        try:
+            data = export(graph, fmt, timeout=timeout, **options)
+        except GraphvizError as error:
+            usage_error(error.message, hint=error.hint)
+    for warning in caught:
+        if issubclass(warning.category, GraphvizWarning):
+            err.print(f"warning: {warning.message}")
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return data
 
 
 def _options(
@@ -188,7 +261,7 @@ def _check_output(fmt: str, output: Path | None) -> None:
         except GraphvizError as error:
             usage_error(f"cannot write {fmt}: {error.message}", hint=error.hint)
     if output is not None:
-        _check_writable(output)
+        output_path(output)
 
 
 def _format(output: Path | None, format: str | None) -> str:
@@ -198,12 +271,3 @@ def _format(output: Path | None, format: str | None) -> str:
         return format_for(output, format)
     except RenderError as error:
         usage_error(str(error), hint="for example: -o net.svg, or -o net.out --format png")
-
-
-def _check_writable(path: Path) -> None:
-    """Fail before the slow part when the output obviously cannot be written."""
-    if path.is_dir():
-        usage_error(f"cannot write {path}: it is a directory")
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        usage_error(f"cannot write {path}: directory {directory} does not exist")

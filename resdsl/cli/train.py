@@ -173,7 +173,7 @@ def _progress(total: int, show: bool) -> Iterator[Callable[[str, StepRecord | No
         yield lambda text, record: None
         return
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

@@ -17,6 +17,7 @@ from resdsl.ops.merge import BUILTIN_MERGES, Merge
 from resdsl.ops.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 from resdsl.ops.pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
 from resdsl.ops.registry import (
+    get_layer,
     get_op,
     names_text,
     node_op,
@@ -64,10 +65,6 @@ def register_layer(layer: Layer, *, replace: bool = False) -> None:
     if get_op(layer.name, "layer") is not None and not replace:
         raise ValueError(f"a layer named {layer.name!r} is already registered")
     register_op(layer, replace=True)
-
-
-def get_layer(name: str) -> Layer | None:
-    return get_op(name, "layer")
 
 
 def layer_names() -> list[str]:

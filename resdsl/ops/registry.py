@@ -82,6 +82,11 @@ def get_op(name: str, kind: OpKind) -> Op | None:
     return _OPS[kind].get(name)
 
 
+def get_layer(name: str) -> Layer | None:
+    """The layer op named ``name``, or None: ``get_op(name, "layer")``, asked once per layer call."""
+    return _LAYERS.get(name)  # type: ignore[return-value]
+
+
 def ops_of_kind(kind: OpKind) -> list[Any]:
     """Every op of a kind, in registration order."""
     return list(_OPS[kind].values())

@@ -46,7 +46,9 @@ class GraphBuilder:
             raise too_many_nodes(self.limits, span or self.current_span)
 
     def add_node(self, node: str, where: Scope, **attrs: Any) -> str:
-        self.count_node(attrs.get("span"))
+        self.node_count += 1  # count_node, inline: this runs for every node
+        if self.node_count > self.limits.max_nodes:
+            raise too_many_nodes(self.limits, attrs.get("span") or self.current_span)
         attrs.setdefault("parent", where.path)
         self.nodes[node] = attrs
         self.preds[node] = []
@@ -96,8 +98,8 @@ def fill_graph(
 ) -> None:
     """Put the collected nodes and edges into an empty DiGraph, in order.
 
-    ``add_nodes_from``/``add_edges_from`` copy every attribute dict and cost a
-    fifth of elaboration; these are fresh dicts nothing else holds, so they go
+    ``add_nodes_from``/``add_edges_from`` check each node and copy every attribute dict (a
+    fifth of elaboration); these are fresh dicts nothing else holds, so they go
     into the adjacency structures networkx documents for subclasses
     (``_node``, ``_succ``, ``_pred``) as they are.
 
@@ -106,11 +108,13 @@ def fill_graph(
     >>> list(g.edges), g.nodes["b"]["op"]
     ([('a', 'b')], 'relu')
     """
-    g.add_nodes_from(nodes)
+    assert not g._node, "fill_graph fills an empty graph"
     g._node.update(nodes)
     succ, pred = g._succ, g._pred
+    for v in nodes:
+        succ[v] = {}
     for v, edges in preds.items():
-        into = pred[v]
+        into = pred[v] = {}
         for u, data in edges:
             succ[u][v] = data
             into[u] = data

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from resdsl.ir.dims import Shape
+from resdsl.ir.dims import Shape, SymDim
 from resdsl.ops.merge import Merge, MergeError, MergeInput
 from resdsl.ops.registry import get_op
 from resdsl.semantics.context import POISON, ElabPart, Item, Poisoned, Scope, Val
@@ -180,6 +180,8 @@ class _Constraints:
         self.node = node
 
     def equal(self, index: int, a: int, b: int) -> None:
+        if not (isinstance(a, SymDim) or isinstance(b, SymDim)):
+            return  # equal numbers were checked by the merge; only symbols are recorded
         skip = self.ordered[index][2]
         dst = skip.dst if skip is not None else "?"
         what = f"the skip into '{dst}' ({self.op.name})"

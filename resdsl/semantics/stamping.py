@@ -74,7 +74,7 @@ class Stamper:
         return (
             block,
             freeze(bound),
-            tuple((expr_of(d), int(d)) for d in current.shape),
+            tuple([(expr_of(d), int(d)) for d in current.shape]),
             scope.role,
             tuple(sorted((scope.skip_edge or {}).items())),
             scope.depth,

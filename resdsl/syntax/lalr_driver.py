@@ -111,6 +111,10 @@ class Driver:
         assert len(ignore) == 1, "the driver expects one %ignore terminal"
         blank = ignore[0].pattern.to_regexp()
         self.blank = re.compile(blank)
+        if any(row.get(_END).__class__ is int for row in self.actions.values()):
+            # The loop reads `$END` again and again once the text is used up: it
+            # may reduce on it, or stop, but never shift it.
+            raise ValueError("the driver expects tables that never shift $END")
         kinds = _token_kinds(lark, terminals, callbacks)
         self.scanners = _Scanners(table.states, terminals, blank, kinds)
 
@@ -131,17 +135,11 @@ class Driver:
         value_stack: list[Any] = []
         brackets: list[str] = []
         while True:
-            m = None
-            if pos < end:
-                match, groups = scanners[state]
-                m = match(text, pos, end)
-                if m is None and not self._blank(text, pos, end):
-                    return FAIL
-            if m is None:
+            if pos >= end:
                 kind, value = _END, None
-            else:
+            elif (m := (scanner := scanners[state])[0](text, pos, end)) is not None:
                 group: Any = m.lastindex  # the terminal's group, which closes last
-                kind, role, make, newlines = groups[group]
+                kind, role, make, newlines = scanner[1][group]
                 begin, pos = m.span(group)
                 if make is None:  # a token no rule keeps: only its lines count
                     value = kind
@@ -157,10 +155,22 @@ class Driver:
                         tok.end_line, tok.end_column = line, pos - line_start + 1
                     if make is not True:
                         value = make(tok)
-                if role and (verdict := _bracketed(role, kind, m.group(group), brackets)):
-                    if verdict is _DROP:
-                        continue
-                    return FAIL
+                if role:  # a bracket or a separator
+                    if role == _SEPARATOR:
+                        if brackets and brackets[-1] != BODY:
+                            if real_semicolon(m.group(group)):
+                                return FAIL
+                            continue  # a separator inside (...) or [...] is dropped
+                    elif role == _OPENER:
+                        brackets.append(kind)
+                        if len(brackets) > MAX_NESTING:
+                            return FAIL
+                    elif not brackets or brackets.pop() != CLOSE[kind]:
+                        return FAIL
+            elif self._blank(text, pos, end):
+                kind, value = _END, None
+            else:
+                return FAIL
             while True:  # every reduction the token causes, then its shift
                 action = actions[state].get(kind)
                 if action is None:
@@ -188,8 +198,6 @@ class Driver:
                 value_stack.append(callback(children))
                 state = actions[state_stack[-1]][origin]
                 state_stack.append(state)
-            if kind is _END:  # shifted: the grammar goes on after the end
-                return FAIL
 
     def _blank(self, text: str, pos: int, end: int) -> bool:
         """Whether only blanks are left: the scanners match a token, not blanks alone."""
@@ -204,27 +212,6 @@ class Driver:
             state = actions[below][action]
             action = actions[state].get(kind)
         return state
-
-
-_DROP, _BAD = 1, 2  # what _bracketed says about a token (0: keep it)
-
-
-def _bracketed(role: int, kind: str, text: str, brackets: list[str]) -> int:
-    """Apply the bracket rules to a bracket or separator token; update ``brackets``.
-
-    A separator inside ``(...)`` or ``[...]`` is dropped (an error if it holds a
-    ``;``); a closing bracket must match the last one opened.
-    """
-    if role == _SEPARATOR:
-        if brackets and brackets[-1] != BODY:
-            return _BAD if real_semicolon(text) else _DROP
-    elif role == _OPENER:
-        brackets.append(kind)
-        if len(brackets) > MAX_NESTING:
-            return _BAD
-    elif not brackets or brackets.pop() != CLOSE[kind]:
-        return _BAD
-    return 0
 
 
 def _reduction(rule: Any, reducers: dict[Any, Any]) -> _Action:

@@ -12,13 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from resdsl.diagnostics import Collector, Diagnostic, ResdslError
+from resdsl.diagnostics import Collector, Diagnostic, ResdslError, did_you_mean
 from resdsl.ops import get_layer
-from resdsl.source import SourceFile, Span
+from resdsl.source import SourceFile, Span, UnreadableSource, read_source_text
 from resdsl.syntax import ast
 from resdsl.syntax.parse import parse
 
-MAX_FILE_BYTES = 10 * 1024 * 1024
+#: The longest file or directory name most file systems accept.
+MAX_NAME_BYTES = 255
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` names a file (of any kind); False for any OS error, not a traceback."""
+    try:
+        return path.exists() and not path.is_dir()
+    except OSError:
+        return False
 
 
 def bundled_specs_dir() -> Path:
@@ -42,24 +51,20 @@ class Program:
 
 
 def load_file(path: str | Path, *, allow_outside: bool = False) -> Program:
-    """Load a spec file and everything it uses."""
+    """Load a spec file and everything it uses.
+
+    Every file, the root and each ``use``d one, must be a regular UTF-8 file of
+    at most 10 MiB (:func:`resdsl.source.read_source_text`).
+    """
     p = Path(path)
     display = str(path)
     try:
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise ResdslError.single("file-too-large", f"{display}: file is larger than 10 MiB")
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResdslError.single("no-file", f"{display}: no such file") from None
-    except IsADirectoryError:
-        raise ResdslError.single("no-file", f"{display}: is a directory, not a spec") from None
-    except UnicodeDecodeError as err:
-        raise ResdslError.single(
-            "encoding", f"{display}: not UTF-8 text (byte {err.start})"
-        ) from None
+        text = read_source_text(p)
+        base = p.resolve().parent
+    except UnreadableSource as err:
+        raise ResdslError.single(err.code, f"{display}: {err.reason}") from None
     except OSError as err:
-        raise ResdslError.single("no-file", f"{display}: {err.strerror}") from None
-    base = p.resolve().parent
+        raise ResdslError.single("no-file", f"{display}: {err.strerror or err}") from None
     return _load(text, display, base, base, allow_outside)
 
 
@@ -86,8 +91,26 @@ def _load(
     root = SourceFile(filename, text)
     program = Program(root)
     loader.load(root, base, program, is_root=True, stack=())
+    _check_aliases(program, loader.collector)
     loader.collector.raise_if_errors()
     return program
+
+
+def _check_aliases(program: Program, collector: Collector) -> None:
+    """Every alias must name a model: a broken one is the file's error, whichever model is used.
+
+    The elaborator follows the alias a command uses (and finds cycles);
+    checking every target here means ``check -m a`` cannot pass a file whose
+    ``model r50 = resnett(...)`` is wrong.
+    """
+    for model in program.models.values():
+        if isinstance(model, ast.ModelAlias) and model.target not in program.models:
+            collector.error(
+                "unknown-alias-target",
+                f"unknown model '{model.target}'",
+                model.target_span,
+                hint=did_you_mean(model.target, program.models),
+            )
 
 
 class _Loader:
@@ -131,10 +154,20 @@ class _Loader:
         if resolved in self.loaded:
             return
         self.loaded.add(resolved)
+        if resolved.suffix != ".res":
+            self.collector.error(
+                "use-path",
+                f"'use \"{use.path}\"' is not a .res file",
+                use.span,
+                hint="'use' reads only spec files, whose names end in .res",
+            )
+            return
         try:
-            text = resolved.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            self.collector.error("use-unreadable", f"cannot read '{use.path}'", use.span)
+            text = read_source_text(resolved)
+        except UnreadableSource as err:
+            self.collector.error(
+                "use-unreadable", f"cannot read '{use.path}': {err.reason}", use.span
+            )
             return
         display = self._display(resolved)
         self.load(
@@ -158,6 +191,14 @@ class _Loader:
         if not raw or "\x00" in raw:
             self.collector.error("use-path", "empty or invalid 'use' path", use.span)
             return None
+        if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in pure.parts):
+            self.collector.error(
+                "use-path",
+                f"a name in this 'use' path is longer than {MAX_NAME_BYTES} bytes",
+                use.span,
+                hint="file systems refuse such names; check the path",
+            )
+            return None
         if pure.is_absolute() and not self.allow_outside:
             self.collector.error(
                 "use-outside",
@@ -177,7 +218,7 @@ class _Loader:
             if not allowed:
                 outside = True
                 continue
-            if path.is_file():
+            if _is_file(path):
                 return path
         if outside:
             self.collector.error(
