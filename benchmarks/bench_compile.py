@@ -44,6 +44,8 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from measure import tensor_peak_bytes  # noqa: E402
+
 import resdsl  # noqa: E402
 from tests import reference_models as rm  # noqa: E402
 
@@ -107,20 +109,6 @@ def _current_rss_kb() -> int:
     return pages * resource.getpagesize() // 1024
 
 
-def _tensor_peak_bytes(model: nn.Module, x: torch.Tensor) -> int:
-    from torch.profiler import ProfilerActivity, profile
-
-    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        model(x)
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
-    current = peak = 0
-    for e in events:
-        current += e.nbytes()
-        peak = max(peak, current)
-    return peak
-
-
 def measure_memory(kind: str, name: str, size: int) -> dict[str, int]:
     """In this (fresh) process: peak growth of one no-grad forward."""
     model = (compiled(name, H=size, W=size) if kind == "compiled" else reference(name)).eval()
@@ -130,7 +118,7 @@ def measure_memory(kind: str, name: str, size: int) -> dict[str, int]:
     with torch.no_grad():
         model(x)
     rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-    tensor_peak = _tensor_peak_bytes(model, x)
+    tensor_peak = tensor_peak_bytes(model, x)
     return {"rss_growth_kb": rss_growth, "tensor_peak_bytes": tensor_peak}
 
 

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +28,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from resdsl.diagnostics import Diagnostic, ResdslError
-from resdsl.ir.dims import SymDim, describe
+from resdsl.ir.dims import SizeDomain, SymDim, describe
 from resdsl.passes import run_passes
 from resdsl.passes.valid_sizes import SizeRule
 from resdsl.semantics.elaborate import Limits, elaborate
@@ -60,10 +60,12 @@ class LayerRow(NamedTuple):
     shape: tuple[int, ...]
     params: int
     macs: int
+    #: The shape written symbolically, in a form that holds at every valid input size.
+    text: str = ""
 
     @property
     def shape_text(self) -> str:
-        return shape_text(self.shape)
+        return self.text or shape_text(self.shape)
 
 
 class Summary(BaseModel):
@@ -183,9 +185,13 @@ def _concrete_text(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(int(d)) for d in shape) + "]"
 
 
-def shape_text(shape: tuple[int, ...]) -> str:
-    """``[64, H/4, W/4]``: a shape with symbolic sizes written symbolically."""
-    return "[" + ", ".join(describe(d) for d in shape) + "]"
+def shape_text(shape: tuple[int, ...], domain: Mapping[str, SizeDomain] | None = None) -> str:
+    """``[64, H/4, W/4]``: a shape with symbolic sizes written symbolically.
+
+    With ``domain`` (a graph's ``valid_sizes``), each size is written in a
+    form that holds at every valid input size (``2*ceil(H/2)``).
+    """
+    return "[" + ", ".join(describe(d, domain) for d in shape) + "]"
 
 
 class Spec:
@@ -475,6 +481,7 @@ def summarize(graph: nx.DiGraph, depth: int | None = None) -> Summary:
     the blocks inside them (``layer1.0``). A collapsed row's op is the block's
     name, its shape the block's output, its costs the sums of its layers'.
     """
+    domain = graph.graph["valid_sizes"]
     rows = [
         LayerRow(
             node,
@@ -483,6 +490,7 @@ def summarize(graph: nx.DiGraph, depth: int | None = None) -> Summary:
             data["shape"],
             data["params"],
             data["macs"],
+            shape_text(data["shape"], domain),
         )
         for node, data in graph.nodes(data=True)
         if data["role"] != "input"
@@ -502,7 +510,7 @@ def summarize(graph: nx.DiGraph, depth: int | None = None) -> Summary:
             f"{describe(d)}={int(d)}" if isinstance(d, SymDim) else str(d) for d in in_shape
         )
         + "]",
-        output_text=shape_text(out_shape),
+        output_text=shape_text(out_shape, domain),
         symbols=dict(graph.graph["symbols"]),
         valid_sizes=dict(graph.graph["valid_sizes"]),
         layers=rows,
@@ -521,10 +529,13 @@ def _collapsed(rows: list[LayerRow], scopes: dict[str, Any], depth: int) -> list
         if before is None:
             info = scopes.get(path)
             op = getattr(info, "block", None) or getattr(info, "kind", None) or "scope"
-            merged[path] = LayerRow(path, op, depth, row.shape, row.params, row.macs)
+            merged[path] = LayerRow(path, op, depth, row.shape, row.params, row.macs, row.text)
         else:
             merged[path] = before._replace(
-                shape=row.shape, params=before.params + row.params, macs=before.macs + row.macs
+                shape=row.shape,
+                params=before.params + row.params,
+                macs=before.macs + row.macs,
+                text=row.text,
             )
     return list(merged.values())
 

@@ -630,10 +630,13 @@ def paths(say: Say) -> None:
     say(
         '\n## 6. "Why is there no path from input to output without nonlinearities?"\n\n'
         "A network with skips is a DAG with many input-to-output paths. `resdsl paths` "
-        "counts them and, for each, the activations (nonlinear layers) and weighted layers "
-        "it crosses, exactly and without listing them: a dynamic programme over the graph "
-        "holds one histogram per node, shifted by one at each activation and summed at "
-        "each merge. Start with the U-Net:\n\n"
+        "counts them and, for each, the activations (nonlinear layers) and the weighted "
+        "layers it crosses, exactly and without listing them: a dynamic programme over the "
+        "graph carries a histogram along each value, shifted by one at each activation, "
+        "summed at each merge and dropped once its last reader has it. A model with "
+        "histograms too large to tabulate (tens of thousands of residual blocks) stops "
+        "with an error that points at the merge; `--count-only` then gives the count, "
+        "the depth ranges and the shortest path without them. Start with the U-Net:\n\n"
     )
     cmd = "resdsl paths specs/unet.res -o docs/images/guide_paths_unet.png"
     say(shell(cmd, run(cmd)))

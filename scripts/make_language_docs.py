@@ -23,13 +23,12 @@ import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from resdsl.ops import BUILTIN_LAYERS, Layer, ShapeError, get_layer, layer_names  # noqa: E402
-from resdsl.ops.base import Category  # noqa: E402
+from resdsl.ops.base import Category, signature  # noqa: E402
 
 DOC = ROOT / "docs" / "language.md"
 
@@ -42,40 +41,12 @@ SAMPLE_CHANNELS, SAMPLE_SIZE = 4, 8
 # ------------------------------------------------------------------ one layer
 
 
-def literal(value: Any) -> str:
-    """A default value as a spec writes it: ``true``, ``"zeros"``, ``1e-05``, ``[1, 2]``.
-
-    >>> literal(True), literal("zeros"), literal(1e-5), literal((1, 2))
-    ('true', '"zeros"', '1e-05', '[1, 2]')
-    """
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    return repr(value)
-
-
-def signature(layer: Layer) -> str:
-    """``conv(out_channels, kernel_size, stride=1, ...)``: PyTorch's names, order and defaults.
-
-    A required argument is its bare name; one whose default is unset (PyTorch's
-    ``None``, which a spec cannot write) is in brackets: ``[stride]``.
-    """
-    parts = []
-    for name, field in layer.Args.model_fields.items():
-        if field.is_required():
-            parts.append(name)
-        elif field.default is None:
-            parts.append(f"[{name}]")
-        else:
-            parts.append(f"{name}={literal(field.default)}")
-    return f"{layer.name}({', '.join(parts)})" if parts else layer.name
-
-
 def ranks(layer: Layer) -> str:
-    """The input ranks a layer accepts, without the batch dimension: ``2, 3, 4`` or ``any``."""
+    """The input ranks a layer accepts, without the batch dimension: ``2, 3, 4`` or ``any``.
+
+    >>> ranks(get_layer("conv")), ranks(get_layer("relu"))
+    ('2, 3, 4', 'any')
+    """
     return "any" if layer.ranks is None else ", ".join(str(r) for r in layer.ranks)
 
 

@@ -733,3 +733,25 @@ def test_cli_export_writes_a_loadable_program(tmp_path: Path) -> None:
 def test_cli_import_does_not_import_torch() -> None:
     code = "import resdsl.cli, sys; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_residual_sums_in_place_equal_the_out_of_place_ones_bit_for_bit() -> None:
+    """``out += x`` (as torchvision) against ``out = out + x``: outputs and gradients identical."""
+    from resdsl.backends.build import load_source
+
+    torch.manual_seed(0)
+    model = resdsl.load(ROOT / "specs" / "resnet.res").compile("resnet50", num_classes=10).train()
+    generated = type(model)._resdsl_generated  # type: ignore[attr-defined]
+    # one class per distinct bottleneck (8), each summing in place; none out of place
+    assert generated.source.count("out += x") == 8 and " = out + " not in generated.source
+    plain = re.sub(r"(\w+) \+= (\w+)", r"\1 = \1 + \2", generated.source)
+    twin = getattr(load_source(plain, "resnet50_plain_sum"), generated.class_name)()
+    twin.load_state_dict(model.state_dict())
+    twin.train()
+    x = torch.randn(2, 3, 64, 64)
+    out_a, out_b = model(x), twin(x)
+    assert torch.equal(out_a, out_b)
+    out_a.square().sum().backward()
+    out_b.square().sum().backward()
+    for (name, a), b in zip(model.named_parameters(), twin.parameters(), strict=True):
+        assert a.grad is not None and b.grad is not None and torch.equal(a.grad, b.grad), name

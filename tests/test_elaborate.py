@@ -349,6 +349,24 @@ def test_resource_limits_are_configurable() -> None:
     assert len(resdsl.loads(text, limits=resdsl.Limits(max_nodes=60)).graph()) == 51
 
 
+RESIDUAL_CHAIN = Path(__file__).parent / "specs" / "residual_chain.res"
+
+
+def test_a_repeat_past_the_node_limit_is_refused_once_its_size_is_known() -> None:
+    # 30,001 blocks of 5 nodes: refused after the second copy (when its size is
+    # known to repeat), not after elaborating 100,000 nodes
+    with pytest.raises(resdsl.ResdslError) as err:
+        resdsl.load(RESIDUAL_CHAIN).graph("chain_past_limit")
+    [d] = err.value.diagnostics
+    assert d.code == "too-many-nodes" and str(d.span).endswith("residual_chain.res:22:16")
+    assert d.notes == (
+        "it makes 5 nodes and 29,999 more copies follow: at least 150,006 nodes in all",
+    )
+    # at the limit exactly it is built
+    fits = resdsl.load(RESIDUAL_CHAIN, limits=resdsl.Limits(max_nodes=150_006))
+    assert len(fits.graph("chain_past_limit")) == 150_006
+
+
 def test_nothing_but_resdsl_error_escapes() -> None:
     for text in ["model m() {", "\x00\x01", "model m() { input [0] }", "model m() { input [] }",
                  "block b() { b }\nmodel m() {\n input [3]\n b\n}", "(" * 5000,

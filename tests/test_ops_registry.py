@@ -86,7 +86,7 @@ def test_a_merge_registered_from_a_test_checks_shapes(max_merge: Max) -> None:
     [diag] = err.value.diagnostics
     assert diag.code == "merge-shape"
     assert diag.message == (
-        "skip 'conv1' -> 'conv2': cannot take the maximum of [4, H, W] and [8, H, W]"
+        "skip 'conv1' -> 'conv2': cannot take the maximum of [4, H=8, W=8] and [8, H=8, W=8]"
     )
     assert diag.hint == "max needs equal shapes"
     assert (diag.span.line, diag.span.column) == (7, 5)
@@ -218,7 +218,7 @@ def test_every_registered_op_has_its_parts(op: Op) -> None:
         assert type(op).infer is not Merge.infer
         assert type(op).expression is not Merge.expression
         assert op.path.merges and op.reads == "inputs" and not op.has_module
-        assert set(op.options) <= {"shortcut", "align", "scale", "gate"}
+        assert set(op.options) <= {"shortcut", "align", "scale", "gate", "dim"}
     if op.has_module:
         assert isinstance(op, Layer)
         assert type(op).torch_init is not Layer.torch_init
@@ -238,7 +238,7 @@ def test_skip_options_each_belong_to_one_merge_kind() -> None:
         for option in op.options:
             assert option not in owners, (option, owners[option], op.name)
             owners[option] = op.name
-    assert owners.keys() == {"shortcut", "scale", "gate", "align"}
+    assert owners.keys() == {"shortcut", "scale", "gate", "align", "dim"}
 
 
 def _string_constants(path: Path) -> set[str]:

@@ -53,6 +53,20 @@ def assert_matches_brute_force(graph: nx.DiGraph, report: PathReport) -> None:
     # The activations every path crosses are exactly those in every enumerated path.
     common = set.intersection(*(set(p) for p in paths)) & act
     assert set(report.always_crossed) == common
+    assert_count_only_agrees(graph, report)
+
+
+def assert_count_only_agrees(graph: nx.DiGraph, report: PathReport) -> None:
+    """Counting without histograms gives the same report, less the histograms."""
+    counted = path_report(graph, histograms=False)
+    assert counted.histograms is False
+    assert counted.nonlinearity_histogram == counted.weighted_depth_histogram == {}
+    keep = set(PathReport.model_fields) - {
+        "histograms",
+        "nonlinearity_histogram",
+        "weighted_depth_histogram",
+    }
+    assert counted.model_dump(include=keep) == report.model_dump(include=keep)
 
 
 def polynomial(branches: dict[int, int], shift: int) -> dict[int, int]:
@@ -308,3 +322,55 @@ def test_docstring_examples() -> None:
     for module in (resdsl.analysis.paths, resdsl.cli.analyze):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+RESIDUAL_CHAIN = Path(__file__).parent / "specs" / "residual_chain.res"
+
+
+def test_histograms_are_freed_after_their_last_reader() -> None:
+    # 1,000 residual blocks: keeping every node's histogram held about 100 MB
+    # (sizes quadratic in the depth, per node); two live ones hold well under 2 MB
+    import tracemalloc
+
+    graph = resdsl.load(RESIDUAL_CHAIN).graph("chain", n=1000)
+    tracemalloc.start()
+    try:
+        report = path_report(graph)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # each block: 1 activation on the skip-only path, 2 through its branch
+    assert report.count == 2**1000 and report.nonlinearity_histogram[1500] == comb(1000, 500)
+    assert peak < 2 * 2**20, peak
+
+
+def test_too_much_histogram_work_is_a_located_error_with_a_way_out() -> None:
+    spec = resdsl.load(RESIDUAL_CHAIN)
+    graph = spec.graph("chain", n=300)
+    with pytest.raises(resdsl.ResdslError) as info:
+        path_report(graph, max_work=20_000)
+    [d] = info.value.diagnostics
+    assert d.code == "paths-too-large"
+    assert d.span is not None and str(d.span).startswith(
+        f"{RESIDUAL_CHAIN}:8:"
+    )  # a merge: its skip
+    assert d.message.startswith("the path histograms of model 'chain' grow past 20,000 units")
+    assert d.hint is not None and "resdsl paths --count-only" in d.hint
+    counted = path_report(graph, histograms=False, max_work=20_000)
+    assert (counted.count, counted.min_nonlinearities, counted.max_nonlinearities) == (
+        2**300,
+        300,
+        600,
+    )
+
+
+def test_paths_count_only_on_the_command_line() -> None:
+    spec = [str(RESIDUAL_CHAIN), "--model", "chain"]  # 40 blocks by default
+    result = CliRunner().invoke(app, ["paths", *spec, "--count-only", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["count"] == 2**40 and data["histograms"] is False
+    assert data["nonlinearity_histogram"] == {}
+    text = CliRunner().invoke(app, ["paths", *spec, "--count-only"]).output
+    assert "(counted without histograms: --count-only)" in text
+    assert "activations per path   40 to 80" in text

@@ -369,9 +369,11 @@ def test_edges_carry_the_shape_they_transport(mode: str) -> None:
     for edge in edges:
         source = edge.source
         node = scopes[source[1:-1]].output if source.startswith("[") else source
-        assert edge.attrs["label"] == shape_label(graph.nodes[node]["shape"], mode)  # type: ignore[arg-type]
+        shape = graph.nodes[node]["shape"]
+        assert edge.attrs["label"] == shape_label(shape, mode, graph.graph["valid_sizes"])  # type: ignore[arg-type]
     labels = {e.attrs["label"] for e in edges}
-    assert ("64×H/4×W/4" if mode == "symbolic" else "64×56×56") in labels
+    # resnet18 takes every size: a stride-2 stage rounds up, and the label says so
+    assert ("64×ceil(H/4)×ceil(W/4)" if mode == "symbolic" else "64×56×56") in labels
 
 
 def test_no_shapes_means_no_edge_labels() -> None:
@@ -450,8 +452,8 @@ def test_depth_1_folds_resnet152_onto_a_page() -> None:
         "cluster_legend",
     }
     chain = ["[layer3.0]", "[layer3.1..layer3.35]", "[layer4.0]"]
-    assert dot.edge(chain[0], chain[1]).attrs["label"] == "1024×H/16×W/16"
-    assert dot.edge(chain[1], chain[2]).attrs["label"] == "1024×H/16×W/16"
+    assert dot.edge(chain[0], chain[1]).attrs["label"] == "1024×ceil(H/16)×ceil(W/16)"
+    assert dot.edge(chain[1], chain[2]).attrs["label"] == "1024×ceil(H/16)×ceil(W/16)"
 
 
 def test_depth_counts_names_in_the_scope_path() -> None:
@@ -701,7 +703,11 @@ def test_json_export_is_node_link_data() -> None:
     assert set(again.edges) == set(graph.edges)
     conv = again.nodes["layer2.0.conv1"]
     assert conv["args"]["stride"] == 2 and conv["args"]["out_channels"] == 128
-    assert conv["shape"] == [128, 28, 28] and conv["shape_text"] == ["128", "H/8", "W/8"]
+    assert conv["shape"] == [128, 28, 28] and conv["shape_text"] == [
+        "128",
+        "ceil(H/8)",
+        "ceil(W/8)",
+    ]
     assert re.fullmatch(r".*resnet\.res:\d+:\d+", conv["span"])
     assert again.edges["layer1.1.5", "layer2.0.downsample.0"] == {
         "kind": "skip",
@@ -719,7 +725,7 @@ def test_graphml_export_reads_back() -> None:
     again = nx.parse_graphml(to_graphml(graph))
     assert list(again.nodes) == list(graph.nodes)
     assert again.nodes["up1.up"]["op"] == "conv_transpose"
-    assert again.nodes["up1.up"]["shape_text"] == "512×H/8×W/8"
+    assert again.nodes["up1.up"]["shape_text"] == "512×2*floor(H/16)×2*floor(W/16)"
     assert json.loads(again.nodes["up1.up"]["args"])["stride"] == 2
     assert again.edges["inc.double_conv.5", "up4:concat/pad0"]["merge"] == "concat"
     assert export(graph, "graphml") == to_graphml(graph).encode()
@@ -934,3 +940,29 @@ def test_only_equal_block_instances_fold() -> None:
     # Equal layers, but a's conv has 3 input channels and b's 8: they do not fold.
     dot = parse_dot(spec.to_dot("other_inputs", depth=0))
     assert [n for n in dot.diagram_nodes if n.startswith("[")] == ["[a]", "[b]", "[output]"]
+
+
+DENSE = """
+block dense(c: int) {
+  a: conv(c, 3, padding=1)
+  b: conv(c, 3, padding=1)
+  conv(c, 3, padding=1)
+  d: relu()
+  skip in -> d (concat)
+  skip a -> d (concat)
+  skip b -> d (concat)
+  r: relu()
+  skip d -> r (add)
+}
+model m {
+  input [3, H=16, W=16]
+  d1: dense(4)
+}
+"""
+
+
+def test_collapsed_block_counts_skips_not_merge_nodes() -> None:
+    # three concat skips into one value are one merge node: the caption says three
+    dot = parse_dot(resdsl.loads(DENSE).to_dot("m", depth=0))
+    label = str(dot.nodes["[d1]"]["label"])
+    assert "5 layers" in label and "3 concat skips" in label and "1 add skip<" in label

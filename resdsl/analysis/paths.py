@@ -57,6 +57,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from resdsl.analysis.tables import format_count, share
+from resdsl.diagnostics import ResdslError
 from resdsl.ops import Merge, PathRole, node_op
 
 #: A histogram: ``(offset, counts)``; ``counts[i]`` paths have depth ``offset + i``.
@@ -69,7 +70,8 @@ class PathReport(BaseModel):
     Histograms map a depth ``k`` to the number of paths of that depth, as
     exact Python ints (``2**54`` for ResNet-110 is exact, not a float).
     ``always_crossed`` lists the activations that every path crosses, in
-    order; ``shortest_path`` is one path with the fewest activations (and,
+    order (a count-only report, ``histograms=False``, leaves the histograms
+    empty and has everything else); ``shortest_path`` is one path with the fewest activations (and,
     among those, the fewest nodes), from the input node to the output node.
     """
 
@@ -89,6 +91,8 @@ class PathReport(BaseModel):
     shortest_path: list[str]
     always_crossed: list[str]
     explanation: str
+    #: False for a count-only report: the two histograms are left empty.
+    histograms: bool = True
 
     def weighted_depth_range(self, share: float = 0.95) -> tuple[int, int]:
         """The narrowest central range of weighted depths holding ``share`` of all paths.
@@ -179,60 +183,163 @@ def _preds(graph: nx.DiGraph, node: str) -> list[str]:
     return sorted(graph.predecessors(node), key=lambda p: graph.edges[p, node].get("index", 0))
 
 
+#: The most histogram work :func:`path_report` does before it stops: the sum,
+#: over merges, of histogram entries times their size in 64-bit words.
+#: It grows as the cube of the depth: ResNet-1001 needs about 2 million, a chain
+#: of 1,000 residual blocks 23 million, one of 2,800 blocks (the limit) 500 million.
+MAX_HISTOGRAM_WORK = 500_000_000
+
+
+class _Counts:
+    """What reaches a node in count-only mode: the number of paths and their depth ranges."""
+
+    __slots__ = ("count", "nl", "wd")
+
+    def __init__(self, count: int, nl: tuple[int, int], wd: tuple[int, int]) -> None:
+        self.count, self.nl, self.wd = count, nl, wd
+
+
+#: What reaches a node: both histograms, or (count-only) a :class:`_Counts`.
+_Value = tuple[Histogram, Histogram] | _Counts
+
+
 class _Walk:
-    """Per node reachable from the input: is it an activation, the histograms of the
-    paths reaching it (nonlinearities, weighted depth), and the shortest path's step back."""
+    """What the pass over the graph found: the output's value, the merges seen, and
+    the shortest path's step back from each node."""
 
     def __init__(self) -> None:
-        self.act: dict[str, bool] = {}
-        self.nl: dict[str, Histogram] = {}
-        self.wd: dict[str, Histogram] = {}
+        self.out: _Value | None = None
         self.back: dict[str, str | None] = {}
         self.merges = 0
+        self.work = 0
 
 
-def _walk(graph: nx.DiGraph) -> _Walk:
-    """One pass over the nodes in order, summing the histograms of each node's inputs."""
+def _merge(values: list[_Value]) -> _Value:
+    """The paths into a node with several inputs: every input's paths."""
+    if len(values) == 1:
+        return values[0]
+    if isinstance(values[0], _Counts):
+        counts = [v for v in values if isinstance(v, _Counts)]
+        return _Counts(
+            sum(c.count for c in counts),
+            (min(c.nl[0] for c in counts), max(c.nl[1] for c in counts)),
+            (min(c.wd[0] for c in counts), max(c.wd[1] for c in counts)),
+        )
+    hists = [v for v in values if not isinstance(v, _Counts)]
+    return _sum([h[0] for h in hists]), _sum([h[1] for h in hists])
+
+
+def _shift(value: _Value, nl: int, wd: int) -> _Value:
+    """The paths through a node: one activation (``nl``) or weighted layer (``wd``) more."""
+    if not nl and not wd:
+        return value
+    if isinstance(value, _Counts):
+        return _Counts(
+            value.count, (value.nl[0] + nl, value.nl[1] + nl), (value.wd[0] + wd, value.wd[1] + wd)
+        )
+    (a, ha), (b, hb) = value
+    return (a + nl, ha), (b + wd, hb)
+
+
+def _cost(values: list[_Value]) -> int:
+    """The work of summing these histograms: entries times 64-bit words."""
+    if len(values) < 2 or isinstance(values[0], _Counts):
+        return 0
+    work = 0
+    for v in values:
+        assert not isinstance(v, _Counts)
+        for _, c in v:
+            # the largest count sits near the middle of a histogram or at an end: an
+            # estimate that costs three look-ups, not a pass over big integers
+            widest = max(c[0], c[len(c) // 2], c[-1]).bit_length()
+            work += len(c) * (1 + widest // 64)
+    return work
+
+
+def _walk(graph: nx.DiGraph, histograms: bool, max_work: int) -> _Walk:
+    """One pass over the nodes in order, merging what reaches each node's inputs.
+
+    A node's value is dropped once its last successor has read it, so memory
+    holds only the values still to be read (a chain of residual blocks keeps
+    two), not one histogram per node.
+    """
     start = graph.graph["input"]
     end = graph.graph["output"]
     nodes = graph.nodes
     walk = _Walk()
-    act, nl, wd, back = walk.act, walk.nl, walk.wd, walk.back
+    back = walk.back
+    values: dict[str, _Value] = {}
+    readers = {n: graph.out_degree(n) for n in graph.nodes}
     # For the shortest path: (activations, nodes) of the best path to a node, and its predecessor.
     best: dict[str, tuple[int, int]] = {}
     for node in graph.nodes:
-        data = nodes[node]
-        op = node_op(data)
+        op = node_op(nodes[node])
         role = op.path if op is not None else _NO_ROLE
-        is_act = act[node] = role.nonlinear
-        is_w = role.weighted
         if role.merges:
             walk.merges += 1
-        preds = [p for p in _preds(graph, node) if p in nl]
+        preds = [p for p in _preds(graph, node) if p in best]
+        value: _Value
         if node == start:
-            h_nl: Histogram = (0, [1])
-            h_wd: Histogram = (0, [1])
+            value = ((0, [1]), (0, [1])) if histograms else _Counts(1, (0, 0), (0, 0))
             cost, via = (0, 1), None
         elif not preds:
             continue  # not reachable from the input: no path goes through it
         else:
-            h_nl = _sum([nl[p] for p in preds])
-            h_wd = _sum([wd[p] for p in preds])
+            ins = [values[p] for p in preds]
+            walk.work += _cost(ins)
+            if walk.work > max_work:
+                raise _too_much(graph, node, max_work)
+            value = _merge(ins)
             via = min(preds, key=lambda p: best[p])
             cost = (best[via][0], best[via][1] + 1)
-        if is_act:
-            h_nl = (h_nl[0] + 1, h_nl[1])
+            for p in preds:
+                readers[p] -= 1
+                if readers[p] == 0 and p != end:
+                    del values[p]
+        value = _shift(value, int(role.nonlinear), int(role.weighted))
+        if role.nonlinear:
             cost = (cost[0] + 1, cost[1])
-        if is_w:
-            h_wd = (h_wd[0] + 1, h_wd[1])
-        nl[node], wd[node], best[node], back[node] = h_nl, h_wd, cost, via
+        values[node], best[node], back[node] = value, cost, via
 
-    if end not in nl:  # pragma: no cover - a checked graph's output depends on its input
+    if end not in values:  # pragma: no cover - a checked graph's output depends on its input
         raise ValueError(f"the output {end!r} is not reachable from the input {start!r}")
+    walk.out = values[end]
     return walk
 
 
-def path_report(graph: nx.DiGraph) -> PathReport:
+def _too_much(graph: nx.DiGraph, node: str, max_work: int) -> ResdslError:
+    return ResdslError.single(
+        "paths-too-large",
+        f"the path histograms of model '{graph.graph.get('model', '')}' grow past "
+        f"{max_work:,} units of work at this merge ('{node}'): the model has too many "
+        "paths of too many depths to tabulate",
+        graph.nodes[node].get("span"),
+        hint="count without histograms: `resdsl paths --count-only` or "
+        "path_report(graph, histograms=False) gives the exact count, the fewest and most "
+        "activations and weighted layers, the shortest path and the activations every "
+        "path crosses",
+    )
+
+
+def _always_crossed(graph: nx.DiGraph, end: str) -> list[str]:
+    """The activations on every input-to-output path, in order.
+
+    A node is on every path to the output exactly when it dominates the output
+    (Cooper, Harvey and Kennedy's algorithm, in networkx): no per-node path
+    counts, whose big integers would grow with the model.
+    """
+    start = graph.graph["input"]
+    # networkx maps the start to itself in some versions and leaves it out in others
+    idom = nx.immediate_dominators(graph, start)
+    chain: list[str] = [end]
+    while chain[-1] != start:
+        chain.append(idom[chain[-1]])
+    return [n for n in reversed(chain) if is_activation(graph.nodes[n])]
+
+
+def path_report(
+    graph: nx.DiGraph, *, histograms: bool = True, max_work: int = MAX_HISTOGRAM_WORK
+) -> PathReport:
     """Count the input-to-output paths of a checked graph and their depths, exactly.
 
     Never enumerates paths: the cost is one pass over the nodes plus one
@@ -241,6 +348,12 @@ def path_report(graph: nx.DiGraph) -> PathReport:
     histograms agree with a brute-force enumeration
     (``networkx.all_simple_paths``) on any graph small enough to enumerate.
 
+    With ``histograms=False`` (``resdsl paths --count-only``) it keeps one count
+    and the depth ranges per value instead of histograms: everything but the
+    two histograms (left empty), for models whose histograms would exceed
+    ``max_work`` (a :class:`~resdsl.diagnostics.ResdslError` at the merge
+    where they do).
+
     >>> import resdsl
     >>> g = resdsl.load("specs/cifar_resnet.res").graph("resnet110")   # doctest: +SKIP
     >>> r = path_report(g)                                              # doctest: +SKIP
@@ -248,16 +361,17 @@ def path_report(graph: nx.DiGraph) -> PathReport:
     (True, 55, 109)
     """
     end = graph.graph["output"]
-    walk = _walk(graph)
-    nl, act = walk.nl, walk.act
-    nl_out, wd_out = nl[end], walk.wd[end]
-    count = sum(nl_out[1])
-
-    # Paths from each node to the output, to find the activations every path crosses.
-    to_end: dict[str, int] = {}
-    for node in reversed(list(graph.nodes)):
-        to_end[node] = 1 if node == end else sum(to_end[s] for s in graph.successors(node))
-    always = [n for n in nl if act[n] and to_end[n] and sum(nl[n][1]) * to_end[n] == count]
+    walk = _walk(graph, histograms, max_work)
+    out = walk.out
+    assert out is not None
+    nl_hist: dict[int, int] = {}
+    wd_hist: dict[int, int] = {}
+    if isinstance(out, _Counts):
+        count, (nl_lo, nl_hi), (wd_lo, wd_hi) = out.count, out.nl, out.wd
+    else:
+        nl_hist, wd_hist = _as_dict(out[0]), _as_dict(out[1])
+        count = sum(out[0][1])
+        nl_lo, nl_hi, wd_lo, wd_hi = min(nl_hist), max(nl_hist), min(wd_hist), max(wd_hist)
 
     shortest: list[str] = []
     cursor: str | None = end
@@ -266,22 +380,22 @@ def path_report(graph: nx.DiGraph) -> PathReport:
         cursor = walk.back[cursor]
     shortest.reverse()
 
-    nl_hist, wd_hist = _as_dict(nl_out), _as_dict(wd_out)
     report = PathReport(
         model=str(graph.graph.get("model", "")),
         plain=bool(graph.graph.get("plain", False)),
         nodes=graph.number_of_nodes(),
         merges=walk.merges,
         count=count,
-        min_nonlinearities=min(nl_hist),
-        max_nonlinearities=max(nl_hist),
+        min_nonlinearities=nl_lo,
+        max_nonlinearities=nl_hi,
         nonlinearity_histogram=nl_hist,
-        min_weighted_depth=min(wd_hist),
-        max_weighted_depth=max(wd_hist),
+        min_weighted_depth=wd_lo,
+        max_weighted_depth=wd_hi,
         weighted_depth_histogram=wd_hist,
         shortest_path=shortest,
-        always_crossed=always,
+        always_crossed=_always_crossed(graph, end),
         explanation="",
+        histograms=histograms,
     )
     return report.model_copy(update={"explanation": explain(graph, report)})
 
@@ -397,6 +511,7 @@ def plot(
 
 
 __all__ = [
+    "MAX_HISTOGRAM_WORK",
     "Histogram",
     "PathReport",
     "explain",

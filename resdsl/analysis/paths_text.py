@@ -44,17 +44,23 @@ def histogram_lines(hist: dict[int, int], total: int, rows: int = 12, width: int
 
 def report_lines(r: PathReport, spec_name: str | None = None) -> list[str]:
     """The text report of ``resdsl paths``; ``spec_name`` starts its first line."""
-    lo95, hi95 = r.weighted_depth_range(0.95)
     twin = " (plain twin)" if r.plain else ""
     where = f"{spec_name}: " if spec_name else ""
+    central = ""
+    if r.count > 1 and r.histograms:
+        lo95, hi95 = r.weighted_depth_range(0.95)
+        central = f" (95% of paths: {lo95} to {hi95})"
+    histogram = (
+        ["  paths by number of activations:", *histogram_lines(r.nonlinearity_histogram, r.count)]
+        if r.histograms
+        else ["  (counted without histograms: --count-only)"]
+    )
     return [
         f"{where}model {r.model}{twin}: {r.nodes} nodes, {r.merges} merges",
         f"  input-to-output paths  {format_count(r.count)}",
         f"  activations per path   {r.min_nonlinearities} to {r.max_nonlinearities}",
-        f"  weighted layers        {r.min_weighted_depth} to {r.max_weighted_depth}"
-        + (f" (95% of paths: {lo95} to {hi95})" if r.count > 1 else ""),
-        "  paths by number of activations:",
-        *histogram_lines(r.nonlinearity_histogram, r.count),
+        f"  weighted layers        {r.min_weighted_depth} to {r.max_weighted_depth}{central}",
+        *histogram,
         "",
         *textwrap.wrap(r.explanation, 100, break_on_hyphens=False),
         "",

@@ -263,8 +263,13 @@ def observing_twin(model: nn.Module) -> Callable[[torch.Tensor, Observer], torch
 
 
 def _observing_tree(generated: Generated) -> ast.Module:
-    """The generated source, parsed, with each node's value ``v = e`` as ``v = OBSERVE(self, node, e)``."""
-    tree = ast.parse(generated.source)
+    """The generated source, parsed, with each node's value ``v = e`` as ``v = OBSERVE(self, node, e)``.
+
+    A residual sum written in place (``out += x``) becomes ``out = out + x``
+    first (the same value, bit for bit): an observer may keep the tensor it
+    saw, and the sum must not change it afterwards.
+    """
+    tree = _out_of_place(ast.parse(generated.source))
     wrapped = 0
     for statement in ast.walk(tree):
         if not isinstance(statement, ast.Assign) or statement.lineno not in generated.line_values:
@@ -283,6 +288,22 @@ def _observing_tree(generated: Generated) -> ast.Module:
     if wrapped != len(generated.line_values):
         raise ValueError("some value lines of the generated source are not assignments")
     return ast.fix_missing_locations(tree)
+
+
+class _OutOfPlace(ast.NodeTransformer):
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        if not isinstance(node.target, ast.Name):
+            return node
+        value = ast.BinOp(ast.Name(node.target.id, ast.Load()), node.op, node.value)
+        assign = ast.Assign([ast.Name(node.target.id, ast.Store())], value)
+        return ast.copy_location(assign, node)
+
+
+def _out_of_place(tree: ast.Module) -> ast.Module:
+    """Every ``v op= e`` of the tree as ``v = v op e``."""
+    out = _OutOfPlace().visit(tree)
+    assert isinstance(out, ast.Module)
+    return out
 
 
 def _share_state(model: nn.Module, twin: nn.Module) -> list[tuple[nn.Module, nn.Module]]:

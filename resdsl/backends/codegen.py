@@ -69,7 +69,7 @@ import builtins
 import keyword
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -77,7 +77,7 @@ import networkx as nx
 
 from resdsl.backends.init import init_lines, resolve_init
 from resdsl.diagnostics import ResdslError
-from resdsl.ir.dims import describe
+from resdsl.ir.dims import SizeDomain, describe
 from resdsl.ir.graph import ScopeInfo
 from resdsl.ops import Layer, Merge, Op, node_op
 from resdsl.source import Span
@@ -270,9 +270,9 @@ def escape(text: str) -> str:
     return out.replace('"', '\\"')
 
 
-def shape_text(shape: Sequence[int]) -> str:
-    """``[64, H/4, W/4]``."""
-    return "[" + ", ".join(describe(d) for d in shape) + "]"
+def shape_text(shape: Sequence[int], domain: Mapping[str, SizeDomain] | None = None) -> str:
+    """``[64, H/4, W/4]``, each size in a form that holds at every size in ``domain``."""
+    return "[" + ", ".join(describe(d, domain) for d in shape) + "]"
 
 
 def _where(span: Span | None) -> str:
@@ -706,7 +706,8 @@ class _Codegen:
             return f"Group {path.rpartition('.')[2]}: its statements in sequence."
         if info.kind == "shortcut":
             gate = ", with a rezero gate" if path in self.gates else ""
-            return f"Shortcut {label}: a projection (1x1 conv and batchnorm){gate}."
+            ops = [str(d.get("op")) for d in self.nodes.values() if d.get("parent") == path]
+            return f"Shortcut {label}: a projection ({' and '.join(ops)}){gate}."
         return ""  # pragma: no cover
 
     def span_of(self, unit: _Unit) -> Span | None:
@@ -765,9 +766,10 @@ class _Codegen:
         in_shape = g.graph.get("input_shape") or self.nodes[g.graph["input"]]["shape"]
         out_shape = g.graph.get("output_shape") or self.nodes[g.graph["output"]]["shape"]
         kind = " integer indices (torch.long)" if integer_input(g) else ""
+        domain = g.graph.get("valid_sizes")
         text = (
-            f"``x``: ``[N, {shape_text(in_shape)[1:]}``{kind} -> "
-            f"``[N, {shape_text(out_shape)[1:]}``."
+            f"``x``: ``[N, {shape_text(in_shape, domain)[1:]}``{kind} -> "
+            f"``[N, {shape_text(out_shape, domain)[1:]}``."
         )
         return f'"""{escape(text)}"""'
 
@@ -958,7 +960,10 @@ class _ForwardWriter:
         rel = node[len(prefix) :] if node.startswith(prefix) else node
         temps = Namespace(names.live | set(names.free) | names.labelled | set(in_vars))
         span = self.cg.span_of(unit)
-        step = self.step_lines(unit, node, out_var, in_vars, temps)
+        in_place = (
+            bool(in_vars) and out_var == in_vars[0] and self.can_merge_in_place(unit, plan, i)
+        )
+        step = self.step_lines(unit, node, out_var, in_vars, temps, in_place)
         lines: list[_Line] = []
         for k, (text, is_value) in enumerate(step):
             if k == len(step) - 1 and len(step) > 1 and not last:
@@ -968,7 +973,8 @@ class _ForwardWriter:
                     lines.append(_Line(INDENT + f"del {', '.join(early)}"))
                     released = [n for n in released if n not in early]
             if is_value:
-                comment = f"  # {shape_text(data['shape'])}  {_where(span)}"
+                domain = self.cg.g.graph.get("valid_sizes")
+                comment = f"  # {shape_text(data['shape'], domain)}  {_where(span)}"
                 lines.append(_Line(INDENT + text + comment, span, (out_var, rel)))
             else:
                 lines.append(_Line(INDENT + text, span))
@@ -996,6 +1002,28 @@ class _ForwardWriter:
         if reads[0] in plan.alias:
             return False
         producer = plan.steps[reads[0]]
+        if producer.kind != "node":
+            return False
+        made_by = self.ops[producer.key]
+        return made_by is not None and made_by.fresh_output
+
+    def can_merge_in_place(self, unit: _Unit, plan: _Plan, i: int) -> bool:
+        """May this merge write into its first input (``out += identity``, as torchvision)?
+
+        The same conditions as an activation run in place: the first input
+        dies here, this ``forward`` made it (not the scope's input), and its
+        maker gives a fresh tensor autograd does not keep; and no other input
+        of the merge is that same value.
+        """
+        if unit.kind != "node" or not isinstance(self.ops[unit.key], Merge):
+            return False
+        reads = plan.reads[i]
+        first = reads[0] if reads else -1
+        if first < 0 or plan.last_use.get(first) != i or first in plan.alias:
+            return False
+        if first in reads[1:]:
+            return False
+        producer = plan.steps[first]
         if producer.kind != "node":
             return False
         made_by = self.ops[producer.key]
@@ -1055,7 +1083,13 @@ class _ForwardWriter:
         return out
 
     def step_lines(
-        self, unit: _Unit, node: str, out: str, ins: list[str], temps: Namespace
+        self,
+        unit: _Unit,
+        node: str,
+        out: str,
+        ins: list[str],
+        temps: Namespace,
+        in_place: bool = False,
     ) -> list[tuple[str, bool]]:
         """The source lines of one step; the flag marks the line that completes the value."""
         if unit.kind == "scope":
@@ -1066,7 +1100,13 @@ class _ForwardWriter:
             return [(f"{out} = {self.cg.layer_call(node, module, ins[0])}", True)]
         op = self.ops[node]
         assert op is not None  # is_module_node is True for unknown ops
-        lines = op.forward_lines(data["args"], out, ins, _Emit(self.cg, node, temps))
+        emit = _Emit(self.cg, node, temps)
+        written = (
+            op.in_place_lines(data["args"], out, ins, emit)
+            if in_place and isinstance(op, Merge)
+            else None
+        )
+        lines = written or op.forward_lines(data["args"], out, ins, emit)
         allowed = _allowed_names(op)
         if allowed is None:  # a user's op: its lines must at least be Python
             for text, _ in lines:

@@ -79,7 +79,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import networkx as nx
 from pydantic import BaseModel
 
-from resdsl.ir.dims import describe
+from resdsl.ir.dims import SizeDomain, describe
 from resdsl.ops import Layer, Merge, node_op, ops_of_kind
 from resdsl.ops.align import Align
 from resdsl.ops.label import args_label, value_text
@@ -442,7 +442,8 @@ def graph_data(graph: nx.DiGraph) -> dict[str, Any]:
 
     Node data: ``op``, ``role``, ``scope``, ``parent``, ``name``, ``args``
     (``model_dump()``), ``shape`` (ints at the sample size), ``shape_text``
-    (symbolic, e.g. ``["64", "H/4", "W/4"]``), ``span`` (``"file:line:col"``),
+    (symbolic, in a form that holds at every valid input size, e.g.
+    ``["64", "ceil(H/4)", "ceil(W/4)"]``), ``span`` (``"file:line:col"``),
     ``params``, ``macs``. Edge data as in :mod:`resdsl.ir.graph`. Graph data:
     ``model``, ``plain``, ``symbols``, ``input``, ``output``, ``params``, ``macs``,
     ``input_shape``, ``output_shape`` and ``scopes``.
@@ -450,7 +451,7 @@ def graph_data(graph: nx.DiGraph) -> dict[str, Any]:
     >>> import resdsl
     >>> d = graph_data(resdsl.loads('use "resnet.res"').graph("resnet18"))
     >>> d["nodes"][1]["id"], d["nodes"][1]["shape"], d["nodes"][1]["shape_text"]
-    ('conv1', [64, 112, 112], ['64', 'H/2', 'W/2'])
+    ('conv1', [64, 112, 112], ['64', 'ceil(H/2)', 'ceil(W/2)'])
     """
     h = nx.DiGraph()
     meta = graph.graph
@@ -476,6 +477,7 @@ def graph_data(graph: nx.DiGraph) -> dict[str, Any]:
             for path, info in meta.get("scopes", {}).items()
         },
     )
+    domain = meta.get("valid_sizes")
     for node, data in graph.nodes(data=True):
         shape = data.get("shape", ())
         args = data.get("args")
@@ -488,7 +490,7 @@ def graph_data(graph: nx.DiGraph) -> dict[str, Any]:
             name=data.get("name"),
             args=_jsonable(args.model_dump()) if isinstance(args, BaseModel) else {},
             shape=[int(d) for d in shape],
-            shape_text=[describe(d) for d in shape],
+            shape_text=[describe(d, domain) for d in shape],
             span=str(data["span"]) if data.get("span") is not None else None,
             params=int(data.get("params", 0)),
             macs=int(data.get("macs", 0)),
@@ -559,7 +561,11 @@ def _jsonable(value: Any) -> Any:
 # ---------------------------------------------------------------- text helpers
 
 
-def shape_label(shape: tuple[int, ...], mode: ShapeMode = "symbolic") -> str:
+def shape_label(
+    shape: tuple[int, ...],
+    mode: ShapeMode = "symbolic",
+    domain: Mapping[str, SizeDomain] | None = None,
+) -> str:
     """A shape as an edge label: ``64×H/4×W/4`` (symbolic) or ``64×56×56`` (concrete).
 
     >>> from resdsl.ir.dims import symbol, window
@@ -571,7 +577,7 @@ def shape_label(shape: tuple[int, ...], mode: ShapeMode = "symbolic") -> str:
         return ""
     if mode == "concrete":
         return "×".join(str(int(d)) for d in shape) or "scalar"
-    return "×".join(describe(d) for d in shape) or "scalar"
+    return "×".join(describe(d, domain) for d in shape) or "scalar"
 
 
 def _count(n: int, what: str) -> str:
@@ -1176,7 +1182,8 @@ class _Nodes(_ViewReader):
 
     def input_node(self, data: Mapping[str, Any], tooltip: str, group: str | None) -> Attrs:
         shape = tuple(data.get("shape", ()))
-        text = shape_label(shape, self.opts.shapes if self.opts.shapes != "none" else "symbolic")
+        mode = self.opts.shapes if self.opts.shapes != "none" else "symbolic"
+        text = shape_label(shape, mode, self.graph.graph.get("valid_sizes"))
         return {
             "label": Html(f"<B>input</B><BR/>{_e(text)}"),
             "fillcolor": "#ffffff",
@@ -1282,14 +1289,21 @@ class _Nodes(_ViewReader):
         return self.skip_box(path.rpartition(".")[2], lines, tooltip, unit)
 
     def block_facts(self, unit: _Unit, first: str) -> str:
-        """``3 layers, 1 add skip``: the layers and the merges (in their colours) of a block."""
+        """``3 layers, 1 add skip``: the layers and the skips (in their merges' colours) of a block.
+
+        Skips are counted, not merge nodes: three ``concat`` skips into one
+        value are one merge node but three skips.
+        """
         per = [n for n in unit.nodes if n.startswith(first + ".") or n == first]
         layers = sum(1 for n in per if self.graph.nodes[n].get("role") in ("layer", "shortcut"))
         merges: dict[str, int] = {}
         for n in per:
             d = self.graph.nodes[n]
             if d.get("role") == "merge":
-                merges[str(d.get("op"))] = merges.get(str(d.get("op")), 0) + 1
+                skips = sum(
+                    1 for _, _, e in self.graph.in_edges(n, data=True) if e.get("kind") == "skip"
+                )
+                merges[str(d.get("op"))] = merges.get(str(d.get("op")), 0) + skips
         facts = [_e(_count(layers, "layer"))]
         for op, count in merges.items():
             color = (merge_style(op) or _PLAIN_MERGE).color
@@ -1413,6 +1427,7 @@ class _Writer(_ViewReader):
 
     def _title(self) -> str:
         g = self.graph.graph
+        domain = g.get("valid_sizes")
         name = str(g.get("model") or "model")
         facts = []
         if "params" in g:
@@ -1420,7 +1435,7 @@ class _Writer(_ViewReader):
         if g.get("macs"):
             facts.append(_macs_text(int(g["macs"])))
         if g.get("input_shape"):
-            facts.append(f"input {shape_label(tuple(g['input_shape']), 'symbolic')}")
+            facts.append(f"input {shape_label(tuple(g['input_shape']), 'symbolic', domain)}")
             if g.get("symbols"):
                 facts[-1] += " (" + ", ".join(f"{k}={v}" for k, v in g["symbols"].items()) + ")"
         if self.opts.depth is not None:
@@ -1472,7 +1487,7 @@ class _Writer(_ViewReader):
 
     def _edge(self, edge: _Edge) -> str:
         attrs: dict[str, str | int | float | bool | None] = {}
-        text = shape_label(edge.shape, self.opts.shapes)
+        text = shape_label(edge.shape, self.opts.shapes, self.graph.graph.get("valid_sizes"))
         mode = self.view.edge_mode(edge) if self.u else "chain"
         style = merge_style(edge.merge) if edge.kind == "skip" else None
         if style is not None:

@@ -198,14 +198,29 @@ def print_comparison(c: Comparison, *, show_all: bool = False) -> None:
 
 
 @spec_command(plain="first")
-def paths(target: Target, json: JsonOpt = False, output: PlotOpt = None) -> None:
+def paths(
+    target: Target,
+    json: JsonOpt = False,
+    output: PlotOpt = None,
+    count_only: Annotated[
+        bool,
+        typer.Option(
+            "--count-only",
+            help="Count paths and their depth ranges without histograms: for models whose "
+            "histograms are too large to tabulate.",
+        ),
+    ] = False,
+) -> None:
     """Count every input-to-output path and the activations and weighted layers each crosses.
 
     Exact counts (ResNet-110 has 2^54 paths) by dynamic programming, never by
     listing paths; prints the count, the fewest and most activations on a
     path, a histogram, why the shortest path is as short as it is, and that
     path. --json prints the report with every count as an exact JSON number.
-    -o writes bar charts of both histograms. Never imports torch.
+    -o writes bar charts of both histograms. --count-only keeps one count and
+    the depth ranges per value instead of histograms, for models with too many
+    paths of too many depths to tabulate (tens of thousands of residual
+    blocks). Never imports torch.
 
     Example: resdsl paths specs/preact_resnet.res -m preact_resnet1001 -o paths.png
     """
@@ -213,7 +228,9 @@ def paths(target: Target, json: JsonOpt = False, output: PlotOpt = None) -> None
 
     fmt = _plot_format(output) if output is not None else None
     with reporting():
-        report = path_report(target.graph())
+        if count_only and output is not None:
+            usage_error("-o plots the histograms, which --count-only leaves out")
+        report = path_report(target.graph(), histograms=not count_only)
     if json:
         typer.echo(report.model_dump_json(indent=2))
     else:

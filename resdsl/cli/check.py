@@ -33,9 +33,10 @@ def check(target: Target) -> None:
     with reporting():
         spec = target.load()
         params = target.params(spec)
-        if target.model is not None or len(spec.models) <= 1:
+        every_model = target.model is None and len(spec.models) > 1
+        if not every_model:
             s = summarize(spec.graph(target.model, **params))
-    if target.model is None and len(spec.models) > 1:
+    if every_model:
         _check_every_model(target, spec, params)
         return
     for line in summary_lines(str(target.path), s):
@@ -64,10 +65,13 @@ def _check_every_model(target: Target, spec: Spec, params: dict[str, Any]) -> No
             f"input {s.input_text}, output {s.output_text}"
         )
     checked = len(spec.models) - invalid - skipped
-    parts = [f"{checked} check"] + [f"{invalid} invalid"] * bool(invalid)
-    parts += [f"{skipped} not checked (choose one with --model and set its parameters with -p)"] * (
-        bool(skipped)
-    )
+    parts = [f"{checked} check"]
+    if invalid:
+        parts.append(f"{invalid} invalid")
+    if skipped:
+        parts.append(
+            f"{skipped} not checked (choose one with --model and set its parameters with -p)"
+        )
     out.print(", ".join(parts))
     if invalid:
         raise typer.Exit(1)
@@ -93,7 +97,7 @@ JsonOpt = Annotated[
 def summary(target: Target, depth: DepthOpt = None, json: JsonOpt = False) -> None:
     """Print a per-layer table (name, op, output shape, parameters, MACs) with totals.
 
-    Output shapes are written symbolically ([64, H/4, W/4]) and, for a model
+    Output shapes are written symbolically ([64, ceil(H/4), ceil(W/4)]) and, for a model
     with symbolic input sizes, also at the sample size (-p H=... sets it).
     Piped output is never cut to the terminal's width.
     """

@@ -17,42 +17,8 @@ from rich.table import Table
 from resdsl.cli.common import app, out, usage_error
 from resdsl.diagnostics import did_you_mean
 from resdsl.ops import Layer, get_layer, layer_names
+from resdsl.ops.base import literal_text, signature
 from resdsl.ops.registry import names_text
-
-
-def literal(value: Any) -> str:
-    """A value as a spec writes it: ``true``, ``"zeros"``, ``1e-05``, ``[1, 2]``.
-
-    >>> literal(True), literal("zeros"), literal(1e-5), literal((1, 2))
-    ('true', '"zeros"', '1e-05', '[1, 2]')
-    """
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    return repr(value)
-
-
-def signature(layer: Layer) -> str:
-    """``conv(out_channels, kernel_size, stride=1, ...)``: PyTorch's names, order and defaults.
-
-    A required argument is its bare name; one whose default is unset (PyTorch's
-    ``None``, which a spec cannot write) is in brackets: ``[stride]``.
-
-    >>> signature(get_layer("dropout"))
-    'dropout(p=0.5)'
-    """
-    parts = []
-    for name, field in layer.Args.model_fields.items():
-        if field.is_required():
-            parts.append(name)
-        elif field.default is None:
-            parts.append(f"[{name}]")
-        else:
-            parts.append(f"{name}={literal(field.default)}")
-    return f"{layer.name}({', '.join(parts)})" if parts else layer.name
 
 
 def type_text(annotation: Any) -> str:
@@ -69,7 +35,7 @@ def type_text(annotation: Any) -> str:
         parts = [type_text(a) for a in args if a is not type(None)]
         return " | ".join(dict.fromkeys(parts))
     if origin is typing.Literal:
-        return " | ".join(literal(a) for a in args)
+        return " | ".join(literal_text(a) for a in args)
     if origin in (tuple, list):
         if len(args) == 2 and args[1] is Ellipsis:
             return f"[{type_text(args[0])}, ...]"
@@ -143,7 +109,7 @@ def _show_layer(name: str) -> None:
         elif field.default is None:
             default = "(unset)"
         else:
-            default = literal(field.default)
+            default = literal_text(field.default)
         table.add_row(arg, type_text(field.annotation), default)
     if layer.Args.model_fields:
         out.print(table)

@@ -113,6 +113,13 @@ class MergeArgs(BaseModel):
     gate: Literal["rezero"] | None = None
 
 
+class ConcatArgs(BaseModel):
+    """Arguments of a concat node: the dimension it joins along (0: channels; -1: the last)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    dim: int = 0
+
+
 class ZeroPadArgs(BaseModel):
     """ResNet option A: subsample by ``stride``, zero-pad channels before/after."""
 

@@ -238,10 +238,59 @@ def rank_suffix(layer: str, shape: Shape, allowed: tuple[int, ...] = (2, 3, 4)) 
 _rank_names = {1: "[L]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}
 
 
+def literal_text(value: Any) -> str:
+    """A value as a spec writes it: ``true``, ``"zeros"``, ``1e-05``, ``[1, 2]``.
+
+    >>> literal_text(True), literal_text("zeros"), literal_text(1e-5), literal_text((1, 2))
+    ('true', '"zeros"', '1e-05', '[1, 2]')
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(literal_text(v) for v in value) + "]"
+    return repr(value)
+
+
+def signature(layer: Layer) -> str:
+    """``conv(out_channels, kernel_size, stride=1, ...)``: PyTorch's names, order and defaults.
+
+    A required argument is its bare name; one whose default is unset (PyTorch's
+    ``None``, which a spec cannot write) is in brackets: ``[padding_idx]``.
+
+    >>> from resdsl.ops import get_layer
+    >>> signature(get_layer("dropout"))
+    'dropout(p=0.5)'
+    """
+    parts = []
+    for name, field in layer.Args.model_fields.items():
+        if field.is_required():
+            parts.append(name)
+        elif field.default is None:
+            parts.append(f"[{name}]")
+        else:
+            parts.append(f"{name}={literal_text(field.default)}")
+    return f"{layer.name}({', '.join(parts)})" if parts else layer.name
+
+
 def format_shape(shape: Shape) -> str:
+    """A shape in a diagnostic: each symbolic size with its value at the sample.
+
+    A diagnostic is about the sample input, so both are shown: ``[T, D]``
+    alone hides that ``D`` is 32 where a layer needs 64.
+
+    >>> from resdsl.ir.dims import symbol, window
+    >>> format_shape((symbol("T", 16), symbol("D", 32))), format_shape((8, window(symbol("H", 9), 2, 2)))
+    ('[T=16, D=32]', '[8, (H-1)/2=4]')
+    """
     from resdsl.ir.dims import describe
 
-    return "[" + ", ".join(describe(d) for d in shape) + "]"
+    def size(d: int) -> str:
+        text = describe(d)
+        return text if text == str(int(d)) else f"{text}={int(d)}"
+
+    return "[" + ", ".join(size(d) for d in shape) + "]"
 
 
 def tuple_of(value: int | tuple[int, ...], n: int, what: str) -> tuple[int, ...]:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, NoReturn, Protocol
 
+from resdsl.ir import dims
 from resdsl.ir.dims import Shape
-from resdsl.ir.graph import MergeArgs, NoArgs
+from resdsl.ir.graph import ConcatArgs, MergeArgs, NoArgs
 from resdsl.ops.base import Emit, Line, Op, OpKind, PathRole, Reads, ShapeError, format_shape
+from resdsl.ops.shortcut import features_change
 
 _MERGE_PATH = PathRole(merges=True)
 
@@ -39,11 +41,20 @@ class MergeInput(NamedTuple):
 
 
 class MergeError(ShapeError):
-    """The merge cannot join its inputs; ``index`` is the input to blame."""
+    """The merge cannot join its inputs; ``index`` is the input to blame.
 
-    def __init__(self, index: int, message: str, hint: str | None = None) -> None:
+    ``recover``: the shape elaboration goes on with after reporting the error,
+    when the inputs differ only in sizes that depend on the input size. Going
+    on lets the later merges record their constraints too, so the valid-size
+    hint describes the whole model, not the merges before this one.
+    """
+
+    def __init__(
+        self, index: int, message: str, hint: str | None = None, recover: Shape | None = None
+    ) -> None:
         super().__init__(message, hint)
         self.index = index
+        self.recover = recover
 
 
 class ShapeContext(Protocol):
@@ -54,7 +65,11 @@ class ShapeContext(Protocol):
         ...
 
     def valid_sizes(self) -> str | None:
-        """The valid input sizes implied so far, as a sentence (None if every size is)."""
+        """The model's valid input sizes as a sentence (None when there are no input symbols).
+
+        The sentence is filled in once the whole model is elaborated, so that
+        it is the rule of every merge, not of those before this one.
+        """
         ...
 
 
@@ -115,6 +130,15 @@ class Merge(Op):
     def forward_lines(self, args: Any, out: str, ins: list[str], emit: Emit) -> list[Line]:
         return [(f"{out} = {self.expression(args, ins, emit)}", True)]
 
+    def in_place_lines(self, args: Any, out: str, ins: list[str], emit: Emit) -> list[Line] | None:
+        """The merge written into its first input's tensor (``out += identity``), or None.
+
+        Generated code uses it where that input is a fresh tensor nothing reads
+        afterwards and ``out`` is its variable; the result must equal
+        :meth:`forward_lines`' bit for bit.
+        """
+        return None
+
     def has_gate(self, args: Any) -> bool:
         """True if the merge owns a learned gate parameter (``gate=rezero``)."""
         return False
@@ -151,23 +175,34 @@ class Add(Merge):
         first = inputs[0].shape
         for index, item in enumerate(inputs[1:], start=1):
             if fixed(item.shape) != fixed(first):
-                raise MergeError(
-                    index, mismatch(self.verb, [item.shape, first]), self.hint(item, first, ctx)
-                )
+                self.fail(index, item, first, ctx)
             for a, b in zip(item.shape, first, strict=True):
                 ctx.equal(index, a, b)
         return first
 
-    def hint(self, item: MergeInput, dst: Shape, ctx: ShapeContext) -> str:
+    def fail(self, index: int, item: MergeInput, dst: Shape, ctx: ShapeContext) -> NoReturn:
+        """Raise the mismatch of input ``index`` with the main path, with what to do."""
         src = item.shape
         if item.shortcut == "identity":
-            if len(src) == len(dst) and int(src[0]) <= int(dst[0]):
-                return (
+            if features_change(src, dst) is not None:
+                hint = (
+                    "use shortcut=auto to insert a projection (a linear layer without bias "
+                    "on the last dimension)"
+                )
+            elif len(src) == len(dst) and int(src[0]) <= int(dst[0]):
+                hint = (
                     "use shortcut=auto to insert a projection, or shortcut=zeropad "
                     "for a parameter-free one"
                 )
-            return "use shortcut=auto to insert a projection"
-        return ctx.valid_sizes() or "the shortcut cannot make these shapes match"
+            else:
+                hint = "use shortcut=auto to insert a projection"
+            raise MergeError(index, mismatch(self.verb, [src, dst]), hint)
+        if len(src) != len(dst):
+            raise MergeError(index, mismatch(self.verb, [src, dst]) + ": ranks differ")
+        for a, b in zip(src, dst, strict=True):
+            ctx.equal(index, a, b)  # the sizes for which they would match join the rule
+        hint = ctx.valid_sizes() or "the shortcut cannot make these shapes match"
+        raise MergeError(index, mismatch(self.verb, [src, dst]), hint, recover=dst)
 
     def expression(self, args: Any, ins: list[str], emit: Emit) -> str:
         dst = ins[0]
@@ -177,6 +212,14 @@ class Add(Merge):
             if args.gate == "rezero":
                 dst = f"{emit.gate()} * {dst}"
         return " + ".join([dst, *ins[1:]])
+
+    def in_place_lines(self, args: Any, out: str, ins: list[str], emit: Emit) -> list[Line] | None:
+        """``out += x``, one line per skip: ``(dst + a) + b`` in the order ``dst + a + b`` adds."""
+        if getattr(args, "scale", None) is not None or self.has_gate(args):
+            return None
+        lines: list[Line] = [(f"{out} += {x}", False) for x in ins[1:]]
+        lines[-1] = (lines[-1][0], True)
+        return lines
 
     def has_gate(self, args: Any) -> bool:
         return getattr(args, "gate", None) == "rezero"
@@ -189,11 +232,13 @@ class Add(Merge):
 
 
 class Concat(Merge):
-    """``concat``: channels side by side; every other dimension must match (or be aligned)."""
+    """``concat``: inputs side by side along ``dim`` (channels by default); every other
+    dimension must match (or be aligned)."""
 
     name = "concat"
     verb = "concatenate"
-    options = ("align",)
+    Args = ConcatArgs
+    options = ("align", "dim")
     skips_first = True
     long_skip = True
     fresh_output = True
@@ -211,26 +256,68 @@ class Concat(Merge):
 
     def infer(self, args: Any, inputs: Sequence[MergeInput], ctx: ShapeContext) -> Shape:
         dst = inputs[-1].shape
+        axis = _axis(args, len(dst))
+        if axis is None:
+            raise MergeError(
+                0,
+                f"concat dim={args.dim} is out of range for inputs of shape {format_shape(dst)}",
+                f"dim counts from the first dimension after the batch: 0 to {len(dst) - 1}"
+                ", or -1 for the last",
+            )
+        along = "along channels" if axis == 0 else f"along dimension {args.dim}"
         for index, item in enumerate(inputs[:-1]):
             shape = item.shape
             if len(shape) != len(dst) or len(dst) < 1:
                 raise MergeError(index, mismatch(self.verb, [shape, dst]) + ": ranks differ")
-            for a, b in zip(shape[1:], dst[1:], strict=True):
-                ctx.equal(index, a, b)
-            if fixed(shape[1:]) != fixed(dst[1:]):
+            others = [i for i in range(len(dst)) if i != axis]
+            for i in others:
+                ctx.equal(index, shape[i], dst[i])
+            if any(int(shape[i]) != int(dst[i]) for i in others):
                 sizes = ctx.valid_sizes()
                 raise MergeError(
                     index,
-                    mismatch(self.verb, [shape, dst])
-                    + " along channels: the other dimensions differ",
+                    mismatch(self.verb, [shape, dst]) + f" {along}: the other dimensions differ",
                     "use align=crop or align=pad to make them match"
                     + (f", or change the input size: {sizes}" if sizes else ""),
+                    recover=self.joined(inputs, axis),
                 )
-        channels = sum(int(item.shape[0]) for item in inputs)
-        return (channels, *dst[1:])
+        return self.joined(inputs, axis)
+
+    @staticmethod
+    def joined(inputs: Sequence[MergeInput], axis: int) -> Shape:
+        """The sizes along ``axis`` summed, the main path's other sizes.
+
+        Symbolic sizes sum only when they are one size repeated (``T`` and
+        ``T`` make ``2T``); any other sum has no exact size rule.
+        """
+        dst = inputs[-1].shape
+        parts = [item.shape[axis] for item in inputs]
+        total: int = sum(int(p) for p in parts)
+        if any(dims.is_symbolic(p) for p in parts):
+            first = parts[0]
+            if not all(dims.expr_of(p) == dims.expr_of(first) for p in parts):
+                raise MergeError(
+                    0,
+                    "cannot concatenate "
+                    + " and ".join(format_shape(item.shape) for item in inputs)
+                    + f" along dimension {axis}: its sizes depend on the input size differently",
+                    "concatenate along a dimension of fixed size (dim=), or fix the input size",
+                )
+            total = dims.affine(first, len(parts), 0)
+        return (*dst[:axis], total, *dst[axis + 1 :])
 
     def expression(self, args: Any, ins: list[str], emit: Emit) -> str:
-        return f"torch.cat([{', '.join(ins)}], dim=1)"
+        dim = args.dim if isinstance(args, ConcatArgs) else 0
+        # the batch is dimension 0 at run time; a negative dim counts from the end as it is
+        at = dim + 1 if dim >= 0 else dim
+        return f"torch.cat([{', '.join(ins)}], dim={at})"
+
+
+def _axis(args: Any, rank: int) -> int | None:
+    """The concat dimension as an index into a rank-``rank`` shape, or None if out of range."""
+    dim = args.dim if isinstance(args, ConcatArgs) else 0
+    axis = dim if dim >= 0 else rank + dim
+    return axis if 0 <= axis < rank else None
 
 
 class Mul(Merge):

@@ -61,6 +61,11 @@ class Shortcut(Op):
         """For ``builds == "node"``: its node's arguments and output shape; ShapeError if none."""
         raise NotImplementedError
 
+    def feature_layers(self, features: int) -> list[tuple[str, dict[str, Any]]] | None:
+        """For a features layout (:func:`features_change`): the layers that map the last
+        dimension to ``features``, or None if this shortcut cannot."""
+        return None
+
 
 class IdentityShortcut(Shortcut):
     """``identity``: the skip's value as it is (the shapes must already match)."""
@@ -90,6 +95,10 @@ class Projection(Shortcut):
     ) -> list[tuple[str, dict[str, Any]]]:
         conv = {"out_channels": channels, "kernel_size": 1, "stride": stride, "bias": False}
         return [("conv", conv), ("batchnorm", {})]
+
+    def feature_layers(self, features: int) -> list[tuple[str, dict[str, Any]]] | None:
+        """A bias-free linear layer on the last dimension (a transformer's projection)."""
+        return [("linear", {"out_features": features, "bias": False})]
 
 
 class ZeroPad(Shortcut):
@@ -143,6 +152,31 @@ class ZeroPad(Shortcut):
         if set(args.stride) == {1} and args.pad_before == args.pad_after == 0:
             return "zeropad (identity here)"
         return f"zeropad /{stride_text(args.stride)}, +{args.pad_before}+{args.pad_after} ch"
+
+
+def features_change(src: Shape, dst: Shape) -> int | None:
+    """The new size of the last dimension, when only it differs in a features layout.
+
+    A features layout is ``[F]`` or ``[T, ..., F]`` with a symbolic first
+    dimension (a sequence): layers act on the last dimension there, so a
+    projection is a linear layer, not a 1x1 convolution over the first.
+
+    >>> from resdsl.ir.dims import symbol
+    >>> t = symbol("T", 16)
+    >>> features_change((t, 32), (t, 64)), features_change((3, 8, 8), (6, 8, 8))
+    (64, None)
+    """
+    if len(src) != len(dst) or not src:
+        return None
+    if len(src) > 1 and not dims.is_symbolic(src[0]):
+        return None
+    if dims.is_symbolic(src[-1]) or dims.is_symbolic(dst[-1]) or int(src[-1]) == int(dst[-1]):
+        return None
+    same = all(
+        int(a) == int(b) and dims.expr_of(a) == dims.expr_of(b)
+        for a, b in zip(src[:-1], dst[:-1], strict=True)
+    )
+    return int(dst[-1]) if same else None
 
 
 BUILTIN_SHORTCUTS: tuple[Shortcut, ...] = (IdentityShortcut(), Auto(), Projection(), ZeroPad())

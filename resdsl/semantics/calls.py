@@ -8,8 +8,10 @@ instance built before, see :mod:`resdsl.semantics.stamping`).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
+import networkx as nx
 from pydantic import ValidationError
 
 from resdsl.diagnostics import Diagnostic, did_you_mean
@@ -17,11 +19,13 @@ from resdsl.ir import dims
 from resdsl.ir.dims import Shape, SymDim, expr_of
 from resdsl.ir.graph import ScopeInfo
 from resdsl.ops import Layer, ShapeError, get_layer, layer_names
-from resdsl.ops.base import format_shape
+from resdsl.ops.base import format_shape, signature
+from resdsl.ops.registry import node_op
 from resdsl.semantics.binding import int_hint
 from resdsl.semantics.context import (
     POISON,
     Abort,
+    ElabContext,
     ElabPart,
     Item,
     Poisoned,
@@ -68,13 +72,12 @@ class Calls(ElabPart):
             self.ctx.report(scope, err)
             return POISON
         if target is None:
-            candidates = set(layer_names()) | set(self.ctx.program.blocks)
             self.ctx.error(
                 scope,
                 "unknown-layer",
                 f"unknown layer or block '{stmt.name}'",
                 stmt.name_span,
-                did_you_mean(stmt.name, candidates),
+                self.unknown_hint(stmt.name),
             )
             return POISON
         if isinstance(target, BlockRef):
@@ -83,6 +86,14 @@ class Calls(ElabPart):
         if values is None:
             return POISON
         return self.layer_node(target.name, values, scope, item.name, current, stmt.span, stmt)
+
+    def unknown_hint(self, name: str) -> str:
+        """What to call instead of an unknown name: a close match, another framework's name, or the list."""
+        candidates = set(layer_names()) | set(self.ctx.program.blocks)
+        other = OTHER_NAMES.get(name.lower())
+        if other is not None and other in candidates and other != name:
+            return f"did you mean '{other}'? ('{name}' is its name elsewhere)"
+        return did_you_mean(name, candidates) or LIST_LAYERS_HINT
 
     # ------------------------------------------------------------ layers
 
@@ -142,6 +153,17 @@ class Calls(ElabPart):
         """Validate a layer's arguments, infer its shape, and add its node."""
         layer = get_layer(op)
         assert layer is not None, op
+        if layer.integer_input and current.node not in (None, "input"):
+            self.ctx.error(
+                scope,
+                "integer-input",
+                f"{layer.name} takes integer indices, but its input is the float output "
+                f"of {self.graph.nodes[current.node]['op']} at line "
+                f"{self.graph.nodes[current.node]['span'].line}",
+                span,
+                INDEX_HINT,
+            )
+            return POISON
         key = None
         frozen = (op, freeze(values))
         if current.shape is not None and current.node is not None:
@@ -195,7 +217,7 @@ class Calls(ElabPart):
                 if e["type"] == "float_not_int":
                     code, hint = "argument-type", int_hint(e["input"], _element(expr, e["loc"]))
                 else:
-                    code, hint = "argument", None
+                    code, hint = "argument", _argument_hint(layer, e)
                 message = _pydantic_message(layer.name, field, e, values)
                 self.ctx.error(scope, code, message, where, hint)
             return None
@@ -380,3 +402,102 @@ def _pydantic_message(layer: str, field: str, e: Any, values: dict[str, Value]) 
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return f"argument '{field}' of {layer}: {e['msg'].lower()}, got {got}"
     return f"argument '{field}' of {layer}: {e['msg'].lower()} (got {got})"
+
+
+#: Where an index-taking layer (``embedding``) may stand; docs/language.md section 7.
+INDEX_HINT = (
+    "every layer outputs floats: only the model's input can hold token indices, "
+    "so an embedding must read the model's input"
+)
+
+
+def check_index_input(graph: nx.DiGraph, ctx: ElabContext) -> None:
+    """An input read by an index-taking layer is integer indices: nothing else may read it.
+
+    Indices are integers (``torch.long``); a ``linear`` or a merge that reads
+    them too would fail in PyTorch, so ``check`` refuses it where it stands.
+    """
+    if "input" not in graph:
+        return
+    readers = list(graph.successors("input"))
+    takes = [n for n in readers if _takes_indices(graph.nodes[n])]
+    if not takes:
+        return
+    first = graph.nodes[takes[0]]
+    for node in readers:
+        data = graph.nodes[node]
+        if _takes_indices(data):
+            continue
+        ctx.error(
+            None,
+            "integer-input",
+            f"the model's input is integer indices (it feeds {first['op']} '{takes[0]}'), "
+            f"so {data['op']} '{node}' cannot read it",
+            data.get("span"),
+            "read the embedding's output instead, or give the model a float input",
+        )
+
+
+def _takes_indices(data: dict[str, Any]) -> bool:
+    op = node_op(data)
+    return isinstance(op, Layer) and op.integer_input
+
+
+#: The hint for an unknown layer with no close match (the command lists every layer).
+LIST_LAYERS_HINT = "run `resdsl layers` to list every layer"
+
+#: Names other frameworks give resdsl's layers (PyTorch classes, Keras, papers), lower case.
+OTHER_NAMES: dict[str, str] = {
+    "swish": "silu",
+    "conv2d": "conv",
+    "conv1d": "conv",
+    "conv3d": "conv",
+    "convolution": "conv",
+    "convtranspose2d": "conv_transpose",
+    "conv2dtranspose": "conv_transpose",
+    "deconv": "conv_transpose",
+    "batchnorm2d": "batchnorm",
+    "batchnorm1d": "batchnorm",
+    "batch_norm": "batchnorm",
+    "batchnormalization": "batchnorm",
+    "bn": "batchnorm",
+    "layer_norm": "layernorm",
+    "layernormalization": "layernorm",
+    "ln": "layernorm",
+    "group_norm": "groupnorm",
+    "instancenorm2d": "instancenorm",
+    "dense": "linear",
+    "fc": "linear",
+    "fully_connected": "linear",
+    "maxpool2d": "maxpool",
+    "maxpooling2d": "maxpool",
+    "avgpool2d": "avgpool",
+    "averagepooling2d": "avgpool",
+    "adaptiveavgpool2d": "adaptive_avgpool",
+    "globalaveragepooling2d": "adaptive_avgpool",
+    "global_avgpool": "adaptive_avgpool",
+    "adaptivemaxpool2d": "adaptive_maxpool",
+    "leakyrelu": "leaky_relu",
+    "lrelu": "leaky_relu",
+    "hard_swish": "hardswish",
+    "hswish": "hardswish",
+    "hard_sigmoid": "hardsigmoid",
+    "multiheadattention": "attention",
+    "mha": "attention",
+    "self_attention": "attention",
+    "upsampling2d": "upsample",
+    "interpolate": "upsample",
+    "resize": "upsample",
+    "softmax2d": "softmax",
+    "embed": "embedding",
+}
+
+
+def _argument_hint(layer: Layer, e: Any) -> str | None:
+    """The layer's call form for a missing argument; the nearest choice for a bad one."""
+    if e["type"] == "missing":
+        return f"usage: {signature(layer)}"
+    if e["type"] == "literal_error" and isinstance(e.get("input"), str):
+        choices = re.findall(r"'([^']*)'", str(e.get("ctx", {}).get("expected", "")))
+        return did_you_mean(e["input"], choices)
+    return None

@@ -38,10 +38,10 @@ from resdsl.ir.dims import Shape, SymDim
 from resdsl.ir.graph import NoArgs, ScopeInfo
 from resdsl.semantics.assembly import GraphBuilder
 from resdsl.semantics.binding import Binder
-from resdsl.semantics.calls import Calls
+from resdsl.semantics.calls import Calls, check_index_input
 from resdsl.semantics.context import POISON, Abort, ElabContext, Scope, Val
 from resdsl.semantics.expr import Env, EvalError, Value, evaluate, show
-from resdsl.semantics.merges import Merger
+from resdsl.semantics.merges import Merger, fill_size_hints
 from resdsl.semantics.shortcuts import Shortcuts
 from resdsl.semantics.skips import SkipResolver
 from resdsl.semantics.stamping import Stamper
@@ -103,7 +103,9 @@ class Elaborator:
             self._model(name, params, span)
         finally:
             self._release_parts()
-        return self.ctx.graph.finish()
+        graph = self.ctx.graph.finish()
+        check_index_input(graph, self.ctx)
+        return graph
 
     def _release_parts(self) -> None:
         # The parts refer back to this object. Dropping them once the model is
@@ -320,7 +322,7 @@ def elaborate(
     """Elaborate one model. Returns the graph and the diagnostics (empty if it checked)."""
     el = Elaborator(program, limits or Limits())
     g = el.model(model, dict(params or {}), span)
-    return g, sort_diagnostics(el.collector.diagnostics, program)
+    return g, sort_diagnostics(fill_size_hints(g, el.collector.diagnostics), program)
 
 
 def sort_diagnostics(diagnostics: list[Diagnostic], program: Program) -> list[Diagnostic]:

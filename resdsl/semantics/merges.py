@@ -9,8 +9,12 @@ rule with its diagnostics) is its definition in the op registry
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import networkx as nx
 from pydantic import BaseModel
 
+from resdsl.diagnostics import Diagnostic
 from resdsl.ir.dims import Shape, SymDim
 from resdsl.ops.merge import Merge, MergeError, MergeInput
 from resdsl.ops.registry import get_op
@@ -86,6 +90,8 @@ class Merger(ElabPart):
 
         A gated merge's gate lives under the gating skip's label.
         """
+        if "dim" in op.options:
+            return self.dim_args(op, group, item, scope), base
         if not {"scale", "gate"} & set(op.options):
             return op.Args(), base
         gated = [s for s in group if s.scale is not None or s.gate is not None]
@@ -103,6 +109,32 @@ class Merger(ElabPart):
         )
         owner = f"{scope.prefix}{g.label}" if g is not None and g.gate else base
         return args, owner
+
+    def dim_args(self, op: Merge, group: list[Skip], item: Item, scope: Scope) -> BaseModel | None:
+        """The ``dim=`` of skips merged in one node: one dimension for all of them."""
+        dims = {s.dim or 0 for s in group}
+        if len(dims) > 1:
+            self.ctx.error(
+                scope,
+                "skip-option",
+                f"the skips into '{item.name}' are joined in one {op.name}, "
+                f"but their dim= differ ({', '.join(map(str, sorted(dims)))})",
+                group[-1].stmt.span,
+                hint="give them the same dim=, or merge into different values",
+            )
+            return None
+        (dim,) = dims
+        aligned = next((s for s in group if s.align), None)
+        if dim != 0 and aligned is not None:
+            self.ctx.error(
+                scope,
+                "skip-option",
+                "align= works only with dim=0: it aligns the dimensions after the channels",
+                aligned.stmt.span,
+            )
+            return None
+        args: BaseModel = op.Args.model_validate({"dim": dim})
+        return args
 
     def add_merge(
         self,
@@ -155,19 +187,38 @@ class Merger(ElabPart):
             skip = ordered[err.index][2]
             assert skip is not None
             skip.report_shape(self.ctx, scope, err.message, err.hint)
-            return None
+            return err.recover
 
     def valid_hint(self) -> str | None:
-        """The valid input sizes implied by the constraints so far, as a sentence."""
-        from resdsl.passes.valid_sizes import describe_rules, valid_sizes
+        """A stand-in for the model's valid input sizes, filled in by :func:`fill_size_hints`."""
+        return VALID_SIZES if self.graph.graph.graph["symbols"] else None
 
-        graph = self.graph.graph
-        symbols = graph.graph["symbols"]
-        if not symbols:
-            return None
-        rules = valid_sizes(graph.graph["constraints"], symbols)
-        limited = {k: r for k, r in rules.items() if not r.everything}
-        return describe_rules(limited) if limited else None
+
+#: Stands for the valid-size sentence in hints until the whole model is elaborated.
+VALID_SIZES = "\x00valid sizes\x00"
+
+
+def fill_size_hints(graph: nx.DiGraph, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics with :data:`VALID_SIZES` replaced by the whole model's rule.
+
+    A merge that fails is reported at once, but the sizes it could work at
+    depend on every other merge of the model (``H modulo 16 in 0..7`` for one
+    skip, ``a multiple of 16`` for all four of a U-Net): the rule is computed
+    once elaboration has recorded every constraint.
+    """
+    from resdsl.passes.valid_sizes import describe_rules, valid_sizes
+
+    if not any(d.hint and VALID_SIZES in d.hint for d in diagnostics):
+        return diagnostics
+    rules = valid_sizes(graph.graph["constraints"], graph.graph["symbols"])
+    limited = {k: r for k, r in rules.items() if not r.everything}
+    sentence = describe_rules(limited or rules)
+    return [
+        replace(d, hint=d.hint.replace(VALID_SIZES, sentence))
+        if d.hint and VALID_SIZES in d.hint
+        else d
+        for d in diagnostics
+    ]
 
 
 class _Constraints:

@@ -16,7 +16,7 @@ from resdsl.ir.dims import Shape, SymDim, expr_of
 from resdsl.ir.graph import AlignArgs, ScopeInfo
 from resdsl.ops.base import ShapeError, format_shape
 from resdsl.ops.registry import get_op
-from resdsl.ops.shortcut import Shortcut
+from resdsl.ops.shortcut import Shortcut, features_change
 from resdsl.semantics.context import POISON, ElabPart, Scope, Val
 from resdsl.semantics.expr import BlockRef, Env, Value
 from resdsl.semantics.merges import Ordered, skip_edge
@@ -50,6 +50,12 @@ class Shortcuts(ElabPart):
         else:
             skip.resolved = kind.name
             what = f"shortcut block '{kind.name}'"
+        features = features_change(src.shape, dst.shape)
+        feature_layers = resolved.feature_layers(features) if resolved and features else None
+        if features is not None and feature_layers is not None:
+            return self.module_shortcut(
+                skip, src, features, (1,), scope, lambda _c, _s: feature_layers
+            )
         stride = stride_between(src.shape, dst.shape)
         if stride is None:
             skip.report_shape(
@@ -118,7 +124,7 @@ class Shortcuts(ElabPart):
         )
         if layers is None:
             assert isinstance(skip.shortcut, BlockRef)
-            out = self.shortcut_block(skip.shortcut, skip, sub, channels, stride_arg)
+            out = self.shortcut_block(skip.shortcut, skip, sub, channels, stride)
         else:
             out = src
             for position, (layer, values) in enumerate(layers(channels, stride_arg)):
@@ -131,23 +137,49 @@ class Shortcuts(ElabPart):
         return out
 
     def shortcut_block(
-        self, ref: BlockRef, skip: Skip, sub: Scope, channels: int, stride: int | tuple[int, ...]
+        self, ref: BlockRef, skip: Skip, sub: Scope, channels: int, stride: tuple[int, ...]
     ) -> Val:
-        """A user block as the shortcut, given ``channels`` and ``stride``."""
+        """A user block as the shortcut, given ``channels`` and ``stride``.
+
+        ``stride`` arrives as the block's second parameter declares it: a
+        ``list`` gets one stride per spatial dimension; an ``int`` gets the
+        stride, which must then be the same along every dimension.
+        """
         bdef = self.ctx.program.blocks[ref.name]
-        values: dict[str, Value] = {"channels": channels, "stride": stride}
         names = [p.name for p in bdef.params]
-        if names[:2] != ["channels", "stride"]:
+        if names[:2] != ["channels", "stride"] or bdef.params[1].type not in ("int", "list"):
             self.ctx.error(
                 sub,
                 "shortcut-block",
                 f"block '{ref.name}' cannot be a shortcut: it must take "
-                "(channels: int, stride: int)",
+                "(channels: int, stride: int) or (channels: int, stride: list)",
                 skip.stmt.span,
             )
             return POISON
+        value: Value
+        if bdef.params[1].type == "list":
+            value = list(stride)
+        elif len(set(stride)) <= 1:
+            value = stride[0] if stride else 1
+        else:
+            self.ctx.error(
+                sub,
+                "shortcut-block",
+                f"skip '{skip.src}' -> '{skip.dst}' downsamples by {list(stride)}, one stride "
+                f"per dimension, but block '{ref.name}' takes stride: int",
+                skip.stmt.span,
+                hint=f"declare it as `block {ref.name}(channels: int, stride: list)`: "
+                "conv and the pools take a list of strides",
+            )
+            return POISON
+        where = f"in shortcut block '{ref.name}' of skip '{skip.src}' -> '{skip.dst}' at {skip.stmt.span}"
+        sub.context = where if not sub.context else f"{where}, {sub.context}"
         bound = self.el.binder.bind_values(
-            bdef.params, values, sub, skip.stmt.span, callee=f"block '{ref.name}'"
+            bdef.params,
+            {"channels": channels, "stride": value},
+            sub,
+            skip.stmt.span,
+            callee=f"block '{ref.name}'",
         )
         if bound is None:
             return POISON

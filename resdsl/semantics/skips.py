@@ -17,7 +17,7 @@ from resdsl.semantics.context import ElabContext, Item, Scope
 from resdsl.semantics.expr import BlockRef, Env, EvalError, Value, evaluate, label_text, show
 from resdsl.syntax import ast
 
-SKIP_OPTIONS = ("shortcut", "align", "scale", "gate")
+SKIP_OPTIONS = ("shortcut", "align", "scale", "gate", "dim")
 
 #: The ops an option names by word (``shortcut=`` also takes a block); ``gate=`` takes
 #: ``rezero``. Merges, shortcuts and alignments are the op registry's.
@@ -41,6 +41,7 @@ class Skip:
     align: str | None = None
     scale: float | None = None
     gate: str | None = None
+    dim: int | None = None
 
     def report_shape(
         self, ctx: ElabContext, scope: Scope, problem: str, hint: str | None = None
@@ -84,7 +85,17 @@ class SkipResolver:
             ok = False
         if not self.check_ends(stmt, src, dst, scope, by_name):
             ok = False
-        if ok and src != "in" and by_name[src].position >= by_name[dst].position:
+        if ok and src == dst:
+            self.ctx.error(
+                scope,
+                "self-skip",
+                f"skip from '{src}' to itself",
+                stmt.span,
+                hint="a skip carries an earlier value forward into a later one: "
+                "its source and destination must be two different values",
+            )
+            ok = False
+        elif ok and src != "in" and by_name[src].position >= by_name[dst].position:
             self.ctx.error(
                 scope,
                 "backwards-skip",
@@ -148,7 +159,7 @@ class SkipResolver:
             self.ctx.error(
                 scope,
                 "skip-option",
-                "skip options are named: shortcut=, align=, scale=, gate=",
+                "skip options are named: shortcut=, align=, scale=, gate=, dim=",
                 opt.span,
             )
             return False
@@ -159,7 +170,7 @@ class SkipResolver:
                 f"unknown skip option '{opt.name}'",
                 opt.span,
                 did_you_mean(opt.name, SKIP_OPTIONS)
-                or "the options are shortcut=, align=, scale= and gate=",
+                or "the options are shortcut=, align=, scale=, gate= and dim=",
             )
             return False
         merge = get_op(skip.merge, "merge")
@@ -212,6 +223,18 @@ class SkipResolver:
                 self.ctx.error(scope, "skip-option", "scale= takes a number", v.span)
                 return False
             skip.scale = float(value)
+            return True
+        if opt.name == "dim":
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.ctx.error(
+                    scope,
+                    "skip-option",
+                    f"dim= takes an int, got {show(value)}",
+                    v.span,
+                    "0 is the first dimension after the batch (channels), -1 the last",
+                )
+                return False
+            skip.dim = value
             return True
         if opt.name == "shortcut" and isinstance(value, BlockRef):
             skip.shortcut = value

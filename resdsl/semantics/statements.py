@@ -11,6 +11,7 @@ skip's merge after its destination. ``let`` values are evaluated lazily, so a
 from __future__ import annotations
 
 from resdsl.diagnostics import Diagnostic
+from resdsl.ir.dims import expr_of
 from resdsl.ir.graph import ScopeInfo
 from resdsl.semantics.context import (
     Abort,
@@ -175,17 +176,41 @@ class Statements(ElabPart):
         self.el.skips.check_skip_labels(pending, by_name, scope)
         graph, calls, merges = self.graph, self.el.calls, self.el.merges
         current = scope.input
-        for item in named:
+        copies = _copies_after(named)
+        for index, item in enumerate(named):
             graph.current_span = item.stmt.span
+            before, given = graph.node_count, current
             if item.kind == "call":
                 current = calls.call(item, scope, current)
             else:
                 current = self.group(item, scope, current)
+            if copies[index] and _same_shape(given, current):
+                self.refuse_early(item, graph.node_count - before, copies[index])
             scope.values[item.name] = current
             if item.name in pending and current.node is not None:
                 current = merges.merge_all(pending[item.name], item, scope, current)
                 scope.values[item.name] = current
         return current
+
+    def refuse_early(self, item: Item, made: int, copies: int) -> None:
+        """Stop now if the copies of ``item`` still to come cannot fit under the node limit.
+
+        ``item`` kept its input's shape, and the ``copies`` items after it are
+        the same statement with the same variables, so each gets the same
+        input and makes the same ``made`` nodes: the total is known without
+        building them (``repeat 30000 { res() }`` stops after two, not at the
+        limit).
+        """
+        limits = self.ctx.limits
+        if self.graph.node_count + made * copies <= limits.max_nodes:
+            return
+        total = self.graph.node_count + made * copies
+        raise Abort(
+            too_many_nodes(limits, item.stmt.span).diagnostic.with_note(
+                f"it makes {made:,} nodes and {copies:,} more copies follow: "
+                f"at least {total:,} nodes in all"
+            )
+        )
 
     def index_names(self, named: list[Item], scope: Scope) -> dict[str, Item]:
         """The items by name; a name used twice in a scope is an error."""
@@ -248,3 +273,31 @@ class Statements(ElabPart):
         out = self.body(stmt.body, child)
         info.output = out.node
         return out
+
+
+def _copies_after(named: list[Item]) -> list[int]:
+    """For each item, how many items right after it are the same statement with the same
+    variables (the iterations of a ``repeat`` without a loop variable)."""
+    out = [0] * len(named)
+    for i in range(len(named) - 2, -1, -1):
+        a, b = named[i], named[i + 1]
+        if a.kind == b.kind and a.stmt is b.stmt and _same_vars(a.env, b.env):
+            out[i] = out[i + 1] + 1
+    return out
+
+
+def _same_vars(a: Env, b: Env) -> bool:
+    try:
+        return a is b or (a.parent is b.parent and a.vars == b.vars)
+    except Exception:  # values that do not compare (thunks compare by identity): not the same
+        return False
+
+
+def _same_shape(before: Val, after: Val) -> bool:
+    """The value kept its shape (sizes and their expressions)."""
+    if before.shape is None or after.shape is None or len(before.shape) != len(after.shape):
+        return False
+    return all(
+        int(x) == int(y) and expr_of(x) == expr_of(y)
+        for x, y in zip(before.shape, after.shape, strict=True)
+    )

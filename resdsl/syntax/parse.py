@@ -1331,7 +1331,32 @@ def _syntax_error(
     if opened and opened[-1].type != BODY and opened[-1].line < span.line:
         closer = BRACKET_TEXT[OPEN[opened[-1].type]]
         hint = f"is a '{closer}' missing? {where_opened(opened[-1]).capitalize()} is still open"
-    return Diagnostic("syntax", message, span, hint)
+    if tok.type in _DEFINITIONS and opened and opened[-1].type == BODY:
+        # `block b { relu()` then `model m {`: the body was never closed
+        message = f"unexpected {found}: expected '}}' to close {where_opened(opened[-1])}"
+        hint = f"is a '}}' missing? {found.split()[-1]} starts a new definition, outside any body"
+    label_hint = _label_alone(text, tok)
+    return Diagnostic("syntax", message, span, label_hint or hint)
+
+
+#: Tokens that start a definition: they cannot stand inside a body.
+_DEFINITIONS: Final = frozenset({"MODEL", "BLOCK", "USE"})
+_LABEL_AT_END = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\{[^{}\n]*\})?)\s*:[ \t]*$")
+
+
+def _label_alone(text: str, tok: Any) -> str | None:
+    """The hint for a label whose statement is on the next line (``conv1:`` then ``conv(...)``)."""
+    if tok.type == "$END" or ("\n" not in str(tok.value) and tok.type not in ("_NL", "_SEP")):
+        return None
+    line_start = text.rfind("\n", 0, tok.start_pos) + 1
+    found = _LABEL_AT_END.search(text[line_start : tok.start_pos])
+    if found is None:
+        return None
+    rest = text[tok.start_pos :].lstrip()
+    following = rest.split("\n", 1)[0].strip()
+    if not following or following.startswith("{"):
+        return None  # the '{' of a group on the next line: the known-mistake hint says so
+    return f"a label and the statement it names go on one line: `{found.group(1)}: {following}`"
 
 
 _CHAR_HINTS: Final = {

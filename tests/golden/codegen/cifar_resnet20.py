@@ -43,7 +43,7 @@ class Basic(Indexed):
         out = self[2](out)  # [16, H, W]  cifar_resnet.res:29
         out = self.conv2(out)  # [16, H, W]  cifar_resnet.res:30
         out = self.bn2(out)  # [16, H, W]  cifar_resnet.res:31
-        out = out + x  # [16, H, W]  cifar_resnet.res:32
+        out += x  # [16, H, W]  cifar_resnet.res:32
         del x
         out = self[5](out)  # [16, H, W]  cifar_resnet.res:33
         return out
@@ -78,16 +78,16 @@ class Basic2(Indexed):
         self.add_module('5', nn.ReLU(inplace=True))  # cifar_resnet.res:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [32, H/2, W/2]  cifar_resnet.res:27
-        out = self.bn1(out)  # [32, H/2, W/2]  cifar_resnet.res:28
-        out = self[2](out)  # [32, H/2, W/2]  cifar_resnet.res:29
-        out = self.conv2(out)  # [32, H/2, W/2]  cifar_resnet.res:30
-        out = self.bn2(out)  # [32, H/2, W/2]  cifar_resnet.res:31
+        out = self.conv1(x)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:27
+        out = self.bn1(out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:28
+        out = self[2](out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:29
+        out = self.conv2(out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:30
+        out = self.bn2(out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:31
         x = x[:, :, ::2, ::2]
-        x = F.pad(x, (0, 0, 0, 0, 8, 8))  # [32, H/2, W/2]  cifar_resnet.res:32
-        out = out + x  # [32, H/2, W/2]  cifar_resnet.res:32
+        x = F.pad(x, (0, 0, 0, 0, 8, 8))  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:32
+        out += x  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:32
         del x
-        out = self[5](out)  # [32, H/2, W/2]  cifar_resnet.res:33
+        out = self[5](out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:33
         return out
 
 
@@ -104,14 +104,14 @@ class Basic3(Indexed):
         self.add_module('5', nn.ReLU(inplace=True))  # cifar_resnet.res:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [32, H/2, W/2]  cifar_resnet.res:27
-        out = self.bn1(out)  # [32, H/2, W/2]  cifar_resnet.res:28
-        out = self[2](out)  # [32, H/2, W/2]  cifar_resnet.res:29
-        out = self.conv2(out)  # [32, H/2, W/2]  cifar_resnet.res:30
-        out = self.bn2(out)  # [32, H/2, W/2]  cifar_resnet.res:31
-        out = out + x  # [32, H/2, W/2]  cifar_resnet.res:32
+        out = self.conv1(x)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:27
+        out = self.bn1(out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:28
+        out = self[2](out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:29
+        out = self.conv2(out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:30
+        out = self.bn2(out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:31
+        out += x  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:32
         del x
-        out = self[5](out)  # [32, H/2, W/2]  cifar_resnet.res:33
+        out = self[5](out)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:33
         return out
 
 
@@ -125,9 +125,9 @@ class CifarStage2(Indexed):
         self.add_module('2', Basic3())  # cifar_resnet.res:50
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self[0](x)  # [32, H/2, W/2]  cifar_resnet.res:49
-        x = self[1](x)  # [32, H/2, W/2]  cifar_resnet.res:50
-        x = self[2](x)  # [32, H/2, W/2]  cifar_resnet.res:50
+        x = self[0](x)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:49
+        x = self[1](x)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:50
+        x = self[2](x)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:50
         return x
 
 
@@ -144,16 +144,16 @@ class Basic4(Indexed):
         self.add_module('5', nn.ReLU(inplace=True))  # cifar_resnet.res:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [64, H/4, W/4]  cifar_resnet.res:27
-        out = self.bn1(out)  # [64, H/4, W/4]  cifar_resnet.res:28
-        out = self[2](out)  # [64, H/4, W/4]  cifar_resnet.res:29
-        out = self.conv2(out)  # [64, H/4, W/4]  cifar_resnet.res:30
-        out = self.bn2(out)  # [64, H/4, W/4]  cifar_resnet.res:31
+        out = self.conv1(x)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:27
+        out = self.bn1(out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:28
+        out = self[2](out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:29
+        out = self.conv2(out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:30
+        out = self.bn2(out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:31
         x = x[:, :, ::2, ::2]
-        x = F.pad(x, (0, 0, 0, 0, 16, 16))  # [64, H/4, W/4]  cifar_resnet.res:32
-        out = out + x  # [64, H/4, W/4]  cifar_resnet.res:32
+        x = F.pad(x, (0, 0, 0, 0, 16, 16))  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:32
+        out += x  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:32
         del x
-        out = self[5](out)  # [64, H/4, W/4]  cifar_resnet.res:33
+        out = self[5](out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:33
         return out
 
 
@@ -170,14 +170,14 @@ class Basic5(Indexed):
         self.add_module('5', nn.ReLU(inplace=True))  # cifar_resnet.res:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [64, H/4, W/4]  cifar_resnet.res:27
-        out = self.bn1(out)  # [64, H/4, W/4]  cifar_resnet.res:28
-        out = self[2](out)  # [64, H/4, W/4]  cifar_resnet.res:29
-        out = self.conv2(out)  # [64, H/4, W/4]  cifar_resnet.res:30
-        out = self.bn2(out)  # [64, H/4, W/4]  cifar_resnet.res:31
-        out = out + x  # [64, H/4, W/4]  cifar_resnet.res:32
+        out = self.conv1(x)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:27
+        out = self.bn1(out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:28
+        out = self[2](out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:29
+        out = self.conv2(out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:30
+        out = self.bn2(out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:31
+        out += x  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:32
         del x
-        out = self[5](out)  # [64, H/4, W/4]  cifar_resnet.res:33
+        out = self[5](out)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:33
         return out
 
 
@@ -191,9 +191,9 @@ class CifarStage3(Indexed):
         self.add_module('2', Basic5())  # cifar_resnet.res:50
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self[0](x)  # [64, H/4, W/4]  cifar_resnet.res:49
-        x = self[1](x)  # [64, H/4, W/4]  cifar_resnet.res:50
-        x = self[2](x)  # [64, H/4, W/4]  cifar_resnet.res:50
+        x = self[0](x)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:49
+        x = self[1](x)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:50
+        x = self[2](x)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:50
         return x
 
 
@@ -218,8 +218,8 @@ class Resnet20(Indexed):
         x = self.bn1(x)  # [16, H, W]  cifar_resnet.res:56
         x = self.relu(x)  # [16, H, W]  cifar_resnet.res:57
         x = self.layer1(x)  # [16, H, W]  cifar_resnet.res:59
-        x = self.layer2(x)  # [32, H/2, W/2]  cifar_resnet.res:59
-        x = self.layer3(x)  # [64, H/4, W/4]  cifar_resnet.res:59
+        x = self.layer2(x)  # [32, ceil(H/2), ceil(W/2)]  cifar_resnet.res:59
+        x = self.layer3(x)  # [64, ceil(H/4), ceil(W/4)]  cifar_resnet.res:59
         x = self.avgpool(x)  # [64, 1, 1]  cifar_resnet.res:61
         x = self[7](x)  # [64]  cifar_resnet.res:62
         x = self.fc(x)  # [10]  cifar_resnet.res:63

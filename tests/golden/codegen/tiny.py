@@ -43,7 +43,7 @@ class Unit(Indexed):
         out = self[2](out)  # [8, H, W]  tiny.res:10
         out = self.conv2(out)  # [8, H, W]  tiny.res:11
         out = self.bn2(out)  # [8, H, W]  tiny.res:12
-        out = out + x  # [8, H, W]  tiny.res:13
+        out += x  # [8, H, W]  tiny.res:13
         del x
         out = self[5](out)  # [8, H, W]  tiny.res:14
         return out
@@ -62,21 +62,21 @@ class Unit2(Indexed):
         self.add_module('5', nn.ReLU(inplace=True))  # tiny.res:14
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [16, H/2, W/2]  tiny.res:8
-        out = self.bn1(out)  # [16, H/2, W/2]  tiny.res:9
-        out = self[2](out)  # [16, H/2, W/2]  tiny.res:10
-        out = self.conv2(out)  # [16, H/2, W/2]  tiny.res:11
-        out = self.bn2(out)  # [16, H/2, W/2]  tiny.res:12
+        out = self.conv1(x)  # [16, ceil(H/2), ceil(W/2)]  tiny.res:8
+        out = self.bn1(out)  # [16, ceil(H/2), ceil(W/2)]  tiny.res:9
+        out = self[2](out)  # [16, ceil(H/2), ceil(W/2)]  tiny.res:10
+        out = self.conv2(out)  # [16, ceil(H/2), ceil(W/2)]  tiny.res:11
+        out = self.bn2(out)  # [16, ceil(H/2), ceil(W/2)]  tiny.res:12
         x = x[:, :, ::2, ::2]
-        x = F.pad(x, (0, 0, 0, 0, 4, 4))  # [16, H/2, W/2]  tiny.res:13
-        out = out + x  # [16, H/2, W/2]  tiny.res:13
+        x = F.pad(x, (0, 0, 0, 0, 4, 4))  # [16, ceil(H/2), ceil(W/2)]  tiny.res:13
+        out += x  # [16, ceil(H/2), ceil(W/2)]  tiny.res:13
         del x
-        out = self[5](out)  # [16, H/2, W/2]  tiny.res:14
+        out = self[5](out)  # [16, ceil(H/2), ceil(W/2)]  tiny.res:14
         return out
 
 
 class Down(Indexed):
-    """Shortcut down: a projection (1x1 conv and batchnorm), with a rezero gate. Used as gate1.down."""
+    """Shortcut down: a projection (conv and batchnorm), with a rezero gate. Used as gate1.down."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,8 +85,8 @@ class Down(Indexed):
         self.gate = nn.Parameter(torch.zeros(()))  # rezero: the block starts as the identity  tiny.res:20
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self[0](x)  # [32, H/2, W/2]  tiny.res:20
-        x = self[1](x)  # [32, H/2, W/2]  tiny.res:20
+        x = self[0](x)  # [32, ceil(H/2), ceil(W/2)]  tiny.res:20
+        x = self[1](x)  # [32, ceil(H/2), ceil(W/2)]  tiny.res:20
         return x
 
 
@@ -100,10 +100,10 @@ class Gated(nn.Module):
         self.down = Down()  # tiny.res:20
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [32, H/2, W/2]  tiny.res:18
-        out = self.bn1(out)  # [32, H/2, W/2]  tiny.res:19
-        x = self.down(x)  # [32, H/2, W/2]  tiny.res:20
-        out = self.down.gate * out + x  # [32, H/2, W/2]  tiny.res:20
+        out = self.conv1(x)  # [32, ceil(H/2), ceil(W/2)]  tiny.res:18
+        out = self.bn1(out)  # [32, ceil(H/2), ceil(W/2)]  tiny.res:19
+        x = self.down(x)  # [32, ceil(H/2), ceil(W/2)]  tiny.res:20
+        out = self.down.gate * out + x  # [32, ceil(H/2), ceil(W/2)]  tiny.res:20
         return out
 
 
@@ -124,8 +124,8 @@ class Scaled(nn.Module):
         self.res = Gate()  # tiny.res:25
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [32, H/2, W/2]  tiny.res:24
-        out = self.res.gate * 0.5 * out + x  # [32, H/2, W/2]  tiny.res:25
+        out = self.conv1(x)  # [32, ceil(H/2), ceil(W/2)]  tiny.res:24
+        out = self.res.gate * 0.5 * out + x  # [32, ceil(H/2), ceil(W/2)]  tiny.res:25
         return out
 
 
@@ -142,7 +142,7 @@ class Excite(Indexed):
         out = self.squeeze(x)  # [32, 1, 1]  tiny.res:29
         out = self[1](out)  # [32, 1, 1]  tiny.res:30
         out = self.weight(out)  # [32, 1, 1]  tiny.res:31
-        out = out * x  # [32, H/2, W/2]  tiny.res:32
+        out = out * x  # [32, ceil(H/2), ceil(W/2)]  tiny.res:32
         return out
 
 
@@ -155,8 +155,8 @@ class EncGroup(Indexed):
         self.add_module('1', nn.Conv2d(32, 32, 3, padding=1))  # tiny.res:46
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self[0](x)  # [32, H/4, W/4]  tiny.res:45
-        x = self[1](x)  # [32, H/4, W/4]  tiny.res:46
+        x = self[0](x)  # [32, floor((H+1)/4), floor((W+1)/4)]  tiny.res:45
+        x = self[1](x)  # [32, floor((H+1)/4), floor((W+1)/4)]  tiny.res:46
         return x
 
 
@@ -190,28 +190,28 @@ class Tiny(nn.Module):
             nn.init.zeros_(self.get_submodule(name).weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: ``[N, 3, H, W]`` -> ``[N, 2, H/2, W/2]``."""
+        """``x``: ``[N, 3, H, W]`` -> ``[N, 2, ceil(H/2), ceil(W/2)]``."""
         x = self.stem(x)  # [8, H, W]  tiny.res:37
         x = self.block1(x)  # [8, H, W]  tiny.res:38
-        block2 = self.block2(x)  # [16, H/2, W/2]  tiny.res:39
+        block2 = self.block2(x)  # [16, ceil(H/2), ceil(W/2)]  tiny.res:39
         del x
-        x = self.gate1(block2)  # [32, H/2, W/2]  tiny.res:40
-        x = self.scale1(x)  # [32, H/2, W/2]  tiny.res:41
-        x = self.se(x)  # [32, H/2, W/2]  tiny.res:42
-        x = getattr(self, 'class')(x)  # [32, H/2, W/2]  tiny.res:43
-        x = self.enc(x)  # [32, H/4, W/4]  tiny.res:44
-        up = self.up(x)  # [16, H/2, W/2]  tiny.res:48
+        x = self.gate1(block2)  # [32, ceil(H/2), ceil(W/2)]  tiny.res:40
+        x = self.scale1(x)  # [32, ceil(H/2), ceil(W/2)]  tiny.res:41
+        x = self.se(x)  # [32, ceil(H/2), ceil(W/2)]  tiny.res:42
+        x = getattr(self, 'class')(x)  # [32, ceil(H/2), ceil(W/2)]  tiny.res:43
+        x = self.enc(x)  # [32, floor((H+1)/4), floor((W+1)/4)]  tiny.res:44
+        up = self.up(x)  # [16, 2*floor((H+1)/4), 2*floor((W+1)/4)]  tiny.res:48
         del x
         dh = max(block2.size(2), up.size(2)) - block2.size(2)
         dw = max(block2.size(3), up.size(3)) - block2.size(3)
-        x = F.pad(block2, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))  # [16, H/2, W/2]  tiny.res:49
+        x = F.pad(block2, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))  # [16, ceil(H/2), ceil(W/2)]  tiny.res:49
         dh = max(block2.size(2), up.size(2)) - up.size(2)
         dw = max(block2.size(3), up.size(3)) - up.size(3)
         del block2
-        up = F.pad(up, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))  # [16, H/2, W/2]  tiny.res:49
-        x = torch.cat([x, up], dim=1)  # [32, H/2, W/2]  tiny.res:49
+        up = F.pad(up, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))  # [16, ceil(H/2), ceil(W/2)]  tiny.res:49
+        x = torch.cat([x, up], dim=1)  # [32, ceil(H/2), ceil(W/2)]  tiny.res:49
         del up
-        x = self.head(x)  # [2, H/2, W/2]  tiny.res:50
+        x = self.head(x)  # [2, ceil(H/2), ceil(W/2)]  tiny.res:50
         return x
 
 

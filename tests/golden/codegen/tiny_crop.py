@@ -33,8 +33,8 @@ class Enc2Group(Indexed):
         self.add_module('1', nn.Conv2d(4, 8, 3))  # tiny.res:56
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self[0](x)  # [4, (H-2)/2, (W-2)/2]  tiny.res:56
-        x = self[1](x)  # [8, (H-6)/2, (W-6)/2]  tiny.res:56
+        x = self[0](x)  # [4, floor(H/2)-1, floor(W/2)-1]  tiny.res:56
+        x = self[1](x)  # [8, floor(H/2)-3, floor(W/2)-3]  tiny.res:56
         return x
 
 
@@ -49,22 +49,22 @@ class TinyCrop(Indexed):
         self.add_module('3', nn.Conv2d(8, 2, 1))  # tiny.res:59
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: ``[N, 1, H, W]`` -> ``[N, 2, H-6, W-6]``."""
+        """``x``: ``[N, 1, H, W]`` -> ``[N, 2, 2*floor(H/2)-6, 2*floor(W/2)-6]``."""
         enc1 = self.enc1(x)  # [4, H-2, W-2]  tiny.res:55
         del x
-        x = self.enc2(enc1)  # [8, (H-6)/2, (W-6)/2]  tiny.res:56
-        up = self.up(x)  # [4, H-6, W-6]  tiny.res:57
+        x = self.enc2(enc1)  # [8, floor(H/2)-3, floor(W/2)-3]  tiny.res:56
+        up = self.up(x)  # [4, 2*floor(H/2)-6, 2*floor(W/2)-6]  tiny.res:57
         del x
         dh = enc1.size(2) - min(enc1.size(2), up.size(2))
         dw = enc1.size(3) - min(enc1.size(3), up.size(3))
-        x = enc1[:, :, dh // 2 : enc1.size(2) - (dh - dh // 2), dw // 2 : enc1.size(3) - (dw - dw // 2)]  # [4, H-6, W-6]  tiny.res:58
+        x = enc1[:, :, dh // 2 : enc1.size(2) - (dh - dh // 2), dw // 2 : enc1.size(3) - (dw - dw // 2)]  # [4, 2*floor(H/2)-6, 2*floor(W/2)-6]  tiny.res:58
         dh = up.size(2) - min(enc1.size(2), up.size(2))
         dw = up.size(3) - min(enc1.size(3), up.size(3))
         del enc1
-        up = up[:, :, dh // 2 : up.size(2) - (dh - dh // 2), dw // 2 : up.size(3) - (dw - dw // 2)]  # [4, H-6, W-6]  tiny.res:58
-        x = torch.cat([x, up], dim=1)  # [8, H-6, W-6]  tiny.res:58
+        up = up[:, :, dh // 2 : up.size(2) - (dh - dh // 2), dw // 2 : up.size(3) - (dw - dw // 2)]  # [4, 2*floor(H/2)-6, 2*floor(W/2)-6]  tiny.res:58
+        x = torch.cat([x, up], dim=1)  # [8, 2*floor(H/2)-6, 2*floor(W/2)-6]  tiny.res:58
         del up
-        x = self[3](x)  # [2, H-6, W-6]  tiny.res:59
+        x = self[3](x)  # [2, 2*floor(H/2)-6, 2*floor(W/2)-6]  tiny.res:59
         return x
 
 
