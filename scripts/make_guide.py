@@ -12,19 +12,27 @@ results of training) are given as ranges or rounded. Run from anywhere::
 It trains small networks on scikit-learn's digits (the degradation
 experiment dominates: about 10 CPU-minutes, one thread) and needs the
 ``train`` extra (``pip install -e '.[train]'``: scikit-learn, matplotlib).
+``python scripts/make_guide.py SECTION ...`` rewrites only the sections named
+(``--help`` lists them with what each reruns); ``--check SECTION ...`` writes
+nothing and exits 1 with a diff where the page is not what they print now.
 ``tests/test_guide.py`` checks that the page is this script's output: the
-torch-free commands give exactly the output pasted here, and the others still
-run with the options shown.
+torch-free commands give exactly the output pasted here, the paths section and
+the closing paragraph are what ``--check`` regenerates, the degradation prose,
+README and docs/training.md quote the table on the page, and the other
+commands still run with the options shown.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import difflib
 import io
 import os
 import platform
 import shlex
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -56,7 +64,8 @@ from resdsl.training.lesion import LesionReport  # noqa: E402
 from resdsl.training.loop import History  # noqa: E402
 
 DOC = ROOT / "docs" / "skip-connections.md"
-IMAGES = ROOT / "docs" / "images"
+#: Where the figures go, relative to the working folder (the repository, or a scratch one for --check).
+IMAGES = Path("docs") / "images"
 
 #: The degradation experiment as the guide runs it (see docs/training.md for what was tried).
 DEGRADATION = (
@@ -400,21 +409,22 @@ def gradients(say: Say) -> None:
     cifar = resdsl.load("specs/cifar_resnet.res")
     flow = cifar.gradflow("resnet56", plain_twin=True)
     assert flow.plain is not None and flow.model.spread and flow.plain.spread
-    m, p = flow.model, flow.plain
+    m = flow.model
+    res_spread, plain_spread = flow.model.spread, flow.plain.spread
     convs = len([x for x in m.layers if x.op == "conv"])
-    per_res = m.spread ** (1 / (convs - 1))
-    per_plain = p.spread ** (1 / (convs - 1))
+    per_res = res_spread ** (1 / (convs - 1))
+    per_plain = plain_spread ** (1 / (convs - 1))
     say(
         "\n"
         + image("guide_gradflow_resnet56.png", "gradient norms of ResNet-56 and its plain twin")
     )
     say(
         f"\nAt step 0, in the plain twin, the gradient grows by about {per_plain:.2f}x per "
-        f"layer going down towards the input, {format_ratio(p.spread)} over the {convs} "
+        f"layer going down towards the input, {format_ratio(plain_spread)} over the {convs} "
         "convolutions: with batch norm, a deep plain network's gradients *explode* at "
         "initialisation rather than vanish (Yang et al. 2019 show that batch norm itself "
         f"causes this). ResNet-56's grow too, by about {per_res:.3f}x per layer, "
-        f"{format_ratio(m.spread)} in all: the compounding happens, more slowly.\n\n"
+        f"{format_ratio(res_spread)} in all: the compounding happens, more slowly.\n\n"
         "Why more slowly? For an identity shortcut the block's Jacobian is `I + J_F`, a "
         "matrix, so the gradient arriving from above, `g`, leaves the block as "
         "`g + g·J_F`: the **skip term** `g` plus the **branch term** `g·J_F`. The branch "
@@ -729,8 +739,10 @@ def closing(say: Say) -> None:
         "sections. The analyses are in `resdsl/analysis/` (`paths.py` and "
         "`compare.py` never import torch), the training runs in `resdsl/training/`, the "
         "commands in `resdsl/cli/`. `tests/test_guide.py` reruns the torch-free commands "
-        "and compares their output with this page exactly, and checks that the others "
-        "still run as shown.\n\n"
+        "and compares their output with this page exactly, regenerates the paths section "
+        "and this paragraph (`python scripts/make_guide.py --check paths closing`), checks "
+        "that the prose and the README quote the degradation table as it is, and that the "
+        "other commands still run as shown.\n\n"
         "References: He, Zhang, Ren, Sun, *Deep residual learning for image recognition* "
         "(2015); He, Zhang, Ren, Sun, *Identity mappings in deep residual networks* (2016); "
         "Veit, Wilber, Belongie, *Residual networks behave like ensembles of relatively "
@@ -765,13 +777,86 @@ HEADINGS = {
 }
 
 
-def replace_section(page: str, name: str, text: str) -> str:
-    """The page with one section's text replaced (from its heading to the next section's)."""
+def section_bounds(page: str, name: str) -> tuple[int, int]:
+    """Where one section's text starts and ends on the page (its heading to the next one's)."""
     order = list(HEADINGS)
     start = page.index(HEADINGS[name]) if HEADINGS[name] else 0
     following = order[order.index(name) + 1 :]
     end = page.index(HEADINGS[following[0]]) if following else len(page)
+    return start, end
+
+
+def replace_section(page: str, name: str, text: str) -> str:
+    """The page with one section's text replaced (from its heading to the next section's)."""
+    start, end = section_bounds(page, name)
     return page[:start] + text + page[end:]
+
+
+def check(names: list[str]) -> int:
+    """0 when the page's sections ``names`` are what their commands print now; else 1 and a diff.
+
+    The commands run in a scratch folder (``specs/`` linked in), so the figures
+    they write do not touch the repository. For the sections whose output does
+    not move with the CPU: ``paths`` and ``closing``.
+    """
+    page = DOC.read_text(encoding="utf-8")
+    differ = 0
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+        Path("specs").symlink_to(ROOT / "specs")
+        IMAGES.mkdir(parents=True)
+        for name in names:
+            parts: list[str] = []
+            SECTIONS[name](parts.append)
+            start, end = section_bounds(page, name)
+            shown, now = page[start:end].splitlines(), "".join(parts).splitlines()
+            if shown != now:
+                differ = 1
+                print(f"section {name!r} of {DOC.relative_to(ROOT)} is not what it prints now:")
+                print("\n".join(difflib.unified_diff(shown, now, "page", "now", lineterm="")))
+    return differ
+
+
+#: What rerunning each section runs (for --help); "trains" means CPU-minutes.
+COSTS = {
+    "intro": "no command (seconds)",
+    "lesions": "compare; trains ResNet-20 and its plain twin for lesion",
+    "identity": "identity at initialisation (seconds)",
+    "gradients": "gradflow; trains plain-56, ResNet-56 (21 steps) and ResNet-20 (168)",
+    "inner": "trains ResNet-20 (168 steps); gradflow on ReZero",
+    "degradation": "trains 4 models on 3 seeds (about 10 CPU-minutes)",
+    "paths": "paths, no torch (seconds)",
+    "closing": "no command (seconds)",
+}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The section names asked for on the command line (none: the whole page), and --check."""
+    parser = argparse.ArgumentParser(
+        prog="python scripts/make_guide.py",
+        description=(
+            "Regenerate docs/skip-connections.md and docs/images/guide_*.png by running\n"
+            "the commands the page shows. With section names, only those sections of the\n"
+            "existing page are rewritten (only their commands rerun); the rest is kept."
+        ),
+        epilog="sections, and what rerunning each runs:\n"
+        + "\n".join(f"  {name:<12} {cost}" for name, cost in COSTS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # No choices=: with nargs="*", Python 3.11 checks the empty default against them.
+    parser.add_argument("sections", nargs="*", metavar="SECTION", help="a section name")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing: rerun the sections named and exit 1, with a diff, where the "
+        "page differs from what they print now",
+    )
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.sections if n not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section {unknown[0]!r}: the sections are {', '.join(SECTIONS)}")
+    if args.check and not args.sections:
+        parser.error("--check needs the sections to check, e.g. --check paths closing")
+    return args
 
 
 def main(names: list[str]) -> None:
@@ -780,9 +865,6 @@ def main(names: list[str]) -> None:
     Rewriting one section (``python scripts/make_guide.py lesions``) runs only its
     commands: the degradation experiment takes minutes, the others seconds.
     """
-    unknown = [n for n in names if n not in SECTIONS]
-    if unknown:
-        raise SystemExit(f"unknown section {unknown[0]!r}: the sections are {', '.join(SECTIONS)}")
     started = time.perf_counter()
     torch.set_num_threads(1)
     IMAGES.mkdir(parents=True, exist_ok=True)
@@ -798,4 +880,8 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    arguments = parse_args(sys.argv[1:])
+    if arguments.check:
+        torch.set_num_threads(1)
+        sys.exit(check(arguments.sections))
+    main(arguments.sections)
