@@ -11,8 +11,12 @@ degradation table on the page must show what the prose says it shows.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,18 +127,115 @@ def test_training_commands_on_the_page_still_run(
     invoke(shortened(args))
 
 
+def degradation_rows(text: str) -> dict[str, list[float]]:
+    """The degradation table's rows (per seed, then the mean and the whole-set error), in
+    percent, from a rich table (``│`` cells) or the same table with its borders dropped."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in re.split(r"│|\s{2,}", line.strip("│ ")) if c.strip()]
+        if cells and re.fullmatch(r"(plain|resnet)\d+", cells[0]) and cells[1].endswith("%"):
+            rows[cells[0]] = [float(c.rstrip("%")) for c in cells[1:] if c.endswith("%")]
+    return rows
+
+
+def _degradation_shown() -> dict[str, list[float]]:
+    return degradation_rows(next(o for a, o in blocks() if a[0] == "degradation"))
+
+
 def test_the_degradation_table_shows_what_the_guide_says() -> None:
-    shown = next(o for a, o in blocks() if a[0] == "degradation")
-    rows = {
-        cells[0]: [float(c.rstrip("%")) for c in cells[1:-2]]
-        for line in shown.splitlines()
-        if line.startswith("│")
-        and (cells := [c.strip() for c in line.strip("│").split("│")])[0].startswith(
-            ("plain", "resnet")
-        )
-    }
-    p20, p56 = rows["plain20"][:-1], rows["plain56"][:-1]  # per seed; the last is the mean
-    mean20, mean56 = rows["resnet20"][-1], rows["resnet56"][-1]
+    rows = _degradation_shown()
+    p20, p56 = rows["plain20"][:-2], rows["plain56"][:-2]  # per seed; then mean, whole set
+    mean20, mean56 = rows["resnet20"][-2], rows["resnet56"][-2]
     assert len(p20) == len(p56) == 3
     assert all(a > b for a, b in zip(p56, p20, strict=True))  # on every seed
     assert mean56 <= mean20  # ResNet-56 trains at least as well as ResNet-20
+
+
+def _span(values: list[float], digits: int) -> str:
+    """``lo-hi``, each rounded half up to ``digits`` decimals, as the prose writes a range."""
+    lo, hi = (math.floor(v * 10**digits + 0.5) / 10**digits for v in (min(values), max(values)))
+    return f"{lo:.{digits}f}-{hi:.{digits}f}"
+
+
+def _flat(path: Path) -> str:
+    return " ".join(path.read_text(encoding="utf-8").split())
+
+
+def test_the_degradation_prose_states_the_table() -> None:
+    rows = _degradation_shown()
+    seeds = {model: values[:-2] for model, values in rows.items()}
+    text = _flat(GUIDE)
+    said = re.search(
+        r"Plain-56 ends at ([\d.]+)% to ([\d.]+)% training error and plain-20 at ([\d.]+)% "
+        r"to ([\d.]+)%: plain-56 is worse on every seed \(\[0, 1, 2\]\)\. With the same 56 "
+        r"layers and the same parameters, ResNet-56 ends at ([\d.]+)% to ([\d.]+)% and "
+        r"ResNet-20 at ([\d.]+)% to ([\d.]+)% \(means ([\d.]+)% and ([\d.]+)%\)",
+        text,
+    )
+    assert said is not None
+    numbers = [float(n) for n in said.groups()]
+    expected: list[float] = []
+    for model in ("plain56", "plain20", "resnet56", "resnet20"):
+        expected += [min(seeds[model]), max(seeds[model])]
+    expected += [rows["resnet56"][-2], rows["resnet20"][-2]]
+    assert numbers == expected
+
+
+def test_readme_and_training_md_quote_the_guides_degradation_run() -> None:
+    rows = _degradation_shown()
+    seeds = {model: values[:-2] for model, values in rows.items()}
+    # docs/training.md copies the table without its borders: the same numbers.
+    assert degradation_rows((ROOT / "docs" / "training.md").read_text(encoding="utf-8")) == rows
+    plain56, plain20 = _span(seeds["plain56"], 0), _span(seeds["plain20"], 0)
+    resnet56, resnet20 = _span(seeds["resnet56"], 1), _span(seeds["resnet20"], 1)
+    readme = _flat(ROOT / "README.md")
+    assert f"plain-56 ends at {plain56}% *training* error where plain-20 reaches {plain20}%" in (
+        readme
+    )
+    assert f"({resnet56}% against {resnet20}%)" in readme
+    training = _flat(ROOT / "docs" / "training.md")
+    assert f"Plain-56 ends at {plain56}% training error and plain-20 at {plain20}%" in training
+    assert f"ends at {resnet56}% and ResNet-20 at {resnet20}%" in training
+
+
+def test_sections_can_be_rewritten_one_at_a_time() -> None:
+    # make_guide.py rewrites a section from its heading to the next one's: each
+    # heading must be on the page once, in order.
+    text = GUIDE.read_text(encoding="utf-8")
+    headings = [f"\n## {n}. " for n in range(1, 7)] + ["\n## Reproducing this page"]
+    assert [text.count(h) for h in headings] == [1] * len(headings)
+    assert [text.index(h) for h in headings] == sorted(text.index(h) for h in headings)
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_guides_links_and_figures_exist() -> None:
+    text = GUIDE.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)]+)\)", text):
+        if target.startswith("http"):
+            continue
+        name, _, anchor = target.partition("#")
+        path = GUIDE.parent / name
+        assert path.is_file(), target
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", path.read_text(encoding="utf-8"), re.M)
+            assert anchor in {_anchor(h) for h in headings}, target
+
+
+@pytest.mark.slow
+def test_the_cpu_independent_sections_are_the_scripts_output_now() -> None:
+    # The paths section (exact integers, no torch) and the closing paragraph,
+    # regenerated in a scratch folder and compared with the page line by line.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_guide.py"), "--check", "paths", "closing"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
