@@ -9,7 +9,13 @@ import torch
 from typer.testing import CliRunner
 
 import resdsl
-from resdsl.analysis.blockgrad import BlockTerms, block_terms, blocks
+from resdsl.analysis.blockgrad import (
+    BlockTerms,
+    activation_after,
+    block_gradients,
+    block_terms,
+    blocks,
+)
 from resdsl.backends.build import compile_graph, observing_twin, sample_input
 from resdsl.cli import app
 from tests.conftest import SPECS
@@ -108,6 +114,29 @@ def test_resnet20_split_at_init_and_after_training() -> None:
     assert all(0.3 < t.summary.passing < 0.9 for t in terms)
     _train_steps(model, graph, 2)
     _check(graph, model, x)
+
+
+@pytest.mark.parametrize(
+    ("activation", "slope_below_zero"), [("relu", 0.0), ("leaky_relu(0.2)", 0.2), ("elu", None)]
+)
+def test_passing_is_the_mean_slope_of_any_activation_after_the_add(
+    activation: str, slope_below_zero: float | None
+) -> None:
+    graph = resdsl.loads(
+        f"model m {{ input [4, 6, 6]; c: conv(4, 3, padding=1); skip in -> c (add); {activation} }}"
+    ).graph()
+    merge = blocks(graph)[0][0]
+    assert activation_after(graph, merge) is not None  # asked of the op registry, not by name
+    torch.manual_seed(0)
+    model = compile_graph(graph, init="kaiming")
+    x = sample_input(graph, 3, seed=0)
+    (found,) = block_gradients(graph, model, x)
+    h = (x + model.c(x)).detach().double()  # the add's output, computed here
+    if slope_below_zero is None:  # elu: slope exp(h) below zero
+        expected = torch.where(h > 0, 1.0, h.exp()).mean()
+    else:
+        expected = torch.where(h > 0, 1.0, slope_below_zero).mean()
+    assert found.passing == pytest.approx(float(expected), rel=1e-6)
 
 
 def test_gated_merges_are_not_split() -> None:

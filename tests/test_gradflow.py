@@ -345,3 +345,40 @@ def test_checkpointed_blocks_give_the_same_gradients(
     assert calls == [1]
     big = resdsl.load(SPECS / "preact_resnet.res").graph("preact_resnet1001")
     assert gf.activation_bytes(big, 32) > 1 << 30
+
+
+def test_progress_reports_every_block_forward_and_backward(cifar: resdsl.Spec) -> None:
+    from resdsl.analysis import gradflow as gf
+
+    graph = cifar.graph("resnet20")
+    said: list[str] = []
+    measure(graph, batch=4, step=said.append)
+    assert len(said) == gf.progress_steps(graph) == 4 + 2 * 9
+    assert said[:3] == [
+        "building resnet20",
+        "forward resnet20",
+        "forward resnet20: block 1 of 9 (layer1.0)",
+    ]
+    backward = said[said.index("backward resnet20") + 1 : -1]
+    assert backward[0] == "backward resnet20: block 1 of 9 (layer3.2)"  # from the top down
+    assert backward[-1] == "backward resnet20: block 9 of 9 (layer1.0)"
+    assert said[-1] == "reading the gradients of resnet20"
+
+
+def test_offloaded_saved_tensors_give_the_same_gradients(
+    cifar: resdsl.Spec, resnet20: GradFlowReport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resdsl.analysis import gradflow as gf
+
+    monkeypatch.setattr(gf, "CHECKPOINT_ABOVE", 0)
+    monkeypatch.setattr(gf, "OFFLOAD_FROM", 1)  # every saved tensor of the batch-8 pass
+    written: list[int] = []
+    real = gf._Offloaded.__init__
+
+    def counting(self: object, *args: object) -> None:
+        written.append(1)
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gf._Offloaded, "__init__", counting)
+    assert measure(cifar.graph("resnet20"), batch=8) == resnet20.model
+    assert len(written) > 9  # at least every block's input went to a file

@@ -112,7 +112,7 @@ def test_resnet110_shortest_path_takes_every_skip(cifar: resdsl.Spec) -> None:
     assert not any(n.endswith((".conv1", ".conv2")) for n in path)
     assert r.explanation == (
         "Every path crosses at least 55 activations: the relu after each of the 54 merges "
-        "sits on the identity path, plus 1 outside the residual blocks (relu)."
+        "sits on the skip-only path, plus 1 outside the residual blocks (relu)."
     )
 
 
@@ -162,7 +162,7 @@ def test_preact_resnet1001_path_counts() -> None:
     # the shortcut), the other 330 hold 3: the histogram is (1 + x^2)^3 (1 + x^3)^330.
     assert r.max_nonlinearities == 4 + 3 * 2 + 330 * 3
     assert r.nonlinearity_histogram == polynomial({2: 3, 3: 330}, shift=4)
-    assert "leave the identity path clean" in r.explanation
+    assert "the skip-only path (every skip, no branch) crosses none of them" in r.explanation
 
 
 def test_postact_resnet1001_crosses_334_activations() -> None:
@@ -239,7 +239,7 @@ def test_cli_paths_text() -> None:
     assert result.exit_code == 0, result.output
     assert "18,014,398,509,481,984 (2^54)" in result.output
     assert "activations per path   55 to 109" in result.output
-    assert "sits on the identity path" in " ".join(result.output.split())
+    assert "sits on the skip-only path" in " ".join(result.output.split())
     assert "input -> conv1 -> bn1 -> relu -> layer1.0.bn2:add" in result.output
 
 
@@ -339,7 +339,7 @@ def test_histograms_are_freed_after_their_last_reader() -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # each block: 1 activation on the identity path, 2 through its branch
+    # each block: 1 activation on the skip-only path, 2 through its branch
     assert report.count == 2**1000 and report.nonlinearity_histogram[1500] == comb(1000, 500)
     assert peak < 2 * 2**20, peak
 

@@ -22,6 +22,7 @@ from resdsl.training.data import (
     ACCEPTED,
     Dataset,
     adapt_channels,
+    augment,
     input_sizes,
     load_data,
     split,
@@ -50,6 +51,65 @@ def toy_data(n: int = 64, seed: int = 0) -> Dataset:
 
 def message(error: pytest.ExceptionInfo[ResdslError]) -> str:
     return error.value.diagnostics[0].message
+
+
+# ---------------------------------------------------------------- augmentation
+
+
+def _crops(image: torch.Tensor, pad: int) -> list[torch.Tensor]:
+    """Every crop of the zero-padded image at the image's size, and their mirrors."""
+    h, w = image.shape[1:]
+    padded = nn.functional.pad(image, (pad, pad, pad, pad))
+    out = [padded[:, i : i + h, j : j + w] for i in range(2 * pad + 1) for j in range(2 * pad + 1)]
+    return out + [t.flip(-1) for t in out]
+
+
+def test_augment_is_a_random_crop_of_the_padded_image_or_its_mirror() -> None:
+    x = torch.rand(64, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    out = augment(x, torch.Generator().manual_seed(1))
+    assert out.shape == x.shape
+    for image, seen in zip(x, out, strict=True):
+        assert any(torch.equal(seen, crop) for crop in _crops(image, 1))  # 8 // 8 = 1 pixel
+    mirrored = sum(
+        not any(torch.equal(seen, crop) for crop in _crops(image, 1)[:9])
+        for image, seen in zip(x, out, strict=True)
+    )
+    assert 16 < mirrored < 48  # about half, and not all
+    again = augment(x, torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)  # seeded
+    plain = augment(x, torch.Generator().manual_seed(1), flip=False)
+    assert all(
+        any(torch.equal(seen, crop) for crop in _crops(image, 1)[:9])
+        for image, seen in zip(x, plain, strict=True)
+    )
+
+
+def test_training_on_augmented_batches_is_seeded() -> None:
+    spec = resdsl.loads(
+        "model m { input [1, H=8, W=8]; conv(4, 3, padding=1); relu; adaptive_avgpool(1); "
+        "flatten; linear(2) }"
+    )
+    config = TrainConfig(steps=4, batch_size=16, augment="crop-flip")
+    losses = [
+        [r.loss for r in train_spec(spec, None, toy_data(), c).history.records]
+        for c in (config, config, config.model_copy(update={"augment": "none"}))
+    ]
+    assert losses[0] == losses[1]
+    assert losses[0] != losses[2]
+
+
+def test_zero_init_residual_from_the_config() -> None:
+    spec = resdsl.load(SPECS / "cifar_resnet.res")
+    data = Dataset("t", torch.rand(8, 3, 8, 8), torch.arange(8) % 2)
+    config = TrainConfig(steps=1, batch_size=4, zero_init_residual=True, lr=1e-9, warmup_lr=1e-9)
+    scales = []
+    for zero in (True, False):
+        run = train_spec(
+            spec, "resnet20", data, config.model_copy(update={"zero_init_residual": zero})
+        )
+        scales.append(float(run.module.get_submodule("layer1.0.bn2").weight.detach().abs().max()))
+    assert scales[0] < 1e-6  # started at 0; one step at a tiny rate
+    assert scales[1] == pytest.approx(1.0)
 
 
 # ---------------------------------------------------------------- the recipe
@@ -427,3 +487,5 @@ def test_degradation_command_json() -> None:
         ("resnet56", 0, 2),
     ]
     assert (result["data"], result["examples"], result["interrupted"]) == ("digits", 1797, False)
+    for run in result["runs"]:  # an epoch is 56 steps of 32: the last epoch is both steps
+        assert run["last_epoch_error"] == pytest.approx(sum(run["errors"]) / 2)

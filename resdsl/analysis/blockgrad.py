@@ -10,8 +10,9 @@ compiled model once through its observing twin (:func:`resdsl.backends.build.
 observing_twin`), captures every ``add`` merge's inputs and the block's input,
 and computes both terms with ``torch.autograd.grad`` (``grad_outputs = g``).
 Per block it reports their norms, their cosine (negative: the branch pushes
-against the skip), the fraction of the merge's output that passes gradient
-(units a following ReLU keeps; 1.0 when no ReLU follows) and the block's gain
+against the skip), how much of the gradient the activation right after the
+merge passes (its derivative averaged over the units: for ReLU the fraction
+of units it keeps; 1.0 when no activation follows) and the block's gain
 ``|dL/dx| / |dL/dH|``.
 
 Blocks measured: ``add`` merges without a gate whose skips all start at one
@@ -44,6 +45,7 @@ from pydantic import BaseModel, ConfigDict
 
 from resdsl.analysis.gradflow import probe_loss
 from resdsl.analysis.identity import preds, residual_merges
+from resdsl.ops.registry import node_op
 
 if TYPE_CHECKING:
     import torch
@@ -91,11 +93,17 @@ def blocks(graph: nx.DiGraph) -> list[tuple[str, str]]:
     return found
 
 
-def _follows_relu(graph: nx.DiGraph, merge: str) -> str | None:
-    """The ReLU right after a merge on the main path, if there is one."""
+def activation_after(graph: nx.DiGraph, merge: str) -> str | None:
+    """The activation right after a merge on the main path, if there is one.
+
+    An activation is whatever the op registry marks as nonlinear (ReLU, GELU,
+    leaky ReLU, ...), not a name this module knows.
+    """
     for succ in graph.successors(merge):
-        kind = graph.edges[merge, succ].get("kind")
-        if kind == "main" and graph.nodes[succ]["op"] == "relu":
+        if graph.edges[merge, succ].get("kind") != "main":
+            continue
+        op = node_op(graph.nodes[succ])
+        if op is not None and op.path.nonlinear:
             return str(succ)
     return None
 
@@ -120,6 +128,9 @@ def block_terms(
 
     found = blocks(graph)
     merge_inputs = {m: preds(graph, m) for m, _ in found}
+    after = {m: activation_after(graph, m) for m, _ in found}
+    activations = {a for a in after.values() if a is not None}
+    activated: dict[str, torch.Tensor] = {}  # an activation's output, as computed from the merge
     starts = {s for _, s in found}
     wanted = {p for ins in merge_inputs.values() for p in ins}
     values: dict[str, torch.Tensor] = {}  # private copies, never handed to the network
@@ -144,6 +155,8 @@ def block_terms(
             value = block_in[node].clone()
         if node in wanted and node not in values:
             values[node] = value.clone()
+        if node in activations and node not in activated:
+            activated[node] = value.clone()
         return value
 
     first = graph.graph["input"]
@@ -164,8 +177,8 @@ def block_terms(
         ins = merge_inputs[merge]
         branch = _vjp(value_of(ins[0]), block_in[start], g)
         skip = _vjp_sum([value_of(p) for p in ins[1:]], block_in[start], g)
-        relu = _follows_relu(graph, merge)
-        passing = float((merged[merge] > 0).float().mean()) if relu else 1.0
+        act = after[merge]
+        passing = _mean_slope(activated[act], merged[merge]) if act is not None else 1.0
         result.append(
             BlockTerms(
                 summary=_summary(merge, start, skip, branch, gx, g, passing),
@@ -175,6 +188,19 @@ def block_terms(
             )
         )
     return result
+
+
+def _mean_slope(out: torch.Tensor, merged: torch.Tensor) -> float:
+    """The activation's derivative at the merge's output, averaged over its units.
+
+    For an elementwise activation the vector-Jacobian product with ones is its
+    derivative at each unit: for ReLU 1 where the merge's output is positive,
+    else 0, so the mean is the fraction of units that pass gradient.
+    """
+    import torch
+
+    (slope,) = torch.autograd.grad(out, merged, torch.ones_like(out), retain_graph=True)
+    return float(slope.double().mean())
 
 
 def _vjp(out: torch.Tensor, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -249,6 +275,7 @@ __all__ = [
     "BlockGrad",
     "BlockGradReport",
     "BlockTerms",
+    "activation_after",
     "block_gradients",
     "block_terms",
     "blocks",

@@ -50,7 +50,9 @@ overflowed).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -174,8 +176,10 @@ def measure(
 ) -> GradFlow:
     """One seeded forward/backward pass of a checked graph's model; per-layer gradient norms.
 
-    ``step`` is called with a short description before each phase (for a
-    progress bar).
+    ``step`` is called with a short description before each unit of work
+    (for a progress bar): building, then every innermost block in the forward
+    pass and again, in reverse, in the backward pass, then reading the
+    gradients; :func:`progress_steps` says how many calls to expect.
 
     >>> import resdsl
     >>> spec = resdsl.loads('''
@@ -205,11 +209,14 @@ def measure(
     torch.manual_seed(seed)
     model = compile_graph(graph, init=init)
     model.train()
-    if activation_bytes(graph, batch) > CHECKPOINT_ABOVE:
+    large = activation_bytes(graph, batch) > CHECKPOINT_ABOVE
+    if large:
         _checkpoint_blocks(graph, model)
-    loss, loss_kind = _forward_loss(graph, model, seed=seed, batch=batch, say=say, name=name)
-    say(f"backward {name}")
-    torch.autograd.backward(loss)
+    with _block_progress(graph, model, say, name) as backward_started, _offloaded(large):
+        loss, loss_kind = _forward_loss(graph, model, seed=seed, batch=batch, say=say, name=name)
+        backward_started()
+        torch.autograd.backward(loss)
+    say(f"reading the gradients of {name}")
     layers = _layer_grads(graph, model)
     main = [layer for layer in layers if layer.role == "layer"]
     convs = [layer for layer in main if layer.op == "conv"]
@@ -254,30 +261,168 @@ def activation_bytes(graph: nx.DiGraph, batch: int) -> int:
     return 4 * batch * total
 
 
+def innermost_blocks(graph: nx.DiGraph) -> list[str]:
+    """Module paths of the block instances with no block inside them, in graph order."""
+    blocks = block_paths(graph)
+    enclosing: set[str] = set()  # blocks with a block inside them
+    for path in blocks:
+        while "." in path:
+            path = path.rpartition(".")[0]
+            enclosing.add(path)
+    return [p for p in blocks if p not in enclosing]
+
+
+def block_paths(graph: nx.DiGraph) -> list[str]:
+    """Module paths of every block instance, in graph order."""
+    return [p for p, info in graph.graph["scopes"].items() if info.kind == "block" and p]
+
+
 def _checkpoint_blocks(graph: nx.DiGraph, model: nn.Module) -> None:
     """Run every innermost block under activation checkpointing, to bound memory.
 
     Backward then keeps each block's input only and recomputes its inside
     (the same values: CPU kernels are deterministic and the random state is
     restored), so the gradients are those of the plain pass. A deep plain twin
-    of preact_resnet1001 would otherwise keep several GB of activations.
+    of preact_resnet1001 would otherwise keep several GB of activations;
+    the block inputs alone are still 1.6 GB at batch 32, which
+    :func:`_offloaded` moves to disk.
     """
     import functools
 
     from torch.utils.checkpoint import checkpoint
 
-    blocks = [p for p, info in graph.graph["scopes"].items() if info.kind == "block" and p]
-    enclosing: set[str] = set()  # blocks with a block inside them
-    for path in blocks:
-        while "." in path:
-            path = path.rpartition(".")[0]
-            enclosing.add(path)
-    for path in blocks:
-        if path in enclosing:
-            continue
+    for path in innermost_blocks(graph):
         module = model.get_submodule(path)
         run = functools.partial(checkpoint, module.forward, use_reentrant=False)
         module.forward = run
+
+
+#: Saved tensors at least this large go to a temporary file while checkpointing.
+OFFLOAD_FROM = 1 << 20
+
+
+@contextmanager
+def _offloaded(active: bool) -> Iterator[None]:
+    """While active, tensors that backward keeps (1 MiB and more) wait in temporary files.
+
+    Under checkpointing what backward keeps is each block's input: a few MB
+    each, hundreds of them in a deep network. Each is written to a file when
+    the forward pass saves it and read back when backward reaches its block,
+    so resident memory holds one block's values at a time. Wrap the forward
+    and the backward pass: the files are deleted when both are done.
+    """
+    if not active:
+        yield
+        return
+    import tempfile
+
+    import torch
+    from torch import nn
+
+    _return_large_frees_to_os()
+    with tempfile.TemporaryDirectory(prefix="resdsl-gradflow-") as folder:
+        count = [0]
+
+        def pack(t: torch.Tensor) -> object:
+            if t.numel() * t.element_size() < OFFLOAD_FROM or isinstance(t, nn.Parameter):
+                return t  # small tensors and parameters stay where they are
+            count[0] += 1
+            path = Path(folder) / f"{count[0]}.bin"
+            t.detach().contiguous().numpy().tofile(path)  # no copy when contiguous
+            return _Offloaded(path, tuple(t.shape), t.dtype)
+
+        def unpack(saved: object) -> torch.Tensor:
+            if isinstance(saved, _Offloaded):
+                numel = math.prod(saved.shape)
+                flat = torch.from_file(str(saved.path), size=numel, dtype=saved.dtype)
+                return flat.reshape(saved.shape)
+            return saved  # type: ignore[return-value]
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+            yield
+
+
+@dataclass(frozen=True)
+class _Offloaded:
+    """A saved tensor written to a file: where, and what to read it back as."""
+
+    path: Path
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+
+
+def _return_large_frees_to_os() -> None:
+    """Make glibc give freed blocks of 1 MiB and more back to the system at once.
+
+    By default glibc raises its threshold for doing so as large blocks are
+    freed (up to 32 MiB), and then keeps freed activations in its heap: a
+    forward pass through preact_resnet1001 that keeps nothing still left
+    1.1 GB resident. A fixed threshold costs a little time in page faults.
+    Other C libraries, and other systems, are left as they are.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_mmap_threshold = -3  # glibc's M_MMAP_THRESHOLD; setting it also stops the raising
+    mallopt(m_mmap_threshold, 1 << 20)
+
+
+@contextmanager
+def _block_progress(
+    graph: nx.DiGraph, model: nn.Module, say: Step, name: str
+) -> Iterator[Callable[[], None]]:
+    """Report every innermost block as the forward pass, then the backward pass, reaches it.
+
+    A forward hook on each block reports it and hooks its output tensor, whose
+    gradient arrives when backward reaches the block. Yields the function to
+    call between the passes (recomputing a checkpointed block runs its
+    forward again, which must not count).
+    """
+    import torch
+
+    paths = innermost_blocks(graph)
+    n = len(paths)
+    forward = [True]
+    seen = [0, 0]
+
+    def hooked(path: str) -> Callable[..., None]:
+        def on_forward(module: nn.Module, args: object, output: object) -> None:
+            if not forward[0]:
+                return
+            seen[0] += 1
+            say(f"forward {name}: block {seen[0]} of {n} ({path})")
+            if isinstance(output, torch.Tensor) and output.requires_grad:
+                output.register_hook(lambda grad: on_backward(path))  # type: ignore[no-untyped-call]
+
+        return on_forward
+
+    def on_backward(path: str) -> None:
+        seen[1] += 1
+        say(f"backward {name}: block {seen[1]} of {n} ({path})")
+
+    def backward_started() -> None:
+        forward[0] = False
+        say(f"backward {name}")
+
+    handles = [model.get_submodule(p).register_forward_hook(hooked(p)) for p in paths]
+    try:
+        yield backward_started
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def progress_steps(graph: nx.DiGraph) -> int:
+    """How many times :func:`measure` calls ``step`` for this graph (a progress bar's total)."""
+    return 4 + 2 * len(innermost_blocks(graph))
 
 
 def _forward_loss(
@@ -340,11 +485,6 @@ def _ratio(a: float, b: float) -> float:
     if b == 0.0:
         return float("inf") if a else 1.0
     return a / b
-
-
-def phases(plain_twin: bool) -> int:
-    """How many times :func:`gradient_flow` calls its ``step`` callback."""
-    return 6 if plain_twin else 3
 
 
 def gradient_flow(
@@ -486,7 +626,8 @@ __all__ = [
     "LayerGrad",
     "format_ratio",
     "gradient_flow",
+    "innermost_blocks",
     "measure",
-    "phases",
     "plot",
+    "progress_steps",
 ]

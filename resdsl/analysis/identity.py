@@ -400,7 +400,7 @@ def identity_report(
 def _explain(blocks: list[BlockCheck], exact: int, distance: float, exact_model: bool) -> str:
     n = len(blocks)
     if n == 0:
-        return "The model has no residual (add) merges: there is no identity path to start from."
+        return "The model has no residual (add) merges: there is no skip-only path to start from."
     mechanisms = sorted({b.mechanism.split(" ")[0] for b in blocks if b.mechanism})
     how = " and ".join(mechanisms) if mechanisms else "no zero-init or gate"
     if exact == n:

@@ -44,7 +44,7 @@ Pure: no torch.
 >>> report.weighted_depth_histogram
 {0: 1, 2: 3, 4: 3, 6: 1}
 >>> print(report.explanation)
-Every path crosses at least 3 activations: the relu after each of the 3 merges sits on the identity path.
+Every path crosses at least 3 activations: the relu after each of the 3 merges sits on the skip-only path.
 """
 
 from __future__ import annotations
@@ -437,7 +437,7 @@ def explain(graph: nx.DiGraph, report: PathReport) -> str:
         others = len(always) - len(after_merge)
         text = (
             f"Every path crosses at least {_plural(lo, 'activation')}: the {'/'.join(ops)} after "
-            f"each of the {len(after_merge)} merges sits on the identity path"
+            f"each of the {len(after_merge)} merges sits on the skip-only path"
         )
         if others:
             text += f", plus {others} outside the residual blocks ({_names([n for n in always if n not in after_merge])})"
@@ -457,7 +457,7 @@ def explain(graph: nx.DiGraph, report: PathReport) -> str:
         return (
             f"The shortest path crosses {_plural(lo, 'activation')}, the longest {hi}: no "
             f"activation follows a merge (they sit inside the residual branches, as in "
-            f"pre-activation blocks), so the skips leave the identity path clean; the only "
+            f"pre-activation blocks), so the skip-only path (every skip, no branch) crosses none of them; the only "
             f"activations every path crosses are {_names(always)}."
         )
     return (

@@ -62,7 +62,7 @@ def report_lines(r: PathReport, spec_name: str | None = None) -> list[str]:
         f"  weighted layers        {r.min_weighted_depth} to {r.max_weighted_depth}{central}",
         *histogram,
         "",
-        *textwrap.wrap(r.explanation, 100),
+        *textwrap.wrap(r.explanation, 100, break_on_hyphens=False),
         "",
         f"A shortest path ({r.min_nonlinearities} activations, {len(r.shortest_path)} nodes):",
         *textwrap.wrap(

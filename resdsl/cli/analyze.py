@@ -252,10 +252,13 @@ def path_lines(spec_name: str, r: PathReport) -> list[str]:
 
 @contextmanager
 def _torch_errors(batch: int) -> Iterator[None]:
-    """A failure inside PyTorch (batch norm on one value, memory) as a message and exit 1."""
+    """A failure inside PyTorch (batch norm on one value, memory, disk) as a message and exit 1.
+
+    OSError: a deep model's saved activations go to temporary files, and the disk can be full.
+    """
     try:
         yield
-    except (RuntimeError, ValueError) as error:
+    except (RuntimeError, ValueError, OSError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         err.print(f"error: running the model failed: {first}", markup=False)
         if batch < 2:
@@ -346,7 +349,7 @@ def gradflow(
 
     Example: resdsl gradflow specs/cifar_resnet.res -m resnet56 --plain-twin -o grads.png
     """
-    from resdsl.analysis.gradflow import gradient_flow, phases, plot
+    from resdsl.analysis.gradflow import gradient_flow, plot, progress_steps
     from resdsl.backends.init import SCHEMES
 
     if init not in SCHEMES:
@@ -364,7 +367,8 @@ def gradflow(
         params = target.params(spec)
         graph = spec.graph(target.model, **params)
         plain = spec.plain().graph(target.model, **params) if plain_twin else None
-        with _progress(phases(plain_twin)) as step, _torch_errors(batch):
+        total = sum(progress_steps(g) for g in (graph, plain) if g is not None)
+        with _progress(total) as step, _torch_errors(batch):
             report = gradient_flow(graph, plain, seed=seed, batch=batch, init=init, step=step)
     if json:
         typer.echo(report.model_dump_json(indent=2))
@@ -608,7 +612,7 @@ def print_identity(r: IdentityReport, *, show_all: bool = False) -> None:
     )
     table.add_column("merge")
     table.add_column("shortcut")
-    table.add_column("identity by")
+    table.add_column("zeroed by")
     table.add_column("max |diff|", justify="right")
     table.add_column("rel. diff", justify="right")
     table.add_column("exact")
@@ -635,5 +639,5 @@ def print_identity(r: IdentityReport, *, show_all: bool = False) -> None:
         + (" (bit-identical)" if r.model_exact else ""),
         markup=False,
     )
-    for line in textwrap.wrap(r.explanation, 100):
+    for line in textwrap.wrap(r.explanation, 100, break_on_hyphens=False):
         out.print(line, markup=False)

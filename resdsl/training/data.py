@@ -181,6 +181,36 @@ def with_label_noise(data: Dataset, fraction: float, *, seed: int = 0) -> Datase
     return Dataset(f"{data.name} ({fraction:.0%} random labels)", data.x, y)
 
 
+def augment(x: torch.Tensor, generator: torch.Generator, *, flip: bool = True) -> torch.Tensor:
+    """He et al.'s CIFAR augmentation of a batch ``[B, C, H, W]``: pad, random crop, random flip.
+
+    Each image is padded with zeros by an eighth of its size on every side (4
+    pixels for 32x32, as in the paper; 1 for 8x8), a crop of the original size
+    is taken at a random offset, and, with ``flip``, half the images are
+    mirrored left to right. The draws come from ``generator``, so a seeded
+    run is repeatable.
+
+    >>> x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    >>> out = augment(x, torch.Generator().manual_seed(0), flip=False)
+    >>> out.shape, bool(torch.isin(out[out != 0], x).all())
+    (torch.Size([1, 1, 4, 4]), True)
+    """
+    b, _, h, w = x.shape
+    pad_h, pad_w = max(1, h // 8), max(1, w // 8)
+    padded = torch.nn.functional.pad(x, (pad_w, pad_w, pad_h, pad_h))
+    top = torch.randint(0, 2 * pad_h + 1, (b,), generator=generator)
+    left = torch.randint(0, 2 * pad_w + 1, (b,), generator=generator)
+    rows = (top[:, None] + torch.arange(h))[:, None, :, None]  # [B, 1, H, 1]
+    cols = (left[:, None] + torch.arange(w))[:, None, None, :]  # [B, 1, 1, W]
+    batch = torch.arange(b)[:, None, None, None]
+    channel = torch.arange(x.shape[1])[None, :, None, None]
+    out = padded[batch, channel, rows, cols]
+    if flip:
+        mirrored = torch.rand(b, generator=generator) < 0.5
+        out = torch.where(mirrored[:, None, None, None], out.flip(-1), out)
+    return out
+
+
 def input_sizes(
     graph: nx.DiGraph, data: Dataset, given: frozenset[str] = frozenset()
 ) -> dict[str, int]:
@@ -230,6 +260,7 @@ __all__ = [
     "ACCEPTED",
     "Dataset",
     "adapt_channels",
+    "augment",
     "input_sizes",
     "load_data",
     "load_digits",

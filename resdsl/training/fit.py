@@ -91,7 +91,12 @@ def train_spec(
     device: str = "cpu",
     on_step: Callable[[StepRecord], None] | None = None,
 ) -> TrainedModel:
-    """Compile ``model`` of ``spec`` for ``data`` (He initialisation) and train it with ``config``."""
+    """Compile ``model`` of ``spec`` for ``data`` (He initialisation) and train it with ``config``.
+
+    ``zero_init_residual`` overrides ``config.zero_init_residual`` when given.
+    """
+    if zero_init_residual is None and config.zero_init_residual:
+        zero_init_residual = True
     module, graph, params, data = prepare(
         spec,
         model,

@@ -12,7 +12,7 @@ logged loss and error are those of the whole batch. Ctrl-C ends training
 cleanly: the history so far is returned, marked ``interrupted``.
 
 >>> import torch
->>> from resdsl.training.data import Dataset
+>>> from resdsl.training.data import Dataset, augment
 >>> from resdsl.training.schedule import TrainConfig
 >>> _ = torch.manual_seed(0)
 >>> data = Dataset("toy", torch.randn(64, 1, 2, 2), torch.arange(64) % 2)
@@ -35,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 from resdsl.diagnostics import ResdslError
-from resdsl.training.data import Dataset
+from resdsl.training.data import Dataset, augment
 from resdsl.training.distributed import SINGLE, World, device_for, process_group, world_from_env
 from resdsl.training.schedule import TrainConfig, learning_rate
 
@@ -212,13 +212,18 @@ def _run(
     )
     layers = weighted_layers(model)
     warmup = config.warmup_steps(len(data))
+    # Augmentation draws from its own generator: the same seed gives the same crops on every run.
+    crops = torch.Generator().manual_seed(config.seed * 7919 + world.rank)
     try:
         for step in range(config.steps):
             lr = learning_rate(config, step, warmup)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = next(order)
-            x, y = data.x[index].to(device), data.y[index].to(device)
+            x, y = data.x[index], data.y[index].to(device)
+            if config.augment != "none":
+                x = augment(x, crops, flip=config.augment == "crop-flip")
+            x = x.to(device)
             optimizer.zero_grad(set_to_none=True)
             logits = net(x)
             loss = nn.functional.cross_entropy(logits, y)

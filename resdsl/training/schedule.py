@@ -19,13 +19,20 @@ here: one epoch (``warmup_epochs``), rounded up to whole steps. On digits
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class TrainConfig(BaseModel):
-    """How to train: steps, batch, optimiser and schedule (He et al.'s CIFAR recipe by default)."""
+    """How to train: steps, batch, optimiser and schedule (He et al.'s CIFAR recipe by default).
+
+    ``augment``: ``"crop-flip"`` is He et al.'s CIFAR augmentation (pad by an
+    eighth of the size, random crop, random horizontal flip; see
+    :func:`resdsl.training.data.augment`), ``"crop"`` the same without the
+    flip. ``zero_init_residual`` starts every residual branch at zero (Goyal
+    et al. 2017); plain networks have none and are unaffected.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     steps: Annotated[int, Field(gt=0)]
@@ -38,6 +45,12 @@ class TrainConfig(BaseModel):
     milestones: tuple[float, ...] = (0.5, 0.75)
     lr_factor: Annotated[float, Field(gt=0)] = 0.1
     seed: int = 0
+    augment: Literal["none", "crop", "crop-flip"] = "none"
+    zero_init_residual: bool = False
+
+    def steps_per_epoch(self, examples: int) -> int:
+        """Full batches in one pass over ``examples`` (the last partial batch is dropped)."""
+        return max(1, examples // self.batch_size)
 
     def warmup_steps(self, examples: int) -> int:
         """Steps at ``warmup_lr``: ``warmup_epochs`` epochs of ``examples``, rounded up."""
