@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from resdsl.ir.dims import Shape
 from resdsl.ops.base import Emit, Line, Op, OpKind, ShapeError, format_shape
 from resdsl.ops.common import Bool
-from resdsl.ops.shape import MODE_SPATIAL, UpsampleMode
+from resdsl.ops.shape import MODE_SPATIAL, UpsampleMode, align_corners_for_mode
 
 
 class ResizeArgs(BaseModel):
@@ -35,18 +34,7 @@ class ResizeArgs(BaseModel):
     mode: UpsampleMode = "nearest"
     align_corners: Bool | None = None
 
-    @field_validator("align_corners")
-    @classmethod
-    def _interpolating_only(cls, value: bool | None, info: ValidationInfo) -> bool | None:
-        mode = info.data.get("mode")
-        if value is not None and mode is not None and mode not in MODE_SPATIAL:
-            raise PydanticCustomError(
-                "align_corners_mode",
-                "align_corners can only be set with mode 'linear', 'bilinear', 'bicubic' or "
-                "'trilinear', not '{mode}'",
-                {"mode": mode},
-            )
-        return value
+    _interpolating_only = field_validator("align_corners")(align_corners_for_mode)
 
 
 class Resize(Op):

@@ -112,23 +112,25 @@ UpsampleMode = Literal[
 MODE_SPATIAL = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
+def align_corners_for_mode(value: bool | None, info: ValidationInfo) -> bool | None:
+    """A field validator: ``align_corners`` is PyTorch's only for the interpolating modes."""
+    mode = info.data.get("mode")
+    if value is not None and mode is not None and mode not in MODE_SPATIAL:
+        raise PydanticCustomError(
+            "align_corners_mode",
+            "align_corners can only be set with mode 'linear', 'bilinear', 'bicubic' or "
+            "'trilinear', not '{mode}'",
+            {"mode": mode},
+        )
+    return value
+
+
 class UpsampleArgs(LayerArgs):
     scale_factor: ScaleFactor
     mode: UpsampleMode = "nearest"
     align_corners: Bool | None = None
 
-    @field_validator("align_corners")
-    @classmethod
-    def _interpolating_only(cls, value: bool | None, info: ValidationInfo) -> bool | None:
-        mode = info.data.get("mode")
-        if value is not None and mode is not None and mode not in MODE_SPATIAL:
-            raise PydanticCustomError(
-                "align_corners_mode",
-                "align_corners can only be set with mode 'linear', 'bilinear', 'bicubic' or "
-                "'trilinear', not '{mode}'",
-                {"mode": mode},
-            )
-        return value
+    _interpolating_only = field_validator("align_corners")(align_corners_for_mode)
 
 
 class Upsample(Layer):

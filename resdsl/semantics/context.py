@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from resdsl.diagnostics import Collector, Diagnostic, did_you_mean
 from resdsl.ir.dims import Shape
+from resdsl.ops.merge import Merge
+from resdsl.ops.registry import get_op, names_text, op_names
 from resdsl.semantics.expr import BlockRef, Env, EvalError, Value, label_text
 from resdsl.source import Span
 from resdsl.syntax import ast
@@ -179,6 +181,19 @@ class ElabContext:
         if scope is not None and scope.context:
             d = d.with_note(scope.context)
         self.collector.add(d)
+
+    def merge_op(self, name: str, span: Span, scope: Scope) -> Merge | None:
+        """The merge op ``name`` (of a skip or a parallel); None, reported, if there is none."""
+        op = get_op(name, "merge")
+        if op is None:
+            self.error(
+                scope,
+                "unknown-merge",
+                f"unknown merge '{name}': expected {names_text('merge', 'or')}",
+                span,
+                did_you_mean(name, op_names("merge")),
+            )
+        return op
 
     def report(self, scope: Scope | None, err: EvalError) -> None:
         """Report the diagnostic of an expression that failed to evaluate."""

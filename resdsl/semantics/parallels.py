@@ -21,7 +21,7 @@ from resdsl.diagnostics import did_you_mean
 from resdsl.ir.dims import Shape
 from resdsl.ops.base import Layer, ShapeError, format_shape
 from resdsl.ops.merge import Merge, MergeError, MergeInput
-from resdsl.ops.registry import get_op, names_text, op_names
+from resdsl.ops.registry import get_op
 from resdsl.ops.resize import Resize
 from resdsl.semantics.context import POISON, ElabPart, Item, Poisoned, Scope, Val
 from resdsl.semantics.expr import Env, EvalError, Value, evaluate, label_text, show
@@ -209,16 +209,8 @@ class Parallels(ElabPart):
     ) -> Val:
         """Build a parallel on ``current``: its arms, their split and their merge."""
         stmt: ast.Parallel = item.stmt
-        op = get_op(stmt.merge, "merge")
+        op = self.ctx.merge_op(stmt.merge, stmt.merge_span, scope) if stmt.merge else None
         if op is None:
-            if stmt.merge:
-                self.ctx.error(
-                    scope,
-                    "unknown-merge",
-                    f"unknown merge '{stmt.merge}': expected {names_text('merge', 'or')}",
-                    stmt.merge_span,
-                    did_you_mean(stmt.merge, op_names("merge")),
-                )
             return POISON
         split = self.split_option(stmt, item.env, scope)
         if split is False:

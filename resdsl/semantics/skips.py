@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from resdsl.diagnostics import did_you_mean
 from resdsl.ir.names import label_problem, label_syntax_problem
 from resdsl.ops.base import OpKind
-from resdsl.ops.registry import get_op, names_text, op_names, ops_of_kind
+from resdsl.ops.registry import get_op, op_names, ops_of_kind
 from resdsl.semantics import params
 from resdsl.semantics.context import ElabContext, Item, Scope
 from resdsl.semantics.expr import BlockRef, Env, EvalError, Value, evaluate, label_text, show
@@ -95,14 +95,7 @@ class SkipResolver:
                 hint="choose another label",
             )
             ok = False
-        if get_op(stmt.merge, "merge") is None:
-            self.ctx.error(
-                scope,
-                "unknown-merge",
-                f"unknown merge '{stmt.merge}': expected {names_text('merge', 'or')}",
-                stmt.merge_span,
-                did_you_mean(stmt.merge, op_names("merge")),
-            )
+        if self.ctx.merge_op(stmt.merge, stmt.merge_span, scope) is None:
             ok = False
         if not self.check_ends(stmt, src, dst, scope, by_name):
             ok = False
