@@ -23,17 +23,17 @@ overwrite a value in place (an in-place ReLU after the add).
 
 >>> import resdsl, torch
 >>> graph = resdsl.loads('''
-... model m {
+... model two_blocks {
 ...     input [4, 6, 6]
-...     conv1: conv(4, 3, padding=1)
-...     act: relu
-...     skip in -> act (add)
+...     repeat 2 as i { b{i}: { conv(4, 3, padding=1); batchnorm; relu } }
+...     skip in -> b0 (add)
+...     skip b0 -> b1 (add)
 ... }
 ... ''').graph()
 >>> from resdsl.backends.build import compile_graph, sample_input
->>> model = compile_graph(graph)
->>> [b.merge for b in block_gradients(graph, model, sample_input(graph, 2))]
-['act:add']
+>>> grads = block_gradients(graph, compile_graph(graph), sample_input(graph, 2))
+>>> [b.merge for b in grads]
+['b0:add', 'b1:add']
 """
 
 from __future__ import annotations
