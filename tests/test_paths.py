@@ -189,8 +189,16 @@ def test_unet_long_skips(name: str) -> None:
     assert r.count == 5  # four nested skips
     assert r.min_nonlinearities == 4  # the first double conv and the last one
     assert r.max_nonlinearities == 18
-    assert "long skips (concat)" in r.explanation
+    assert "the skips (concat) carry earlier features past the layers in between" in r.explanation
     assert_matches_brute_force(graph, r)
+
+
+def test_densenet121_doubles_its_paths_at_each_of_its_58_dense_layers() -> None:
+    """Each dense layer concatenates its input with its output: two ways through it."""
+    r = path_report(resdsl.load(SPECS / "torchvision" / "densenet.res").graph("densenet121"))
+    assert r.count == 2 ** (6 + 12 + 24 + 16)
+    assert (r.min_nonlinearities, r.max_nonlinearities) == (5, 121)
+    assert "the skips (concat) carry earlier features" in r.explanation
 
 
 def test_rezero_identity_path_crosses_only_the_stem() -> None:

@@ -450,8 +450,8 @@ def explain(graph: nx.DiGraph, report: PathReport) -> str:
     if lo == len(always):
         if long_skips:
             return (
-                f"The shortest path crosses {_plural(lo, 'activation')}, the longest {hi}: the long "
-                f"skips ({kinds}) carry early features straight to the decoder, so the only "
+                f"The shortest path crosses {_plural(lo, 'activation')}, the longest {hi}: the "
+                f"skips ({kinds}) carry earlier features past the layers in between, so the only "
                 f"activations every path crosses are {_names(always)}."
             )
         return (
