@@ -72,9 +72,13 @@ class Collector:
     """
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: Every diagnostic added, duplicates included: whether a piece of work
+    #: reported anything, even a mistake already reported elsewhere.
+    reported: int = 0
     _seen: set[tuple[str, str, int, int, str]] = field(default_factory=set)
 
     def add(self, diagnostic: Diagnostic) -> None:
+        self.reported += 1
         span = diagnostic.span
         key = (
             diagnostic.code,

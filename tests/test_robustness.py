@@ -423,3 +423,17 @@ def test_ctrl_c_ends_the_command_with_130_and_no_traceback(
         cli.main()
     assert exit_info.value.code == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_an_instance_repeating_a_reported_mistake_is_no_template() -> None:
+    """Found by the long fuzz run (a mutated convnext.res): the second instance's
+    mistake was a duplicate, so it counted as clean and became the template of the
+    third, which then looked up its skip's merge node, never built (a KeyError)."""
+    block = (
+        "block b(p: float) {\n    f: linear(4)\n    skip in -> f (add, bogus=1, drop_path=p)\n}\n"
+    )
+    assert first_error(block + model("b(0.1)", "b(0.2)", "b(0.3)")) == (
+        "skip-option",
+        "unknown skip option 'bogus'",
+        "3:24",
+    )

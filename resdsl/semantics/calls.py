@@ -326,7 +326,9 @@ class Calls(ElabPart):
                 instance=instance,
             )
         )
-        mark = stamper.mark(len(self.ctx.collector.diagnostics))
+        # Counted with duplicates: an instance whose mistake was already reported
+        # by an earlier one must not become a template either.
+        mark = stamper.mark(self.ctx.collector.reported)
         child = Scope(
             path,
             current,
@@ -341,7 +343,7 @@ class Calls(ElabPart):
         out = self.el.statements.body(bdef.body, child)
         info.output = out.node
         if key is not None:
-            errors = len(self.ctx.collector.diagnostics)
+            errors = self.ctx.collector.reported
             stamper.remember(key, mark, errors, path, current.node, out)  # type: ignore[arg-type]
         return out
 
