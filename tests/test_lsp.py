@@ -216,3 +216,23 @@ async def test_diagnostics_in_a_used_file_reach_that_file(
 def test_the_server_never_imports_torch() -> None:
     code = "import sys, resdsl.cli, resdsl.editor.server; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_hover_on_a_group_or_block_line_shows_each_scope_it_builds() -> None:
+    """A line that builds no layer itself (`"block": {`, `features: {`) shows its scopes:
+    output shape, and the parameters and MACs of everything inside."""
+    from resdsl.editor.workspace import analyze, hover_text
+
+    path = ROOT / "specs" / "torchvision" / "convnext.res"
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    analysis = analyze(path, text)
+    block = next(i for i, line in enumerate(lines) if line.strip() == '"block": {')
+    hover = hover_text(analysis, block, 6)
+    assert hover is not None
+    assert hover.startswith("**convnext_tiny**: 18 scopes from this line")
+    # 7x7 depthwise conv 4,800 + layer norm 192 + linear 37,248 + linear 36,960
+    assert "| `features.1.0.block` | group | [96, H/4=56, W/4=56] | 79,200 | 245,962,752 |" in hover
+    features = next(i for i, line in enumerate(lines) if line.strip() == "features: {")
+    hover = hover_text(analysis, features, 6)
+    assert hover is not None and "| `features` | group | [768, H/32=7, W/32=7] |" in hover

@@ -187,9 +187,61 @@ def hover_text(a: Analysis, line: int, character: int) -> str | None:
     if found is not None:
         model, nodes = found
         return _hover_nodes(a, model, nodes)
+    scopes = _scopes_at_line(a, line)
+    if scopes is not None:
+        return _hover_scopes(*scopes)
     if word is not None:
         return _hover_name(a, word[0])
     return None
+
+
+def _scopes_at_line(a: Analysis, line: int) -> tuple[str, nx.DiGraph, list[str]] | None:
+    """The first model with a group or block instance whose statement starts on ``line``
+    (0-based), and the module paths of those scopes: a line that builds no layer itself."""
+    for model, graph in a.graphs.items():
+        paths = [
+            path
+            for path, info in graph.graph["scopes"].items()
+            if info.kind in ("group", "block")
+            and _in_file(a, info.span)
+            and info.span.line - 1 == line
+        ]
+        if paths:
+            return model, graph, paths
+    return None
+
+
+def _hover_scopes(model: str, graph: nx.DiGraph, paths: list[str]) -> str:
+    """A table of the scopes a line builds: output shape, parameters and MACs of each."""
+    scopes = graph.graph["scopes"]
+    totals = {path: [0, 0] for path in paths}
+    for _, data in graph.nodes(data=True):
+        parent = data.get("parent", "")
+        for path in paths:  # a node counts for each listed scope it lies in
+            if parent == path or parent.startswith(path + "."):
+                totals[path][0] += data.get("params", 0)
+                totals[path][1] += data.get("macs", 0)
+    for path in paths:
+        for inner, info in scopes.items():
+            if inner == path or inner.startswith(path + "."):
+                totals[path][0] += sum(p.numel for p in info.params.values())
+    rows = []
+    for path in paths[:MAX_ROWS]:
+        info = scopes[path]
+        out = graph.nodes[info.output]["shape"] if info.output in graph.nodes else None
+        shape = _dims(out, True) if out is not None else "?"
+        kind = f"`{info.block}`" if info.kind == "block" else "group"
+        rows.append(f"| `{path}` | {kind} | {shape} | {totals[path][0]:,} | {totals[path][1]:,} |")
+    lines = [
+        f"**{model}**: {len(paths)} scope{'s' if len(paths) != 1 else ''} from this line",
+        "",
+        "| module | block | output | params | MACs |",
+        "|---|---|---|---:|---:|",
+        *rows,
+    ]
+    if len(paths) > MAX_ROWS:
+        lines.append(f"\n… and {len(paths) - MAX_ROWS} more")
+    return "\n".join(lines)
 
 
 def _hover_nodes(a: Analysis, model: str, nodes: list[dict[str, Any]]) -> str:
