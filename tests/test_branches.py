@@ -417,3 +417,13 @@ def test_reads_of_enclosing_labels_are_drawn_and_counted_as_paths() -> None:
     assert_matches_brute_force(g, report)
     # input -> low, then low's classifier, or high into either side of the mul: 3 paths.
     assert report.count == 3
+
+
+def test_a_value_read_by_a_quoted_label_is_named_after_its_path() -> None:
+    source = resdsl.loads(
+        'model m() {\n input [3, 8, 8]\n backbone: { "0": conv(4, 1); "1": conv(4, 1) }\n'
+        ' head: { conv(2, 1) from backbone."0" }\n}'
+    ).source()
+    assert "x, backbone_0 = self.backbone(x)" in source
+    assert "x = self.head(x, backbone_0)" in source
+    assert "def forward(self, x: torch.Tensor, backbone_0: torch.Tensor)" in source
