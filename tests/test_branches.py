@@ -309,3 +309,121 @@ def test_from_in_reads_the_scope_input() -> None:
     g = spec.graph()
     assert list(g.predecessors("b")) == ["input"]
     assert nx.has_path(g, "input", "a")
+
+
+# ------------------------------------------------------------------ a group reads enclosing labels
+
+HEAD = """
+model lite(num_classes: int = 3) {
+    input [3, H=32, W=32]
+    backbone: {
+        low: conv(8, 3, stride=2, padding=1)
+        high: conv(16, 3, stride=2, padding=1)
+    }
+    classifier: {
+        cbr: { conv(4, 1, bias=false); relu }
+        scale: { adaptive_avgpool(1); conv(4, 1, bias=false); sigmoid } from in
+        skip cbr -> scale (mul)
+        inner: {
+            # two scopes up: the model's label, read through two groups
+            low_classifier: conv(num_classes, 1) from backbone.low
+            let width = channels(backbone)
+        }
+        upsample(size=shape(inner), mode="bilinear", align_corners=false) from scale
+        high_classifier: conv(num_classes, 1)
+        skip inner -> high_classifier (add)
+    }
+    out: upsample(size=shape(in), mode="bilinear", align_corners=false)
+    output out: out
+}
+"""
+
+
+class Lite(nn.Module):
+    """The group-reads-enclosing-labels head by hand (an LR-ASPP in small)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Module()
+        self.backbone.low = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.backbone.high = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.classifier = nn.Module()
+        self.classifier.cbr = nn.Sequential(nn.Conv2d(16, 4, 1, bias=False), nn.ReLU())
+        self.classifier.scale = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 4, 1, bias=False), nn.Sigmoid()
+        )
+        self.classifier.inner = nn.Module()
+        self.classifier.inner.low_classifier = nn.Conv2d(8, 3, 1)
+        self.classifier.high_classifier = nn.Conv2d(4, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        b, c = self.backbone, self.classifier
+        low = b.low(x)  # type: ignore[operator]
+        high = b.high(low)  # type: ignore[operator]
+        y = c.cbr(high) * c.scale(high)  # type: ignore[operator]
+        low_out = c.inner.low_classifier(low)  # type: ignore[operator]
+        y = F.interpolate(y, size=low_out.shape[2:], mode="bilinear", align_corners=False)
+        y = c.high_classifier(y) + low_out  # type: ignore[operator]
+        return {"out": F.interpolate(y, size=x.shape[2:], mode="bilinear", align_corners=False)}
+
+
+def test_a_group_reads_labels_of_the_scopes_it_is_written_in() -> None:
+    g = resdsl.loads(HEAD, "lite.res").graph()
+    # The edge runs from the model's tapped value into the nested group's node.
+    assert list(g.predecessors("classifier.inner.low_classifier")) == ["backbone.low"]
+    assert g.nodes["classifier.inner.low_classifier"]["shape"] == (3, 16, 16)
+    assert g.graph["params"] == (3 * 8 * 9 + 8) + (8 * 16 * 9 + 16) + 64 + 64 + 27 + 15
+
+
+def test_a_group_reading_enclosing_labels_equals_a_hand_written_module() -> None:
+    spec = resdsl.loads(HEAD, "lite.res")
+    torch.manual_seed(0)
+    reference = Lite().eval()
+    model = spec.compile().eval()
+    assert list(model.state_dict()) == list(reference.state_dict())
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, 27, 30)
+    with torch.no_grad():
+        got, expected = model(x)["out"], reference(x)["out"]
+    assert got.shape == (2, 3, 27, 30)
+    assert torch.equal(got, expected)
+
+
+def test_the_group_class_takes_the_enclosing_value_as_an_argument() -> None:
+    source = resdsl.loads(HEAD, "lite.res").source()
+    # The backbone returns the tapped value; the group and its inner group receive it.
+    assert "out, low = self.backbone(x)" in source
+    assert "out = self.classifier(out, low)" in source
+    assert source.count("def forward(self, x: torch.Tensor, low: torch.Tensor)") == 2
+    assert "inner = self.inner(x, low)" in source
+
+
+def test_innermost_label_wins() -> None:
+    """A group's own label hides one of the same name in an enclosing scope."""
+    g = resdsl.loads(
+        "model m() {\n input [3, 8, 8]\n a: conv(4, 1)\n g: { a: conv(5, 1); conv(6, 1) from a }\n}"
+    ).graph()
+    assert list(g.predecessors("g.1")) == ["g.a"]
+
+
+def test_reads_of_enclosing_labels_are_drawn_and_counted_as_paths() -> None:
+    spec = resdsl.loads(HEAD, "lite.res")
+    dot = to_dot(spec.graph(), depth=3)
+    assert '"backbone.low" -> "classifier.inner.low_classifier"' in dot
+    report = spec.paths()
+    g = spec.graph().copy()
+    # A resize reads only its size= value's shape: no path runs along that edge.
+    g.remove_edges_from([(u, v) for u, v, kind in g.edges(data="kind") if kind == "size"])
+    assert_matches_brute_force(g, report)
+    # input -> low, then low's classifier, or high into either side of the mul: 3 paths.
+    assert report.count == 3
+
+
+def test_a_value_read_by_a_quoted_label_is_named_after_its_path() -> None:
+    source = resdsl.loads(
+        'model m() {\n input [3, 8, 8]\n backbone: { "0": conv(4, 1); "1": conv(4, 1) }\n'
+        ' head: { conv(2, 1) from backbone."0" }\n}'
+    ).source()
+    assert "x, backbone_0 = self.backbone(x)" in source
+    assert "x = self.head(x, backbone_0)" in source
+    assert "def forward(self, x: torch.Tensor, backbone_0: torch.Tensor)" in source

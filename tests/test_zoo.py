@@ -70,6 +70,7 @@ BUNDLED: dict[str, tuple[str, ...]] = {
     "googlenet.res": ("googlenet",),
     "inception.res": ("inception_v3",),
     "segmentation.res": ("segmentation", "fcn_resnet50", "deeplabv3_resnet50"),
+    "lraspp.res": ("lraspp", "lraspp_mobilenet_v3_large"),
     "shufflenet.res": (
         "shufflenet_v2",
         "shufflenet_v2_x0_5",
@@ -103,6 +104,7 @@ QUICK = {
     "googlenet",
     "shufflenet_v2_x1_0",
     "fcn_resnet50",
+    "lraspp_mobilenet_v3_large",
     "regnet_y_400mf",
     "regnet_x_1_6gf",
     "convnext_tiny",

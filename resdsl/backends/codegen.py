@@ -912,11 +912,22 @@ class _ForwardWriter:
         return lines
 
     def var_base(self, node: str) -> str:
-        """A variable name for a value read across scopes: its label (``layer3``)."""
+        """A variable name for a value read across scopes: its label (``layer3``), or the
+        path of the outermost scope it is the output of (``backbone."4"``: ``backbone_4``)."""
         name = str(self.nodes[node].get("name", ""))
         scope = str(self.nodes[node].get("scope", ""))
         if not _IDENT.match(name) or keyword.iskeyword(name):
             name = scope.rpartition(".")[2]
+        if _IDENT.match(name) and not keyword.iskeyword(name):
+            return name
+        owners = [p for p, info in self.cg.scopes.items() if p and info.output == node]
+        owners += [scope] if scope else []
+        if owners:
+            # Relative to this class's scope, so that the class body does not depend on
+            # where its instances sit (inside the backbone, "4" gives value_4).
+            owner, prefix = min(owners, key=len), f"{self.path}." if self.path else ""
+            name = re.sub(r"\W", "_", owner.removeprefix(prefix), flags=re.ASCII)
+            name = name if _IDENT.match(name) else f"value_{name}"
         return name if _IDENT.match(name) and not keyword.iskeyword(name) else "value"
 
     def ends(self) -> tuple[str, str]:

@@ -339,6 +339,8 @@ class Calls(ElabPart):
             stack=(*scope.stack, ref.name),
             context=f"in block '{ref.name}' instantiated as '{path}' at {stmt.span}",
             skip_edge=scope.skip_edge,
+            outer=scope,
+            closed=True,
         )
         out = self.el.statements.body(bdef.body, child)
         info.output = out.node

@@ -117,6 +117,11 @@ class Scope:
     values: dict[str, Val] = field(default_factory=dict)
     #: Every named statement of the scope (built or not yet): what ``from`` may name.
     names: dict[str, Item] = field(default_factory=dict)
+    #: The scope this one is written in. A group's references fall through to it,
+    #: innermost first; a block instance (``closed``) is a unit of its own, and the
+    #: caller is kept only to say so when a block names one of the caller's labels.
+    outer: Scope | None = None
+    closed: bool = False
 
     @property
     def prefix(self) -> str:
@@ -131,7 +136,8 @@ class Scope:
             val = self.input
         else:
             name = label_text(ref, env, self)
-            if name not in self.values:
+            owner = declaring_scope(self, name)
+            if owner is None or name not in owner.values:
                 raise EvalError(
                     Diagnostic(
                         "unknown-label",
@@ -140,7 +146,7 @@ class Scope:
                         did_you_mean(name, self.values),
                     )
                 )
-            val = self.values[name]
+            val = owner.values[name]
         if val.shape is None:
             if not self.path and val.node is None:
                 # The scope of model parameters, aliases and input sizes: no value exists yet.
@@ -155,6 +161,35 @@ class Scope:
                 )
             raise Poisoned()
         return val.shape
+
+
+def declaring_scope(scope: Scope, name: str) -> Scope | None:
+    """The scope a reference to ``name`` in ``scope`` means: ``scope`` itself if it has
+    a statement of that name, else the nearest enclosing scope that does, through
+    groups only (a block instance is closed). None if no scope in reach has it.
+
+    >>> outer = Scope("", Val("input", None), Env(), None)  # type: ignore[arg-type]
+    >>> outer.names = {"low": None}  # type: ignore[dict-item]
+    >>> group = Scope("head", Val("input", None), Env(), None, outer=outer)  # type: ignore[arg-type]
+    >>> declaring_scope(group, "low") is outer, declaring_scope(group, "high")
+    (True, None)
+    """
+    current: Scope | None = scope
+    while current is not None:
+        if name in current.names or name in current.values:
+            return current
+        if current.closed:
+            return None
+        current = current.outer
+    return None
+
+
+def closed_block(scope: Scope) -> Scope | None:
+    """The block instance ``scope`` is in (itself, or the one its groups are written in)."""
+    current: Scope | None = scope
+    while current is not None and not current.closed:
+        current = current.outer
+    return current
 
 
 @dataclass

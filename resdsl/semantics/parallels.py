@@ -23,8 +23,9 @@ from resdsl.ops.base import Layer, ShapeError, format_shape
 from resdsl.ops.merge import Merge, MergeError, MergeInput
 from resdsl.ops.registry import get_op
 from resdsl.ops.resize import Resize
-from resdsl.semantics.context import POISON, ElabPart, Item, Poisoned, Scope, Val
-from resdsl.semantics.expr import Env, EvalError, Value, evaluate, label_text, show
+from resdsl.semantics.context import POISON, Item, Poisoned, Scope, Val
+from resdsl.semantics.expr import Env, EvalError, Value, evaluate, show
+from resdsl.semantics.references import References
 from resdsl.semantics.skips import Skip
 from resdsl.semantics.statements import flatten
 from resdsl.source import Span
@@ -33,90 +34,8 @@ from resdsl.syntax import ast
 PARALLEL_OPTIONS = ("split",)
 
 
-class Parallels(ElabPart):
+class Parallels(References):
     """Builds ``parallel`` statements and resolves ``from`` references."""
-
-    # ------------------------------------------------------------ from REF
-
-    def resolve_ref(
-        self, ref: ast.Ref, env: Env, scope: Scope, by_name: dict[str, Item] | None = None
-    ) -> Val:
-        """The value ``ref`` names, seen from ``scope``; POISON (reported) if there is none."""
-        if by_name is None:
-            by_name = scope.names
-        if ref.is_input:
-            return scope.input
-        try:
-            names = [label_text(label, env, scope) for label in ref.labels]
-        except EvalError as err:
-            self.ctx.report(scope, err)
-            return POISON
-        first = names[0]
-        if first not in scope.values:
-            self.unknown_first(ref, first, scope, by_name)
-            return POISON
-        value = scope.values[first]
-        path = scope.prefix + first
-        for label, name in zip(ref.labels[1:], names[1:], strict=True):
-            if value.node is None:
-                return POISON  # an earlier error
-            inner = f"{path}.{name}"
-            found = self.graph.labelled.get(inner)
-            if found is None:
-                self.unknown_inner(label.span, path, name, scope)
-                return POISON
-            value, path = found, inner
-        return value
-
-    def unknown_first(
-        self, ref: ast.Ref, name: str, scope: Scope, by_name: dict[str, Item]
-    ) -> None:
-        span = ref.labels[0].span
-        if name in by_name:
-            self.ctx.error(
-                scope,
-                "from-later",
-                f"'{name}' comes later in this scope: a statement reads only values built "
-                "before it",
-                span,
-                hint=f"move this statement after '{name}'",
-            )
-            return
-        self.ctx.error(
-            scope,
-            "unknown-label",
-            f"'{name}' is not a label in this scope",
-            span,
-            did_you_mean(name, scope.values)
-            or "a reference names 'in' or a label of the same scope, built before it",
-        )
-
-    def unknown_inner(self, span: Span, path: str, name: str, scope: Scope) -> None:
-        """``a.b`` where ``a`` holds no labelled value ``b``: say what ``a`` is and holds."""
-        shown = path[len(scope.prefix) :]
-        if path not in self.graph.scopes:
-            self.ctx.error(
-                scope,
-                "bad-tap",
-                f"'{shown}' is a layer: it has no values inside to read",
-                span,
-                hint="only a labelled group, block instance or parallel has values inside",
-            )
-            return
-        labels = sorted(
-            p[len(path) + 1 :]
-            for p in self.graph.labelled
-            if p.startswith(path + ".") and "." not in p[len(path) + 1 :]
-        )
-        self.ctx.error(
-            scope,
-            "bad-tap",
-            f"'{shown}' has no labelled value '{name}'",
-            span,
-            did_you_mean(name, labels)
-            or "only labelled statements inside it can be read from outside: give the "
-            f"statement a label ({', '.join(labels) or 'it has none'})",
-        )
 
     # ------------------------------------------------------------ size=shape(REF)
 

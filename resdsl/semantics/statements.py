@@ -379,6 +379,7 @@ class Statements(ElabPart):
             stack=scope.stack,
             context=scope.context,
             skip_edge=scope.skip_edge,
+            outer=scope,
         )
         return info, child
 
