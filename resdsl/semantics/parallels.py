@@ -17,7 +17,6 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ValidationError
 
-from resdsl.diagnostics import did_you_mean
 from resdsl.ir.dims import Shape
 from resdsl.ops.base import Layer, ShapeError, format_shape
 from resdsl.ops.merge import Merge, MergeError, MergeInput
