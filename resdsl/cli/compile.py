@@ -114,6 +114,12 @@ def compile_(
     for path in (output, export, onnx):
         if path is not None:
             output_path(path)  # before the build: a bad -o costs no time
+    if output is not None and _whole_file(target, init, zero_init_residual):
+        with reporting():
+            text = target.load().module_source()
+        write_atomic(output, lambda tmp: _write_text(tmp, text))
+        out.print(f"  wrote        {output} (every model of {target.path.name})")
+        return
     with reporting():
         graph = target.graph()
         # Build first: nothing is written unless the model builds (and runs).
@@ -131,6 +137,18 @@ def compile_(
         out.print(f"  wrote        {output} (class {type(module).__name__})")
     if x is not None:
         _exports(module, x, export, onnx)
+
+
+def _whole_file(target: Target, init: str | None, zero: bool | None) -> bool:
+    """Write the whole file as one module: -o without --model, on a file of several models.
+
+    Options that choose or change one model (--param, --plain, --init,
+    --zero-init-residual) keep the one-model source.
+    """
+    if target.model is not None or target.param or target.plain or init or zero is not None:
+        return False
+    with reporting():
+        return len(target.load().models) > 1
 
 
 def _smoke_test(module: torch.nn.Module, x: torch.Tensor) -> None:

@@ -125,7 +125,7 @@ class FileWriter:
         for name, block in self.program.blocks.items():
             rank = refs.block_input_rank(name)
             if rank is None:
-                raise Unsupported(f"block '{name}' is used by no model, so its input rank is unknown")
+                raise Unsupported(f"block '{name}', which no model uses (its input rank is unknown)")
             code, out, uses_f = body_class(blocks[name], block.params, block.body, blocks, refs, rank, None)
             code.init.append(f"self.out_channels = {out}")
             first = code.signature.split(", ")[1].split(":")[0]
@@ -143,7 +143,7 @@ class FileWriter:
             (g for g in self.graphs.values() if g.graph["scopes"][""].block == name), None
         )
         if graph is None:
-            raise Unsupported(f"model '{name}' is built by no model of the file")
+            raise Unsupported(f"model '{name}', which no model of the file elaborates")
         if not model.input.dims or model.input.dims[0].value is None:
             raise Unsupported("an input whose channels are a symbol")
         scope = Scope({p.name: p.name for p in model.params}, blocks)
