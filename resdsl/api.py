@@ -370,7 +370,9 @@ class Spec:
             reason = str(why)
         if len(self.models) == 1 and graphs:
             text = generate(graphs[self.models[0]]).source
-            note = f"# resdsl wrote this model per instance: it cannot write {reason} parametrically."
+            note = (
+                f"# resdsl wrote this model per instance: it cannot write {reason} parametrically."
+            )
             return _comment_lines(note) + text
         raise ResdslError.single(
             "per-instance-only",

@@ -212,7 +212,9 @@ def test_written_module_matches_compile_bit_for_bit_in_a_fresh_process(
     for model, path, builder in written_modules(file, tmp_path):
         expected = tmp_path / f"{model}.pt"
         expected_output(spec, model, expected)
-        jobs.append({"model": model, "path": str(path), "builder": builder, "expected": str(expected)})
+        jobs.append(
+            {"model": model, "path": str(path), "builder": builder, "expected": str(expected)}
+        )
     (tmp_path / "jobs.json").write_text(json.dumps(jobs))
     result = subprocess.run(
         [sys.executable, "-I", "-c", CHILD, str(tmp_path / "jobs.json")],

@@ -40,7 +40,9 @@ class LayerCode:
         return substitute(source, Probes({}), self.layer.name)
 
 
-def bind(layer: Layer, args: tuple[ast.Arg, ...], scope: Scope) -> tuple[dict[str, Any], dict[str, str]]:
+def bind(
+    layer: Layer, args: tuple[ast.Arg, ...], scope: Scope
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The spec's arguments by field: literal values, and expressions for the rest."""
     fields = list(layer.Args.model_fields)
     values: dict[str, Any] = {}
@@ -70,7 +72,11 @@ def layer_code(
     probed = {**values, **dict(zip(exprs, numbers[1:], strict=True))}
     args = validated_args(layer, probed)
     ctor = constructor(layer, args, (numbers[0], *ref_shape[1:]), probes)
-    base = ref.data["args"] if ref is not None else validated_args(layer, {**values, **dict.fromkeys(exprs, 1)})
+    base = (
+        ref.data["args"]
+        if ref is not None
+        else validated_args(layer, {**values, **dict.fromkeys(exprs, 1)})
+    )
     out = out_channels(layer, base, ref_shape, exprs, channels)
     return LayerCode(layer, ctor, out, base, ref_shape, not exprs)
 

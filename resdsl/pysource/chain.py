@@ -86,7 +86,11 @@ class ChainWriter:
             ctors.append(code.ctor)
             self.channels = code.out_channels
         ref = self.register(stmt.label, f"nn.Sequential({', '.join(ctors)})", scope, depth)
-        if stmt.body and isinstance(stmt.body[-1], ast.Call) and is_block_call(stmt.body[-1], scope):
+        if (
+            stmt.body
+            and isinstance(stmt.body[-1], ast.Call)
+            and is_block_call(stmt.body[-1], scope)
+        ):
             self.emit(depth, f"{CHANNELS} = {ref}[-1].out_channels")
             self.channels = CHANNELS
 

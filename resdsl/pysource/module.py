@@ -16,9 +16,22 @@ from resdsl.pysource.residual import ResidualWriter
 from resdsl.syntax import ast
 from resdsl.syntax.loader import Program
 
-RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {
-    "self", "nn", "torch", "F", "x", "out", "identity", CHANNELS, "kwargs", "Any",
-}
+RESERVED = (
+    frozenset(keyword.kwlist)
+    | frozenset(dir(builtins))
+    | {
+        "self",
+        "nn",
+        "torch",
+        "F",
+        "x",
+        "out",
+        "identity",
+        CHANNELS,
+        "kwargs",
+        "Any",
+    }
+)
 _TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "list": "list"}
 
 
@@ -41,7 +54,9 @@ def input_name(params: tuple[ast.Param, ...]) -> str:
     raise Unsupported("a block whose parameters take every input-channel name")
 
 
-def signature(params: tuple[ast.Param, ...], scope: Scope, first: str | None) -> tuple[str, list[str]]:
+def signature(
+    params: tuple[ast.Param, ...], scope: Scope, first: str | None
+) -> tuple[str, list[str]]:
     """``self, in_channels: int, planes: int, stride: int = 1`` and the lines that fill defaults."""
     parts = ["self"] + ([f"{first}: int"] if first else [])
     fill: list[str] = []
@@ -125,11 +140,19 @@ class FileWriter:
         for name, block in self.program.blocks.items():
             rank = refs.block_input_rank(name)
             if rank is None:
-                raise Unsupported(f"block '{name}', which no model uses (its input rank is unknown)")
-            code, out, uses_f = body_class(blocks[name], block.params, block.body, blocks, refs, rank, None)
+                raise Unsupported(
+                    f"block '{name}', which no model uses (its input rank is unknown)"
+                )
+            code, out, uses_f = body_class(
+                blocks[name], block.params, block.body, blocks, refs, rank, None
+            )
             code.init.append(f"self.out_channels = {out}")
             first = code.signature.split(", ")[1].split(":")[0]
-            code.doc = [f"Block {name} from {escape(self._where(block.span))}.", "", shape_doc(first, rank, out, rank)]
+            code.doc = [
+                f"Block {name} from {escape(self._where(block.span))}.",
+                "",
+                shape_doc(first, rank, out, rank),
+            ]
             self.classes.append(code)
             self.uses_f |= uses_f
         models: dict[str, str] = {}
@@ -138,7 +161,14 @@ class FileWriter:
                 models[name] = self.model_class(name, model, blocks, refs, taken)
         return models
 
-    def model_class(self, name: str, model: ast.ModelDef, blocks: dict[str, str], refs: References, taken: set[str]) -> str:
+    def model_class(
+        self,
+        name: str,
+        model: ast.ModelDef,
+        blocks: dict[str, str],
+        refs: References,
+        taken: set[str],
+    ) -> str:
         graph = self.graphs.get(name) or next(
             (g for g in self.graphs.values() if g.graph["scopes"][""].block == name), None
         )
@@ -152,7 +182,11 @@ class FileWriter:
         cls = _fresh(camel_case(name), taken)
         code, out, uses_f = body_class(cls, model.params, model.body, blocks, refs, rank, channels)
         out_rank = len(graph.nodes[graph.graph["output"]]["shape"])
-        code.doc = [f"Model {name} from {escape(self._where(model.span))}.", "", shape_doc(channels, rank, out, out_rank)]
+        code.doc = [
+            f"Model {name} from {escape(self._where(model.span))}.",
+            "",
+            shape_doc(channels, rank, out, out_rank),
+        ]
         self.classes.append(code)
         self.uses_f |= uses_f
         return cls

@@ -60,7 +60,11 @@ def class_lines(cls: ClassCode) -> list[str]:
         lines.append(f'{INDENT}"""{cls.doc[0]}')
         lines += [INDENT + d if d else "" for d in cls.doc[1:]]
         lines.append(f'{INDENT}"""')
-    lines += ["", f"{INDENT}def __init__({cls.signature}) -> None:", f"{INDENT * 2}super().__init__()"]
+    lines += [
+        "",
+        f"{INDENT}def __init__({cls.signature}) -> None:",
+        f"{INDENT * 2}super().__init__()",
+    ]
     lines += [INDENT * 2 + line for line in cls.init]
     if cls.forward:
         lines += ["", f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:"]
@@ -97,7 +101,11 @@ def _target(
     """The class a model function returns, its return expression and its docstring."""
     model = program.models[name]
     if isinstance(model, ast.ModelDef):
-        return models[name], f"{models[name]}(**kwargs)", f"Model {name}: ``{models[name]}(**kwargs)``."
+        return (
+            models[name],
+            f"{models[name]}(**kwargs)",
+            f"Model {name}: ``{models[name]}(**kwargs)``.",
+        )
     target = model.target
     seen = {name}
     while isinstance(program.models.get(target), ast.ModelAlias):
@@ -111,6 +119,6 @@ def _target(
     args = [f"{a.name}={python_expr(a.value, scope)}" for a in model.args if a.name]
     if len(args) != len(model.args):
         raise Unsupported("an alias with positional arguments")
-    callee = models[model.target] if model.target in models else model.target
+    callee = models.get(model.target, model.target)
     call = f"{callee}({', '.join([*args, '**kwargs'])})"
     return models[target], call, f"Model {name} = {model.target}(...)."

@@ -14,14 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from resdsl.ops import Layer, Merge, get_layer, get_op
+from resdsl.ops import Layer, get_layer, get_op
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import INDENT
 from resdsl.pysource.layers import Probes, constructor, validated_args
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
 from resdsl.pysource.references import References
 from resdsl.syntax import ast
-
 
 #: The key of the scope's input among the values skips start from (no label is empty).
 _INPUT = ""
@@ -87,7 +86,8 @@ class ResidualWriter:
                 label = stmt.label.literal if stmt.label is not None else None
                 if stmt.label is not None and (label is None or not IDENT.match(label)):
                     raise Unsupported("an interpolated label in a block with skips")
-                var = label if label in sources and label not in self.reserved else "out"
+                named = label is not None and label in sources and label not in self.reserved
+                var = label if named and label is not None else "out"
                 cur = self.statement(stmt, scope, cur, var)
                 if label is None:
                     continue
@@ -138,7 +138,11 @@ class ResidualWriter:
         label = stmt.label.literal
         channels, stride, ctors = cur.channels, list(cur.stride), []
         for inner in stmt.body:
-            if not isinstance(inner, ast.Call) or inner.label is not None or is_block_call(inner, scope):
+            if (
+                not isinstance(inner, ast.Call)
+                or inner.label is not None
+                or is_block_call(inner, scope)
+            ):
                 raise Unsupported("a group of anything but unlabelled layers in a block with skips")
             code = layer_code(inner, scope, channels, self.rank, self.refs)
             ctors.append(code.ctor)
@@ -204,7 +208,9 @@ class ResidualWriter:
             self.forward.append(f"identity = {src.var} if self.{module[0]} is None else {call}")
         return "identity"
 
-    def shortcut_module(self, skip: ast.Skip, op: Any, channels: str, path: list[str]) -> tuple[str, str]:
+    def shortcut_module(
+        self, skip: ast.Skip, op: Any, channels: str, path: list[str]
+    ) -> tuple[str, str]:
         names = set(self.refs.shortcut_scopes(skip.span))
         label = skip.label.literal if skip.label is not None else None
         if label is not None:
@@ -245,7 +251,7 @@ def _stride_of(stmt: ast.Call, code: LayerCode, scope: Scope) -> list[str]:
     in_shape, out_shape = code.in_shape, None
     try:
         out_shape = code.layer.infer(code.call_args, in_shape)
-    except Exception:  # noqa: BLE001 - any refusal means: not known to keep the size
+    except Exception:
         raise Unsupported(f"whether '{code.layer.name}' keeps the spatial size") from None
     if tuple(int(d) for d in out_shape[1:]) != tuple(int(d) for d in in_shape[1:]):
         raise Unsupported(f"the stride of '{code.layer.name}'")

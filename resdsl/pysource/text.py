@@ -20,7 +20,12 @@ def double_quotes(source: str) -> str:
         text = tok.string
         prefix = text[: len(text) - len(text.lstrip("rbfuRBFU"))]
         body = text[len(prefix) :]
-        if body.startswith("'") and not body.startswith("'''") and '"' not in body and "\\" not in body:
+        if (
+            body.startswith("'")
+            and not body.startswith("'''")
+            and '"' not in body
+            and "\\" not in body
+        ):
             new = prefix + '"' + body[1:-1] + '"'
             edits.append((tok.start[0], tok.start[1], tok.end[1], new))
     for row, start, end, new in reversed(edits):

@@ -36,7 +36,7 @@ def check_models(source: str, graphs: dict[str, nx.DiGraph], file_name: str) -> 
             expected = compile_graph(graph).state_dict()
             try:
                 built = getattr(module, name)().state_dict()
-            except Exception as err:  # noqa: BLE001 - any failure means: not expressible
+            except Exception as err:
                 raise Unsupported(f"a model ({name}) that its module cannot build: {err}") from None
         got = [(k, tuple(v.shape)) for k, v in built.items()]
         if got != [(k, tuple(v.shape)) for k, v in expected.items()]:
