@@ -98,7 +98,9 @@ def compile_(
     """Compile a model to PyTorch: check it, build it, run one forward pass on a sample input.
 
     With -o, write the standalone source (a class named after the model that
-    takes no arguments); an existing file is replaced only on success, a
+    takes no arguments); with -o and no --model on a file of several models,
+    the whole file as one module: a class per block and model taking their
+    parameters, and a function per model (docs/pysource.md); an existing file is replaced only on success, a
     symbolic link is written through, and anything but a regular file (a
     directory, /dev/null, a FIFO) is refused before the build starts.
     --no-forward skips the forward pass. Exits 0 on success, 1 for an invalid
