@@ -38,7 +38,7 @@ from tests.torchvision_oracle import import_torchvision
 GOLDEN = Path(__file__).parent / "golden" / "pysource"
 RESNETS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 #: Spec files whose whole module is written parametrically.
-PARAMETRIC = ["resnet.res"]
+PARAMETRIC = ["resnet.res", "unet.res", "unet_noalign.res", "unet_original.res"]
 #: Every bundled spec file: the bit-for-bit test covers each of its models.
 BUNDLED = sorted(p.name for p in SPECS.glob("*.res"))
 
@@ -75,6 +75,21 @@ def test_resnet_module_reads_like_torchvision() -> None:
     assert "if stride != 1 or in_channels != planes * 4:" in text
     assert "def __init__(self, in_channels: int, planes: int, stride: int = 1)" in text
     assert "num_classes: int = 1000" in text
+
+
+@pytest.mark.parametrize("file", ["unet.res", "unet_original.res"])
+def test_unet_module_is_about_milesials_size(file: str) -> None:
+    text = module_text(file)
+    tree = ast.parse(text)
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert classes[:4] == ["DoubleConv", "Down", "Up", "OutConv"] and len(classes) == 5
+    assert len(text.splitlines()) <= 160
+    assert not re.search(r"self\[\d+\]", text)
+    concats = text.count("torch.cat(")
+    assert concats == 4
+    # Only the up-sampled side can be smaller: the skip side's pad is provably zero.
+    assert text.count("F.pad(") == (4 if file == "unet.res" else 0)
+    assert "factor = 2 if bilinear else 1" in text or file != "unet.res"
 
 
 @pytest.mark.parametrize("file", PARAMETRIC)
@@ -259,8 +274,13 @@ def test_long_lines_wrap_as_ruff_formats_them() -> None:
 def test_files_it_cannot_express_say_why() -> None:
     with pytest.raises(ResdslError, match="zeropad"):
         resdsl.load(SPECS / "cifar_resnet.res").module_source()
-    unet = resdsl.load(SPECS / "unet.res").module_source()
-    assert unet.startswith("# resdsl wrote this model per instance: it cannot write a merge")
+    one = resdsl.loads(
+        "model m { input [3, 8, 8]; a: conv(4, 3, padding=1); b: conv(8, 1); skip a -> b (add, shortcut=zeropad) }",
+        "m.res",
+    )
+    text = one.module_source()
+    assert text.startswith("# resdsl wrote this model per instance: it cannot write the shortcut")
+    assert "class M(" in text
 
 
 def test_module_checks_are_done_on_the_written_module() -> None:

@@ -115,6 +115,8 @@ def body_class(
 
 
 def shape_doc(channels: str, rank: int, out: str, out_rank: int) -> str:
+    if "self." in out or out == CHANNELS:
+        out = "out_channels"  # known once the children are built
     spatial = ["H", "W", "D"][: rank - 1] if rank <= 4 else ["..."]
     after = [f"{s}'" for s in spatial][: out_rank - 1]
     src = ", ".join(["N", channels, *spatial])
@@ -156,10 +158,23 @@ class FileWriter:
             self.classes.append(code)
             self.uses_f |= uses_f
         models: dict[str, str] = {}
+        needed = self.needed_models()
         for name, model in self.program.models.items():
-            if isinstance(model, ast.ModelDef):
+            if isinstance(model, ast.ModelDef) and name in needed:
                 models[name] = self.model_class(name, model, blocks, refs, taken)
         return models
+
+    def needed_models(self) -> set[str]:
+        """The file's own models and the models its aliases stand for (not a used file's others)."""
+        needed: set[str] = set()
+        for name in self.program.root_models:
+            while name not in needed:
+                needed.add(name)
+                model = self.program.models.get(name)
+                if not isinstance(model, ast.ModelAlias):
+                    break
+                name = model.target
+        return needed
 
     def model_class(
         self,

@@ -14,12 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from resdsl.ops import Layer, get_layer, get_op
+from resdsl.ir import dims
+from resdsl.ops import Layer, get_layer, get_op, node_op
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import INDENT
 from resdsl.pysource.layers import Probes, constructor, validated_args
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
-from resdsl.pysource.references import References
+from resdsl.pysource.references import NodeRef, References
 from resdsl.syntax import ast
 
 #: The key of the scope's input among the values skips start from (no label is empty).
@@ -161,20 +162,44 @@ class ResidualWriter:
         op = get_op(skip.merge, "merge")
         if not nodes or op is None or len({repr(n.data["args"]) for n in nodes}) != 1:
             raise Unsupported("a merge no model elaborates, or with arguments that vary")
-        ref = nodes[0]
-        if any(ref.graph.nodes[p]["role"] == "align" for p in ref.preds()):
-            raise Unsupported("a merge that aligns its inputs")
         other = self.shortcut(skip, src, dst)
-        out = "out"
-        emit = _Emit(set(self.names) | {"x", "out", other, dst.var})
-        ins = [dst.var, other]
+        raw = [other, dst.var] if op.skips_first else [dst.var, other]
+        emit = _Emit(set(self.names) | {"x", "out", "skip", other, dst.var})
+        ins = self.aligned(nodes, raw, emit)
         lines = None
-        if dst.fresh and dst.var == out:
-            lines = op.in_place_lines(ref.data["args"], out, ins, emit)
-        lines = lines or op.forward_lines(ref.data["args"], out, ins, emit)
+        if dst.fresh and dst.var == "out" and ins == raw:
+            lines = op.in_place_lines(nodes[0].data["args"], "out", ins, emit)
+        lines = lines or op.forward_lines(nodes[0].data["args"], "out", ins, emit)
         self.forward.extend(text for text, _ in lines)
         self.uses_f = self.uses_f or emit.uses_f
-        return _Value(out, dst.channels, dst.stride, True)
+        channels = _merged_channels(nodes[0], [src, dst] if op.skips_first else [dst, src])
+        return _Value("out", channels, dst.stride, True)
+
+    def aligned(self, nodes: list[NodeRef], raw: list[str], emit: _Emit) -> list[str]:
+        """The merge's inputs after their alignments; one provably zero in every model is left out."""
+        preds = [n.preds() for n in nodes]
+        if any(len(p) != len(raw) for p in preds):
+            raise Unsupported("a merge whose inputs differ between models")
+        ins = []
+        for i, var in enumerate(raw):
+            aligns = [(n, p[i]) for n, p in zip(nodes, preds, strict=True)]
+            data = [n.graph.nodes[a] for n, a in aligns]
+            if any(d["role"] != "align" for d in data):
+                if any(d["role"] == "align" for d in data):
+                    raise Unsupported("an alignment some models need and others do not")
+                ins.append(var)
+                continue
+            if all(_keeps_shape(n, a) for n, a in aligns):
+                ins.append(var)
+                continue
+            align = node_op(data[0])
+            if align is None or len({repr(d["args"]) for d in data}) != 1:
+                raise Unsupported("an alignment whose arguments vary")
+            out = var if var == "out" else "skip"
+            lines = align.forward_lines(data[0]["args"], out, [var, *raw], emit)
+            self.forward.extend(text for text, _ in lines)
+            ins.append(out)
+        return ins
 
     def shortcut(self, skip: ast.Skip, src: _Value, dst: _Value) -> str:
         """The shortcut's ``__init__`` and ``forward`` lines; returns the variable the merge adds."""
@@ -231,6 +256,54 @@ class ResidualWriter:
         return next(iter(names)), f"nn.Sequential({', '.join(ctors)})"
 
 
+def _keeps_shape(ref: NodeRef, node: str) -> bool:
+    """Is this alignment the identity at every input size (its output size is its input's)?"""
+    g = ref.graph
+    before = g.nodes[next(iter(g.predecessors(node)))]["shape"]
+    after = g.nodes[node]["shape"]
+    return len(before) == len(after) and all(
+        _same_size(a, b) for a, b in zip(before, after, strict=True)
+    )
+
+
+#: Sizes at which two size expressions of one symbol are compared. Those of a
+#: network are floors of affine maps (periodic with the product of the strides),
+#: so agreeing on every size up to this bound means agreeing everywhere for any
+#: network whose total stride is at most half of it.
+_SIZE_BOUND = 4096
+
+
+def _same_size(a: int, b: int) -> bool:
+    """Equal at every size: the same expression, or one symbol with equal values throughout."""
+    ea, eb = dims.expr_of(a), dims.expr_of(b)
+    if ea == eb:
+        return True
+    symbols = dims.symbols_of(ea) | dims.symbols_of(eb)
+    if len(symbols) != 1:
+        return False
+    (name,) = symbols
+    memo_a: dict[object, int] = {}
+    memo_b: dict[object, int] = {}
+    for n in range(1, _SIZE_BOUND + 1):
+        memo_a.clear()
+        memo_b.clear()
+        if dims.evaluate(ea, {name: n}, memo_a) != dims.evaluate(eb, {name: n}, memo_b):
+            return False
+    return True
+
+
+def _merged_channels(ref: NodeRef, ordered: list[_Value]) -> str:
+    """The merge's output channels: its first input's, or their sum (a concatenation)."""
+    g = ref.graph
+    widths = [int(g.nodes[p]["shape"][0]) for p in ref.preds()]
+    out = int(ref.data["shape"][0])
+    if len(widths) == len(ordered) and out == sum(widths) and out not in widths:
+        return " + ".join(v.channels for v in ordered)
+    if any(w != out for w in widths):
+        raise Unsupported("a merge whose output channels are neither its inputs' nor their sum")
+    return ordered[0].channels
+
+
 def _shortcut_name(skip: ast.Skip) -> str:
     for option in skip.options:
         if option.name == "shortcut":
@@ -254,5 +327,7 @@ def _stride_of(stmt: ast.Call, code: LayerCode, scope: Scope) -> list[str]:
     except Exception:
         raise Unsupported(f"whether '{code.layer.name}' keeps the spatial size") from None
     if tuple(int(d) for d in out_shape[1:]) != tuple(int(d) for d in in_shape[1:]):
-        raise Unsupported(f"the stride of '{code.layer.name}'")
+        raise Unsupported(
+            f"a '{code.layer.name}' that changes the size without a stride (unpadded)"
+        )
     return []

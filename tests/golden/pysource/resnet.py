@@ -86,7 +86,7 @@ class Bottleneck(nn.Module):
 class Stage(nn.Sequential):
     """Block stage from resnet.res:46.
 
-    ``[N, in_channels, H, W]`` -> ``[N, channels, H', W']``.
+    ``[N, in_channels, H, W]`` -> ``[N, out_channels, H', W']``.
     """
 
     def __init__(
