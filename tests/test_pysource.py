@@ -301,3 +301,30 @@ def test_cli_writes_the_whole_file_without_model(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert out.read_text() == module_text("resnet.res")
     assert "every model of resnet.res" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("file", "builder", "params", "shape"),
+    [
+        ("unet.res", "unet", {"bilinear": True}, (1, 3, 57, 43)),
+        ("unet.res", "unet", {"n_channels": 1, "n_classes": 5}, (1, 1, 40, 36)),
+        ("resnet.res", "resnet", {"depths": [1, 2, 1, 1], "num_classes": 7}, (2, 3, 48, 40)),
+        ("resnet.res", "resnet50", {"num_classes": 10}, (1, 3, 64, 64)),
+    ],
+)
+def test_classes_take_the_models_parameters(
+    file: str, builder: str, params: dict[str, object], shape: tuple[int, ...]
+) -> None:
+    """Other parameter values than any alias's (the untaken ``if bilinear`` branch too)."""
+    spec = resdsl.load(SPECS / file)
+    module = load_source(module_text(file), f"written_{file.replace('.', '_')}")
+    reference = spec.compile(builder, **params).eval()
+    model = getattr(module, builder)(**params).eval()
+    state = reference.state_dict()
+    assert [(k, v.shape) for k, v in model.state_dict().items()] == [
+        (k, v.shape) for k, v in state.items()
+    ]
+    model.load_state_dict(state, strict=True)
+    x = torch.randn(shape)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
