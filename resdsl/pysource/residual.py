@@ -21,6 +21,7 @@ from resdsl.pysource.chain import INDENT
 from resdsl.pysource.layers import Probes, constructor, validated_args
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
 from resdsl.pysource.references import NodeRef, References
+from resdsl.pysource.text import WIDTH
 from resdsl.syntax import ast
 
 #: The key of the scope's input among the values skips start from (no label is empty).
@@ -117,9 +118,15 @@ class ResidualWriter:
             label = self.shared_module(code)
         else:
             self.init.append(f"self.{label} = {code.ctor}")
-        self.forward.append(f"{var} = {code.call(f'self.{label}', cur.var)}")
+        self.say(f"{var} = {code.call(f'self.{label}', cur.var)}", code.out_channels)
         stride = [*cur.stride, *_stride_of(stmt, code, scope)]
         return _Value(var, code.out_channels, stride, code.layer.fresh_output)
+
+    def say(self, line: str, channels: str) -> None:
+        """A ``forward`` line with its value's channels, where the comment fits the line."""
+        comment = f"  # [{channels}, ...]"
+        fits = len(INDENT * 2 + line + comment) <= WIDTH and "self." not in channels
+        self.forward.append(line + (comment if fits else ""))
 
     def shared_module(self, code: LayerCode) -> str:
         """One module per parameter-free layer (``self.relu``), shared by every call."""
@@ -150,7 +157,7 @@ class ResidualWriter:
             channels = code.out_channels
             stride += _stride_of(inner, code, scope)
         self.init.append(f"self.{label} = nn.Sequential({', '.join(ctors)})")
-        self.forward.append(f"{var} = self.{label}({cur.var})")
+        self.say(f"{var} = self.{label}({cur.var})", channels)
         return _Value(var, channels, stride, False)
 
     def merge(self, skip: ast.Skip, values: dict[str | None, _Value], dst: _Value) -> _Value:
@@ -170,9 +177,10 @@ class ResidualWriter:
         if dst.fresh and dst.var == "out" and ins == raw:
             lines = op.in_place_lines(nodes[0].data["args"], "out", ins, emit)
         lines = lines or op.forward_lines(nodes[0].data["args"], "out", ins, emit)
-        self.forward.extend(text for text, _ in lines)
-        self.uses_f = self.uses_f or emit.uses_f
         channels = _merged_channels(nodes[0], [src, dst] if op.skips_first else [dst, src])
+        self.forward.extend(text for text, _ in lines[:-1])
+        self.say(lines[-1][0], channels)
+        self.uses_f = self.uses_f or emit.uses_f
         return _Value("out", channels, dst.stride, True)
 
     def aligned(self, nodes: list[NodeRef], raw: list[str], emit: _Emit) -> list[str]:

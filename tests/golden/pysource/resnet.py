@@ -34,14 +34,14 @@ class Basic(nn.Module):
         self.out_channels = planes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.relu(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
+        out = self.conv1(x)  # [planes, ...]
+        out = self.bn1(out)  # [planes, ...]
+        out = self.relu(out)  # [planes, ...]
+        out = self.conv2(out)  # [planes, ...]
+        out = self.bn2(out)  # [planes, ...]
         identity = x if self.downsample is None else self.downsample(x)
-        out += identity
-        out = self.relu(out)
+        out += identity  # [planes, ...]
+        out = self.relu(out)  # [planes, ...]
         return out
 
 
@@ -69,17 +69,17 @@ class Bottleneck(nn.Module):
         self.out_channels = planes * 4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.relu(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.relu(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
+        out = self.conv1(x)  # [planes, ...]
+        out = self.bn1(out)  # [planes, ...]
+        out = self.relu(out)  # [planes, ...]
+        out = self.conv2(out)  # [planes, ...]
+        out = self.bn2(out)  # [planes, ...]
+        out = self.relu(out)  # [planes, ...]
+        out = self.conv3(out)  # [planes * 4, ...]
+        out = self.bn3(out)  # [planes * 4, ...]
         identity = x if self.downsample is None else self.downsample(x)
-        out += identity
-        out = self.relu(out)
+        out += identity  # [planes * 4, ...]
+        out = self.relu(out)  # [planes * 4, ...]
         return out
 
 
