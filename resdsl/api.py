@@ -500,6 +500,10 @@ class Spec:
         )
 
 
+#: How a module that :meth:`Spec.module_source` writes per instance begins.
+PER_INSTANCE_NOTE = "# resdsl wrote this model per instance:"
+
+
 def _comment_lines(text: str) -> str:
     """``text`` as ``#`` comment lines of at most 88 columns."""
     import textwrap

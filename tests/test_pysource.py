@@ -328,3 +328,23 @@ def test_classes_take_the_models_parameters(
     x = torch.randn(shape)
     with torch.no_grad():
         assert torch.equal(model(x), reference(x))
+
+
+def test_cli_writes_a_one_model_file_parametrically_after_its_forward_check(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "unet.py"
+    result = subprocess.run(
+        [sys.executable, "-m", "resdsl", "compile", str(SPECS / "unet.res"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "forward      [1, 3, 256, 256] -> [1, 2, 256, 256]" in result.stdout
+    assert out.read_text() == module_text("unet.res")
+    # With --model the per-instance source, as before.
+    one = tmp_path / "one.py"
+    args = ["compile", str(SPECS / "unet.res"), "-m", "unet", "--no-forward", "-o", str(one)]
+    subprocess.run([sys.executable, "-m", "resdsl", *args], check=True, cwd=ROOT)
+    assert one.read_text() == resdsl.load(SPECS / "unet.res").source("unet")
