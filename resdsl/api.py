@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from resdsl.diagnostics import Diagnostic, ResdslError
 from resdsl.ir.dims import SizeDomain, SymDim, describe
 from resdsl.passes import run_passes
+from resdsl.passes.costs import first_over
 from resdsl.passes.valid_sizes import SizeRule
 from resdsl.semantics.elaborate import Limits, elaborate
 from resdsl.semantics.expr import BlockRef
@@ -232,7 +233,10 @@ class Spec:
             return self.models[0]
         if not self.models:
             raise ResdslError.single(
-                "no-model", f"{self.program.root.name}: defines no model", hint="add a 'model'"
+                "no-model",
+                "this file defines no model",
+                self.program.root.span(0, 0),
+                hint="add a 'model', or 'use' this file from one that has a model",
             )
         raise ResdslError.single(
             "choose-model",
@@ -253,7 +257,7 @@ class Spec:
             if diagnostics:
                 raise ResdslError(diagnostics)
             graph.graph["plain"] = self.is_plain
-            return run_passes(graph)
+            return _within_limits(run_passes(graph), self.limits)
 
     def summary(self, model: str | None = None, /, **params: Any) -> Summary:
         """Parameters, MACs, output shape and valid input sizes of a model."""
@@ -604,6 +608,21 @@ def _from_python(value: Any) -> Any:
     if isinstance(value, list):
         return [_from_python(v) for v in value]
     return value
+
+
+def _within_limits(graph: nx.DiGraph, limits: Limits) -> nx.DiGraph:
+    """The graph, if its parameters and values fit the limits; else a located error."""
+    over = first_over(graph, limits.max_params, limits.max_elements)
+    if over is None:
+        return graph
+    node, what = over
+    raise ResdslError.single(
+        "too-large",
+        what,
+        graph.nodes[node].get("span"),
+        hint="reduce the channel counts or the input size, or raise the limit "
+        "(Limits(max_params=...), Limits(max_elements=...))",
+    )
 
 
 def load(path: str | Path, *, allow_outside: bool = False, limits: Limits | None = None) -> Spec:

@@ -18,6 +18,7 @@ net.res:1:6: error: unknown layer 'batchnrom'
 
 from __future__ import annotations
 
+import bisect
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -142,7 +143,35 @@ def _excerpt(span: Span) -> list[str]:
     return [f"{gutter} | {expanded}", f"{pad} | {' ' * len(prefix)}{'^' * width}"]
 
 
+#: Candidates compared with difflib for one hint, at most: a spec with thousands
+#: of names and hundreds of mistakes gets its hints in bounded time.
+MAX_HINT_CANDIDATES = 300
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """A hint naming the closest candidate, if one is close enough."""
-    matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    """A hint naming the closest candidate, if one is close enough.
+
+    >>> did_you_mean("batchnrom", ["batchnorm", "relu"])
+    "did you mean 'batchnorm'?"
+    """
+    pool = _nearest_by_length(name, set(candidates))
+    matches = difflib.get_close_matches(name, sorted(pool), n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def _nearest_by_length(name: str, candidates: set[str]) -> Iterable[str]:
+    """At most :data:`MAX_HINT_CANDIDATES` candidates, those most likely close to ``name``.
+
+    difflib's ratio is at most ``2 * min(a, b) / (a + b)`` for lengths ``a`` and
+    ``b``, so lengths far from the name's cannot reach the 0.6 cutoff. Of the
+    rest, the neighbours of ``name`` in sorted order: they share its longest
+    prefixes. A sort and a slice, no difflib call on most candidates.
+    """
+    if len(candidates) <= MAX_HINT_CANDIDATES:
+        return candidates
+    n = len(name)
+    fits = sorted(c for c in candidates if 2 * min(n, len(c)) >= 0.6 * (n + len(c)))
+    at = bisect.bisect_left(fits, name)
+    half = MAX_HINT_CANDIDATES // 2
+    lo = max(0, min(at - half, len(fits) - MAX_HINT_CANDIDATES))
+    return fits[lo : lo + MAX_HINT_CANDIDATES]

@@ -64,7 +64,16 @@ def torch_modules(layer: Layer) -> str:
     Asks the layer itself: its required arguments set to 1, its ``torch_init``
     source for a sample input of each rank, the class name read off that source.
     """
-    required = {name: 1 for name, f in layer.Args.model_fields.items() if f.is_required()}
+    if layer.param_arg is not None:  # reads a param of its scope in forward
+        return "(no module: reads `self.NAME`)"
+    if not layer.has_module:  # a layout layer is a tensor method in forward (permute, ...)
+        return f"`Tensor.{layer.name}` (no module)"
+    # A size list gets (-1,): one size that takes the whole dimension, valid on any input.
+    required = {
+        name: (-1,) if typing.get_origin(f.annotation) is tuple else 1
+        for name, f in layer.Args.model_fields.items()
+        if f.is_required()
+    }
     args = layer.Args.model_validate(required)
     found: list[str] = []
     for rank in layer.ranks or ALL_RANKS:

@@ -32,13 +32,27 @@ MODELS = [
     "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
     "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
     "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
-    "regnet_y_400mf", "regnet_y_800mf", "regnet_x_1_6gf",
-    "squeezenet1_1", "googlenet", "inception_v3",
-    "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
-    "convnext_tiny", "convnext_small",
-    "vit_b_16", "vit_b_32",
+    "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf",
+    "regnet_y_16gf", "regnet_y_32gf", "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf",
+    "regnet_x_3_2gf", "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf",
+    "squeezenet1_0", "squeezenet1_1", "googlenet", "inception_v3",
+    "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+    "convnext_tiny", "convnext_small", "convnext_base", "convnext_large",
+    "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32",
     "fcn_resnet50", "deeplabv3_resnet50", "lraspp_mobilenet_v3_large",
 ]  # fmt: skip
+
+
+#: The builder arguments under which torchvision's weights, and so their metadata,
+#: differ from the builder's defaults: GoogLeNet's weights drop the aux heads that
+#: ``weights=None`` builds; the segmentation weights carry the aux head that
+#: ``weights=None`` leaves out. A spec's model of the same name takes the same
+#: arguments, so its counts are compared with the metadata under these.
+WEIGHTS_ARGS: dict[str, dict[str, object]] = {
+    "googlenet": {"aux_logits": False},
+    "fcn_resnet50": {"aux_loss": True},
+    "deeplabv3_resnet50": {"aux_loss": True},
+}
 
 
 def facts() -> dict[str, object]:
@@ -50,6 +64,7 @@ def facts() -> dict[str, object]:
             "gmacs": ref.gmacs,
             "resolution": ref.resolution,
             "state_dict_entries": len(ref.state_dict),
+            "weights_args": WEIGHTS_ARGS.get(name, {}),
         }
     return {"torchvision": import_torchvision().__version__.split("+")[0], "models": models}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,7 +37,9 @@ def rows() -> list[str]:
         spec = resdsl.load(path)
         for name in (m for m in spec.models if m in facts):
             size = facts[name]["resolution"]
-            summary = spec.summary(name, H=size, W=size)
+            # Counted as torchvision's weights build the model (GoogLeNet without
+            # its aux heads, the segmentation models with theirs).
+            summary = _summary_at(spec, name, size, facts[name].get("weights_args", {}))
             with_torch = _state_dict_entries(spec, name)
             lines.append(
                 f"| `{name}` | `{path.name}` | {summary.params:,} | {summary.macs / 1e9:.3f} "
@@ -44,6 +47,16 @@ def rows() -> list[str]:
                 f"| {facts[name]['gmacs']:.3f} |"
             )
     return lines
+
+
+def _summary_at(spec: resdsl.Spec, name: str, size: int, args: dict[str, Any]) -> resdsl.Summary:
+    """The summary at a size x size input: symbolic H and W set, or a fixed input checked."""
+    summary = spec.summary(name, **args)
+    if summary.symbols:
+        return spec.summary(name, H=size, W=size, **args)
+    if summary.input_shape[1:] != (size, size):  # a ViT: the input size is a model parameter
+        raise SystemExit(f"{name}: its fixed input {summary.input_shape} is not {size}x{size}")
+    return summary
 
 
 def _state_dict_entries(spec: resdsl.Spec, name: str) -> int:

@@ -45,6 +45,8 @@ def build(name: str, kwargs: dict[str, Any], shape: Shape) -> tuple[Layer, Layer
     """The layer, its validated arguments, and the module its ``torch_init`` source builds."""
     layer = layer_of(name)
     args = layer.Args.model_validate(kwargs)
+    if not layer.has_module:  # a layout layer: forward runs its own lines (see forward)
+        return layer, args, nn.Module()
     module = eval(layer.torch_init(args, shape), {"nn": nn})
     assert isinstance(module, nn.Module)
     return layer, args, module
@@ -59,9 +61,34 @@ def forward(layer: Layer, args: Any, module: nn.Module, shape: Shape) -> torch.T
         x = torch.randn(2, *plain)
     module.train()
     with torch.no_grad():
-        out = eval(layer.torch_call("module", "x", args, shape), {"module": module, "x": x})
+        if layer.has_module:
+            out = eval(layer.torch_call("module", "x", args, shape), {"module": module, "x": x})
+        else:
+            namespace = {"x": x}
+            lines = layer.forward_lines(args, "out", ["x"], _NO_EMIT)
+            exec("\n".join(text for text, _ in lines), namespace)
+            out = namespace["out"]
     assert isinstance(out, torch.Tensor)
     return out
+
+
+class _NoEmit:
+    """Code generation's helpers, for the layout layers (which need none of them)."""
+
+    def literal(self, value: int | float | bool) -> str:
+        return repr(value)
+
+    def temp(self, base: str) -> str:
+        return base
+
+    def use_functional(self) -> None:
+        pass
+
+    def gate(self) -> str:
+        raise AssertionError("no layer has a gate")
+
+
+_NO_EMIT = _NoEmit()
 
 
 def numel(module: nn.Module) -> int:
@@ -115,7 +142,9 @@ def _layers_in(table: list[Any]) -> set[str]:
 def test_every_builtin_layer_is_compared_with_torch() -> None:
     # The list of layers is the registry's (docs/language.md's table is generated
     # from it): a new layer without an agreement case fails here.
-    missing = {layer.name for layer in BUILTIN_LAYERS} - _layers_in(CASES)
+    # Layers that read a `param` of their scope run inside a model: tests/test_params.py.
+    reads_param = {layer.name for layer in BUILTIN_LAYERS if layer.param_arg is not None}
+    missing = {layer.name for layer in BUILTIN_LAYERS} - _layers_in(CASES) - reads_param
     assert not missing, f"add a row to CASES for {sorted(missing)}"
 
 
@@ -132,6 +161,7 @@ def test_layer_declarations(layer: Layer) -> None:
         "batchnorm": "norm",
         "groupnorm": "norm",
         "layernorm": "norm",
+        "layernorm2d": "norm",
         "instancenorm": "norm",
         "maxpool": "pool",
         "avgpool": "pool",
@@ -140,8 +170,16 @@ def test_layer_declarations(layer: Layer) -> None:
         "dropout": "dropout",
         "flatten": "shape",
         "upsample": "shape",
+        "channel_shuffle": "shape",
         "identity": "shape",
+        "permute": "shape",
+        "transpose": "shape",
+        "reshape": "shape",
+        "unflatten": "shape",
+        "select": "shape",
         "embedding": "other",
+        "add_param": "other",
+        "prepend_param": "other",
     }
     assert layer.category == expected.get(layer.name, "activation")
 
@@ -275,6 +313,8 @@ CASES: list[Any] = [
     ("layernorm", {}, (5, 16), nn.LayerNorm),
     ("layernorm", {"bias": False}, (16,), nn.LayerNorm),
     ("layernorm", {"elementwise_affine": False}, (2, 3, 16), nn.LayerNorm),
+    ("layernorm2d", {}, (6, 3, 5), nn.LayerNorm),
+    ("layernorm2d", {"eps": 1e-6, "bias": False}, (4, 2, 2), nn.LayerNorm),
     ("instancenorm", {}, (4, 10), nn.InstanceNorm1d),
     ("instancenorm", {"affine": True}, (4, 5, 5), nn.InstanceNorm2d),
     ("instancenorm", {"track_running_stats": True}, (4, 2, 3, 3), nn.InstanceNorm3d),
@@ -345,6 +385,19 @@ CASES: list[Any] = [
     ("flatten", {"start_dim": 1, "end_dim": 1}, (3, 4, 5), nn.Flatten),
     ("flatten", {}, (7,), nn.Flatten),
     ("identity", {}, (3, 4), nn.Identity),
+    # layout (no module of their own: nn.Module stands for none)
+    ("permute", {"dims": (1, 2, 0)}, (3, 4, 5), nn.Module),
+    ("permute", {"dims": (-1, 0)}, (3, 4), nn.Module),
+    ("permute", {"dims": (0,)}, (7,), nn.Module),
+    ("transpose", {"dim0": 0, "dim1": 1}, (3, 4), nn.Module),
+    ("transpose", {"dim0": -1, "dim1": 0}, (3, 4, 5), nn.Module),
+    ("reshape", {"sizes": (4, -1)}, (2, 3, 4), nn.Module),
+    ("reshape", {"sizes": (6, 2, 2)}, (2, 3, 4), nn.Module),
+    ("reshape", {"sizes": (-1,)}, (2, 3, 4), nn.Module),
+    ("unflatten", {"dim": 1, "sizes": (2, 3)}, (4, 6), nn.Unflatten),
+    ("unflatten", {"dim": -1, "sizes": (-1, 2)}, (4, 6), nn.Unflatten),
+    ("select", {"dim": 0, "index": 0}, (3, 4), nn.Module),
+    ("select", {"dim": -1, "index": -2}, (3, 4, 5), nn.Module),
     ("dropout", {}, (16,), nn.Dropout),
     ("dropout", {"p": 0.1}, (3, 8), nn.Dropout1d),
     ("dropout", {"p": 0.0}, (3, 4, 4), nn.Dropout2d),
@@ -365,6 +418,8 @@ CASES: list[Any] = [
     # PyTorch rounds in floating point: floor(100 * 0.29) = 28, not 29.
     ("upsample", {"scale_factor": 0.29}, (1, 100), nn.Upsample),
     ("upsample", {"scale_factor": 0.7}, (1, 10), nn.Upsample),
+    ("channel_shuffle", {"groups": 2}, (4, 3, 3), nn.ChannelShuffle),
+    ("channel_shuffle", {"groups": 3}, (6, 5), nn.ChannelShuffle),
     # sequences
     ("attention", {"num_heads": 2}, (5, 8), nn.MultiheadAttention),
     ("attention", {"num_heads": 4, "bias": False, "dropout": 0.1}, (3, 16), nn.MultiheadAttention),
@@ -465,7 +520,21 @@ TORCH_ERRORS: list[Any] = [
     ("upsample", {"scale_factor": 2, "mode": "linear"}, (3, 4, 4, 4), "mode"),
     ("upsample", {"scale_factor": 0.1}, (3, 5, 5), "scale_factor"),
     ("upsample", {"scale_factor": (2, 2, 2)}, (3, 4, 4), "scale_factor"),
+    ("channel_shuffle", {"groups": 4}, (6, 3, 3), "groups"),
     ("attention", {"num_heads": 3}, (5, 8), "num_heads"),
+    ("layernorm2d", {}, (4, 5), None),
+    ("permute", {"dims": (1, 0)}, (3, 4, 5), "dims"),
+    ("permute", {"dims": (0, 0, 1)}, (3, 4, 5), "dims"),
+    ("permute", {"dims": (0, 3, 1)}, (3, 4, 5), "dims"),
+    ("transpose", {"dim0": 0, "dim1": 2}, (3, 4), "dim1"),
+    ("reshape", {"sizes": (-1, -1)}, (3, 4), "sizes"),
+    ("reshape", {"sizes": (5, -1)}, (3, 4), "sizes"),
+    ("reshape", {"sizes": (5, 2)}, (3, 4), "sizes"),
+    ("reshape", {"sizes": (0, 12)}, (3, 4), "sizes"),
+    ("unflatten", {"dim": 0, "sizes": (2, 2)}, (3, 4), "sizes"),
+    ("unflatten", {"dim": 2, "sizes": (2, 2)}, (3, 4), "dim"),
+    ("select", {"dim": 0, "index": 3}, (3, 4), "index"),
+    ("select", {"dim": 1, "index": -5}, (3, 4), "index"),
 ]
 
 

@@ -218,7 +218,7 @@ def test_every_registered_op_has_its_parts(op: Op) -> None:
         assert type(op).infer is not Merge.infer
         assert type(op).expression is not Merge.expression
         assert op.path.merges and op.reads == "inputs" and not op.has_module
-        assert set(op.options) <= {"shortcut", "align", "scale", "gate", "dim"}
+        assert set(op.options) <= {"shortcut", "align", "scale", "gate", "drop_path", "dim"}
     if op.has_module:
         assert isinstance(op, Layer)
         assert type(op).torch_init is not Layer.torch_init
@@ -238,7 +238,7 @@ def test_skip_options_each_belong_to_one_merge_kind() -> None:
         for option in op.options:
             assert option not in owners, (option, owners[option], op.name)
             owners[option] = op.name
-    assert owners.keys() == {"shortcut", "scale", "gate", "align", "dim"}
+    assert owners.keys() == {"shortcut", "scale", "gate", "drop_path", "align", "dim"}
 
 
 def _string_constants(path: Path) -> set[str]:

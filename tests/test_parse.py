@@ -710,7 +710,7 @@ def test_spans_with_tabs_crlf_and_unicode() -> None:
 
 def test_error_missing_colon_after_label() -> None:
     assert error_of("block b {\n    conv1 conv(64, 3)\n}") == (
-        "t.res:2:11: error: unexpected name 'conv': expected '(', ':', '}' or a new line\n"
+        "t.res:2:11: error: unexpected name 'conv': expected '(', ':', 'from', '}' or a new line\n"
         "    2 |     conv1 conv(64, 3)\n"
         "      |           ^^^^\n"
         "  hint: to name a statement, follow its label with ':' (`conv1: conv(...)`); "
@@ -885,7 +885,7 @@ def test_several_syntax_errors_are_reported_together() -> None:
         p(text)
     found = [(d.span.line, d.message) for d in info.value.diagnostics if d.span]
     assert found == [
-        (2, "unexpected name 'conv': expected '(', ':', '}' or a new line"),
+        (2, "unexpected name 'conv': expected '(', ':', 'from', '}' or a new line"),
         (4, "unexpected '=': a label is followed by ':', not '='"),
         (5, "unexpected name 'b': expected '->' between the skip's source and destination"),
         (6, "unknown function 'sqrt': expressions can only call len, min, max, channels and shape"),
@@ -898,7 +898,7 @@ def test_several_syntax_errors_are_reported_together() -> None:
 
 def test_unclosed_block_after_a_recovered_error() -> None:
     assert error_of("block b {\n    x y\n") == (
-        "t.res:2:7: error: unexpected name 'y': expected '(', ':', '}' or a new line\n"
+        "t.res:2:7: error: unexpected name 'y': expected '(', ':', 'from', '}' or a new line\n"
         "    2 |     x y\n"
         "      |       ^\n"
         "  hint: to name a statement, follow its label with ':' (`conv1: conv(...)`); "

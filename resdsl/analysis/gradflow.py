@@ -298,10 +298,14 @@ def probe_loss(
     """The loss the gradient analyses probe with, and its kind.
 
     Cross-entropy for class scores (against ``target``, else labels drawn with
-    ``seed + 1``), else the mean of squares of the output.
+    ``seed + 1``), else the mean of squares of the output. A model with named
+    outputs (``output NAME: REF``) is probed through its first.
     """
     import torch
     import torch.nn.functional as F
+
+    if isinstance(y, dict):
+        y = next(iter(y.values()))
 
     out_shape = [int(d) for d in graph.graph["output_shape"]]
     if len(out_shape) == 1 and out_shape[0] > 1:

@@ -180,7 +180,10 @@ def _central_range(hist: dict[int, int], total: int, share: float) -> tuple[int,
 
 
 def _preds(graph: nx.DiGraph, node: str) -> list[str]:
-    return sorted(graph.predecessors(node), key=lambda p: graph.edges[p, node].get("index", 0))
+    """The inputs values flow from (a resize reads only its reference's shape)."""
+    edges = graph._pred[node]
+    preds = [p for p in edges if edges[p].get("kind") != "size"]
+    return sorted(preds, key=lambda p: edges[p].get("index", 0))
 
 
 #: The most histogram work :func:`path_report` does before it stops: the sum,
@@ -329,8 +332,12 @@ def _always_crossed(graph: nx.DiGraph, end: str) -> list[str]:
     counts, whose big integers would grow with the model.
     """
     start = graph.graph["input"]
+    flow = graph
+    if any(e.get("kind") == "size" for _, _, e in graph.edges(data=True)):
+        # A resize reads only its reference's shape: no path runs along a size edge.
+        flow = nx.subgraph_view(graph, filter_edge=lambda u, v: graph[u][v].get("kind") != "size")
     # networkx maps the start to itself in some versions and leaves it out in others
-    idom = nx.immediate_dominators(graph, start)
+    idom = nx.immediate_dominators(flow, start)
     chain: list[str] = [end]
     while chain[-1] != start:
         chain.append(idom[chain[-1]])

@@ -78,109 +78,14 @@ import networkx as nx
 from resdsl.backends.init import init_lines, resolve_init
 from resdsl.diagnostics import ResdslError
 from resdsl.ir.dims import SizeDomain, describe
-from resdsl.ir.graph import ScopeInfo
+from resdsl.ir.graph import ParamTensor, ScopeInfo
+from resdsl.ir.names import MODEL_ATTRIBUTES, MODULE_ATTRIBUTES
 from resdsl.ops import Layer, Merge, Op, node_op
+from resdsl.passes.costs import live_nodes
 from resdsl.source import Span
 from resdsl.version import __version__
 
 INDENT = "    "
-
-#: Attributes of ``nn.Module`` (torch 2.x): a child module cannot take these
-#: names (``add_module`` refuses them, and ``self.training`` must stay a bool).
-MODULE_ATTRIBUTES = frozenset(
-    {
-        "T_destination",
-        "_apply",
-        "_backward_hooks",
-        "_backward_pre_hooks",
-        "_buffers",
-        "_call_impl",
-        "_compiled_call_impl",
-        "_forward_hooks",
-        "_forward_hooks_always_called",
-        "_forward_hooks_with_kwargs",
-        "_forward_pre_hooks",
-        "_forward_pre_hooks_with_kwargs",
-        "_get_backward_hooks",
-        "_get_backward_pre_hooks",
-        "_get_name",
-        "_is_full_backward_hook",
-        "_load_from_state_dict",
-        "_load_state_dict_post_hooks",
-        "_load_state_dict_pre_hooks",
-        "_maybe_warn_non_full_backward_hook",
-        "_modules",
-        "_named_members",
-        "_non_persistent_buffers_set",
-        "_parameters",
-        "_register_load_state_dict_pre_hook",
-        "_register_state_dict_hook",
-        "_replicate_for_data_parallel",
-        "_save_to_state_dict",
-        "_slow_forward",
-        "_state_dict_hooks",
-        "_state_dict_pre_hooks",
-        "_version",
-        "_wrapped_call_impl",
-        "add_module",
-        "apply",
-        "bfloat16",
-        "buffers",
-        "call_super_init",
-        "children",
-        "compile",
-        "cpu",
-        "cuda",
-        "double",
-        "dump_patches",
-        "eval",
-        "extra_repr",
-        "float",
-        "forward",
-        "get_buffer",
-        "get_extra_state",
-        "get_parameter",
-        "get_submodule",
-        "half",
-        "ipu",
-        "load_state_dict",
-        "modules",
-        "mtia",
-        "named_buffers",
-        "named_children",
-        "named_modules",
-        "named_parameters",
-        "parameters",
-        "register_backward_hook",
-        "register_buffer",
-        "register_forward_hook",
-        "register_forward_pre_hook",
-        "register_full_backward_hook",
-        "register_full_backward_pre_hook",
-        "register_load_state_dict_post_hook",
-        "register_load_state_dict_pre_hook",
-        "register_module",
-        "register_parameter",
-        "register_state_dict_post_hook",
-        "register_state_dict_pre_hook",
-        "requires_grad_",
-        "set_extra_state",
-        "set_submodule",
-        "share_memory",
-        "state_dict",
-        "to",
-        "to_empty",
-        "train",
-        "training",
-        "type",
-        "xpu",
-        "zero_grad",
-    }
-)
-
-#: Attributes the generated model class adds (``model.code`` is set by
-#: :func:`resdsl.backends.build.compile_graph`), so model-level labels cannot use them.
-MODEL_ATTRIBUTES = frozenset({"code"})
 
 #: Names the generated module defines or imports at top level.
 GLOBALS = frozenset({"torch", "nn", "F", "Indexed", "__all__"})
@@ -251,7 +156,7 @@ def camel_case(name: str) -> str:
     >>> camel_case("double_conv"), camel_case("_x")
     ('DoubleConv', 'X')
     """
-    parts = [p for p in name.split("_") if p]
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", name) if p]
     out = "".join(p[0].upper() + p[1:] for p in parts)
     if not out or not _IDENT.match(out):
         return "Module"
@@ -420,16 +325,43 @@ def child_ref(name: str) -> str:
     """How ``forward`` refers to a child module: ``self.conv1``, ``self[0]``."""
     if _NUMBER.match(name):
         return f"self[{name}]"
-    if keyword.iskeyword(name) or name.startswith("__"):
+    if not _IDENT.match(name) or keyword.iskeyword(name) or name.startswith("__"):
         return f"getattr(self, {name!r})"
     return f"self.{name}"
 
 
 def child_init(name: str, ctor: str) -> str:
-    """How ``__init__`` registers a child module."""
-    if _NUMBER.match(name) or keyword.iskeyword(name) or name.startswith("__"):
+    """How ``__init__`` registers a child module (a quoted label such as ``block1-0`` by name)."""
+    if (
+        _NUMBER.match(name)
+        or not _IDENT.match(name)
+        or keyword.iskeyword(name)
+        or name.startswith("__")
+    ):
         return f"self.add_module({name!r}, {ctor})"
     return f"self.{name} = {ctor}"
+
+
+def param_source(param: ParamTensor) -> str:
+    """The constructor of a ``param``: ``nn.Parameter(torch.zeros(1, 1, 768))``.
+
+    >>> from resdsl.source import SourceFile
+    >>> span = SourceFile("t.res", "x").span(0, 1)
+    >>> param_source(ParamTensor((96, 1, 1), "fill", 1e-06, span))
+    'nn.Parameter(torch.full((96, 1, 1), 1e-06))'
+    """
+    sizes = ", ".join(str(d) for d in param.shape)
+    if param.init == "normal":
+        return f"nn.Parameter(torch.empty({sizes}).normal_(std={param.value!r}))"
+    if param.value in (0.0, 1.0):
+        return f"nn.Parameter(torch.{'zeros' if param.value == 0.0 else 'ones'}({sizes}))"
+    shape = f"({sizes},)" if len(param.shape) == 1 else f"({sizes})"
+    return f"nn.Parameter(torch.full({shape}, {param.value!r}))"
+
+
+def _written_after(span: Span | None, other: Span) -> bool:
+    """``span`` starts after ``other`` in the same file."""
+    return span is not None and span.source is other.source and span.start > other.start
 
 
 def _parent_of(path: str) -> str:
@@ -478,6 +410,34 @@ class _Structure:
         for path in self.scopes:
             if path and ("scope", path) not in self.seen[_parent_of(path)]:
                 self.place_empty_scope(path)
+        for units in self.units.values():
+            self.place_early_shortcuts(units)
+
+    def place_early_shortcuts(self, units: list[_Unit]) -> None:
+        """A skip written before its destination registers its shortcut where it is written.
+
+        Its nodes follow the destination in the graph, so its modules would come
+        after the destination's; torchvision's RegNet registers ``proj`` before
+        ``f``, and a spec says so by writing ``proj: skip in -> f (...)`` first.
+        """
+        for k in range(len(units)):
+            unit = units[k]
+            if unit.kind != "scope" or self.scopes[unit.key].kind != "shortcut":
+                continue
+            where = self.scopes[unit.key].span
+            first_after = next(
+                (j for j in range(k) if _written_after(self.unit_span(units[j]), where)), None
+            )
+            if first_after is not None:
+                units.insert(first_after, units.pop(k))
+
+    def unit_span(self, unit: _Unit) -> Span | None:
+        if unit.kind == "node":
+            span: Span | None = self.nodes[unit.key]["span"]
+            return span
+        if unit.kind == "scope":
+            return self.scopes[unit.key].span
+        return None
 
     def add_gate(self, node: str, data: dict[str, Any]) -> None:
         """A merge's learned gate lives in its owner scope (a shortcut) or a gate module."""
@@ -534,6 +494,11 @@ class _Codegen:
         self.uses_f = False
         self.inplace: set[str] = set()  # activations that may overwrite their input
         self.uses_indexed = False
+        self.exports, self.imports = scope_crossings(graph, self.scopes)
+        #: The model's named outputs (``output NAME: REF``): forward returns them in a dict.
+        self.outputs: dict[str, str] = dict(graph.graph.get("outputs") or {})
+        #: Nodes an output depends on; the others (an unused aux head) are built, not run.
+        self.live = live_nodes(graph)
 
     def is_module_node(self, node: str) -> bool:
         op = self.ops[node]
@@ -554,12 +519,12 @@ class _Codegen:
         where = f"'{scope}'" if scope else "the model"
         if _NUMBER.match(name):
             return
-        if not _IDENT.match(name):
+        if not name or "." in name:
             raise ResdslError.single(
                 "codegen-name",
                 f"'{escape(name)}' in {where} cannot name a PyTorch module",
                 span,
-                hint="labels are ASCII identifiers: letters, digits and '_'",
+                hint="a module name is not empty and has no '.'",
             )
         reserved = name in MODULE_ATTRIBUTES or name in extra
         if "code" in extra and name.startswith("_resdsl"):
@@ -586,7 +551,7 @@ class _Codegen:
             extra |= MODEL_ATTRIBUTES
         # First: the forward decides which activations run in place.
         forward = _ForwardWriter(self, path).lines()
-        init = self.init_children(path, extra)
+        init = self.init_params(path, extra) + self.init_children(path, extra)
         if has_gate:
             span = self.nodes[self.gates[path]]["span"]
             init.append(_Line(_GATE_LINE + f"  {_where(span)}", span))
@@ -619,6 +584,24 @@ class _Codegen:
             doc=doc,
             body=body,
         )
+
+    def init_params(self, path: str, extra: set[str]) -> list[_Line]:
+        """The ``__init__`` lines of the scope's ``param`` tensors (``self.NAME = ...``)."""
+        lines: list[_Line] = []
+        for name, param in self.scopes[path].params.items():
+            self.check_child_name(name, param.span, path, extra)
+            if keyword.iskeyword(name):
+                raise ResdslError.single(
+                    "codegen-name",
+                    f"the param '{name}' cannot be a PyTorch attribute: it is a Python keyword",
+                    param.span,
+                    hint="choose another name",
+                )
+            extra.add(name)
+            lines.append(
+                _Line(f"self.{name} = {param_source(param)}  # {_where(param.span)}", param.span)
+            )
+        return lines
 
     def is_child_module(self, unit: _Unit) -> bool:
         return unit.kind != "node" or self.is_module_node(unit.key)
@@ -767,10 +750,13 @@ class _Codegen:
         out_shape = g.graph.get("output_shape") or self.nodes[g.graph["output"]]["shape"]
         kind = " integer indices (torch.long)" if integer_input(g) else ""
         domain = g.graph.get("valid_sizes")
-        text = (
-            f"``x``: ``[N, {shape_text(in_shape, domain)[1:]}``{kind} -> "
-            f"``[N, {shape_text(out_shape, domain)[1:]}``."
-        )
+        result = f"``[N, {shape_text(out_shape, domain)[1:]}``"
+        if self.outputs:
+            result = "a dict: " + ", ".join(
+                f"``{name}``: ``[N, {shape_text(self.nodes[node]['shape'], domain)[1:]}``"
+                for name, node in self.outputs.items()
+            )
+        text = f"``x``: ``[N, {shape_text(in_shape, domain)[1:]}``{kind} -> {result}."
         return f'"""{escape(text)}"""'
 
 
@@ -806,6 +792,12 @@ class _Plan:
     real: list[int] = field(default_factory=list)
     last_use: dict[int, int] = field(default_factory=dict)
     skip_read: set[int] = field(default_factory=set)
+    #: Values a step defines besides its own: what a child scope returns beyond its output.
+    extra: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    #: The scope's values besides its output (exports, or the model's other outputs).
+    finals: list[int] = field(default_factory=list)
+    #: Values that enter besides ``x``: what the scope reads from outside (``-2``, ``-3``...).
+    entries: list[tuple[int, str]] = field(default_factory=list)
 
 
 class _Variables:
@@ -828,8 +820,9 @@ class _Variables:
 
     def choose(self, label: str, named: bool, in_vars: list[str], dying: list[str]) -> str:
         """The variable of a step's output (``named``: a skip starts from it)."""
-        if named and _IDENT.match(label) and not keyword.iskeyword(label):
-            out = self.fresh(label)
+        if named:
+            # A quoted label ("block1-0") names its variable block1_0.
+            out = self.fresh(re.sub(r"\W", "_", label, flags=re.ASCII))
             self.labelled.add(out)
             return out
         if in_vars and in_vars[0] in dying:
@@ -889,14 +882,42 @@ class _ForwardWriter:
         path = self.path
         plan = self.plan()
         names = _Variables(-1 in plan.last_use)
+        params = ["x: torch.Tensor"]
+        for value, node in plan.entries:
+            names.var[value] = names.fresh(self.var_base(node))
+            names.labelled.add(names.var[value])
+            params.append(f"{names.var[value]}: torch.Tensor")
         last_step = plan.real[-1] if plan.real else -1
-        lines: list[_Line] = [_Line("def forward(self, x: torch.Tensor) -> torch.Tensor:")]
+        outputs = self.cg.outputs if path == "" else {}
+        if outputs:
+            returns = "dict[str, torch.Tensor]"
+        elif plan.finals:
+            returns = "tuple[" + ", ".join(["torch.Tensor"] * (1 + len(plan.finals))) + "]"
+        else:
+            returns = "torch.Tensor"
+        lines = [_Line(f"def forward(self, {', '.join(params)}) -> {returns}:")]
         if path == "":
             lines.append(_Line(INDENT + self.cg.forward_doc()))
         for i in plan.real:
             lines += self.step(plan, i, names, i == last_step)
-        lines.append(_Line(INDENT + f"return {names.var[plan.final]}"))
+        if outputs:
+            values = [plan.final, *plan.finals]
+            items = ", ".join(
+                f"{name!r}: {names.var[v]}" for name, v in zip(outputs, values, strict=True)
+            )
+            lines.append(_Line(INDENT + f"return {{{items}}}"))
+        else:
+            returned = [names.var[v] for v in (plan.final, *plan.finals)]
+            lines.append(_Line(INDENT + f"return {', '.join(returned)}"))
         return lines
+
+    def var_base(self, node: str) -> str:
+        """A variable name for a value read across scopes: its label (``layer3``)."""
+        name = str(self.nodes[node].get("name", ""))
+        scope = str(self.nodes[node].get("scope", ""))
+        if not _IDENT.match(name) or keyword.iskeyword(name):
+            name = scope.rpartition(".")[2]
+        return name if _IDENT.match(name) and not keyword.iskeyword(name) else "value"
 
     def ends(self) -> tuple[str, str]:
         """The nodes whose values enter and leave the scope."""
@@ -912,13 +933,26 @@ class _ForwardWriter:
         start, end = self.ends()
         plan = _Plan([u for u in self.cg.units[path] if u.kind != "gate"])
         defs: dict[str, int] = {start: -1}
+        for k, node in enumerate(self.cg.imports.get(path, ())):
+            defs[node] = -2 - k
+            plan.entries.append((-2 - k, node))
+        finals = self.final_nodes()
+        # Steps no output depends on are skipped, unless the scope's own results are unused
+        # (a class whose forward the model never calls still computes them).
+        live = self.cg.live
+        prune = all(n in live for n in (end, *finals))
+        extra_id = len(plan.steps)
+        dead: set[int] = set()
         for i, unit in enumerate(plan.steps):
             out, inputs = self.step_inputs(unit)
+            exported = self.cg.exports.get(unit.key, []) if unit.kind == "scope" else []
+            if prune and out not in live and not any(n in live for n in exported):
+                dead.add(i)
             row = []
             for n in inputs:
-                if n not in defs:
+                if n not in defs and i not in dead:
                     raise _internal(n, f"it is read in scope {path!r} but not defined there")
-                row.append(defs[n])
+                row.append(defs.get(n, -1))
             plan.reads.append(row)
             plan.read_nodes.append(inputs)
             plan.defines.append(out)
@@ -927,17 +961,30 @@ class _ForwardWriter:
                 defs[out] = row[0]
             else:
                 defs[out] = i
-        if end not in defs:
-            raise _internal(end, f"the output of scope {path!r} is not defined there")
+            for node in exported:
+                plan.extra.setdefault(i, []).append((extra_id, node))
+                defs[node] = extra_id
+                extra_id += 1
+        for node in (end, *finals):
+            if node not in defs:
+                raise _internal(node, f"the output of scope {path!r} is not defined there")
         plan.final = defs[end]
-        plan.real = [i for i in range(len(plan.steps)) if i not in plan.alias]
+        plan.finals = [defs[n] for n in finals]
+        plan.real = [i for i in range(len(plan.steps)) if i not in plan.alias and i not in dead]
         for i in plan.real:
             for v, n in zip(plan.reads[i], plan.read_nodes[i], strict=True):
                 plan.last_use[v] = i
                 if self.reads_as_skip(plan.steps[i], n):
                     plan.skip_read.add(v)
-        plan.last_use[plan.final] = len(plan.steps)
+        for v in (plan.final, *plan.finals):
+            plan.last_use[v] = len(plan.steps)
         return plan
+
+    def final_nodes(self) -> list[str]:
+        """What the scope returns besides its output: exports, or the model's other outputs."""
+        if self.path == "":
+            return list(self.cg.outputs.values())[1:]
+        return list(self.cg.exports.get(self.path, ()))
 
     def step(self, plan: _Plan, i: int, names: _Variables, last: bool) -> list[_Line]:
         """The lines of step ``i``, then the ``del`` of inputs that die there."""
@@ -956,6 +1003,11 @@ class _ForwardWriter:
         released = [name for name in dying if name != out_var]
         names.release(released)
         names.var[i] = out_var
+        extra_vars = []
+        for value, extra_node in plan.extra.get(i, ()):
+            names.var[value] = names.fresh(self.var_base(extra_node))
+            names.labelled.add(names.var[value])
+            extra_vars.append(names.var[value])
         prefix = f"{self.path}." if self.path else ""
         rel = node[len(prefix) :] if node.startswith(prefix) else node
         temps = Namespace(names.live | set(names.free) | names.labelled | set(in_vars))
@@ -963,7 +1015,8 @@ class _ForwardWriter:
         in_place = (
             bool(in_vars) and out_var == in_vars[0] and self.can_merge_in_place(unit, plan, i)
         )
-        step = self.step_lines(unit, node, out_var, in_vars, temps, in_place)
+        outs = ", ".join([out_var, *extra_vars])
+        step = self.step_lines(unit, node, outs, in_vars, temps, in_place)
         lines: list[_Line] = []
         for k, (text, is_value) in enumerate(step):
             if k == len(step) - 1 and len(step) > 1 and not last:
@@ -1059,7 +1112,7 @@ class _ForwardWriter:
             info = self.cg.scopes[unit.key]
             if info.input is None or info.output is None:
                 raise _internal(unit.key, "the scope has no input or output")
-            return info.output, [info.input]
+            return info.output, [info.input, *self.cg.imports.get(unit.key, ())]
         node = unit.key
         op = self.ops[node]
         reads = op.reads if op is not None else "input"
@@ -1093,7 +1146,7 @@ class _ForwardWriter:
     ) -> list[tuple[str, bool]]:
         """The source lines of one step; the flag marks the line that completes the value."""
         if unit.kind == "scope":
-            return [(f"{out} = {child_ref(unit.name)}({ins[0]})", True)]
+            return [(f"{out} = {child_ref(unit.name)}({', '.join(ins)})", True)]
         data = self.nodes[node]
         if self.cg.is_module_node(node):
             module = child_ref(str(data["name"]))
@@ -1112,6 +1165,54 @@ class _ForwardWriter:
             for text, _ in lines:
                 _check_statement(text, f"{op.kind} '{op.name}' at {node!r}")
         return lines
+
+
+def scope_crossings(
+    graph: nx.DiGraph, scopes: dict[str, ScopeInfo]
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """What each scope returns besides its output, and reads besides its input.
+
+    A value read outside the scope that defines it (a tap such as
+    ``backbone.layer3``, or a model output inside a group) is an export of
+    every scope between; a value a scope reads from outside, other than its
+    input, is an import. Both in node order.
+
+    >>> import resdsl
+    >>> g = resdsl.loads("model m() {\\n input [3, 8, 8]\\n b: { c: conv(4, 1); relu }\\n"
+    ...     " conv(2, 1) from b.c\\n}").graph()
+    >>> scope_crossings(g, g.graph["scopes"])
+    ({'b': ['b.c']}, {})
+    """
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    live = live_nodes(graph)
+    exports: dict[str, set[str]] = {}
+    imports: dict[str, set[str]] = {}
+    nodes = graph.nodes
+    outputs = list(graph.graph.get("outputs", {}).values())[1:]
+    reads = [(u, v, str(nodes[v]["parent"])) for u, v in graph.edges]
+    reads += [(n, n, "") for n in outputs]
+    for u, v, reader in reads:
+        inside_u = _chain(str(nodes[u]["parent"])) if nodes[u]["role"] != "input" else set()
+        inside_v = _chain(reader)
+        for path in inside_u - inside_v:
+            if u != scopes[path].output and v in live:
+                exports.setdefault(path, set()).add(u)
+        for path in inside_v - inside_u:
+            if u != scopes[path].input:
+                imports.setdefault(path, set()).add(u)
+    return (
+        {k: sorted(v, key=order.__getitem__) for k, v in exports.items()},
+        {k: sorted(v, key=order.__getitem__) for k, v in imports.items()},
+    )
+
+
+def _chain(parent: str) -> set[str]:
+    """A scope path and every scope above it, without the model (``a.b`` -> ``{a.b, a}``)."""
+    out: set[str] = set()
+    while parent:
+        out.add(parent)
+        parent = _parent_of(parent)
+    return out
 
 
 # ---------------------------------------------------------------- output

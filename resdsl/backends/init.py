@@ -44,9 +44,10 @@ from typing import Any
 import networkx as nx
 
 from resdsl.diagnostics import ResdslError
+from resdsl.ir.names import INIT_SCHEMES
 from resdsl.ops import Merge, node_op
 
-SCHEMES = ("default", "kaiming")
+SCHEMES = INIT_SCHEMES
 
 #: Norm ops and the argument that says whether they have a weight.
 NORM_AFFINE = {

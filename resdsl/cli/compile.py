@@ -232,7 +232,9 @@ def _onnx_export(module: torch.nn.Module, x: torch.Tensor, path: Path) -> None:
     torch.onnx.export(module, (x,), str(path))
 
 
-def _shape(t: torch.Tensor) -> str:
+def _shape(t: torch.Tensor | dict[str, torch.Tensor]) -> str:
+    if isinstance(t, dict):  # a model with `output` lines returns its outputs by name
+        return "{" + ", ".join(f"{k}: {_shape(v)}" for k, v in t.items()) + "}"
     return "[" + ", ".join(str(d) for d in t.shape) + "]"
 
 

@@ -44,18 +44,37 @@ class SymDim(int):
     """An ``int`` (the sample size) that remembers how it was computed."""
 
     expr: DimExpr
+    #: How many size-changing steps lie between the input symbols and this size
+    #: (0 for a symbol itself).
+    depth: int
 
-    def __new__(cls, value: int, expr: DimExpr) -> SymDim:
+    def __new__(cls, value: int, expr: DimExpr, depth: int = 1) -> SymDim:
         obj = super().__new__(cls, value)
         obj.expr = expr
+        obj.depth = depth
         return obj
 
     def __repr__(self) -> str:
         return int.__repr__(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (SymDim, (int(self), self.expr))
+        return (SymDim, (int(self), self.expr, self.depth))
 
+
+def depth_of(d: int) -> int:
+    """The depth of a size's expression (:attr:`SymDim.depth`), 0 for a plain number.
+
+    The functions over expressions recurse through them, so the elaborator
+    bounds it (``Limits.max_size_depth``).
+
+    >>> depth_of(window(window(symbol("H", 64), 2, 2), 2, 2)), depth_of(7)
+    (2, 0)
+    """
+    return d.depth if isinstance(d, SymDim) else 0
+
+
+MAX_SIZE = 2**63 - 1
+"""The largest size of a dimension (PyTorch's sizes are 64-bit)."""
 
 Dim = int  # a SymDim is an int; annotations say Dim where a symbolic one may appear
 Shape = tuple[int, ...]
@@ -63,7 +82,7 @@ Shape = tuple[int, ...]
 
 def symbol(name: str, sample: int) -> SymDim:
     """The input dimension ``name`` at its sample size."""
-    return SymDim(sample, ("sym", name, sample))
+    return SymDim(sample, ("sym", name, sample), 0)
 
 
 def expr_of(d: int) -> DimExpr | int:
@@ -104,7 +123,7 @@ def window(
         return value
     if stride == 1 and not ceil_mode and pad_total == eff - 1:
         return n  # a 'same' window: the size and its expression are unchanged
-    return SymDim(value, ("win", n.expr, pad_total, padding, eff, stride, ceil_mode))
+    return SymDim(value, ("win", n.expr, pad_total, padding, eff, stride, ceil_mode), n.depth + 1)
 
 
 def affine(n: int, m: int, c: int) -> int:
@@ -114,7 +133,7 @@ def affine(n: int, m: int, c: int) -> int:
         return value
     if m == 1 and c == 0:
         return n
-    return SymDim(value, ("lin", n.expr, m, c))
+    return SymDim(value, ("lin", n.expr, m, c), n.depth + 1)
 
 
 def scaled(n: int, factor: float | Fraction) -> int:
@@ -125,7 +144,7 @@ def scaled(n: int, factor: float | Fraction) -> int:
     value = int(n) * f.numerator // f.denominator
     if not isinstance(n, SymDim):
         return value
-    return SymDim(value, ("scale", n.expr, f.numerator, f.denominator))
+    return SymDim(value, ("scale", n.expr, f.numerator, f.denominator), n.depth + 1)
 
 
 def minimum(a: int, b: int) -> int:
@@ -150,7 +169,7 @@ def _pair(op: str, a: int, b: int, value: int) -> int:
     ea, eb = expr_of(a), expr_of(b)
     if ea == eb:
         return a
-    return SymDim(value, (op, ea, eb))
+    return SymDim(value, (op, ea, eb), max(depth_of(a), depth_of(b)) + 1)
 
 
 def evaluate(
@@ -243,6 +262,8 @@ def describe(d: int, domain: Mapping[str, SizeDomain] | None = None) -> str:
 @lru_cache(maxsize=8192)
 def _describe(expr: DimExpr, value: int) -> str:
     names = symbols_of(expr)
+    if expr[0] == "mul" and len(names) > 1:  # flattened sizes: 3*H*W, W*H ...
+        return "*".join(_factor(part) for part in _factors(expr))
     rate = slope(expr)
     if len(names) != 1 or rate is None or rate == 0:
         return str(value)
@@ -258,6 +279,32 @@ def _describe(expr: DimExpr, value: int) -> str:
     if den == 1:
         return head if c == 0 else f"{head}{c:+d}"
     return f"{head}/{den}" if c == 0 else f"({head}{c:+d})/{den}"
+
+
+def _factors(expr: DimExpr | int) -> list[DimExpr | int]:
+    """The factors of nested products, in order: ``(mul, (mul, 3, H), W)`` -> ``[3, H, W]``."""
+    if isinstance(expr, tuple) and expr[0] == "mul":
+        return [*_factors(expr[1]), *_factors(expr[2])]
+    return [expr]
+
+
+def _factor(part: DimExpr | int) -> str:
+    """One factor of a product, parenthesised when its form has an operator of its own."""
+    if isinstance(part, int):
+        return str(part)
+    text = _describe(part, evaluate(part, _samples(part)))
+    return text if text.replace("/", "").replace("*", "").isalnum() else f"({text})"
+
+
+def _samples(expr: DimExpr) -> dict[str, int]:
+    """The sample value of every symbol in an expression."""
+    if expr[0] == "sym":
+        return {expr[1]: int(expr[2])}
+    out: dict[str, int] = {}
+    for part in expr[1:]:
+        if isinstance(part, tuple):
+            out |= _samples(part)
+    return out
 
 
 def _sample_of(expr: DimExpr) -> int:

@@ -19,6 +19,9 @@ Graph attributes (``g.graph``):
   the same edges among them), so a back end may build or draw one and reuse it;
   different keys may still have the same structure. Other scopes have ``None``.
 - ``constraints``: ``[Constraint]``, the conditions on symbolic sizes.
+- A scope's ``params`` (:class:`ParamTensor`) are learnable tensors of its
+  module that no node owns (``param NAME [dims] = INIT``); nodes and merges
+  of that scope use them by name.
 - ``valid_sizes``, ``params``, ``macs``: filled by the passes.
 
 Nodes are inserted in execution order (a topological order in which every
@@ -36,13 +39,15 @@ sequence reads as written). Node attributes:
 - ``parent``: the scope the node belongs to (``layer1.0``; ``""`` for the model).
 - ``name``: the node's name inside its parent (a label or a position).
 - ``role``: ``"input"``, ``"layer"``, ``"shortcut"`` (a shortcut projection or
-  zero-padding on a skip path), ``"align"``, ``"merge"``.
+  zero-padding on a skip path), ``"align"``, ``"merge"``, ``"split"`` (an arm's
+  share of a ``parallel``'s input), ``"resize"`` (``upsample(size=shape(REF))``).
 - ``span``: the spec text it came from.
 - ``shape``: its output shape without batch, ``int`` or ``SymDim`` per dimension.
 - ``params``, ``macs``: static costs (filled by :mod:`resdsl.passes.costs`).
 
-Edge attributes: ``kind`` is ``"main"`` (sequence) or ``"skip"`` (a skip
-path, from the source value through any shortcut into the merge); skip edges
+Edge attributes: ``kind`` is ``"main"`` (sequence), ``"skip"`` (a skip
+path, from the source value through any shortcut into the merge) or ``"size"``
+(a resize reads only the shape of that input: no path runs along it); skip edges
 also carry ``merge`` (the name of the merge op in the registry: ``"add"``,
 ``"concat"``, ``"mul"``, or a user's), ``shortcut`` (what elaboration resolved
 the skip's shortcut to: a shortcut op's name, ``"identity"``, ``"projection"``
@@ -70,6 +75,27 @@ from resdsl.source import Span
 ScopeKind = Literal["model", "block", "group", "shortcut"]
 
 
+@dataclass(frozen=True)
+class ParamTensor:
+    """A learnable tensor declared with ``param NAME [dims] = INIT`` on a scope.
+
+    ``init`` is ``"fill"`` (every element ``value``: a number, ``zeros``,
+    ``ones``) or ``"normal"`` (mean 0, standard deviation ``value``).
+    """
+
+    shape: tuple[int, ...]
+    init: Literal["fill", "normal"]
+    value: float
+    span: Span
+
+    @property
+    def numel(self) -> int:
+        out = 1
+        for d in self.shape:
+            out *= d
+        return out
+
+
 @dataclass
 class ScopeInfo:
     """A named scope: the model, a block instance, a group, or a skip's shortcut."""
@@ -83,6 +109,8 @@ class ScopeInfo:
     output: str | None = None  # node id of the value flowing out
     #: For block instances: equal keys, equal structure (see the module docstring).
     instance: str | None = None
+    #: The scope's learnable tensors (``param``), by name: ``state_dict`` keys ``path.NAME``.
+    params: dict[str, ParamTensor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,6 +139,10 @@ class MergeArgs(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     scale: float | None = None
     gate: Literal["rezero"] | None = None
+    #: ``gate=NAME``: the scope's ``param`` that multiplies the residual branch.
+    gate_param: str | None = None
+    #: ``drop_path=P``: stochastic depth on the residual branch (training only).
+    drop_path: float = 0.0
 
 
 class ConcatArgs(BaseModel):
@@ -188,7 +220,7 @@ def lint(g: nx.DiGraph, ops: OpTable) -> list[Diagnostic]:
             bad(node, f"input indices {indices} are not 0..{len(indices) - 1}")
     merges = set(ops.op_names("merge"))
     for u, v, data in g.edges(data=True):
-        if data.get("kind") not in ("main", "skip"):
+        if data.get("kind") not in ("main", "skip", "size"):
             bad(v, f"edge from {u!r} has kind {data.get('kind')!r}")
         if data.get("kind") == "skip" and data.get("merge") not in merges:
             bad(v, f"skip edge from {u!r} has no merge kind")

@@ -12,9 +12,11 @@ from resdsl.ops.align import BUILTIN_ALIGNS
 from resdsl.ops.attention import Attention, Embedding
 from resdsl.ops.base import Layer, LayerArgs, Op, PathRole, ShapeError
 from resdsl.ops.conv import Conv, ConvTranspose
+from resdsl.ops.layout import LAYOUT_LAYERS
 from resdsl.ops.linear import Linear
 from resdsl.ops.merge import BUILTIN_MERGES, Merge
-from resdsl.ops.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
+from resdsl.ops.norm import BatchNorm, ChannelLayerNorm, GroupNorm, InstanceNorm, LayerNorm
+from resdsl.ops.params import PARAM_LAYERS
 from resdsl.ops.pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
 from resdsl.ops.registry import (
     get_layer,
@@ -26,8 +28,11 @@ from resdsl.ops.registry import (
     register_op,
     unregister_op,
 )
+from resdsl.ops.resize import BUILTIN_RESIZES
 from resdsl.ops.shape import Dropout, Flatten, Identity, Upsample
 from resdsl.ops.shortcut import BUILTIN_SHORTCUTS
+from resdsl.ops.shuffle import ChannelShuffle
+from resdsl.ops.split import BUILTIN_SPLITS
 
 BUILTIN_LAYERS: tuple[Layer, ...] = (
     Conv(),
@@ -35,6 +40,7 @@ BUILTIN_LAYERS: tuple[Layer, ...] = (
     BatchNorm(),
     GroupNorm(),
     LayerNorm(),
+    ChannelLayerNorm(),
     InstanceNorm(),
     Linear(),
     *ACTIVATIONS,
@@ -43,8 +49,11 @@ BUILTIN_LAYERS: tuple[Layer, ...] = (
     AdaptiveAvgPool(),
     AdaptiveMaxPool(),
     Flatten(),
+    *LAYOUT_LAYERS,
+    *PARAM_LAYERS,
     Dropout(),
     Upsample(),
+    ChannelShuffle(),
     Identity(),
     Attention(),
     Embedding(),
@@ -55,6 +64,8 @@ BUILTIN_OPS: tuple[Op, ...] = (
     *BUILTIN_MERGES,
     *BUILTIN_SHORTCUTS,
     *BUILTIN_ALIGNS,
+    *BUILTIN_SPLITS,
+    *BUILTIN_RESIZES,
 )
 for _op in BUILTIN_OPS:
     register_op(_op)

@@ -35,7 +35,7 @@ from resdsl.ir.dims import Shape
 from resdsl.ops.label import args_label
 
 #: The kinds of op; the registry keeps one namespace per kind.
-OpKind = Literal["layer", "merge", "shortcut", "align"]
+OpKind = Literal["layer", "merge", "shortcut", "align", "split", "resize"]
 #: What an op reads in ``forward``: its one input, all its inputs (a merge), or
 #: its input plus the other inputs of the concat it feeds (an alignment).
 Reads = Literal["input", "inputs", "peers"]
@@ -166,6 +166,11 @@ class Layer(Op):
     integer_input: ClassVar[bool] = False
     #: Allowed input ranks (without batch); None means any.
     ranks: ClassVar[tuple[int, ...] | None] = None
+    #: The argument that collects every positional argument (``permute(1, 2, 0)``), if any.
+    varargs: ClassVar[str | None] = None
+    #: The argument that names a ``param`` of the scope (``add_param(pos_embedding)``), if
+    #: any: elaboration checks the name and fills ``param_shape`` from the declaration.
+    param_arg: ClassVar[str | None] = None
 
     @property
     def path(self) -> PathRole:
@@ -265,7 +270,11 @@ def signature(layer: Layer) -> str:
     """
     parts = []
     for name, field in layer.Args.model_fields.items():
-        if field.is_required():
+        if field.repr is False:  # filled in by elaboration, not written
+            continue
+        if name == layer.varargs:
+            parts.append(f"*{name}")
+        elif field.is_required():
             parts.append(name)
         elif field.default is None:
             parts.append(f"[{name}]")

@@ -164,7 +164,6 @@ class Add(Merge):
     name = "add"
     Args = MergeArgs
     verb = "add"
-    options = ("shortcut", "scale", "gate")
     residual = True
     fresh_output = True
     style = SkipStyle(
@@ -204,6 +203,8 @@ class Add(Merge):
         hint = ctx.valid_sizes() or "the shortcut cannot make these shapes match"
         raise MergeError(index, mismatch(self.verb, [src, dst]), hint, recover=dst)
 
+    options = ("shortcut", "scale", "gate", "drop_path")
+
     def expression(self, args: Any, ins: list[str], emit: Emit) -> str:
         dst = ins[0]
         if isinstance(args, MergeArgs):
@@ -211,12 +212,34 @@ class Add(Merge):
                 dst = f"{emit.literal(float(args.scale))} * {dst}"
             if args.gate == "rezero":
                 dst = f"{emit.gate()} * {dst}"
+            if args.gate_param is not None:
+                dst = f"self.{args.gate_param} * {dst}"
         return " + ".join([dst, *ins[1:]])
+
+    def forward_lines(self, args: Any, out: str, ins: list[str], emit: Emit) -> list[Line]:
+        if not isinstance(args, MergeArgs) or not args.drop_path:
+            return super().forward_lines(args, out, ins, emit)
+        # Stochastic depth (torchvision's StochasticDepth(p, "row")): in training,
+        # each sample keeps its residual branch with probability 1 - p, rescaled.
+        branch = emit.temp("branch")
+        keep = emit.literal(1.0 - args.drop_path)
+        noise = f"{branch}.new_empty(({branch}.shape[0],) + (1,) * ({branch}.dim() - 1))"
+        return [
+            (f"{branch} = {self.expression(args, ins[:1], emit)}", False),
+            (
+                f"{branch} = {branch} * {noise}.bernoulli_({keep}).div_({keep}) "
+                f"if self.training else {branch}",
+                False,
+            ),
+            (f"{out} = {' + '.join([branch, *ins[1:]])}", True),
+        ]
 
     def in_place_lines(self, args: Any, out: str, ins: list[str], emit: Emit) -> list[Line] | None:
         """``out += x``, one line per skip: ``(dst + a) + b`` in the order ``dst + a + b`` adds."""
-        if getattr(args, "scale", None) is not None or self.has_gate(args):
+        if not isinstance(args, MergeArgs) or self.has_gate(args):
             return None
+        if args.scale is not None or args.gate_param is not None or args.drop_path:
+            return None  # the main path is scaled, gated or dropped first: not a plain sum into it
         lines: list[Line] = [(f"{out} += {x}", False) for x in ins[1:]]
         lines[-1] = (lines[-1][0], True)
         return lines

@@ -1,4 +1,4 @@
-"""Normalisations: ``batchnorm``, ``groupnorm``, ``layernorm``, ``instancenorm``.
+"""Normalisations: ``batchnorm``, ``groupnorm``, ``layernorm``, ``layernorm2d``, ``instancenorm``.
 
 Parameters (weight and bias) count; running statistics are buffers and do not.
 A norm sizes its parameters or buffers by the channel (or last) dimension,
@@ -136,6 +136,47 @@ class LayerNorm(Layer):
             [int(shape[-1])],
             keywords_of(args),
         )
+
+
+class ChannelLayerNormArgs(LayerArgs):
+    eps: NonNegFloat = 1e-5
+    elementwise_affine: Bool = True
+    bias: Bool = True
+
+
+class ChannelLayerNorm(Layer):
+    """``layernorm2d(eps, elementwise_affine, bias)``: a layer norm over the channels of a map.
+
+    torchvision's ``LayerNorm2d`` (ConvNeXt): on ``[C, H, W]`` it normalises
+    each position's ``C`` values, as ``nn.LayerNorm(C)`` on the channels-last
+    value: ``norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)``, the same
+    operations in the same order, so the result is identical. Its
+    ``state_dict`` holds ``weight`` and ``bias`` of size ``C``; the shape is unchanged.
+    """
+
+    name = "layernorm2d"
+    fresh_output = True  # a new tensor its backward does not keep
+    Args = ChannelLayerNormArgs
+    category = "norm"
+    ranks = (3,)
+
+    def infer(self, args: ChannelLayerNormArgs, shape: Shape) -> Shape:
+        check_rank(self.name, shape, self.ranks, hint="layernorm2d takes a feature map [C, H, W]")
+        return shape
+
+    def params(self, args: ChannelLayerNormArgs, shape: Shape) -> int:
+        if not args.elementwise_affine:
+            return 0
+        return int(shape[0]) * (2 if args.bias else 1)
+
+    def param_dims(self, args: ChannelLayerNormArgs, shape: Shape) -> tuple[int, ...]:
+        return (0,)
+
+    def torch_init(self, args: ChannelLayerNormArgs, shape: Shape) -> str:
+        return call_source("nn.LayerNorm", [int(shape[0])], keywords_of(args))
+
+    def torch_call(self, module: str, x: str, args: ChannelLayerNormArgs, shape: Shape) -> str:
+        return f"{module}({x}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)"
 
 
 class InstanceNormArgs(LayerArgs):

@@ -29,7 +29,9 @@ from typing import Any, Literal, cast, get_args, overload
 from resdsl.ops.align import Align
 from resdsl.ops.base import Layer, Op, OpKind
 from resdsl.ops.merge import Merge
+from resdsl.ops.resize import Resize
 from resdsl.ops.shortcut import Shortcut
+from resdsl.ops.split import Split
 
 KINDS: tuple[OpKind, ...] = get_args(OpKind)
 #: The base class each kind's definitions derive from.
@@ -38,10 +40,14 @@ BASES: dict[OpKind, type[Op]] = {
     "merge": Merge,
     "shortcut": Shortcut,
     "align": Align,
+    "split": Split,
+    "resize": Resize,
 }
 
 _OPS: dict[str, dict[str, Op]] = {kind: {} for kind in KINDS}
-_LAYERS, _MERGES, _SHORTCUTS, _ALIGNS = (_OPS[k] for k in ("layer", "merge", "shortcut", "align"))
+_LAYERS, _MERGES, _SHORTCUTS, _ALIGNS, _SPLITS, _RESIZES = (
+    _OPS[k] for k in ("layer", "merge", "shortcut", "align", "split", "resize")
+)
 
 
 def register_op(op: Op, *, replace: bool = False) -> None:
@@ -77,6 +83,10 @@ def get_op(name: str, kind: Literal["merge"]) -> Merge | None: ...
 def get_op(name: str, kind: Literal["shortcut"]) -> Shortcut | None: ...
 @overload
 def get_op(name: str, kind: Literal["align"]) -> Align | None: ...
+@overload
+def get_op(name: str, kind: Literal["split"]) -> Split | None: ...
+@overload
+def get_op(name: str, kind: Literal["resize"]) -> Resize | None: ...
 def get_op(name: str, kind: OpKind) -> Op | None:
     """The op of a kind by name, or None."""
     return _OPS[kind].get(name)
@@ -120,6 +130,10 @@ def node_op(data: Mapping[str, Any]) -> Op | None:
         return _MERGES.get(name)  # type: ignore[arg-type]
     if role == "align":
         return _ALIGNS.get(name)  # type: ignore[arg-type]
+    if role == "split":
+        return _SPLITS.get(name)  # type: ignore[arg-type]
+    if role == "resize":
+        return _RESIZES.get(name)  # type: ignore[arg-type]
     if role == "shortcut":
         found = _SHORTCUTS.get(name)  # type: ignore[arg-type]
         if found is not None and cast(Shortcut, found).builds == "node":

@@ -109,7 +109,7 @@ UpsampleMode = Literal[
 ]
 
 #: The modes that need a given rank ([C, L] = 1 spatial dimension, ...).
-_MODE_SPATIAL = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+MODE_SPATIAL = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
 class UpsampleArgs(LayerArgs):
@@ -121,7 +121,7 @@ class UpsampleArgs(LayerArgs):
     @classmethod
     def _interpolating_only(cls, value: bool | None, info: ValidationInfo) -> bool | None:
         mode = info.data.get("mode")
-        if value is not None and mode is not None and mode not in _MODE_SPATIAL:
+        if value is not None and mode is not None and mode not in MODE_SPATIAL:
             raise PydanticCustomError(
                 "align_corners_mode",
                 "align_corners can only be set with mode 'linear', 'bilinear', 'bicubic' or "
@@ -146,12 +146,14 @@ class Upsample(Layer):
     name = "upsample"
     Args = UpsampleArgs
     category = "shape"
+    #: ``upsample(size=shape(REF), mode=..., align_corners=...)`` is this resize op instead.
+    resize_op = "interpolate"
     ranks = (2, 3, 4)
 
     def infer(self, args: UpsampleArgs, shape: Shape) -> Shape:
         rank_suffix(self.name, shape, self.ranks)
         n = len(shape) - 1
-        need = _MODE_SPATIAL.get(args.mode)
+        need = MODE_SPATIAL.get(args.mode)
         if need is not None and need != n:
             raise ShapeError(
                 f"mode '{args.mode}' needs {need} spatial dimension{'s' if need > 1 else ''}, "
@@ -171,7 +173,14 @@ class Upsample(Layer):
             )
         out: list[int] = [shape[0]]
         for axis, (size, factor) in enumerate(zip(shape[1:], factors, strict=True)):
-            value = math.floor(float(int(size)) * factor)
+            product = float(int(size)) * factor
+            if not product < dims.MAX_SIZE:  # also infinity, and NaN
+                raise ShapeError(
+                    f"the output size {int(size)} * {factor} in spatial dimension {axis + 1} "
+                    f"is too large (more than 64 bits)",
+                    arg="scale_factor",
+                )
+            value = math.floor(product)
             if value < 1:
                 raise ShapeError(
                     f"the output size floor({int(size)} * {factor}) = {value} in spatial "

@@ -12,7 +12,7 @@ import networkx as nx
 
 from resdsl.ir.dims import SymDim, expr_of
 from resdsl.ir.graph import Constraint, ScopeInfo, new_graph
-from resdsl.semantics.context import Scope, too_many_nodes
+from resdsl.semantics.context import Scope, Val, size_too_deep, too_many_nodes, too_many_steps
 from resdsl.source import Span
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ class GraphBuilder:
         self.limits = limits
         self.graph = new_graph("")
         self.node_count = 0
+        self.steps = 0
         #: The statement being elaborated, for a limit error without a span of its own.
         self.current_span: Span | None = None
         self.nodes: dict[str, dict[str, Any]] = {}
@@ -34,6 +35,17 @@ class GraphBuilder:
         self.created: list[str] = []
         self.created_scopes: list[str] = []
         self._constraint_keys: set[tuple[Any, ...]] = set()
+        self._suffixes: dict[str, int] = {}
+        #: Every labelled value by its dotted path (``backbone.layer3``): what
+        #: ``from`` and ``output`` may tap inside labelled children.
+        self.labelled: dict[str, Val] = {}
+        self.created_labels: list[str] = []
+
+    def label_value(self, path: str, value: Val) -> None:
+        """Record the value a labelled statement produced (after its merges)."""
+        if path not in self.labelled:
+            self.created_labels.append(path)
+        self.labelled[path] = value
 
     @property
     def scopes(self) -> dict[str, ScopeInfo]:
@@ -45,10 +57,19 @@ class GraphBuilder:
         if self.node_count > self.limits.max_nodes:
             raise too_many_nodes(self.limits, span or self.current_span)
 
+    def count_step(self, span: Span | None) -> None:
+        """One more statement expanded: elaboration stops past ``limits.max_steps``."""
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise too_many_steps(self.limits, span or self.current_span)
+
     def add_node(self, node: str, where: Scope, **attrs: Any) -> str:
         self.node_count += 1  # count_node, inline: this runs for every node
         if self.node_count > self.limits.max_nodes:
             raise too_many_nodes(self.limits, attrs.get("span") or self.current_span)
+        for d in attrs.get("shape") or ():
+            if d.__class__ is SymDim and d.depth > self.limits.max_size_depth:
+                raise size_too_deep(self.limits, attrs.get("span") or self.current_span)
         attrs.setdefault("parent", where.path)
         self.nodes[node] = attrs
         self.preds[node] = []
@@ -79,10 +100,19 @@ class GraphBuilder:
         self.graph.graph["constraints"].append(Constraint(kind, a, b, node, what))  # type: ignore[arg-type]
 
     def fresh_id(self, base: str) -> str:
-        node, k = base, 1
+        """``base``, or ``base2``, ``base3``... if taken: the next free one, in constant time.
+
+        The suffix tried last for each base is remembered, so a scope with
+        thousands of statements of one name does not search from 2 each time.
+        """
+        if base not in self.nodes:
+            return base
+        k = self._suffixes.get(base, 1)
+        node = base
         while node in self.nodes:
             k += 1
             node = f"{base}{k}"
+        self._suffixes[base] = k
         return node
 
     def finish(self) -> nx.DiGraph:

@@ -9,6 +9,7 @@ instance built before, see :mod:`resdsl.semantics.stamping`).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -21,6 +22,7 @@ from resdsl.ir.graph import ScopeInfo
 from resdsl.ops import Layer, ShapeError, get_layer, layer_names
 from resdsl.ops.base import format_shape, signature
 from resdsl.ops.registry import node_op
+from resdsl.semantics import params
 from resdsl.semantics.binding import int_hint
 from resdsl.semantics.context import (
     POISON,
@@ -34,7 +36,7 @@ from resdsl.semantics.context import (
     freeze,
 )
 from resdsl.semantics.expr import BlockRef, Env, EvalError, Value, evaluate, show
-from resdsl.semantics.stamping import instance_key
+from resdsl.semantics.stamping import Variant, drop_path_params, instance_key
 from resdsl.source import Span
 from resdsl.syntax import ast
 
@@ -53,6 +55,10 @@ class Calls(ElabPart):
         #: Validated arguments by layer and values, whatever the input: `relu` or
         #: `batchnorm(64)` recur on many shapes (38 of ResNet-50's 63 validations).
         self.args_memo: dict[tuple[Any, ...], Any] = {}
+        #: Varargs calls packed into one list argument, by statement (see packed_varargs).
+        self.packed_calls: dict[int, tuple[ast.Call, ast.Call]] = {}
+        #: Per block: its parameters used only as drop_path= (see drop_path_params).
+        self.drop_only: dict[str, dict[str, str]] = {}
 
     def callee(self, name: str, env: Env) -> Layer | BlockRef | None:
         """What a call's name means: a block variable, a block, or a layer."""
@@ -82,6 +88,10 @@ class Calls(ElabPart):
             return POISON
         if isinstance(target, BlockRef):
             return self.instantiate(target, item, scope, current)
+        if getattr(target, "resize_op", None) and any(a.name == "size" for a in stmt.args):
+            return self.el.parallels.resize(item, target, scope, current)
+        if target.varargs is not None:
+            stmt = self.packed(target, stmt)
         values = self.layer_args(target, stmt, item.env, scope)
         if values is None:
             return POISON
@@ -96,6 +106,14 @@ class Calls(ElabPart):
         return did_you_mean(name, candidates) or LIST_LAYERS_HINT
 
     # ------------------------------------------------------------ layers
+
+    def packed(self, layer: Layer, stmt: ast.Call) -> ast.Call:
+        """The call with its varargs packed, built once per statement (blocks repeat)."""
+        found = self.packed_calls.get(id(stmt))
+        if found is None or found[0] is not stmt:
+            found = (stmt, packed_varargs(layer, stmt))
+            self.packed_calls[id(stmt)] = found
+        return found[1]
 
     def layer_args(
         self, layer: Layer, stmt: ast.Call, env: Env, scope: Scope
@@ -119,6 +137,13 @@ class Calls(ElabPart):
         )
         values: dict[str, Value] = {}
         for name, arg in matched:
+            if name == layer.param_arg:
+                found = params.lookup(self.ctx, scope, arg.value, f"{layer.name}'s param")
+                if found is None:
+                    ok = False
+                else:
+                    values[name], values["param_shape"] = found[0], found[1].shape
+                continue
             try:
                 value = evaluate(arg.value, env, scope)
             except EvalError as err:
@@ -182,6 +207,7 @@ class Calls(ElabPart):
             return POISON
         try:
             shape = layer.infer(args, current.shape)
+            _check_sizes(shape)
         except ShapeError as err:
             expr = _arg_expr(stmt, layer, err.arg) if err.arg else None
             where = expr.span if expr is not None else span
@@ -280,11 +306,15 @@ class Calls(ElabPart):
         stamper = self.el.stamper
         key = instance = None
         if current.node is not None and current.shape is not None:
-            key = stamper.key(ref.name, bound, current, scope)
+            instance = instance_key(ref.name, bound, current.shape, scope.role)
+            variable = self.drop_path_params(ref.name, bdef.body)
+            variant = _variant(bound, variable, instance)
+            # Instances that differ only in drop_path= probabilities share a template.
+            shared = {k: None if k in variable and variant else v for k, v in bound.items()}
+            key = stamper.key(ref.name, shared, current, scope)
             template = stamper.find(key)
             if template is not None:
-                return stamper.stamp(template, path, stmt.span, current)
-            instance = instance_key(ref.name, bound, current.shape, scope.role)
+                return stamper.stamp(template, path, stmt.span, current, variant)
         info = self.graph.add_scope(
             ScopeInfo(
                 path,
@@ -315,6 +345,13 @@ class Calls(ElabPart):
             stamper.remember(key, mark, errors, path, current.node, out)  # type: ignore[arg-type]
         return out
 
+    def drop_path_params(self, block: str, body: tuple[ast.Stmt, ...]) -> dict[str, str]:
+        """:func:`resdsl.semantics.stamping.drop_path_params` of a block, worked out once."""
+        found = self.drop_only.get(block)
+        if found is None:
+            found = self.drop_only[block] = drop_path_params(body)
+        return found
+
     def check_nesting(self, ref: BlockRef, stmt: ast.Call, scope: Scope) -> bool:
         """A block may not contain itself, and blocks nest at most ``max_depth`` deep."""
         if ref.name in scope.stack:
@@ -338,6 +375,35 @@ class Calls(ElabPart):
                 )
             )
         return True
+
+
+def _variant(bound: dict[str, Value], variable: dict[str, str], instance: str) -> Variant | None:
+    """The instance's drop_path= probabilities, if every one is valid (else it elaborates
+    in full, which reports the bad one)."""
+    if not variable:
+        return None
+    drop_paths: dict[str, float] = {}
+    for name, node in variable.items():
+        value = bound.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+            return None
+        drop_paths[node] = float(value)
+    return Variant(dict(bound), instance, drop_paths)
+
+
+def packed_varargs(layer: Layer, stmt: ast.Call) -> ast.Call:
+    """``permute(1, 2, 0)`` as ``permute([1, 2, 0])``: a varargs layer's positional arguments
+    become one list (a single list argument is already one)."""
+    positional = [a for a in stmt.args if a.name is None]
+    if layer.varargs is None or not positional:
+        return stmt
+    if len(positional) == 1 and isinstance(positional[0].value, ast.ListExpr):
+        return stmt
+    first, last = positional[0].span, positional[-1].span
+    span = first.source.span(first.start, last.end)
+    packed = ast.Arg(None, ast.ListExpr(tuple(a.value for a in positional), span), span)
+    keywords = tuple(a for a in stmt.args if a.name is not None)
+    return replace(stmt, args=(packed, *keywords))
 
 
 def _literal_problem(value: Value) -> str | None:
@@ -402,6 +468,13 @@ def _pydantic_message(layer: str, field: str, e: Any, values: dict[str, Value]) 
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return f"argument '{field}' of {layer}: {e['msg'].lower()}, got {got}"
     return f"argument '{field}' of {layer}: {e['msg'].lower()} (got {got})"
+
+
+def _check_sizes(shape: Shape) -> None:
+    """Refuse an output size beyond 64 bits: PyTorch could not hold it."""
+    for axis, size in enumerate(shape):
+        if size > dims.MAX_SIZE:
+            raise ShapeError(f"its output size {size} in dimension {axis} is beyond 64 bits")
 
 
 #: Where an index-taking layer (``embedding``) may stand; docs/language.md section 7.

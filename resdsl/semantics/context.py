@@ -57,16 +57,45 @@ def too_many_nodes(limits: Limits, span: Span | None) -> Abort:
     )
 
 
+def too_many_steps(limits: Limits, span: Span | None) -> Abort:
+    """The error for a model whose statements expand more than ``limits.max_steps`` times."""
+    return Abort(
+        Diagnostic(
+            "too-many-steps",
+            f"elaborating this model expands more than {limits.max_steps:,} statements",
+            span,
+            hint="reduce repeat counts, or raise the limit (Limits(max_steps=...))",
+        )
+    )
+
+
+def size_too_deep(limits: Limits, span: Span | None) -> Abort:
+    """The error for a symbolic size computed through more than ``limits.max_size_depth`` steps."""
+    return Abort(
+        Diagnostic(
+            "too-deep",
+            f"this size is computed from the input's symbolic size through more than "
+            f"{limits.max_size_depth} size-changing layers",
+            span,
+            hint="give the input a fixed size, or raise the limit (Limits(max_size_depth=...))",
+        )
+    )
+
+
 @dataclass
 class Item:
     """A statement of a scope after ``repeat``/``if``/``let`` are expanded."""
 
-    kind: str  # "call", "group", "skip"
+    kind: str  # "call", "group", "skip", "parallel"
     stmt: Any
     env: Env
     name: str = ""
     position: int = -1
     span: Span | None = None
+    #: ``STATEMENT from REF``: the value the statement reads instead of the one before it.
+    source: ast.Ref | None = None
+    #: An unlabelled ``parallel``: the items of each arm, named in the enclosing scope.
+    arms: list[list[Item]] | None = None
 
 
 @dataclass
@@ -84,6 +113,8 @@ class Scope:
     #: Set inside a shortcut: the edges built there are part of a skip path.
     skip_edge: dict[str, str] | None = None
     values: dict[str, Val] = field(default_factory=dict)
+    #: Every named statement of the scope (built or not yet): what ``from`` may name.
+    names: dict[str, Item] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
@@ -109,6 +140,17 @@ class Scope:
                 )
             val = self.values[name]
         if val.shape is None:
+            if not self.path and val.node is None:
+                # The scope of model parameters, aliases and input sizes: no value exists yet.
+                raise EvalError(
+                    Diagnostic(
+                        "shape-unavailable",
+                        "shapes are not available here: nothing is built yet",
+                        ref.span,
+                        hint="channels() and shape() can be used in layer arguments and "
+                        "'let' values inside a body",
+                    )
+                )
             raise Poisoned()
         return val.shape
 
@@ -121,6 +163,8 @@ class ElabContext:
     limits: Limits
     graph: GraphBuilder
     collector: Collector = field(default_factory=Collector)
+    #: ``(scope path, name)`` of params whose declaration failed (reported once, there).
+    failed_params: set[tuple[str, str]] = field(default_factory=set)
 
     def error(
         self,

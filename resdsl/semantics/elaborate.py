@@ -36,12 +36,14 @@ from resdsl.diagnostics import Collector, Diagnostic, did_you_mean
 from resdsl.ir import dims
 from resdsl.ir.dims import Shape, SymDim
 from resdsl.ir.graph import NoArgs, ScopeInfo
+from resdsl.ir.names import init_problem
 from resdsl.semantics.assembly import GraphBuilder
 from resdsl.semantics.binding import Binder
 from resdsl.semantics.calls import Calls, check_index_input
-from resdsl.semantics.context import POISON, Abort, ElabContext, Scope, Val
+from resdsl.semantics.context import POISON, Abort, ElabContext, Poisoned, Scope, Val
 from resdsl.semantics.expr import Env, EvalError, Value, evaluate, show
 from resdsl.semantics.merges import Merger, fill_size_hints
+from resdsl.semantics.parallels import Parallels
 from resdsl.semantics.shortcuts import Shortcuts
 from resdsl.semantics.skips import SkipResolver
 from resdsl.semantics.stamping import Stamper
@@ -59,6 +61,16 @@ class Limits(BaseModel):
     model_config = ConfigDict(frozen=True)
     max_nodes: int = 100_000
     max_depth: int = 64
+    #: Statements expanded (each copy of a ``repeat`` body and each of its
+    #: statements counts, ``let`` and ``skip`` included): bounds the work of
+    #: specs that build few nodes from many statements.
+    max_steps: int = 500_000
+    #: Size-changing layers between an input symbol and a symbolic size.
+    max_size_depth: int = 100
+    #: Parameters of the whole model (20 G: 80 GB of float32 weights).
+    max_params: int = 20_000_000_000
+    #: Elements of one value for one sample (the sample size's activations).
+    max_elements: int = 2**34
 
 
 #: Model arguments fixed by aliases: each value with the span of the alias argument.
@@ -79,6 +91,7 @@ class Elaborator:
         self.skips = SkipResolver(self.ctx)
         self.merges = Merger(self)
         self.shortcuts = Shortcuts(self)
+        self.parallels = Parallels(self)
 
     @property
     def collector(self) -> Collector:
@@ -111,7 +124,7 @@ class Elaborator:
         # The parts refer back to this object. Dropping them once the model is
         # built lets reference counting free the elaboration state at once; left
         # to the cycle collector, it made checking a fifth slower.
-        del self.statements, self.calls, self.merges, self.shortcuts
+        del self.statements, self.calls, self.merges, self.shortcuts, self.parallels
 
     def _model(self, name: str, params: dict[str, Value], span: Span | None) -> None:
         builder = self.ctx.graph
@@ -146,13 +159,76 @@ class Elaborator:
         g.graph["input_shape"] = shape
         try:
             out = self.statements.body(definition.body, scope)
+            if definition.outputs:
+                out = self.outputs(definition.outputs, scope)
         except Abort as err:
             self.collector.add(err.diagnostic)
+            return
+        except Poisoned:  # an unknown value escaped its statement: its error is reported
+            if not self.collector.has_errors:  # pragma: no cover - a bug, said as one
+                self.ctx.error(None, "internal", "a value is unknown", builder.current_span)
+            return
+        except RecursionError:
+            # Every nesting has its own bound (blocks, lets, sizes, brackets); this
+            # is the net under them, at the statement being elaborated.
+            self.collector.add(
+                Diagnostic(
+                    "too-deep",
+                    "this model nests too deeply to elaborate",
+                    builder.current_span,
+                    hint="reduce the nesting of blocks, groups and 'let' values",
+                )
+            )
             return
         g.graph["scopes"][""].output = out.node
         if out.node is not None:
             g.graph["output"] = out.node
             g.graph["output_shape"] = out.shape
+
+    def outputs(self, outputs: tuple[ast.Output, ...], scope: Scope) -> Val:
+        """The values ``output NAME: REF`` lines name (``graph["outputs"]``); the first's value.
+
+        The model's output is the first; with two or more, ``forward`` returns them all
+        in a dict, in order.
+        """
+        found: dict[str, str] = {}
+        first: Val = POISON
+        spans: dict[str, Span] = {}
+        for out in outputs:
+            if out.when is not None and not self.output_wanted(out.when, scope):
+                continue
+            value = self.parallels.resolve_ref(out.ref, scope.env, scope)
+            if out.name in spans:
+                self.ctx.error(
+                    None,
+                    "duplicate-output",
+                    f"the model already has an output named '{out.name}' (at {spans[out.name]})",
+                    out.name_span,
+                    hint="give each output its own name",
+                )
+                return POISON
+            spans[out.name] = out.span
+            if value.node is None:
+                return POISON
+            if not found:
+                first = value
+            found[out.name] = value.node
+        self.graph.graph["outputs"] = found
+        return first
+
+    def output_wanted(self, when: ast.Expr, scope: Scope) -> bool:
+        """The condition of ``output NAME: REF if COND`` (False, reported, if not a bool)."""
+        try:
+            value = evaluate(when, scope.env, scope)
+        except EvalError as err:
+            self.ctx.report(None, err)
+            return False
+        if not isinstance(value, bool):
+            self.ctx.error(
+                None, "type", f"an output's condition must be a bool, got {show(value)}", when.span
+            )
+            return False
+        return value
 
     # ------------------------------------------------------------ the model
 
@@ -190,11 +266,28 @@ class Elaborator:
             callee=f"model '{definition.name}'",
             for_model=True,
         )
+        if bound is not None and not self.check_init(definition, bound, set(values)):
+            return None, None, {}
         return definition, bound, samples
+
+    def check_init(
+        self, definition: ast.ModelDef, bound: dict[str, Value], given: set[str]
+    ) -> bool:
+        """The parameters the back ends read (``init``...) hold values they accept."""
+        ok = True
+        for param in definition.params:
+            problem = init_problem(param.name, bound.get(param.name))
+            if problem is None:
+                continue
+            from_default = param.name not in given and param.default is not None
+            where = param.default.span if from_default and param.default else param.span
+            self.ctx.error(None, "bad-init", problem, where)
+            ok = False
+        return ok
 
     def follow_aliases(self, name: str, span: Span | None, fixed: _Fixed) -> ast.ModelDef | None:
         """The model definition ``name`` names, collecting the arguments its aliases fix."""
-        seen: list[str] = []
+        seen: dict[str, None] = {}  # the aliases followed, in order
         target = name
         while True:
             definition = self.program.models.get(target)
@@ -217,7 +310,18 @@ class Elaborator:
                     definition.span,
                 )
                 return None
-            seen.append(target)
+            if len(seen) >= self.limits.max_depth:
+                # Following it is linear, but checking every alias of a chain would not be.
+                self.ctx.error(
+                    None,
+                    "too-deep",
+                    f"model '{name}' is an alias of an alias ... more than "
+                    f"{self.limits.max_depth} deep",
+                    definition.span,
+                    hint="alias the model itself, or raise the limit with Limits(max_depth=...)",
+                )
+                return None
+            seen[target] = None
             if not self.alias_args(definition, fixed):
                 return None
             span = definition.target_span

@@ -12,6 +12,7 @@ the expression that caused it.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -22,7 +23,18 @@ from resdsl.source import Span
 from resdsl.syntax import ast
 
 MAX_INT = 2**63 - 1
+#: The most items a list value may hold, counting the items of nested lists:
+#: comparing or copying a list is then bounded however its parts are shared.
 MAX_LIST = 100_000
+#: Lists nested in lists, at most.
+MAX_LIST_DEPTH = 64
+#: The longest string a computation may build (``s + s`` doubles it).
+MAX_STRING = 100_000
+#: The longest chain of ``let`` values whose values depend on the next one.
+MAX_LET_CHAIN = 100
+#: Python frames kept free under the recursion limit: an evaluation deeper
+#: than that stops with a diagnostic before Python's RecursionError.
+_STACK_RESERVE = 250
 
 
 Value = Any  # int | float | bool | str | list[Value] | BlockRef
@@ -52,16 +64,43 @@ class Thunk:
         self.evaluating = False
         self._value: Value = _UNSET
 
+    #: How many ``let`` values are being evaluated, one inside the other.
+    chain = 0
+
     def force(self) -> Value:
         if self._value is _UNSET:
             if self.evaluating:  # pragma: no cover - lets cannot refer to themselves
                 raise fail("let-cycle", "this value refers to itself", _span_of(self.expr))
+            _check_chain(self.expr)
             self.evaluating = True
+            Thunk.chain += 1
             try:
                 self._value = evaluate(self.expr, self.env, self.refs)
             finally:
                 self.evaluating = False
+                Thunk.chain -= 1
         return self._value
+
+
+def _check_chain(expr: ast.Expr) -> None:
+    """Refuse a ``let`` chain too long (or an evaluation too deep) to follow."""
+    if Thunk.chain >= MAX_LET_CHAIN or _stack_is_deep():
+        raise fail(
+            "too-deep",
+            f"this value depends on a chain of more than {MAX_LET_CHAIN} 'let' values, "
+            "or on values nested too deeply",
+            _span_of(expr),
+            hint="compute it in fewer steps",
+        )
+
+
+def _stack_is_deep() -> bool:
+    """Whether Python's stack is within :data:`_STACK_RESERVE` frames of its limit."""
+    try:
+        sys._getframe(max(1, sys.getrecursionlimit() - _STACK_RESERVE))
+    except ValueError:
+        return False
+    return True
 
 
 _UNSET = object()
@@ -202,7 +241,63 @@ def _label(e: ast.Label, env: Env, refs: Refs) -> Value:
 
 
 def _list(e: ast.ListExpr, env: Env, refs: Refs) -> Value:
-    return [evaluate(item, env, refs) for item in e.items]
+    return _bounded_list([evaluate(item, env, refs) for item in e.items], e.span)
+
+
+def list_size(value: list[Value], limit: int = MAX_LIST) -> tuple[int, int]:
+    """The items of a list (nested lists' items included) and its nesting depth.
+
+    A list that holds the same sub-list twice counts it twice, as comparing
+    or printing it visits it twice. The walk stops once past ``limit`` items
+    or :data:`MAX_LIST_DEPTH` levels, so it costs at most ``limit`` steps.
+
+    >>> inner = [1, 2]
+    >>> list_size([inner, [inner], 3])
+    (8, 3)
+    """
+    count = depth = 0
+    todo: list[tuple[list[Value], int]] = [(value, 1)]
+    while todo:
+        items, level = todo.pop()
+        count += len(items)
+        depth = max(depth, level)
+        if count > limit or depth > MAX_LIST_DEPTH:
+            break
+        todo.extend((item, level + 1) for item in items if isinstance(item, list))
+    return count, depth
+
+
+def _bounded_list(value: list[Value], span: Span) -> list[Value]:
+    count, depth = list_size(value)
+    if count > MAX_LIST:
+        raise _too_large_list(span)
+    if depth > MAX_LIST_DEPTH:
+        raise fail(
+            "too-deep", f"this list nests lists more than {MAX_LIST_DEPTH} levels deep", span
+        )
+    return value
+
+
+def _too_large_list(span: Span) -> EvalError:
+    return fail(
+        "too-large",
+        f"this list is too large (more than {MAX_LIST:,} items, counting nested lists)",
+        span,
+    )
+
+
+def _join_lists(a: list[Value], b: list[Value], span: Span) -> list[Value]:
+    if len(a) + len(b) > MAX_LIST:  # before building it: the sum may be far past the bound
+        raise _too_large_list(span)
+    return _bounded_list(a + b, span)
+
+
+def _join_strings(a: str, b: str, span: Span) -> str:
+    if len(a) + len(b) > MAX_STRING:
+        raise fail(
+            "too-large", f"this string is too long (more than {MAX_STRING:,} characters)", span
+        )
+    return a + b
 
 
 def _check_number(value: Value, span: Span) -> Value:
@@ -246,16 +341,17 @@ def _unary(e: ast.Unary, env: Env, refs: Refs) -> Value:
 
 
 def _pow(a: Value, b: Value, span: Span) -> Value:
-    if isinstance(a, int) and isinstance(b, int):
-        if b < 0:
-            return _check_number(float(a) ** b, span) if a != 0 else _zero_div(span)
-        # Estimate the size before computing: 9 ** 9 ** 9 must not hang.
-        if abs(a) > 1 and b * math.log2(abs(a)) > 64:
-            raise fail("number-too-large", "this power is too large (more than 64 bits)", span)
-        return a**b
     try:
+        if isinstance(a, int) and isinstance(b, int):
+            if b < 0:
+                return _check_number(float(a) ** b, span) if a != 0 else _zero_div(span)
+            # Estimate the size before computing: 9 ** 9 ** 9 must not hang.
+            if abs(a) > 1 and b * math.log2(abs(a)) > 64:
+                raise fail("number-too-large", "this power is too large (more than 64 bits)", span)
+            return a**b
         result = float(a) ** float(b)
     except (OverflowError, ZeroDivisionError):
+        # float() of an int beyond the float range, or a float result beyond it.
         raise fail("number-too-large", "this power is too large", span) from None
     if isinstance(result, complex):
         raise fail("math", "a negative number to a fractional power", span)
@@ -280,11 +376,9 @@ def _binary(e: ast.Binary, env: Env, refs: Refs) -> Value:
     a = evaluate(e.left, env, refs)
     b = evaluate(e.right, env, refs)
     if e.op == "+" and isinstance(a, list) and isinstance(b, list):
-        if len(a) + len(b) > MAX_LIST:
-            raise fail("too-large", "this list is too long", e.span)
-        return a + b
+        return _join_lists(a, b, e.span)
     if e.op == "+" and isinstance(a, str) and isinstance(b, str):
-        return a + b
+        return _join_strings(a, b, e.span)
     if not (_is_number(a) and _is_number(b)):
         raise fail(
             "type",
@@ -317,20 +411,35 @@ def _compare(e: ast.Compare, env: Env, refs: Refs) -> Value:
     for op, right_expr in zip(e.ops, e.operands[1:], strict=True):
         right = evaluate(right_expr, env, refs)
         _symbolic_guard((left, right), e.span, "this comparison")
-        ordered = op not in ("==", "!=")
-        if ordered and not (
-            (_is_number(left) and _is_number(right))
-            or (type(left) is type(right) and isinstance(left, str | list))
-        ):
-            raise fail(
-                "type",
-                f"cannot compare {type_name(left)} and {type_name(right)} with '{op}'",
-                e.span,
-            )
-        if not _COMPARE[op](left, right):
+        if op in ("==", "!="):
+            holds = _COMPARE[op](left, right)
+        else:
+            holds = _COMPARE[op](_order(left, right, op, e.span), 0)
+        if not holds:
             return False
         left = right
     return True
+
+
+def _order(left: Value, right: Value, op: str, span: Span) -> int:
+    """-1, 0 or 1 as ``left`` sorts before, with or after ``right``.
+
+    Numbers compare with numbers, strings with strings, and lists item by item
+    as in Python, each pair of items under the same rule: ``[1, "a"] < [1, true]``
+    is an error, not Python's TypeError.
+    """
+    if _is_number(left) and _is_number(right):
+        _symbolic_guard((left, right), span, "this comparison")
+        return int(left > right) - int(left < right)
+    if type(left) is type(right) is str:
+        return int(left > right) - int(left < right)
+    if type(left) is type(right) is list:
+        for a, b in zip(left, right, strict=False):
+            order = _order(a, b, op, span)
+            if order:
+                return order
+        return (len(left) > len(right)) - (len(left) < len(right))
+    raise fail("type", f"cannot compare {type_name(left)} and {type_name(right)} with '{op}'", span)
 
 
 def _boolop(e: ast.BoolOp, env: Env, refs: Refs) -> Value:
@@ -395,6 +504,13 @@ def _funcall(e: ast.FuncCall, env: Env, refs: Refs) -> Value:
             raise fail("bad-call", f"{e.func}() takes numbers, or one list of numbers", e.span)
         _symbolic_guard(tuple(items), e.span, f"{e.func}()")
         return min(items) if e.func == "min" else max(items)
+    if e.func == "normal":
+        raise fail(
+            "bad-call",
+            "normal(std) can only initialise a param",
+            e.span,
+            "write it after '=' in `param NAME [dims] = normal(0.02)`",
+        )
     raise fail(  # pragma: no cover - the parser admits only the functions above
         "unknown-function", f"unknown function '{e.func}'", e.func_span
     )

@@ -16,7 +16,9 @@ from pydantic import BaseModel
 
 from resdsl.diagnostics import Diagnostic
 from resdsl.ir.dims import Shape, SymDim
+from resdsl.ops.base import format_shape
 from resdsl.ops.merge import Merge, MergeError, MergeInput
+from resdsl.ops.params import broadcast_problem, sized_by
 from resdsl.ops.registry import get_op
 from resdsl.semantics.context import POISON, ElabPart, Item, Poisoned, Scope, Val
 from resdsl.semantics.skips import Skip
@@ -69,7 +71,7 @@ class Merger(ElabPart):
                 return POISON
             srcs = [v for v in through if v is not None]
         args, owner = self.merge_args(op, group, item, scope, base)
-        if args is None:
+        if args is None or not self.gate_fits(group, dst, scope, base):
             return POISON
         skips: Ordered = [(v, "skip", s) for v, s in zip(srcs, group, strict=True)]
         ordered: Ordered = (
@@ -83,6 +85,27 @@ class Merger(ElabPart):
             return POISON
         return self.add_merge(base, owner, op.name, args, ordered, out_shape, group, scope)
 
+    def gate_fits(self, group: list[Skip], dst: Val, scope: Scope, node: str) -> bool:
+        """A ``gate=NAME`` param broadcasts to the residual branch (and fixes the sizes it sizes)."""
+        assert dst.shape is not None
+        for s in group:
+            if s.gate_shape is None:
+                continue
+            problem = broadcast_problem(s.gate_shape, dst.shape)
+            if problem:
+                s.report_shape(
+                    self.ctx,
+                    scope,
+                    f"gate={s.gate_param} {format_shape(s.gate_shape)} cannot scale the branch "
+                    f"{format_shape(dst.shape)}: {problem}",
+                    "a gate broadcasts like a PyTorch tensor against [N, *shape]: sizes match, "
+                    "or are 1, e.g. [C, 1, 1] for one number per channel",
+                )
+                return False
+            for i in sized_by(s.gate_shape, dst.shape):
+                self.graph.constrain("eq", dst.shape[i], int(dst.shape[i]), node, "a gate's size")
+        return True
+
     def merge_args(
         self, op: Merge, group: list[Skip], item: Item, scope: Scope, base: str
     ) -> tuple[BaseModel | None, str]:
@@ -92,21 +115,26 @@ class Merger(ElabPart):
         """
         if "dim" in op.options:
             return self.dim_args(op, group, item, scope), base
-        if not {"scale", "gate"} & set(op.options):
+        if not {"scale", "gate", "drop_path"} & set(op.options):
             return op.Args(), base
-        gated = [s for s in group if s.scale is not None or s.gate is not None]
+        gated = [
+            s
+            for s in group
+            if s.scale is not None or s.gate is not None or s.gate_param or s.drop_path
+        ]
         if len(gated) > 1:
             self.ctx.error(
                 scope,
                 "skip-option",
-                f"only one skip into '{item.name}' may set scale= or gate=",
+                f"only one skip into '{item.name}' may set scale=, gate= or drop_path=",
                 gated[1].stmt.span,
             )
             return None, base
         g = gated[0] if gated else None
-        args = op.Args.model_validate(
-            {"scale": g.scale if g else None, "gate": g.gate if g else None}
-        )
+        options = {"scale": g.scale if g else None, "gate": g.gate if g else None}
+        if g is not None and (g.gate_param or g.drop_path):
+            options |= {"gate_param": g.gate_param, "drop_path": g.drop_path}
+        args = op.Args.model_validate(options)
         owner = f"{scope.prefix}{g.label}" if g is not None and g.gate else base
         return args, owner
 

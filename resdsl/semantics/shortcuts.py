@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from resdsl.diagnostics import Diagnostic
 from resdsl.ir.dims import Shape, SymDim, expr_of
 from resdsl.ir.graph import AlignArgs, ScopeInfo
 from resdsl.ops.base import ShapeError, format_shape
 from resdsl.ops.registry import get_op
 from resdsl.ops.shortcut import Shortcut, features_change
-from resdsl.semantics.context import POISON, ElabPart, Scope, Val
+from resdsl.semantics.context import POISON, Abort, ElabPart, Scope, Val
 from resdsl.semantics.expr import BlockRef, Env, Value
 from resdsl.semantics.merges import Ordered, skip_edge
 from resdsl.semantics.skips import Skip
@@ -156,6 +157,8 @@ class Shortcuts(ElabPart):
                 skip.stmt.span,
             )
             return POISON
+        if not self._may_nest(ref, skip, sub):
+            return POISON
         value: Value
         if bdef.params[1].type == "list":
             value = list(stride)
@@ -190,6 +193,30 @@ class Shortcuts(ElabPart):
         sub.env = Env(bound)
         sub.stack = (*sub.stack, ref.name)
         return self.el.statements.body(bdef.body, sub)
+
+    def _may_nest(self, ref: BlockRef, skip: Skip, sub: Scope) -> bool:
+        """A shortcut block obeys the rules of any block instance: no recursion, bounded depth."""
+        if ref.name in sub.stack:
+            chain = " -> ".join((*sub.stack[sub.stack.index(ref.name) :], ref.name))
+            self.ctx.error(
+                sub,
+                "recursion",
+                f"block '{ref.name}' is its own shortcut: {chain}",
+                skip.stmt.span,
+                hint="a block cannot contain itself, directly, through others or as a shortcut",
+            )
+            return False
+        max_depth = self.ctx.limits.max_depth
+        if sub.depth > max_depth:
+            raise Abort(
+                Diagnostic(
+                    "too-deep",
+                    f"blocks are nested more than {max_depth} deep here",
+                    skip.stmt.span,
+                    hint="raise the limit with Limits(max_depth=...)",
+                )
+            )
+        return True
 
     def align(
         self,

@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resdsl.diagnostics import did_you_mean
+from resdsl.ir.names import label_problem, label_syntax_problem
 from resdsl.ops.base import OpKind
 from resdsl.ops.registry import get_op, names_text, op_names, ops_of_kind
+from resdsl.semantics import params
 from resdsl.semantics.context import ElabContext, Item, Scope
 from resdsl.semantics.expr import BlockRef, Env, EvalError, Value, evaluate, label_text, show
 from resdsl.syntax import ast
 
-SKIP_OPTIONS = ("shortcut", "align", "scale", "gate", "dim")
+SKIP_OPTIONS = ("shortcut", "align", "scale", "gate", "drop_path", "dim")
 
 #: The ops an option names by word (``shortcut=`` also takes a block); ``gate=`` takes
 #: ``rezero``. Merges, shortcuts and alignments are the op registry's.
@@ -41,6 +43,11 @@ class Skip:
     align: str | None = None
     scale: float | None = None
     gate: str | None = None
+    #: ``gate=NAME``: a param of the scope that multiplies the residual branch.
+    gate_param: str | None = None
+    #: ``gate=NAME``'s tensor shape, to check it broadcasts to the branch.
+    gate_shape: tuple[int, ...] | None = None
+    drop_path: float = 0.0
     dim: int | None = None
 
     def report_shape(
@@ -74,6 +81,20 @@ class SkipResolver:
             self.ctx.report(scope, err)
             return None
         ok = True
+        syntax = label_syntax_problem(label, stmt.label.quoted) if stmt.label else None
+        if syntax is not None and stmt.label is not None:
+            self.ctx.error(scope, "bad-label", syntax[0], stmt.label.span, syntax[1])
+            ok = False
+        problem = label_problem(label, in_model=not scope.path) if stmt.label else None
+        if problem and syntax is None and stmt.label is not None:
+            self.ctx.error(
+                scope,
+                "reserved-label",
+                f"the skip label '{label}' cannot name a module: {problem}",
+                stmt.label.span,
+                hint="choose another label",
+            )
+            ok = False
         if get_op(stmt.merge, "merge") is None:
             self.ctx.error(
                 scope,
@@ -140,6 +161,12 @@ class SkipResolver:
         """Set one option of ``skip``; False (reported) if it is not valid there."""
         if not self.option_applies(skip, opt, scope):
             return False
+        v = opt.value
+        if opt.name == "gate" and isinstance(v, ast.Name) and v.id not in _words("gate"):
+            found = params.lookup(self.ctx, scope, v, "gate=")
+            if found is not None:
+                skip.gate_param, skip.gate_shape = found[0], found[1].shape
+            return found is not None
         if self.unknown_word(opt, env, scope):
             return False
         v = opt.value
@@ -159,7 +186,7 @@ class SkipResolver:
             self.ctx.error(
                 scope,
                 "skip-option",
-                "skip options are named: shortcut=, align=, scale=, gate=, dim=",
+                "skip options are named: shortcut=, align=, scale=, gate=, drop_path=, dim=",
                 opt.span,
             )
             return False
@@ -170,7 +197,7 @@ class SkipResolver:
                 f"unknown skip option '{opt.name}'",
                 opt.span,
                 did_you_mean(opt.name, SKIP_OPTIONS)
-                or "the options are shortcut=, align=, scale=, gate= and dim=",
+                or "the options are shortcut=, align=, scale=, gate=, drop_path= and dim=",
             )
             return False
         merge = get_op(skip.merge, "merge")
@@ -223,6 +250,18 @@ class SkipResolver:
                 self.ctx.error(scope, "skip-option", "scale= takes a number", v.span)
                 return False
             skip.scale = float(value)
+            return True
+        if opt.name == "drop_path":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+                self.ctx.error(
+                    scope,
+                    "skip-option",
+                    f"drop_path= takes a probability in [0, 1), got {show(value)}",
+                    v.span,
+                    "the probability of dropping the residual branch of a sample in training",
+                )
+                return False
+            skip.drop_path = float(value)
             return True
         if opt.name == "dim":
             if isinstance(value, bool) or not isinstance(value, int):

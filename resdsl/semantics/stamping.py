@@ -8,15 +8,16 @@ elaborated without any diagnostic become templates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from resdsl.ir.dims import Shape, SymDim, describe, expr_of
 from resdsl.ir.graph import ScopeInfo
 from resdsl.semantics.assembly import GraphBuilder
-from resdsl.semantics.context import Scope, Val, freeze
+from resdsl.semantics.context import Scope, Val, freeze, too_many_nodes
 from resdsl.semantics.expr import Value, show
 from resdsl.source import Span
+from resdsl.syntax import ast
 
 #: What makes two block instances the same: block, arguments, input shape, and
 #: where the instance sits (its role, skip path and depth shape its nodes too).
@@ -47,6 +48,62 @@ class Template:
     nodes: list[str]
     scopes: list[str]
     output: Val
+    labels: list[str]
+
+
+@dataclass
+class Variant:
+    """A stamped instance's own arguments, key and ``drop_path=`` per merge node (relative)."""
+
+    args: dict[str, Value]
+    instance: str
+    drop_paths: dict[str, float]
+
+
+def drop_path_params(body: tuple[ast.Stmt, ...]) -> dict[str, str]:
+    """Block parameters used only as ``drop_path=NAME`` of the body's own skips.
+
+    Returns ``{parameter: merge node}`` (the node relative to the instance,
+    ``block:add``). Instances that differ only in these parameters have the
+    same structure (ConvNeXt's blocks differ in their stochastic depth), so
+    they are stamped from one template and their merges' probabilities set.
+
+    >>> from resdsl.source import SourceFile
+    >>> from resdsl.syntax.parse import parse
+    >>> text = "block b(p: float) { c: conv(8, 1); skip in -> c (add, drop_path=p) }"
+    >>> drop_path_params(parse(SourceFile("t.res", text)).definitions[0].body)
+    {'p': 'c:add'}
+    """
+    found: dict[str, str] = {}
+    options: set[int] = set()
+    for stmt in body:
+        if not isinstance(stmt, ast.Skip) or stmt.merge != "add" or stmt.dst.literal is None:
+            continue
+        for opt in stmt.options:
+            if opt.name == "drop_path" and isinstance(opt.value, ast.Name):
+                found.setdefault(opt.value.id, f"{stmt.dst.literal}:add")
+                options.add(id(opt.value))
+    if not found:
+        return found
+    used = _names(body, options)
+    return {name: node for name, node in found.items() if name not in used}
+
+
+def _names(node: Any, skip: set[int]) -> set[str]:
+    """Every name read anywhere under ``node`` (an AST node or tuple), but the ``skip`` ones."""
+    out: set[str] = set()
+    if isinstance(node, tuple):
+        for item in node:
+            out |= _names(item, skip)
+    elif isinstance(node, ast.Name):
+        if id(node) not in skip:
+            out.add(node.id)
+    elif is_dataclass(node) and type(node).__module__ == ast.__name__:
+        for f in fields(node):
+            value = getattr(node, f.name)
+            if not isinstance(value, Span | str):
+                out |= _names(value, skip)
+    return out
 
 
 @dataclass
@@ -56,6 +113,7 @@ class Mark:
     errors: int
     nodes: int
     scopes: int
+    labels: int = 0
 
 
 class Stamper:
@@ -84,7 +142,10 @@ class Stamper:
         return self.templates.get(key) if self.enabled else None
 
     def mark(self, errors: int) -> Mark:
-        return Mark(errors, len(self.graph.created), len(self.graph.created_scopes))
+        graph = self.graph
+        return Mark(
+            errors, len(graph.created), len(graph.created_scopes), len(graph.created_labels)
+        )
 
     def remember(
         self, key: InstanceKey, mark: Mark, errors: int, path: str, input: str, out: Val
@@ -98,11 +159,36 @@ class Stamper:
             self.graph.created[mark.nodes :],
             self.graph.created_scopes[mark.scopes :],
             out,
+            self.graph.created_labels[mark.labels :],
         )
 
-    def stamp(self, template: Template, path: str, span: Span, current: Val) -> Val:
-        """Copy a block instance elaborated before, with the same arguments and input."""
+    def stamp(
+        self,
+        template: Template,
+        path: str,
+        span: Span,
+        current: Val,
+        variant: Variant | None = None,
+    ) -> Val:
+        """Copy a block instance elaborated before, with the same arguments and input.
+
+        A ``variant`` gives the instance's own arguments where they differ only
+        in its skips' ``drop_path=`` (see :func:`drop_path_params`).
+        """
+        out = self._copy(template, path, span, current)
+        if variant is not None:
+            info = self.graph.scopes[path]
+            info.args, info.instance = variant.args, variant.instance
+            for node, probability in variant.drop_paths.items():
+                data = self.graph.nodes[f"{path}.{node}"]
+                data["args"] = data["args"].model_copy(update={"drop_path": probability})
+        return out
+
+    def _copy(self, template: Template, path: str, span: Span, current: Val) -> Val:
         graph = self.graph
+        if graph.node_count + len(template.nodes) > graph.limits.max_nodes:
+            # Known before copying: refuse now rather than copy up to the limit.
+            raise too_many_nodes(graph.limits, span)
         scopes = graph.scopes
         old = template.path
         cut = len(old)
@@ -124,6 +210,7 @@ class Stamper:
                 args=source.args,
                 input=current.node,
                 instance=source.instance,
+                params=dict(source.params),
             )
         )
         for scope_path in template.scopes:
@@ -138,6 +225,7 @@ class Stamper:
                     input=outside(info.input) if info.input else None,
                     output=rename(info.output) if info.output else None,
                     instance=info.instance,
+                    params=dict(info.params),
                 )
             )
         nodes, preds, created = graph.nodes, graph.preds, graph.created
@@ -156,6 +244,9 @@ class Stamper:
                     attrs["skip"] = rename(attrs["skip"])
                 copied.append((outside(pred), attrs))
             preds[new] = copied
+        for label in template.labels:
+            val = graph.labelled[label]
+            graph.label_value(rename(label), Val(outside(val.node), val.shape) if val.node else val)
         out_node = rename(template.output.node)  # type: ignore[arg-type]
         scopes[path].output = out_node
         return Val(out_node, template.output.shape)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from resdsl.diagnostics import Diagnostic
 from resdsl.ir.dims import expr_of
 from resdsl.ir.graph import ScopeInfo
+from resdsl.ir.names import label_problem, label_syntax_problem
+from resdsl.semantics import params
 from resdsl.semantics.context import (
     Abort,
     ElabPart,
@@ -55,6 +57,7 @@ class Statements(ElabPart):
         graph = self.graph
         for stmt in body:
             graph.current_span = stmt.span
+            graph.count_step(stmt.span)
             try:
                 if isinstance(stmt, ast.Call | ast.Group):
                     self.expand_named(stmt, env, scope, items, position)
@@ -66,6 +69,15 @@ class Statements(ElabPart):
                     self.expand_repeat(stmt, env, scope, items, position)
                 elif isinstance(stmt, ast.If):
                     self.expand_if(stmt, env, scope, items, position)
+                elif isinstance(stmt, ast.Parallel):
+                    self.expand_parallel(stmt, env, scope, items, position)
+                elif isinstance(stmt, ast.From):
+                    before = len(items)
+                    self.expand((stmt.stmt,), env, scope, items, position)
+                    if len(items) > before:
+                        items[before].source = stmt.ref
+                elif isinstance(stmt, ast.ParamDecl):
+                    params.declare(self.ctx, stmt, env, scope)
             except EvalError as err:
                 self.ctx.report(scope, err)
             except Poisoned:
@@ -85,12 +97,80 @@ class Statements(ElabPart):
         if stmt.label is not None:
             name = label_text(stmt.label, env, scope)
             span = stmt.label.span
-            if not name.isidentifier():
-                self.ctx.error(scope, "bad-label", f"label '{name}' is not a valid name", span)
+            syntax = label_syntax_problem(name, stmt.label.quoted)
+            if syntax is not None:
+                self.ctx.error(scope, "bad-label", syntax[0], span, syntax[1])
+            elif problem := label_problem(name, in_model=not scope.path):
+                self.ctx.error(
+                    scope,
+                    "reserved-label",
+                    f"the label '{name}' cannot name a module: {problem}",
+                    span,
+                    hint="choose another label",
+                )
         else:
             name, span = str(position[0]), stmt.span
         items.append(Item(kind, stmt, env, name, position[0], span))
         position[0] += 1
+
+    def expand_parallel(
+        self,
+        stmt: ast.Parallel,
+        env: Env,
+        scope: Scope,
+        items: list[Item],
+        position: list[int],
+    ) -> None:
+        """A labelled parallel is a scope of its own (its arms expand when it is built);
+        an unlabelled one expands its arms here, named in this scope."""
+        self.count_item(stmt.span)
+        if stmt.label is not None:
+            name = label_text(stmt.label, env, scope)
+            if not name.isidentifier():
+                self.ctx.error(
+                    scope, "bad-label", f"label '{name}' is not a valid name", stmt.label.span
+                )
+            items.append(Item("parallel", stmt, env, name, position[0], stmt.label.span))
+            position[0] += 1
+            return
+        arms = self.expand_arms(stmt, env, scope, position)
+        items.append(Item("parallel", stmt, env, "", -1, stmt.span, arms=arms))
+
+    def expand_arms(
+        self, stmt: ast.Parallel, env: Env, scope: Scope, position: list[int]
+    ) -> list[list[Item]]:
+        """The items of each arm; names and positions continue the scope's.
+
+        A ``{ ... }`` arm is one sequence; any other statement is one arm per
+        statement it expands to (``repeat 3 { ... }`` makes three arms).
+        """
+        arms: list[list[Item]] = []
+        for arm in stmt.arms:
+            arm_items: list[Item] = []
+            if isinstance(arm, ast.Seq):
+                self.expand(arm.body, env.child(), scope, arm_items, position)
+            elif isinstance(arm, ast.Let | ast.Skip):
+                self.bad_arm(scope, "a let" if isinstance(arm, ast.Let) else "a skip", arm.span)
+            else:
+                # `repeat` and `if` make as many arms as statements they expand to.
+                self.expand((arm,), env, scope, arm_items, position)
+                for item in arm_items:
+                    if item.kind == "skip":
+                        self.bad_arm(scope, "a skip", item.stmt.span)
+                    else:
+                        arms.append([item])
+                continue
+            arms.append(arm_items)
+        return arms
+
+    def bad_arm(self, scope: Scope, what: str, span: Span) -> None:
+        self.ctx.error(
+            scope,
+            "bad-arm",
+            f"{what} cannot be an arm of a parallel: an arm builds a value",
+            span,
+            hint="put it inside a sequence arm with the statements it belongs to: { ... }",
+        )
 
     def expand_let(self, stmt: ast.Let, env: Env, scope: Scope) -> None:
         if stmt.name in env.vars:
@@ -139,6 +219,7 @@ class Statements(ElabPart):
                 )
             )
         for i in range(count):
+            self.graph.count_step(stmt.span)  # an empty body is work too
             child = env.child({stmt.var: i} if stmt.var else None)
             self.expand(stmt.body, child, scope, items, position)
 
@@ -170,26 +251,48 @@ class Statements(ElabPart):
 
     def run_items(self, items: list[Item], scope: Scope) -> Val:
         """Build the items in order, inserting each skip's merge after its destination."""
-        named = [i for i in items if i.kind != "skip"]
+        flat = flatten(items)
+        named = [i for i in flat if i.kind != "skip" and i.name]
         by_name = self.index_names(named, scope)
-        pending = self.collect_skips(items, scope, by_name)
+        scope.names = by_name
+        pending = self.collect_skips(flat, scope, by_name)
         self.el.skips.check_skip_labels(pending, by_name, scope)
-        graph, calls, merges = self.graph, self.el.calls, self.el.merges
         current = scope.input
-        copies = _copies_after(named)
-        for index, item in enumerate(named):
-            graph.current_span = item.stmt.span
-            before, given = graph.node_count, current
-            if item.kind == "call":
-                current = calls.call(item, scope, current)
-            else:
-                current = self.group(item, scope, current)
+        top = [i for i in items if i.kind != "skip"]
+        copies = _copies_after(top)
+        for index, item in enumerate(top):
+            before, given = self.graph.node_count, current
+            current = self.run_item(item, scope, current, pending, by_name)
             if copies[index] and _same_shape(given, current):
-                self.refuse_early(item, graph.node_count - before, copies[index])
+                self.refuse_early(item, self.graph.node_count - before, copies[index])
+        return current
+
+    def run_item(
+        self,
+        item: Item,
+        scope: Scope,
+        current: Val,
+        pending: dict[str, list[Skip]],
+        by_name: dict[str, Item],
+    ) -> Val:
+        """Build one item on ``current`` (or on its ``from`` value), then its skips' merges."""
+        self.graph.current_span = item.stmt.span
+        if item.source is not None:
+            current = self.el.parallels.resolve_ref(item.source, item.env, scope, by_name)
+        if item.kind == "call":
+            current = self.el.calls.call(item, scope, current)
+        elif item.kind == "group":
+            current = self.group(item, scope, current)
+        else:
+            current = self.el.parallels.parallel(item, scope, current, pending, by_name)
+        if not item.name:
+            return current
+        scope.values[item.name] = current
+        if item.name in pending and current.node is not None:
+            current = self.el.merges.merge_all(pending[item.name], item, scope, current)
             scope.values[item.name] = current
-            if item.name in pending and current.node is not None:
-                current = merges.merge_all(pending[item.name], item, scope, current)
-                scope.values[item.name] = current
+        if item.stmt.label is not None:  # only labelled values can be read from outside
+            self.graph.label_value(f"{scope.prefix}{item.name}", current)
         return current
 
     def refuse_early(self, item: Item, made: int, copies: int) -> None:
@@ -257,8 +360,15 @@ class Statements(ElabPart):
     def group(self, item: Item, scope: Scope, current: Val) -> Val:
         """A group ``name: { ... }``: a scope of its own, sharing the caller's variables."""
         stmt: ast.Group = item.stmt
+        info, child = self.child_scope(item, scope, current)
+        out = self.body(stmt.body, child)
+        info.output = out.node
+        return out
+
+    def child_scope(self, item: Item, scope: Scope, current: Val) -> tuple[ScopeInfo, Scope]:
+        """The scope of a group (or a labelled parallel) named by ``item``, on ``current``."""
         path = f"{scope.prefix}{item.name}"
-        info = self.graph.add_scope(ScopeInfo(path, "group", stmt.span, input=current.node))
+        info = self.graph.add_scope(ScopeInfo(path, "group", item.stmt.span, input=current.node))
         child = Scope(
             path,
             current,
@@ -270,9 +380,17 @@ class Statements(ElabPart):
             context=scope.context,
             skip_edge=scope.skip_edge,
         )
-        out = self.body(stmt.body, child)
-        info.output = out.node
-        return out
+        return info, child
+
+
+def flatten(items: list[Item]) -> list[Item]:
+    """The items with those of unlabelled parallels' arms after each parallel, recursively."""
+    out: list[Item] = []
+    for item in items:
+        out.append(item)
+        for arm in item.arms or ():
+            out.extend(flatten(arm))
+    return out
 
 
 def _copies_after(named: list[Item]) -> list[int]:

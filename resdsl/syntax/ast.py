@@ -128,6 +128,8 @@ class Label:
 
     parts: tuple[str | Expr, ...]
     span: Span
+    #: Written in quotes: any name PyTorch accepts (non-empty, no '.'), keywords included.
+    quoted: bool = False
 
     @property
     def literal(self) -> str | None:
@@ -237,7 +239,74 @@ class InputDecl:
     span: Span
 
 
-Stmt = Call | Group | Repeat | If | Let | Skip
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A value named by ``from``, ``output`` or ``shape(...)``: ``in``, ``conv1``, ``backbone.layer3``.
+
+    ``labels`` is empty for ``in``; more than one label is a tap into labelled children.
+    """
+
+    labels: tuple[Label, ...]
+    span: Span
+
+    @property
+    def is_input(self) -> bool:
+        return not self.labels
+
+
+@dataclass(frozen=True, slots=True)
+class Seq:
+    """``{ BODY }`` as an arm of a ``parallel``: statements named in the enclosing scope."""
+
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Parallel:
+    """``[LABEL:] parallel (MERGE, split=N) { ARM ... }``: arms on one input, merged."""
+
+    label: Label | None
+    merge: str
+    merge_span: Span
+    options: tuple[Arg, ...]
+    arms: tuple[Stmt | Seq, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class From:
+    """``STATEMENT from REF``: the statement reads ``REF`` instead of the value before it."""
+
+    stmt: Call | Group | Parallel
+    ref: Ref
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """``output NAME: REF``: one named output of a model."""
+
+    name: str
+    name_span: Span
+    ref: Ref
+    span: Span
+    #: ``output NAME: REF if COND``: the output exists only where COND is true.
+    when: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParamDecl:
+    """``param NAME [dims] = INIT``: a learnable tensor of the scope."""
+
+    name: str
+    name_span: Span
+    dims: tuple[Expr, ...]
+    init: Expr
+    span: Span
+
+
+Stmt = Call | Group | Repeat | If | Let | Skip | Parallel | From | ParamDecl
 
 # ----------------------------------------------------------------- definitions
 
@@ -268,6 +337,8 @@ class ModelDef:
     body: tuple[Stmt, ...]
     span: Span
     name_span: Span
+    #: ``output NAME: REF`` lines, in order; empty: the last value is the output.
+    outputs: tuple[Output, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,18 +377,24 @@ class SpecFile:
 def without_skips(body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
     """The same statements with every ``skip`` removed, recursively: the plain twin.
 
-    Skips take no position, so every other statement keeps its name.
+    Skips take no position, so every other statement keeps its name; a
+    ``parallel`` keeps its arms (they are not skips).
     """
-    out: list[Stmt] = []
-    for stmt in body:
-        if isinstance(stmt, Skip):
-            continue
-        if isinstance(stmt, Group | Repeat):
-            out.append(replace(stmt, body=without_skips(stmt.body)))
-        elif isinstance(stmt, If):
-            out.append(
-                replace(stmt, body=without_skips(stmt.body), orelse=without_skips(stmt.orelse))
-            )
-        else:
-            out.append(stmt)
-    return tuple(out)
+    return tuple(_plain(stmt) for stmt in body if not isinstance(stmt, Skip))
+
+
+_S = TypeVar("_S", bound="Stmt | Seq")
+
+
+def _plain(stmt: _S) -> _S:
+    """One statement of the plain twin (``stmt`` is not a skip)."""
+    if isinstance(stmt, Group | Repeat | Seq):
+        return replace(stmt, body=without_skips(stmt.body))
+    if isinstance(stmt, If):
+        return replace(stmt, body=without_skips(stmt.body), orelse=without_skips(stmt.orelse))
+    if isinstance(stmt, Parallel):
+        arms = tuple(_plain(arm) for arm in stmt.arms if not isinstance(arm, Skip))
+        return replace(stmt, arms=arms)
+    if isinstance(stmt, From):
+        return replace(stmt, stmt=_plain(stmt.stmt))
+    return stmt

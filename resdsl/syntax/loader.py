@@ -18,6 +18,9 @@ from resdsl.source import SourceFile, Span, UnreadableSource, read_source_text
 from resdsl.syntax import ast
 from resdsl.syntax.parse import parse
 
+MAX_USE_DEPTH = 64
+"""Files reached through a chain of `use`, at most (each link is a nested load)."""
+
 #: The longest file or directory name most file systems accept.
 MAX_NAME_BYTES = 255
 
@@ -152,6 +155,14 @@ class _Loader:
             self.collector.error("use-cycle", f"'use' cycle: {chain}", use.span)
             return
         if resolved in self.loaded:
+            return
+        if len(stack) >= MAX_USE_DEPTH:
+            self.collector.error(
+                "too-deep",
+                f"files 'use' files more than {MAX_USE_DEPTH} deep here",
+                use.span,
+                hint="use the files you need from one file instead of through a chain",
+            )
             return
         self.loaded.add(resolved)
         if resolved.suffix != ".res":

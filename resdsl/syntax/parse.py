@@ -71,7 +71,7 @@ __all__ = [
 KEYWORDS: Final = frozenset(
     {
         *("use", "block", "model", "input", "skip", "repeat", "as", "if", "else", "let"),
-        *("in", "true", "false", "and", "or", "not"),
+        *("param", "in", "true", "false", "and", "or", "not", "from", "parallel", "output"),
     }
 )
 """Reserved words: none of them can name a label, a parameter or a variable."""
@@ -82,10 +82,18 @@ PARAM_TYPES: Final = ("int", "float", "bool", "str", "list", "block")
 FUNCTIONS: Final = ("len", "min", "max", "channels", "shape")
 """The only functions an expression can call."""
 
+PARAM_INIT_FUNCTION: Final = "normal"
+"""``normal(std)``: parsed anywhere, valid only as a ``param``'s initial value."""
+
 MAX_EXPR_DEPTH: Final = 64
 """Operators nested in one expression (or ``else if`` chained) before it is rejected."""
 
+MAX_INT_LITERAL: Final = 2**63 - 1
+"""The largest integer a spec may write: numbers are 64-bit, as computed ones are."""
+
 _MAX_SYNTAX_ERRORS: Final = 20
+#: Characters parsed again, at most, to find the errors after the first one.
+_RECOVERY_BUDGET: Final = 200_000
 _REF_FUNCTIONS: Final = frozenset({"channels", "shape"})
 
 
@@ -263,7 +271,9 @@ def _run(source: SourceFile, start: str, fast: bool = True) -> Any:
     collector = Collector()
     text = source.text
     resume = 0
-    for attempt in range(_MAX_SYNTAX_ERRORS):
+    # Each attempt parses the whole text again: a long text gets fewer of them.
+    attempts = max(1, min(_MAX_SYNTAX_ERRORS, _RECOVERY_BUDGET // max(1, len(text))))
+    for attempt in range(attempts):
         current = source if attempt == 0 else SourceFile(source.name, text)
         result, error, ctx = _attempt(current, start, recovering=attempt > 0, fast=fast)
         if attempt == 0 and error is None and not ctx.diagnostics:
@@ -579,8 +589,8 @@ _SIMPLE_ESCAPES: Final = {
 _INTERP: Final = re.compile(r"\{([^{}\n]*)\}")
 
 
-class _Builder:
-    """The inline transformer: one method per rule alias, called on each reduction.
+class _ExprBuilder:
+    """The tokens' and expressions' half of :class:`_Builder`.
 
     Methods named after a terminal (``NUMBER``...) are called when that token is
     shifted. Tokens may come from Lark or from `_Driver`: only their attributes
@@ -601,6 +611,9 @@ class _Builder:
                     ctx.error(f"number {text} is too large", span)
             else:
                 value = int(text)
+                if value > MAX_INT_LITERAL:
+                    ctx.error("this number is too large (more than 64 bits)", span)
+                    value = 0
         except ValueError:
             ctx.error("number has too many digits", span)
             value = 0
@@ -652,9 +665,9 @@ class _Builder:
         args = tuple(c[1:-1])
         if func in _REF_FUNCTIONS:
             # channels(conv1): a bare name here refers to a label.
-            args = tuple(ast.Label((a.id,), a.span) if isinstance(a, ast.Name) else a for a in args)
+            args = tuple(_as_label(ctx, a) for a in args)
         else:
-            if func not in FUNCTIONS:
+            if func not in FUNCTIONS and func != PARAM_INIT_FUNCTION:
                 ctx.error(
                     f"unknown function '{func}': expressions can only call "
                     + ", ".join(FUNCTIONS[:-1])
@@ -695,30 +708,41 @@ class _Builder:
 
     def or_op(self, c: list[Any]) -> ast.BoolOp:
         ctx = _CTX.get()
+        c = c[0::2]  # without the OR tokens
         return _deep(ctx, ast.BoolOp("or", tuple(c), _nn(ctx, c[0], c[-1])), *c)
 
     def and_op(self, c: list[Any]) -> ast.BoolOp:
         ctx = _CTX.get()
+        c = c[0::2]  # without the AND tokens
         return _deep(ctx, ast.BoolOp("and", tuple(c), _nn(ctx, c[0], c[-1])), *c)
 
     def cond(self, c: list[Any]) -> ast.Cond:
         ctx = _CTX.get()
-        body, test, _else, orelse = c
+        body, _if, test, _else, orelse = c
         node = ast.Cond(body, test, orelse, _nn(ctx, body, orelse))
         return _deep(ctx, node, body, test, orelse)
 
     def expr_start(self, c: list[Any]) -> Any:
         return c[0]
 
+
+class _Builder(_ExprBuilder):
+    """The inline transformer: one method per rule alias, called on each reduction.
+
+    The statements and definitions; :class:`_ExprBuilder` builds tokens and expressions.
+    """
+
     # ------------------------------------------------------------- labels
 
     def label(self, c: list[Any]) -> ast.Label:
         tok = c[0]
         ctx = _CTX.get()
+        if isinstance(tok, ast.Str):  # the STRING terminal's callback made it a Str
+            return _quoted_label(ctx, tok.span.start, tok.span.text, tok.span)
         span = _tspan(ctx, tok)
         if tok.type == "NAME":
             return ast.Label((tok.value,), span)
-        return ast.Label(_interpolate(ctx, tok), span)
+        return ast.Label(_interpolate(ctx, tok.value, tok.start_pos), span)
 
     def skip_src(self, c: list[Any]) -> ast.Label | ast.InputRef:
         if isinstance(c[0], ast.InputRef):
@@ -777,7 +801,7 @@ class _Builder:
 
     def repeat(self, c: list[Any]) -> ast.Repeat:
         body: _Body = c[-1]
-        var = c[2].value if len(c) == 4 else None
+        var = c[3].value if len(c) == 5 else None
         return ast.Repeat(c[1], var, body.stmts, _tt(_CTX.get(), c[0], body.close))
 
     def if_stmt(self, c: list[Any]) -> ast.If:
@@ -796,12 +820,66 @@ class _Builder:
         kw, tok, value = c
         return ast.Let(tok.value, value, _tn(_CTX.get(), kw, value))
 
+    def param_decl(self, c: list[Any]) -> ast.ParamDecl:
+        ctx = _CTX.get()
+        kw, tok, init = c[0], c[1], c[-1]
+        dims = tuple(c[3:-2])
+        return ast.ParamDecl(tok.value, _tspan(ctx, tok), dims, init, _tn(ctx, kw, init))
+
     def skip(self, c: list[Any]) -> ast.Skip:
         ctx = _CTX.get()
         src = ctx
         label = c[0] if len(c) == 5 else None
         kw, source, dst, args = c[-4:]
-        merge, merge_span = "", _tt(src, args.open, args.close)
+        merge, merge_span, options = self._merge_args(
+            ctx, args, "skip", "shortcut=, align=, scale= and gate="
+        )
+        if not args.args or args.args[0].name is not None:
+            ctx.error(
+                f"a skip needs its merge first in its parentheses: {names_text('merge', 'or')}",
+                _tspan(src, args.open),
+                f"for example `skip {source.span.text} -> {dst.span.text} (add)`",
+            )
+        span = _tt(src, kw, args.close)
+        return ast.Skip(label, source, dst, merge, merge_span, options, span)
+
+    def ref(self, c: list[Any]) -> ast.Ref:
+        ctx = _CTX.get()
+        if isinstance(c[0], ast.InputRef):
+            return ast.Ref((), c[0].span)
+        return ast.Ref(tuple(c), _nn(ctx, c[0], c[-1]))
+
+    def from_stmt(self, c: list[Any]) -> ast.From:
+        stmt, _kw, ref = c
+        return ast.From(stmt, ref, _nn(_CTX.get(), stmt, ref))
+
+    def arms(self, c: list[Any]) -> _Body:
+        ctx = _CTX.get()
+        arms = tuple(
+            ast.Seq(a.stmts, _tt(ctx, a.open, a.close)) if isinstance(a, _Body) else a
+            for a in c[1:-1]
+        )
+        return _Body(arms, c[0], c[-1])
+
+    def parallel(self, c: list[Any]) -> ast.Parallel:
+        ctx = _CTX.get()
+        label = c[0] if c[0].__class__ is ast.Label else None
+        kw, args, arms = c[-3:]
+        merge, merge_span, options = self._merge_args(ctx, args, "parallel", "split=")
+        if not args.args or args.args[0].name is not None:
+            ctx.error(
+                f"a parallel needs its merge first in its parentheses: {names_text('merge', 'or')}",
+                _tspan(ctx, args.open),
+                "for example `parallel (concat) { conv(16, 1); conv(16, 3, padding=1) }`",
+            )
+        span = _tt(ctx, kw, arms.close) if label is None else _nt(ctx, label, arms.close)
+        return ast.Parallel(label, merge, merge_span, options, arms.stmts, span)
+
+    def _merge_args(
+        self, ctx: _Context, args: _Args, what: str, options_text: str
+    ) -> tuple[str, Span, tuple[ast.Arg, ...]]:
+        """The merge named first in a skip's or a parallel's parentheses, and the options."""
+        merge, merge_span = "", _tt(ctx, args.open, args.close)
         options: list[ast.Arg] = []
         for i, arg in enumerate(args.args):
             if i == 0 and arg.name is None:
@@ -818,22 +896,22 @@ class _Builder:
                 if i > 0 and args.args[i - 1].name is not None:
                     continue  # already reported: positional argument after a keyword
                 ctx.error(
-                    f"unexpected '{arg.span.text}': the options of a skip are written NAME=VALUE",
+                    f"unexpected '{arg.span.text}': the options of a {what} are written NAME=VALUE",
                     arg.span,
-                    "the options are shortcut=, align=, scale= and gate=",
+                    f"the options are {options_text}",
                 )
             else:
                 options.append(arg)
-        if not args.args or args.args[0].name is not None:
-            ctx.error(
-                f"a skip needs its merge first in its parentheses: {names_text('merge', 'or')}",
-                _tspan(src, args.open),
-                f"for example `skip {source.span.text} -> {dst.span.text} (add)`",
-            )
-        span = _tt(src, kw, args.close)
-        return ast.Skip(label, source, dst, merge, merge_span, tuple(options), span)
+        return merge, merge_span, tuple(options)
 
     # -------------------------------------------------------- definitions
+
+    def output_decl(self, c: list[Any]) -> ast.Output:
+        ctx = _CTX.get()
+        kw, tok, ref = c[:3]
+        if len(c) == 5:
+            return ast.Output(tok.value, _tspan(ctx, tok), ref, _tn(ctx, kw, c[4]), c[4])
+        return ast.Output(tok.value, _tspan(ctx, tok), ref, _tn(ctx, kw, ref))
 
     def input_symbol(self, c: list[Any]) -> ast.InputDim:
         tok, value = c
@@ -904,7 +982,9 @@ class _Builder:
             decl = ast.InputDecl((), name_span)
         if misplaced:
             stmts = tuple(s for s in stmts if s.__class__ is not ast.InputDecl)
-        return ast.ModelDef(name, params, decl, stmts, _tt(ctx, kw, body.close), name_span)
+        stmts, outputs = _split_outputs(ctx, stmts)
+        span = _tt(ctx, kw, body.close)
+        return ast.ModelDef(name, params, decl, stmts, span, name_span, outputs)
 
     def model_alias(self, c: list[Any]) -> ast.ModelAlias:
         src = _CTX.get()
@@ -926,6 +1006,25 @@ class _Builder:
         uses = tuple(d for d in c if d.__class__ is ast.Use)
         defs = tuple(d for d in c if d.__class__ is not ast.Use)
         return ast.SpecFile(uses, defs, source.span(0, len(source.text)))
+
+
+def _split_outputs(
+    ctx: _Context, stmts: tuple[Any, ...]
+) -> tuple[tuple[Any, ...], tuple[ast.Output, ...]]:
+    """A model body's statements and its ``output`` lines, which must end it."""
+    outputs = tuple(s for s in stmts if s.__class__ is ast.Output)
+    if not outputs:
+        return stmts, ()
+    first = next(i for i, s in enumerate(stmts) if s.__class__ is ast.Output)
+    for s in stmts[first:]:
+        if s.__class__ is not ast.Output:
+            ctx.error(
+                "a statement cannot follow the model's 'output' lines",
+                s.span,
+                "'output NAME: REF' lines end the model body: move them after the last statement",
+            )
+            break
+    return tuple(s for s in stmts if s.__class__ is not ast.Output), outputs
 
 
 _Node = TypeVar("_Node", bound=ast.Expr | ast.If)
@@ -977,10 +1076,35 @@ def _unescape(ctx: _Context, raw: str, offset: int) -> str:
     return _ESCAPE.sub(one, raw)
 
 
-def _interpolate(ctx: _Context, tok: Any) -> tuple[str | ast.Expr, ...]:
+def _as_label(ctx: _Context, arg: ast.Expr) -> ast.Expr:
+    """An argument of ``channels``/``shape``: a bare name or a quoted string is a label."""
+    if isinstance(arg, ast.Name):
+        return ast.Label((arg.id,), arg.span)
+    if isinstance(arg, ast.Str):
+        return _quoted_label(ctx, arg.span.start, arg.span.text, arg.span)
+    return arg
+
+
+def _quoted_label(ctx: _Context, start: int, raw: str, span: Span) -> ast.Label:
+    """The label ``"block{s + 1}-{i}"``: its text between the quotes, interpolated.
+
+    Backslashes are not escapes here: a label holds no quote or newline, and a
+    backslash is kept as written (PyTorch accepts it in a module name).
+    """
+    parts = _interpolate(ctx, raw[1:-1], start + 1)
+    if not parts:
+        ctx.error(
+            "a quoted label cannot be empty",
+            span,
+            'write the module\'s name between the quotes, e.g. "block1-0"',
+            code="bad-label",
+        )
+        parts = ("",)
+    return ast.Label(parts, span, quoted=True)
+
+
+def _interpolate(ctx: _Context, text: str, base: int) -> tuple[str | ast.Expr, ...]:
     """Split the label ``layer{s + 1}_out`` into ``("layer", <s + 1>, "_out")``."""
-    text: str = tok.value
-    base: int = tok.start_pos
     parts: list[str | ast.Expr] = []
     pos = 0
     for m in _INTERP.finditer(text):
@@ -1032,7 +1156,7 @@ _TERMINAL_TEXT: Final = {
 _EXPR_START: Final = frozenset(
     {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "IN", "LPAR", "LSQB", "MINUS", "PLUS", "NOT"}
 )
-_STMT_START: Final = frozenset({"SKIP", "REPEAT", "IF", "LET"})
+_STMT_START: Final = frozenset({"SKIP", "REPEAT", "IF", "LET", "PARAM"})
 _DEF_START: Final = frozenset({"USE", "BLOCK", "MODEL"})
 _OPERATORS: Final = frozenset(
     {
@@ -1098,7 +1222,7 @@ def _expected_text(expected: set[str]) -> str:
     phrases: list[str] = []
     if left >= _STMT_START:
         phrases.append("a statement")
-        left -= _STMT_START | {"NAME", "LABEL_INTERP", "INPUT"}
+        left -= _STMT_START | {"NAME", "LABEL_INTERP", "STRING", "INPUT", "PARALLEL", "OUTPUT"}
     if left >= _DEF_START:
         phrases.append("a definition ('block', 'model' or 'use')")
         left -= _DEF_START
@@ -1186,6 +1310,12 @@ _KNOWN: Final = (
         "a label is followed by ':', as in `conv1: conv(...)`; to bind a value, write `let NAME = EXPR`",
         message="a label is followed by ':', not '='",
         any_token=False,
+    ),
+    _Known(
+        ("block b { param: conv(3) }", "block b { param = 1 }"),
+        "'param' is a reserved word: it declares a learnable tensor, "
+        '`param NAME [dims] = INIT`; to use it as a label, quote it: "param": conv(...)',
+        message="expected the param's name after 'param'",
     ),
     _Known(
         ("block b { skip in -> x }", "block b { skip in -> x{i} }"),
