@@ -338,6 +338,52 @@ class Spec:
         graph = self.graph(model, **params)
         return generate(graph, init=init, zero_init_residual=zero_init_residual).source
 
+    def module_source(self) -> str:
+        """The whole file as one PyTorch module shaped like a hand-written one (imports torch).
+
+        One ``nn.Module`` class per block definition (its constructor takes the
+        input channels, then the block's parameters), one per model definition
+        (taking the model's parameters), and a function per model and alias:
+        ``resnet50(**kwargs)``. Every model of the file that elaborates with its
+        defaults is built from the written module and checked against the
+        in-memory compile (the same ``state_dict`` keys, in order, and shapes).
+        Where the file uses something this writer cannot express with
+        parameters (see docs/pysource.md), a file with one model gets the
+        per-instance source of :meth:`source`, headed by a comment that says
+        why; a file with several raises :class:`ResdslError` (choose a model).
+
+        >>> text = load("specs/resnet.res").module_source()  # doctest: +SKIP
+        >>> "def resnet50(**kwargs: Any) -> Resnet:" in text     # doctest: +SKIP
+        True
+        """
+        from resdsl.backends.codegen import generate
+        from resdsl.pysource import Unsupported
+        from resdsl.pysource.verify import parametric_source
+
+        graphs: dict[str, nx.DiGraph] = {}
+        for name in self.models:
+            try:
+                graphs[name] = self.graph(name)
+            except ResdslError:
+                continue  # a model with a required parameter: its aliases elaborate it
+        try:
+            if self.is_plain:
+                raise Unsupported("the plain twin (written per instance)")
+            return parametric_source(self.program, graphs, self.program.root.name)
+        except Unsupported as why:
+            reason = str(why)
+        if len(self.models) == 1 and graphs:
+            text = generate(graphs[self.models[0]]).source
+            note = (
+                f"# resdsl wrote this model per instance: it cannot write {reason} parametrically."
+            )
+            return _comment_lines(note) + text
+        raise ResdslError.single(
+            "per-instance-only",
+            f"{self.program.root.name}: cannot write the file as one module: it uses {reason}",
+            hint="write one model at a time with --model NAME (per-instance source)",
+        )
+
     def to_dot(self, model: str | None = None, /, **options: Any) -> str:
         """The skip-path diagram as DOT text (deterministic; no Graphviz needed)."""
         from resdsl.backends.render import split_options, to_dot
@@ -456,6 +502,18 @@ class Spec:
             seed=seed,
             batch=batch,
         )
+
+
+#: How a module that :meth:`Spec.module_source` writes per instance begins.
+PER_INSTANCE_NOTE = "# resdsl wrote this model per instance:"
+
+
+def _comment_lines(text: str) -> str:
+    """``text`` as ``#`` comment lines of at most 88 columns."""
+    import textwrap
+
+    body = text.removeprefix("# ")
+    return "".join(f"# {line}\n" for line in textwrap.wrap(body, 86))
 
 
 @contextmanager

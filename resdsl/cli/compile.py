@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from resdsl.api import summarize
+from resdsl.api import PER_INSTANCE_NOTE, summarize
 from resdsl.backends.init import SCHEMES
 from resdsl.cli.check import summary_lines
 from resdsl.cli.common import (
@@ -98,7 +98,11 @@ def compile_(
     """Compile a model to PyTorch: check it, build it, run one forward pass on a sample input.
 
     With -o, write the standalone source (a class named after the model that
-    takes no arguments); an existing file is replaced only on success, a
+    takes no arguments); with -o and no --model, the whole file as one
+    module: a class per block and model taking their parameters, and a
+    function per model (docs/pysource.md; a file of one model is built and
+    run first, and keeps the per-instance source where the spec cannot be
+    written with parameters); an existing file is replaced only on success, a
     symbolic link is written through, and anything but a regular file (a
     directory, /dev/null, a FIFO) is refused before the build starts.
     --no-forward skips the forward pass. Exits 0 on success, 1 for an invalid
@@ -114,6 +118,12 @@ def compile_(
     for path in (output, export, onnx):
         if path is not None:
             output_path(path)  # before the build: a bad -o costs no time
+    if output is not None and _whole_file(target, init, zero_init_residual):
+        with reporting():
+            text = target.load().module_source()
+        write_atomic(output, lambda tmp: _write_text(tmp, text))
+        out.print(f"  wrote        {output} (every model of {target.path.name})")
+        return
     with reporting():
         graph = target.graph()
         # Build first: nothing is written unless the model builds (and runs).
@@ -126,11 +136,38 @@ def compile_(
     if forward and x is not None:
         _smoke_test(module, x)
     code: str = type(module).code  # type: ignore[attr-defined]
+    if output is not None and _one_model_file(target, init, zero_init_residual):
+        code = _parametric_or(code, target)
     if output is not None:
         write_atomic(output, lambda tmp: _write_text(tmp, code))
         out.print(f"  wrote        {output} (class {type(module).__name__})")
     if x is not None:
         _exports(module, x, export, onnx)
+
+
+def _whole_file(target: Target, init: str | None, zero: bool | None) -> bool:
+    """Write the whole file as one module: -o without --model, on a file of several models.
+
+    Options that choose or change one model (--param, --plain, --init,
+    --zero-init-residual) keep the one-model source.
+    """
+    if target.model is not None or target.param or target.plain or init or zero is not None:
+        return False
+    with reporting():
+        return len(target.load().models) > 1
+
+
+def _one_model_file(target: Target, init: str | None, zero: bool | None) -> bool:
+    """-o without --model (or options that change the model) on a file of one model."""
+    plain_file = not (target.model or target.param or target.plain or init or zero is not None)
+    return plain_file and len(target.load().models) == 1
+
+
+def _parametric_or(code: str, target: Target) -> str:
+    """The file's parametric module where it has one (docs/pysource.md), else ``code``."""
+    with reporting():
+        text = target.load().module_source()
+    return code if text.startswith(PER_INSTANCE_NOTE) else text
 
 
 def _smoke_test(module: torch.nn.Module, x: torch.Tensor) -> None:

@@ -1,0 +1,112 @@
+"""A layer call's constructor and output channels, written with the spec's expressions.
+
+The op registry writes a layer's constructor for concrete arguments
+(``Layer.torch_init``) and knows its shape rule (``Layer.infer``). To write
+the constructor of ``conv(planes * 4, 1, bias=false)`` for every value of
+``planes`` at once, each argument the spec computes (and the input channels)
+is given a *probe*: a large number no other argument holds. The registry
+writes its constructor as usual, and each probe in that source is replaced by
+the Python expression it stands for: ``nn.Conv2d(in_channels, planes * 4, 1,
+bias=False)``. A probe that the constructor does not pass through unchanged
+(a constructor that computes with it) makes the layer :class:`Unsupported`.
+The output channels are found the same way, one probe at a time, through the
+shape rule.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from resdsl.ir.dims import Shape
+from resdsl.ops import Layer, ShapeError
+from resdsl.pysource.pyexpr import Unsupported
+
+#: The first probe; probes are spaced so that no small computation maps one onto another.
+PROBE = 1_000_003
+_PROBE_STEP = 7_919
+#: Numbers at least this large in a constructor must be probes (spec numbers are checked).
+_LARGE = 100_000
+
+
+@dataclass(frozen=True)
+class Probes:
+    """Probe number -> the Python expression it stands for."""
+
+    exprs: Mapping[int, str]
+
+    @staticmethod
+    def make(exprs: list[str]) -> tuple[Probes, list[int]]:
+        values = [PROBE + k * _PROBE_STEP for k in range(len(exprs))]
+        return Probes(dict(zip(values, exprs, strict=True))), values
+
+
+def validated_args(layer: Layer, values: Mapping[str, Any]) -> Any:
+    """The layer's argument model, or Unsupported if the values do not fit it."""
+    try:
+        return layer.Args.model_validate(dict(values))
+    except (ValidationError, ValueError, TypeError) as err:
+        raise Unsupported(f"the arguments of '{layer.name}' as probes: {err}") from None
+
+
+def constructor(layer: Layer, args: Any, in_shape: Shape, probes: Probes) -> str:
+    """``layer``'s constructor source with each probe replaced by its expression."""
+    try:
+        source = str(layer.torch_init(args, in_shape))
+    except (ShapeError, ValueError, TypeError, NotImplementedError) as err:
+        raise Unsupported(f"the constructor of '{layer.name}': {err}") from None
+    return substitute(source, probes, layer.name)
+
+
+def substitute(source: str, probes: Probes, what: str) -> str:
+    """Replace each probe constant of ``source`` by its expression."""
+    tree = pyast.parse(source, mode="eval")
+
+    class Replace(pyast.NodeTransformer):
+        def visit_Constant(self, node: pyast.Constant) -> pyast.AST:
+            value = node.value
+            if isinstance(value, int) and not isinstance(value, bool):
+                if value in probes.exprs:
+                    return pyast.parse(probes.exprs[value], mode="eval").body
+                if abs(value) >= _LARGE:
+                    raise Unsupported(f"the constructor of '{what}' computes with an argument")
+            return node
+
+    return pyast.unparse(Replace().visit(tree))
+
+
+def out_channels(
+    layer: Layer, base: Any, in_shape: Shape, fields: Mapping[str, str], in_channels: str
+) -> str:
+    """The expression of the layer's output channels (the first dimension of its output).
+
+    ``base`` holds concrete arguments (those of an elaborated instance);
+    ``fields`` maps each argument the spec computes to its expression.
+    """
+    reference = _first_dim(layer, base, in_shape)
+    if reference is None:
+        raise Unsupported(f"the shape rule of '{layer.name}' refused its own arguments")
+    for name, expr in fields.items():
+        probed = _first_dim(layer, base.model_copy(update={name: PROBE}), in_shape)
+        if probed == PROBE:
+            return expr
+        if probed is not None and probed != reference:
+            raise Unsupported(f"the output size of '{layer.name}' computes with '{name}'")
+    probed = _first_dim(layer, base, (PROBE, *in_shape[1:]))
+    if probed == PROBE:
+        return in_channels
+    if probed is not None and probed != reference:
+        raise Unsupported(f"the output size of '{layer.name}' computes with its input size")
+    return str(reference)
+
+
+def _first_dim(layer: Layer, args: Any, in_shape: Shape) -> int | None:
+    try:
+        shape = layer.infer(args, in_shape)
+    except (ShapeError, ValueError, TypeError, ZeroDivisionError):
+        return None
+    return int(shape[0]) if shape else None

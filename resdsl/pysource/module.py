@@ -1,0 +1,219 @@
+"""A spec file as one Python module: a class per block and model, a function per model name."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from resdsl.backends.codegen import camel_case, escape
+from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter
+from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
+from resdsl.pysource.references import References
+from resdsl.pysource.residual import ResidualWriter
+from resdsl.syntax import ast
+from resdsl.syntax.loader import Program
+
+RESERVED = (
+    frozenset(keyword.kwlist)
+    | frozenset(dir(builtins))
+    | {
+        "self",
+        "nn",
+        "torch",
+        "F",
+        "x",
+        "out",
+        "identity",
+        CHANNELS,
+        "kwargs",
+        "Any",
+    }
+)
+_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "list": "list"}
+
+
+@dataclass
+class ClassCode:
+    name: str
+    base: str
+    doc: list[str]
+    signature: str
+    init: list[str]
+    forward: list[str] = field(default_factory=list)
+
+
+def input_name(params: tuple[ast.Param, ...]) -> str:
+    """The constructor's input-channels parameter: ``in_channels`` unless the block has one."""
+    taken = {p.name for p in params}
+    for name in ("in_channels", "input_channels", "channels_in"):
+        if name not in taken:
+            return name
+    raise Unsupported("a block whose parameters take every input-channel name")
+
+
+def signature(
+    params: tuple[ast.Param, ...], scope: Scope, first: str | None
+) -> tuple[str, list[str]]:
+    """``self, in_channels: int, planes: int, stride: int = 1`` and the lines that fill defaults."""
+    parts = ["self"] + ([f"{first}: int"] if first else [])
+    fill: list[str] = []
+    for p in params:
+        if not IDENT.match(p.name) or p.name in RESERVED or p.name in scope.blocks:
+            raise Unsupported(f"the parameter name '{p.name}'")
+        kind = "type[nn.Module]" if p.type == "block" else _TYPES[p.type]
+        if p.default is None:
+            parts.append(f"{p.name}: {kind}")
+        elif is_literal(p.default) or p.type == "block":
+            parts.append(f"{p.name}: {kind} = {python_expr(p.default, scope)}")
+        else:
+            parts.append(f"{p.name}: {kind} | None = None")
+            fill += [f"if {p.name} is None:", f"{INDENT}{p.name} = {python_expr(p.default, scope)}"]
+    return ", ".join(parts), fill
+
+
+def has_skip(body: tuple[ast.Stmt, ...]) -> bool:
+    """Does this scope (not a nested group) have a skip?"""
+    for stmt in body:
+        if isinstance(stmt, ast.Skip):
+            return True
+        if isinstance(stmt, ast.Repeat) and has_skip(stmt.body):
+            return True
+        if isinstance(stmt, ast.If) and (has_skip(stmt.body) or has_skip(stmt.orelse)):
+            return True
+    return False
+
+
+def body_class(
+    name: str,
+    params: tuple[ast.Param, ...],
+    body: tuple[ast.Stmt, ...],
+    blocks: dict[str, str],
+    refs: References,
+    rank: int,
+    in_channels: str | None,
+) -> tuple[ClassCode, str, bool]:
+    """A block (``in_channels`` None: it is a parameter) or a model as a class.
+
+    Returns the class, its output channels and whether it uses ``F``.
+    """
+    scope = Scope({p.name: p.name for p in params}, blocks)
+    first = input_name(params) if in_channels is None else None
+    sig, fill = signature(params, scope, first)
+    channels = first or in_channels or ""
+    reserved = RESERVED | {p.name for p in params} | ({first} if first else set())
+    if has_skip(body):
+        res = ResidualWriter(refs, rank, channels, frozenset(reserved))
+        out = res.write(body, scope)
+        code = ClassCode(name, "nn.Module", [], sig, fill + res.init, res.forward)
+        return code, out, res.uses_f
+    chain = ChainWriter(refs, rank, channels, frozenset(reserved))
+    chain.body(body, scope, 0)
+    return ClassCode(name, "nn.Sequential", [], sig, fill + chain.lines), chain.channels, False
+
+
+def shape_doc(channels: str, rank: int, out: str, out_rank: int) -> str:
+    if "self." in out or out == CHANNELS:
+        out = "out_channels"  # known once the children are built
+    spatial = ["H", "W", "D"][: rank - 1] if rank <= 4 else ["..."]
+    after = [f"{s}'" for s in spatial][: out_rank - 1]
+    src = ", ".join(["N", channels, *spatial])
+    dst = ", ".join(["N", out, *after])
+    return f"``[{src}]`` -> ``[{dst}]``."
+
+
+@dataclass
+class FileWriter:
+    program: Program
+    graphs: dict[str, nx.DiGraph]
+    file_name: str
+    classes: list[ClassCode] = field(default_factory=list)
+    uses_f: bool = False
+
+    def write_classes(self) -> dict[str, str]:
+        """Every block and model definition as a class; returns the model classes by name."""
+        refs = References.of(list(self.graphs.values()))
+        taken: set[str] = set(RESERVED)
+        blocks: dict[str, str] = {}
+        for name in self.program.blocks:
+            blocks[name] = _fresh(camel_case(name), taken)
+        for name, block in self.program.blocks.items():
+            rank = refs.block_input_rank(name)
+            if rank is None:
+                raise Unsupported(
+                    f"block '{name}', which no model uses (its input rank is unknown)"
+                )
+            code, out, uses_f = body_class(
+                blocks[name], block.params, block.body, blocks, refs, rank, None
+            )
+            code.init.append(f"self.out_channels = {out}")
+            first = code.signature.split(", ")[1].split(":")[0]
+            code.doc = [
+                f"Block {name} from {escape(self._where(block.span))}.",
+                "",
+                shape_doc(first, rank, out, rank),
+            ]
+            self.classes.append(code)
+            self.uses_f |= uses_f
+        models: dict[str, str] = {}
+        needed = self.needed_models()
+        for name, model in self.program.models.items():
+            if isinstance(model, ast.ModelDef) and name in needed:
+                models[name] = self.model_class(name, model, blocks, refs, taken)
+        return models
+
+    def needed_models(self) -> set[str]:
+        """The file's own models and the models its aliases stand for (not a used file's others)."""
+        needed: set[str] = set()
+        for name in self.program.root_models:
+            while name not in needed:
+                needed.add(name)
+                model = self.program.models.get(name)
+                if not isinstance(model, ast.ModelAlias):
+                    break
+                name = model.target
+        return needed
+
+    def model_class(
+        self,
+        name: str,
+        model: ast.ModelDef,
+        blocks: dict[str, str],
+        refs: References,
+        taken: set[str],
+    ) -> str:
+        graph = self.graphs.get(name) or next(
+            (g for g in self.graphs.values() if g.graph["scopes"][""].block == name), None
+        )
+        if graph is None:
+            raise Unsupported(f"model '{name}', which no model of the file elaborates")
+        if not model.input.dims or model.input.dims[0].value is None:
+            raise Unsupported("an input whose channels are a symbol")
+        scope = Scope({p.name: p.name for p in model.params}, blocks)
+        channels = python_expr(model.input.dims[0].value, scope)
+        rank = len(model.input.dims)
+        cls = _fresh(camel_case(name), taken)
+        code, out, uses_f = body_class(cls, model.params, model.body, blocks, refs, rank, channels)
+        out_rank = len(graph.nodes[graph.graph["output"]]["shape"])
+        code.doc = [
+            f"Model {name} from {escape(self._where(model.span))}.",
+            "",
+            shape_doc(channels, rank, out, out_rank),
+        ]
+        self.classes.append(code)
+        self.uses_f |= uses_f
+        return cls
+
+    def _where(self, span: object) -> str:
+        line = getattr(span, "line", 0)
+        return f"{self.file_name}:{line}"
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    base, k = name, 2
+    while name in taken:
+        name, k = f"{base}{k}", k + 1
+    taken.add(name)
+    return name

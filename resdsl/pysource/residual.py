@@ -1,0 +1,341 @@
+"""A scope with skips as an ``nn.Module`` with its own ``forward`` (a residual block).
+
+Its statements must be a flat sequence of calls, layer groups, ``let`` and
+``skip``; anything else is :class:`Unsupported`. Parameter-free unlabelled
+layers share one module each (torchvision's single ``self.relu``). The
+input is ``x``, the running value ``out``, and a value a skip starts from is
+named after its label. A shortcut that ``auto`` makes only where the shapes
+differ is built under the condition that they do: the path's stride is not 1,
+or the channels change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from resdsl.ir import dims
+from resdsl.ops import Layer, get_layer, get_op, node_op
+from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
+from resdsl.pysource.chain import INDENT
+from resdsl.pysource.layers import Probes, constructor, validated_args
+from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
+from resdsl.pysource.references import NodeRef, References
+from resdsl.pysource.text import WIDTH
+from resdsl.syntax import ast
+
+#: The key of the scope's input among the values skips start from (no label is empty).
+_INPUT = ""
+
+
+class _Emit:
+    """What a merge's ``forward_lines`` may ask for (see ``resdsl.ops.base.Emit``)."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = taken
+        self.uses_f = False
+
+    def literal(self, value: int | float | bool) -> str:
+        return repr(value)
+
+    def temp(self, base: str) -> str:
+        name, k = base, 1
+        while name in self.taken:
+            name, k = f"{base}_{k}", k + 1
+        self.taken.add(name)
+        return name
+
+    def use_functional(self) -> None:
+        self.uses_f = True
+
+    def gate(self) -> str:
+        raise Unsupported("a merge with a learned gate")
+
+
+@dataclass
+class _Value:
+    var: str
+    channels: str
+    stride: list[str]  # the path's stride factors since the scope's input
+    fresh: bool  # a tensor made in this forward (a merge may write into it)
+
+
+@dataclass
+class ResidualWriter:
+    refs: References
+    rank: int
+    in_channels: str
+    reserved: frozenset[str]
+    init: list[str] = field(default_factory=list)
+    forward: list[str] = field(default_factory=list)
+    shared: dict[str, str] = field(default_factory=dict)  # constructor -> module name
+    uses_f: bool = False
+
+    def write(self, body: tuple[ast.Stmt, ...], scope: Scope) -> str:
+        """Write ``__init__`` and ``forward`` lines; returns the output channels."""
+        skips = [s for s in body if isinstance(s, ast.Skip)]
+        sources = {s.src.literal for s in skips if isinstance(s.src, ast.Label)}
+        labels = {s.label.literal for s in body if isinstance(s, ast.Call | ast.Group) and s.label}
+        self.names = {n for n in labels if n} | set(self.reserved)
+        values: dict[str | None, _Value] = {_INPUT: _Value("x", self.in_channels, [], False)}
+        cur = values[_INPUT]
+        for stmt in body:
+            if isinstance(stmt, ast.Let):
+                self.init.append(f"{stmt.name} = {python_expr(stmt.value, scope)}")
+                assert isinstance(scope.names, dict)
+                scope.names[stmt.name] = stmt.name
+            elif isinstance(stmt, ast.Call | ast.Group):
+                label = stmt.label.literal if stmt.label is not None else None
+                if stmt.label is not None and (label is None or not IDENT.match(label)):
+                    raise Unsupported("an interpolated label in a block with skips")
+                named = label is not None and label in sources and label not in self.reserved
+                var = label if named and label is not None else "out"
+                cur = self.statement(stmt, scope, cur, var)
+                if label is None:
+                    continue
+                values[label] = cur
+                for skip in skips:
+                    if skip.dst.literal == label:
+                        cur = self.merge(skip, values, cur)
+                        values[label] = cur
+            elif not isinstance(stmt, ast.Skip):
+                raise Unsupported(f"the statement {type(stmt).__name__} in a block with skips")
+        self.forward.append(f"return {cur.var}")
+        return cur.channels
+
+    def statement(self, stmt: ast.Call | ast.Group, scope: Scope, cur: _Value, var: str) -> _Value:
+        if isinstance(stmt, ast.Group):
+            return self.group(stmt, scope, cur, var)
+        label = stmt.label.literal if stmt.label is not None else None
+        if is_block_call(stmt, scope):
+            if label is None:
+                raise Unsupported("an unlabelled block in a block with skips")
+            self.init.append(f"self.{label} = {block_call(stmt, scope, cur.channels)}")
+            self.forward.append(f"{var} = self.{label}({cur.var})")
+            return _Value(var, f"self.{label}.out_channels", [*cur.stride, "?"], False)
+        code = layer_code(stmt, scope, cur.channels, self.rank, self.refs)
+        if label is None:
+            label = self.shared_module(code)
+        else:
+            self.init.append(f"self.{label} = {code.ctor}")
+        self.say(f"{var} = {code.call(f'self.{label}', cur.var)}", code.out_channels)
+        stride = [*cur.stride, *_stride_of(stmt, code, scope)]
+        return _Value(var, code.out_channels, stride, code.layer.fresh_output)
+
+    def say(self, line: str, channels: str) -> None:
+        """A ``forward`` line with its value's channels, where the comment fits the line."""
+        comment = f"  # [{channels}, ...]"
+        fits = len(INDENT * 2 + line + comment) <= WIDTH and "self." not in channels
+        self.forward.append(line + (comment if fits else ""))
+
+    def shared_module(self, code: LayerCode) -> str:
+        """One module per parameter-free layer (``self.relu``), shared by every call."""
+        if not code.stateless():
+            raise Unsupported("an unlabelled layer with parameters in a block with skips")
+        if code.ctor not in self.shared:
+            name = code.layer.name if IDENT.match(code.layer.name) else "layer"
+            base, k = name, 1
+            while name in self.names:
+                name, k = f"{base}{k}", k + 1
+            self.names.add(name)
+            self.shared[code.ctor] = name
+            self.init.append(f"self.{name} = {code.ctor}")
+        return self.shared[code.ctor]
+
+    def group(self, stmt: ast.Group, scope: Scope, cur: _Value, var: str) -> _Value:
+        label = stmt.label.literal
+        channels, stride, ctors = cur.channels, list(cur.stride), []
+        for inner in stmt.body:
+            if (
+                not isinstance(inner, ast.Call)
+                or inner.label is not None
+                or is_block_call(inner, scope)
+            ):
+                raise Unsupported("a group of anything but unlabelled layers in a block with skips")
+            code = layer_code(inner, scope, channels, self.rank, self.refs)
+            ctors.append(code.ctor)
+            channels = code.out_channels
+            stride += _stride_of(inner, code, scope)
+        self.init.append(f"self.{label} = nn.Sequential({', '.join(ctors)})")
+        self.say(f"{var} = self.{label}({cur.var})", channels)
+        return _Value(var, channels, stride, False)
+
+    def merge(self, skip: ast.Skip, values: dict[str | None, _Value], dst: _Value) -> _Value:
+        src_label = skip.src.literal if isinstance(skip.src, ast.Label) else _INPUT
+        if src_label not in values:
+            raise Unsupported("a skip from a value not computed before its target")
+        src = values[src_label]
+        nodes = self.refs.with_role(skip.span, "merge")
+        op = get_op(skip.merge, "merge")
+        if not nodes or op is None or len({repr(n.data["args"]) for n in nodes}) != 1:
+            raise Unsupported("a merge no model elaborates, or with arguments that vary")
+        other = self.shortcut(skip, src, dst)
+        raw = [other, dst.var] if op.skips_first else [dst.var, other]
+        emit = _Emit(set(self.names) | {"x", "out", "skip", other, dst.var})
+        ins = self.aligned(nodes, raw, emit)
+        lines = None
+        if dst.fresh and dst.var == "out" and ins == raw:
+            lines = op.in_place_lines(nodes[0].data["args"], "out", ins, emit)
+        lines = lines or op.forward_lines(nodes[0].data["args"], "out", ins, emit)
+        channels = _merged_channels(nodes[0], [src, dst] if op.skips_first else [dst, src])
+        self.forward.extend(text for text, _ in lines[:-1])
+        self.say(lines[-1][0], channels)
+        self.uses_f = self.uses_f or emit.uses_f
+        return _Value("out", channels, dst.stride, True)
+
+    def aligned(self, nodes: list[NodeRef], raw: list[str], emit: _Emit) -> list[str]:
+        """The merge's inputs after their alignments; one provably zero in every model is left out."""
+        preds = [n.preds() for n in nodes]
+        if any(len(p) != len(raw) for p in preds):
+            raise Unsupported("a merge whose inputs differ between models")
+        ins = []
+        for i, var in enumerate(raw):
+            aligns = [(n, p[i]) for n, p in zip(nodes, preds, strict=True)]
+            data = [n.graph.nodes[a] for n, a in aligns]
+            if any(d["role"] != "align" for d in data):
+                if any(d["role"] == "align" for d in data):
+                    raise Unsupported("an alignment some models need and others do not")
+                ins.append(var)
+                continue
+            if all(_keeps_shape(n, a) for n, a in aligns):
+                ins.append(var)
+                continue
+            align = node_op(data[0])
+            if align is None or len({repr(d["args"]) for d in data}) != 1:
+                raise Unsupported("an alignment whose arguments vary")
+            out = var if var == "out" else "skip"
+            lines = align.forward_lines(data[0]["args"], out, [var, *raw], emit)
+            self.forward.extend(text for text, _ in lines)
+            ins.append(out)
+        return ins
+
+    def shortcut(self, skip: ast.Skip, src: _Value, dst: _Value) -> str:
+        """The shortcut's ``__init__`` and ``forward`` lines; returns the variable the merge adds."""
+        name = _shortcut_name(skip)
+        op = get_op(name, "shortcut")
+        if op is None:
+            raise Unsupported(f"the shortcut '{name}' (a block as a shortcut)")
+        same, differs = (get_op(op.resolve(s), "shortcut") for s in (True, False))
+        builds = (same.builds if same else "?", differs.builds if differs else "?")
+        if builds == ("nothing", "nothing"):
+            return src.var
+        if "?" in builds or "node" in builds or differs is None:
+            raise Unsupported(f"the shortcut '{name}' here")
+        path = dst.stride[len(src.stride) :]
+        if "?" in path:
+            raise Unsupported("a shortcut around a block")
+        module = self.shortcut_module(skip, differs, dst.channels, path)
+        tests = [f"{s} != 1" for s in path if s != "1"]
+        if src.channels != dst.channels:
+            tests.append(f"{src.channels} != {dst.channels}")
+        if builds[0] == "layers":
+            self.init.append(f"self.{module[0]} = {module[1]}")
+            self.forward.append(f"identity = self.{module[0]}({src.var})")
+        elif not tests:
+            return src.var
+        else:
+            self.init.append(f"self.{module[0]}: nn.Module | None = None")
+            self.init.append(f"if {' or '.join(tests)}:")
+            self.init.append(f"{INDENT}self.{module[0]} = {module[1]}")
+            call = f"self.{module[0]}({src.var})"
+            self.forward.append(f"identity = {src.var} if self.{module[0]} is None else {call}")
+        return "identity"
+
+    def shortcut_module(
+        self, skip: ast.Skip, op: Any, channels: str, path: list[str]
+    ) -> tuple[str, str]:
+        names = set(self.refs.shortcut_scopes(skip.span))
+        label = skip.label.literal if skip.label is not None else None
+        if label is not None:
+            names.add(label)
+        if len(names) != 1 or not IDENT.match(next(iter(names))):
+            raise Unsupported("a shortcut whose module name is not known")
+        stride = " * ".join(path) if path else "1"
+        probes, (c, s, i) = Probes.make([channels, stride, "in_channels"])
+        ctors = []
+        in_channels = self.in_channels
+        for layer_name, values in op.layers(c, s if path else 1):
+            layer = get_layer(layer_name)
+            assert isinstance(layer, Layer)
+            ps = Probes({**probes.exprs, i: in_channels})
+            args = validated_args(layer, values)
+            ctors.append(constructor(layer, args, (i, *(64,) * (self.rank - 1)), ps))
+            in_channels = channels if layer.category == "weighted" else in_channels
+        return next(iter(names)), f"nn.Sequential({', '.join(ctors)})"
+
+
+def _keeps_shape(ref: NodeRef, node: str) -> bool:
+    """Is this alignment the identity at every input size (its output size is its input's)?"""
+    g = ref.graph
+    before = g.nodes[next(iter(g.predecessors(node)))]["shape"]
+    after = g.nodes[node]["shape"]
+    return len(before) == len(after) and all(
+        _same_size(a, b) for a, b in zip(before, after, strict=True)
+    )
+
+
+#: Sizes at which two size expressions of one symbol are compared. Those of a
+#: network are floors of affine maps (periodic with the product of the strides),
+#: so agreeing on every size up to this bound means agreeing everywhere for any
+#: network whose total stride is at most half of it.
+_SIZE_BOUND = 4096
+
+
+def _same_size(a: int, b: int) -> bool:
+    """Equal at every size: the same expression, or one symbol with equal values throughout."""
+    ea, eb = dims.expr_of(a), dims.expr_of(b)
+    if ea == eb:
+        return True
+    symbols = dims.symbols_of(ea) | dims.symbols_of(eb)
+    if len(symbols) != 1:
+        return False
+    (name,) = symbols
+    memo_a: dict[object, int] = {}
+    memo_b: dict[object, int] = {}
+    for n in range(1, _SIZE_BOUND + 1):
+        memo_a.clear()
+        memo_b.clear()
+        if dims.evaluate(ea, {name: n}, memo_a) != dims.evaluate(eb, {name: n}, memo_b):
+            return False
+    return True
+
+
+def _merged_channels(ref: NodeRef, ordered: list[_Value]) -> str:
+    """The merge's output channels: its first input's, or their sum (a concatenation)."""
+    g = ref.graph
+    widths = [int(g.nodes[p]["shape"][0]) for p in ref.preds()]
+    out = int(ref.data["shape"][0])
+    if len(widths) == len(ordered) and out == sum(widths) and out not in widths:
+        return " + ".join(v.channels for v in ordered)
+    if any(w != out for w in widths):
+        raise Unsupported("a merge whose output channels are neither its inputs' nor their sum")
+    return ordered[0].channels
+
+
+def _shortcut_name(skip: ast.Skip) -> str:
+    for option in skip.options:
+        if option.name == "shortcut":
+            value = option.value
+            if isinstance(value, ast.Name):
+                return value.id
+            raise Unsupported("a shortcut option that is not a name")
+    return "identity"
+
+
+def _stride_of(stmt: ast.Call, code: LayerCode, scope: Scope) -> list[str]:
+    """The layer's stride as expressions (none when it is 1); Unsupported if unknowable."""
+    for i, arg in enumerate(stmt.args):
+        name = arg.name or list(code.layer.Args.model_fields)[i]
+        if name == "stride":
+            text = python_expr(arg.value, scope)
+            return [] if is_literal(arg.value) and text == "1" else [text]
+    in_shape, out_shape = code.in_shape, None
+    try:
+        out_shape = code.layer.infer(code.call_args, in_shape)
+    except Exception:
+        raise Unsupported(f"whether '{code.layer.name}' keeps the spatial size") from None
+    if tuple(int(d) for d in out_shape[1:]) != tuple(int(d) for d in in_shape[1:]):
+        raise Unsupported(
+            f"a '{code.layer.name}' that changes the size without a stride (unpadded)"
+        )
+    return []
