@@ -12,7 +12,15 @@ import ast as pyast
 from dataclasses import dataclass, field
 
 from resdsl.pysource.calls import block_call, is_block_call, layer_code
-from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, label_expr, python_expr, to_python
+from resdsl.pysource.pyexpr import (
+    IDENT,
+    Scope,
+    Unsupported,
+    label_expr,
+    python_expr,
+    statement_name,
+    to_python,
+)
 from resdsl.pysource.references import References
 from resdsl.syntax import ast
 
@@ -43,7 +51,7 @@ class ChainWriter:
             elif isinstance(stmt, ast.Let):
                 self.let(stmt, scope, depth)
             else:
-                raise Unsupported(f"the statement {type(stmt).__name__} in a chain")
+                raise Unsupported(f"{statement_name(stmt)} in a chain")
 
     def emit(self, depth: int, text: str) -> None:
         self.lines.append(INDENT * depth + text)

@@ -53,6 +53,26 @@ class Unsupported(Exception):
     """The parametric writer cannot express this construct; the reason says which."""
 
 
+#: How a reason names a statement the writer cannot express: as the spec writes it.
+_STATEMENT_NAMES = {
+    "Parallel": "a 'parallel' statement",
+    "From": "a 'from' input",
+    "ParamDecl": "a 'param' tensor",
+    "Repeat": "a 'repeat'",
+    "If": "an 'if'",
+    "Let": "a 'let'",
+    "Skip": "a 'skip'",
+    "Group": "a group",
+    "Call": "a call",
+}
+
+
+def statement_name(stmt: object) -> str:
+    """``a 'parallel' statement``: a statement kind as a reason names it."""
+    kind = type(stmt).__name__
+    return _STATEMENT_NAMES.get(kind, f"a {kind} statement")
+
+
 @dataclass
 class Scope:
     """Spec names visible at a point -> the Python expression that holds their value."""

@@ -19,7 +19,14 @@ from resdsl.ops import Layer, get_layer, get_op, node_op
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import INDENT
 from resdsl.pysource.layers import Probes, constructor, validated_args
-from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
+from resdsl.pysource.pyexpr import (
+    IDENT,
+    Scope,
+    Unsupported,
+    is_literal,
+    python_expr,
+    statement_name,
+)
 from resdsl.pysource.references import NodeRef, References
 from resdsl.pysource.text import WIDTH
 from resdsl.syntax import ast
@@ -99,7 +106,7 @@ class ResidualWriter:
                         cur = self.merge(skip, values, cur)
                         values[label] = cur
             elif not isinstance(stmt, ast.Skip):
-                raise Unsupported(f"the statement {type(stmt).__name__} in a block with skips")
+                raise Unsupported(f"{statement_name(stmt)} in a block with skips")
         self.forward.append(f"return {cur.var}")
         return cur.channels
 
