@@ -127,6 +127,8 @@ def block_terms(
     from resdsl.backends.build import observing_twin
 
     found = blocks(graph)
+    if not found:  # no residual block (GoogLeNet, SqueezeNet): no term to split
+        return []
     merge_inputs = {m: preds(graph, m) for m, _ in found}
     after = {m: activation_after(graph, m) for m, _ in found}
     activations = {a for a in after.values() if a is not None}
