@@ -17,6 +17,7 @@ from resdsl.analysis.blockgrad import block_gradients, block_terms
 from resdsl.analysis.compare import compare
 from resdsl.analysis.gradflow import measure
 from resdsl.analysis.identity import identity_report
+from resdsl.analysis.paths import path_report
 from resdsl.backends.build import compile_graph, sample_input
 from resdsl.cli import app
 
@@ -176,3 +177,14 @@ def test_compare_counts_each_of_two_unlabelled_skips_of_a_block() -> None:
         ("1.shortcut", "1.fc_2:add", "identity"),
     ]
     assert c.model.paths == 16
+
+
+def test_paths_say_which_of_several_outputs_they_are_counted_to() -> None:
+    report = path_report(resdsl.loads(TWO_HEADS).graph("two_heads"))
+    assert report.count == 2  # input -> stem -> layer1 (branch or skip) -> layer2 -> head
+    assert report.shortest_path[-1] == "head"
+    assert report.explanation.endswith(
+        " Paths are counted to the first output, 'out'; the paths to 'aux' are not counted."
+    )
+    single = path_report(resdsl.loads(TWO_HEADS).graph("two_heads", aux_used=False))
+    assert "Paths are counted" not in single.explanation

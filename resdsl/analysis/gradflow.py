@@ -224,12 +224,7 @@ def measure(
     say(f"reading the gradients of {name}")
     live = live_nodes(graph)
     layers = [layer for layer in _layer_grads(graph, model) if layer.node in live]
-    main = [layer for layer in layers if layer.role == "layer"]
-    convs = [layer for layer in main if layer.op == "conv"]
-    over: Literal["conv", "weighted"] = "conv" if len(convs) >= 2 else "weighted"
-    chosen = convs if over == "conv" else main
-    if not chosen:
-        raise ValueError(f"{name} has no weighted layer: no gradient flow to measure")
+    over, chosen = _spread_layers(layers, name)
     # The last layer is the first output's: with several outputs (``out``, ``aux``) the
     # graph lists a later head last, which is not where the main output's gradient starts.
     main = nx.ancestors(graph, graph.graph["output"]) | {graph.graph["output"]}
@@ -254,6 +249,19 @@ def measure(
         overflow_layers=[layer.node for layer in layers if layer.overflow],
         unused_layers=[node for node, _ in _weighted(graph) if node not in live],
     )
+
+
+def _spread_layers(
+    layers: list[LayerGrad], name: str
+) -> tuple[Literal["conv", "weighted"], list[LayerGrad]]:
+    """The main-path layers the spread is taken over: convolutions if two or more, else all."""
+    main = [layer for layer in layers if layer.role == "layer"]
+    convs = [layer for layer in main if layer.op == "conv"]
+    over: Literal["conv", "weighted"] = "conv" if len(convs) >= 2 else "weighted"
+    chosen = convs if over == "conv" else main
+    if not chosen:
+        raise ValueError(f"{name} has no weighted layer: no gradient flow to measure")
+    return over, chosen
 
 
 #: Above this estimate of a forward pass's activations, blocks recompute theirs in backward.

@@ -338,17 +338,14 @@ def gradflow(
 
     Builds the model (He initialisation unless --init default), runs a seeded
     random batch at the sample input size in training mode, with cross-entropy
-    against random targets for classifiers and the mean of squares otherwise
-    (summed over the outputs of a model with several named outputs, so every
-    head gets a gradient), and prints the gradient norm of every weighted layer
-    in depth order; layers no output uses are listed as not measured. The
-    spread is the first layer's norm over the last's (convolutions, when there
-    are any). --plain-twin measures the plain twin the same way; -o plots both
-    on a log scale. Imports torch.
-
-    --blocks instead splits each residual block's input gradient into skip and
-    branch terms (docs/gradflow.md); a model with none says so and exits 0;
-    --steps N measures again after training.
+    against random targets for classifiers, else the mean of squares (summed
+    over several named outputs: every head gets a gradient), and prints the
+    gradient norm of every weighted layer that runs, in depth order. The spread
+    is the first layer's norm over the last's (convolutions, when there are
+    any). --plain-twin measures the plain twin the same way; -o plots both on a
+    log scale. Imports torch. --blocks instead splits each residual block's
+    input gradient into skip and branch terms, or says there is none; --steps N
+    measures again after training (docs/gradflow.md).
 
     Example: resdsl gradflow specs/cifar_resnet.res -m resnet56 --plain-twin -o grads.png
     """
