@@ -544,6 +544,76 @@ def test_observing_twin_shares_the_model_state_and_substitutes_values() -> None:
     assert not torch.equal(before, net.layer1[0].bn1.running_mean)  # train mode, shared buffers
 
 
+#: Two named outputs, a tap into a labelled child (its block returns ``out, layer1``), and a
+#: parallel with a split: every construct of language version 1 the twin must run.
+TAPPED = """
+block unit(width: int) {
+    parallel (concat, split=2) {
+        {}
+        branch2: { conv(width // 2, 1); batchnorm; relu }
+    }
+    channel_shuffle(2)
+}
+model tapped() {
+    input [4, H=8, W=8]
+    backbone: {
+        stem: conv(8, 3, padding=1)
+        layer1: unit(8)
+        layer2: conv(16, 3, stride=2, padding=1)
+    }
+    head: conv(3, 1)
+    aux: conv(3, 1) from backbone.layer1
+    output out: head
+    output aux: aux
+}
+"""
+
+
+def test_observing_twin_runs_named_outputs_taps_and_parallels() -> None:
+    graph = resdsl.loads(TAPPED).graph("tapped")
+    torch.manual_seed(0)
+    net = compile_graph(graph).eval()
+    assert "x, value = self.backbone(x)" in net.code  # the tap's tuple assignment
+    run = observing_twin(net)
+    x = sample_input(graph, 2)
+    seen: dict[str, tuple[int, ...]] = {}
+
+    def watch(node: str, value: torch.Tensor) -> torch.Tensor:
+        seen[node] = tuple(value.shape)
+        return value
+
+    with torch.no_grad():
+        mine, theirs = run(x, watch), net(x)
+    assert isinstance(mine, dict) and isinstance(theirs, dict)
+    assert list(mine) == list(theirs) == ["out", "aux"]
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+    for node, data in graph.nodes(data=True):
+        if data["role"] != "input":
+            assert node in seen, node
+    assert all(seen[n] == (2, *(int(d) for d in graph.nodes[n]["shape"])) for n in seen)
+    # A substituted tap value (layer1's output, its channel shuffle) reaches the aux head.
+    with torch.no_grad():
+        zeroed = run(x, lambda n, v: torch.zeros_like(v) if n == "backbone.layer1.1" else v)
+    assert isinstance(zeroed, dict)
+    expected = net.aux(torch.zeros(2, 8, 8, 8))
+    assert torch.equal(zeroed["aux"], expected)
+
+
+@pytest.mark.slow
+def test_observing_twin_of_fcn_resnet50_with_its_aux_head() -> None:
+    graph = resdsl.load(ROOT / "specs/torchvision/segmentation.res").graph(
+        "fcn_resnet50", aux_loss=True, H=32, W=32
+    )
+    torch.manual_seed(0)
+    net = compile_graph(graph).eval()
+    x = sample_input(graph, 1)
+    with torch.no_grad():
+        mine, theirs = observing_twin(net)(x, lambda n, v: v), net(x)
+    assert isinstance(mine, dict) and isinstance(theirs, dict)
+    assert list(mine) == ["out", "aux"]
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+
+
 def test_a_restored_model_cannot_be_observed() -> None:
     restored = roundtrip(build("tiny.res", "tiny"))
     with pytest.raises(ValueError, match="a model restored from a pickle"):

@@ -118,15 +118,15 @@ def block_terms(
 ) -> list[BlockTerms]:
     """One forward/backward pass of ``model`` on ``x``; each block's skip and branch terms.
 
-    The loss is cross-entropy against ``target`` (seeded random labels when
-    None) for class scores, else the mean of squares. The model's mode (train
-    or eval) is left as it is.
+    The loss is :func:`probe_loss`'s (against ``target`` when given, summed
+    over named outputs); the model's mode (train or eval) is left as it is.
     """
     import torch
 
     from resdsl.backends.build import observing_twin
 
-    found = blocks(graph)
+    if not (found := blocks(graph)):  # no residual block (GoogLeNet): no term to split
+        return []
     merge_inputs = {m: preds(graph, m) for m, _ in found}
     after = {m: activation_after(graph, m) for m, _ in found}
     activations = {a for a in after.values() if a is not None}

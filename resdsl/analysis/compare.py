@@ -101,7 +101,11 @@ class Comparison(BaseModel):
 def side(graph: nx.DiGraph) -> Side:
     """The numbers of one graph."""
     report = path_report(graph)
-    skips = {d["skip"] for _, _, d in graph.edges(data=True) if d.get("kind") == "skip"}
+    skips = {
+        (d["skip"], skip_merge(graph, v, d["skip"]))
+        for _, v, d in graph.edges(data=True)
+        if d.get("kind") == "skip"
+    }
     return Side(
         model=str(graph.graph["model"]),
         plain=bool(graph.graph.get("plain", False)),
@@ -116,18 +120,36 @@ def side(graph: nx.DiGraph) -> Side:
     )
 
 
+def skip_merge(graph: nx.DiGraph, node: str, label: str) -> str:
+    """The merge a skip edge into ``node`` leads to, through its shortcut and alignments.
+
+    A skip is its label and its merge: two unlabelled skips of one block (a
+    transformer layer's two residual sums) share the label ``BLOCK.shortcut``.
+    """
+    while graph.nodes[node]["role"] != "merge":
+        onward = [
+            w
+            for w in graph.successors(node)
+            if graph.edges[node, w].get("kind") == "skip" and graph.edges[node, w]["skip"] == label
+        ]
+        if len(onward) != 1:
+            return node
+        node = onward[0]
+    return node
+
+
 def shortcut_costs(graph: nx.DiGraph) -> list[ShortcutCost]:
     """Every skip of a graph, in order, with the nodes on its path and their cost.
 
     A ``gate=rezero`` gate is counted with its skip (the gate's parameter sits
     on the merge node).
     """
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
     for u, v, d in graph.edges(data=True):
         if d.get("kind") != "skip":
             continue
         entry = out.setdefault(
-            d["skip"],
+            (d["skip"], skip_merge(graph, v, d["skip"])),
             {"merge": d["merge"], "shortcut": d["shortcut"], "into": None, "nodes": []},
         )
         for n in (u, v):
@@ -138,7 +160,7 @@ def shortcut_costs(graph: nx.DiGraph) -> list[ShortcutCost]:
                 entry["into"] = n
     order = {n: i for i, n in enumerate(graph.nodes)}
     result: list[ShortcutCost] = []
-    for skip, entry in out.items():
+    for (skip, _), entry in out.items():
         nodes: list[str] = sorted(entry["nodes"], key=order.__getitem__)
         into = str(entry["into"])
         merge_data = graph.nodes[into]

@@ -60,11 +60,14 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from resdsl.analysis.paths import is_weighted
+from resdsl.passes.costs import live_nodes
 
 if TYPE_CHECKING:
     import torch
     from matplotlib.axes import Axes
     from torch import nn
+
+    from resdsl.backends.build import ModelOutput
 
 Step = Callable[[str], None]
 
@@ -113,6 +116,8 @@ class GradFlow(BaseModel):
     max_min: float | None
     zero_grad_layers: list[str]
     overflow_layers: list[str] = []
+    #: Weighted layers no output depends on (an unused aux head): never run, not measured.
+    unused_layers: list[str] = []
 
 
 class GradFlowReport(BaseModel):
@@ -217,14 +222,13 @@ def measure(
         backward_started()
         torch.autograd.backward(loss)
     say(f"reading the gradients of {name}")
-    layers = _layer_grads(graph, model)
-    main = [layer for layer in layers if layer.role == "layer"]
-    convs = [layer for layer in main if layer.op == "conv"]
-    over: Literal["conv", "weighted"] = "conv" if len(convs) >= 2 else "weighted"
-    chosen = convs if over == "conv" else main
-    if not chosen:
-        raise ValueError(f"{name} has no weighted layer: no gradient flow to measure")
-    first, last = chosen[0], chosen[-1]
+    live = live_nodes(graph)
+    layers = [layer for layer in _layer_grads(graph, model) if layer.node in live]
+    over, chosen = _spread_layers(layers, name)
+    # The last layer is the first output's: with several outputs (``out``, ``aux``) the
+    # graph lists a later head last, which is not where the main output's gradient starts.
+    main = nx.ancestors(graph, graph.graph["output"]) | {graph.graph["output"]}
+    first, last = chosen[0], [layer for layer in chosen if layer.node in main][-1]
     norms = [layer.grad_norm for layer in chosen]
     finite = all(math.isfinite(n) for n in norms)
     return GradFlow(
@@ -243,7 +247,21 @@ def measure(
         max_min=_ratio(max(norms), min(norms)) if finite else None,
         zero_grad_layers=[layer.node for layer in layers if layer.grad_norm == 0.0],
         overflow_layers=[layer.node for layer in layers if layer.overflow],
+        unused_layers=[node for node, _ in _weighted(graph) if node not in live],
     )
+
+
+def _spread_layers(
+    layers: list[LayerGrad], name: str
+) -> tuple[Literal["conv", "weighted"], list[LayerGrad]]:
+    """The main-path layers the spread is taken over: convolutions if two or more, else all."""
+    main = [layer for layer in layers if layer.role == "layer"]
+    convs = [layer for layer in main if layer.op == "conv"]
+    over: Literal["conv", "weighted"] = "conv" if len(convs) >= 2 else "weighted"
+    chosen = convs if over == "conv" else main
+    if not chosen:
+        raise ValueError(f"{name} has no weighted layer: no gradient flow to measure")
+    return over, chosen
 
 
 #: Above this estimate of a forward pass's activations, blocks recompute theirs in backward.
@@ -438,21 +456,46 @@ def _forward_loss(
 
 
 def probe_loss(
-    graph: nx.DiGraph, y: torch.Tensor, seed: int, target: torch.Tensor | None = None
+    graph: nx.DiGraph, y: ModelOutput, seed: int, target: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, Literal["cross_entropy", "mean_square"]]:
     """The loss the gradient analyses probe with, and its kind.
 
     Cross-entropy for class scores (against ``target``, else labels drawn with
     ``seed + 1``), else the mean of squares of the output. A model with named
-    outputs (``output NAME: REF``) is probed through its first.
+    outputs (``output NAME: REF``) is probed through all of them: the loss is
+    the sum of each output's loss, as torchvision's segmentation training sums
+    ``out`` and ``aux``, so every head gets a gradient. The kind reported is
+    the first output's.
+
+    >>> import torch, resdsl
+    >>> graph = resdsl.loads(
+    ...     "model m { input [4]\\n a: linear(3)\\n b: linear(2)\\n output main: a\\n output aux: b }"
+    ... ).graph()
+    >>> y = {"main": torch.zeros(1, 3), "aux": torch.full((1, 2), 2.0)}
+    >>> loss, kind = probe_loss(graph, y, 0, target=torch.tensor([0]))
+    >>> round(float(loss), 4), kind   # log(3) + log(2): both heads are class scores
+    (1.7918, 'cross_entropy')
     """
+    if not isinstance(y, dict):
+        return _one_loss([int(d) for d in graph.graph["output_shape"]], y, seed, target)
+    outputs: dict[str, str] = graph.graph["outputs"]
+    losses = [
+        _one_loss([int(d) for d in graph.nodes[node]["shape"]], y[name], seed, target)
+        for name, node in outputs.items()
+    ]
+    total = losses[0][0]
+    for loss, _ in losses[1:]:
+        total = total + loss
+    return total, losses[0][1]
+
+
+def _one_loss(
+    out_shape: list[int], y: torch.Tensor, seed: int, target: torch.Tensor | None
+) -> tuple[torch.Tensor, Literal["cross_entropy", "mean_square"]]:
+    """One output's loss: cross-entropy for class scores (``[classes]``), else mean square."""
     import torch
     import torch.nn.functional as F
 
-    if isinstance(y, dict):
-        y = next(iter(y.values()))
-
-    out_shape = [int(d) for d in graph.graph["output_shape"]]
     if len(out_shape) == 1 and out_shape[0] > 1:
         if target is None:
             gen = torch.Generator().manual_seed(seed + 1)

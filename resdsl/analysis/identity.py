@@ -69,10 +69,10 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from resdsl.backends.build import Observer
+    from resdsl.backends.build import ModelOutput, Observer
 
 #: Runs a model's generated code with an observer (see ``observing_twin``).
-Run = Callable[["torch.Tensor", "Observer"], "torch.Tensor"]
+Run = Callable[["torch.Tensor", "Observer"], "ModelOutput"]
 
 
 class BlockCheck(BaseModel):
@@ -361,7 +361,7 @@ def identity_report(
     """
     import torch
 
-    from resdsl.backends.build import compile_graph, observing_twin, sample_input
+    from resdsl.backends.build import compile_graph, observing_twin, output_tensors, sample_input
 
     scheme, zero = resolve_init(graph, init, zero_init_residual)
     blocks: list[BlockCheck] = []
@@ -373,8 +373,9 @@ def identity_report(
         run = observing_twin(module)
         x = sample_input(graph, batch, seed=seed)
         with torch.no_grad():
-            y = module(x)
-            y_skip = run(x, _skip_only(graph, x))
+            # Every named output counts: the model is its skip-only path only if all agree.
+            y = torch.cat([t.flatten() for t in output_tensors(module(x))])
+            y_skip = torch.cat([t.flatten() for t in output_tensors(run(x, _skip_only(graph, x)))])
             exact_model = bool(torch.equal(y, y_skip))
             norm = float(y.float().norm())
             gap = float((y - y_skip).float().norm())

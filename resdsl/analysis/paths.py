@@ -404,7 +404,20 @@ def path_report(
         explanation="",
         histograms=histograms,
     )
-    return report.model_copy(update={"explanation": explain(graph, report)})
+    text = explain(graph, report) + _other_outputs(graph)
+    return report.model_copy(update={"explanation": text})
+
+
+def _other_outputs(graph: nx.DiGraph) -> str:
+    """For a model with several named outputs: which one the paths are counted to."""
+    outputs: dict[str, str] = graph.graph.get("outputs") or {}
+    if len(outputs) < 2:
+        return ""
+    first, *others = outputs
+    return (
+        f" Paths are counted to the first output, '{first}'; the paths to "
+        f"{', '.join(repr(o) for o in others)} are not counted."
+    )
 
 
 def _names(nodes: list[str], limit: int = 6) -> str:

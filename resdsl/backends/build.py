@@ -58,8 +58,15 @@ _counter = itertools.count(1)
 #: The name the observing variant of generated code calls each value through.
 OBSERVE = "__resdsl_observe__"
 
+#: The name the observing variant calls a block's values through when the block also
+#: returns values read outside it (taps, ``from NAME``): ``out, tap = self.block(x)``.
+OBSERVE_FIRST = "__resdsl_observe_first__"
+
 #: ``observer(node, value)`` -> the value the network continues with.
 Observer = Callable[[str, torch.Tensor], torch.Tensor]
+
+#: What a compiled model returns: its output, or a dict of its named outputs (``output NAME: REF``).
+ModelOutput = torch.Tensor | dict[str, torch.Tensor]
 
 
 def load_source(source: str, name: str, *, tree: ast.Module | None = None) -> types.ModuleType:
@@ -191,7 +198,7 @@ def restore(
     return model
 
 
-def observing_twin(model: nn.Module) -> Callable[[torch.Tensor, Observer], torch.Tensor]:
+def observing_twin(model: nn.Module) -> Callable[[torch.Tensor, Observer], ModelOutput]:
     """The model's generated code, with every graph node's value passed through a callback.
 
     Returns ``run(x, observer)``: the model's forward on ``x``, in which each
@@ -200,7 +207,10 @@ def observing_twin(model: nn.Module) -> Callable[[torch.Tensor, Observer], torch
     ``value`` to watch, another tensor to substitute. A node's value is
     observed where it is computed and again where a block returns it to its
     parent; the graph's input and zero-padding shortcuts that pass their input
-    through unchanged have no statement of their own.
+    through unchanged have no statement of their own. A value a block also
+    returns for a later statement outside it (a tap: ``from backbone.layer3``)
+    is observed once, where it is computed. ``run`` returns what the model
+    returns: a tensor, or the dict of its named outputs (``output NAME: REF``).
 
     The twin's classes come from the model's own source, parsed, with each
     such statement's right-hand side wrapped in one call (the line numbers are
@@ -243,18 +253,24 @@ def observing_twin(model: nn.Module) -> Callable[[torch.Tensor, Observer], torch
         prefix = paths[id(owner)]
         return observers[-1](f"{prefix}.{rel}" if prefix else rel, value)
 
+    def observe_first(
+        owner: nn.Module, rel: str, values: tuple[torch.Tensor, ...]
+    ) -> tuple[torch.Tensor, ...]:
+        return (observe(owner, rel, values[0]), *values[1:])
+
     setattr(module, OBSERVE, observe)
+    setattr(module, OBSERVE_FIRST, observe_first)
     with torch.device("meta"):  # no initialisation: every tensor is the model's
         twin: nn.Module = getattr(module, generated.class_name)()
     pairs = _share_state(model, twin)
     paths.update((id(m), path) for path, m in twin.named_modules())
 
-    def run(x: torch.Tensor, observer: Observer) -> torch.Tensor:
+    def run(x: torch.Tensor, observer: Observer) -> ModelOutput:
         for mine, theirs in pairs:
             mine.training = theirs.training
         observers.append(observer)
         try:
-            out: torch.Tensor = twin(x)
+            out: ModelOutput = twin(x)
         finally:
             observers.pop()
         return out
@@ -265,6 +281,9 @@ def observing_twin(model: nn.Module) -> Callable[[torch.Tensor, Observer], torch
 def _observing_tree(generated: Generated) -> ast.Module:
     """The generated source, parsed, with each node's value ``v = e`` as ``v = OBSERVE(self, node, e)``.
 
+    A block that also returns values read outside it assigns a tuple
+    (``out, tap = self.block(x)``, the node's value first): its right-hand side
+    becomes ``OBSERVE_FIRST(self, node, e)``, which observes the first element.
     A residual sum written in place (``out += x``) becomes ``out = out + x``
     first (the same value, bit for bit): an observer may keep the tensor it
     saw, and the sum must not change it afterwards.
@@ -276,10 +295,8 @@ def _observing_tree(generated: Generated) -> ast.Module:
             continue
         variable, rel = generated.line_values[statement.lineno]
         (target,) = statement.targets
-        if not isinstance(target, ast.Name) or target.id != variable:
-            raise ValueError(f"line {statement.lineno} does not assign {variable!r}")
         call = ast.Call(
-            ast.Name(OBSERVE, ast.Load()),
+            ast.Name(_observer_for(target, variable, statement.lineno), ast.Load()),
             [ast.Name("self", ast.Load()), ast.Constant(rel), statement.value],
             [],
         )
@@ -288,6 +305,17 @@ def _observing_tree(generated: Generated) -> ast.Module:
     if wrapped != len(generated.line_values):
         raise ValueError("some value lines of the generated source are not assignments")
     return ast.fix_missing_locations(tree)
+
+
+def _observer_for(target: ast.expr, variable: str, line: int) -> str:
+    """``OBSERVE`` for ``variable = e``; ``OBSERVE_FIRST`` for ``variable, tap, ... = e``."""
+    if isinstance(target, ast.Name) and target.id == variable:
+        return OBSERVE
+    if isinstance(target, ast.Tuple) and target.elts:
+        first = target.elts[0]
+        if isinstance(first, ast.Name) and first.id == variable:
+            return OBSERVE_FIRST
+    raise ValueError(f"line {line} does not assign {variable!r}")
 
 
 class _OutOfPlace(ast.NodeTransformer):
@@ -322,6 +350,15 @@ def _share_state(model: nn.Module, twin: nn.Module) -> list[tuple[nn.Module, nn.
     return pairs
 
 
+def output_tensors(y: ModelOutput) -> list[torch.Tensor]:
+    """A model's output as a list: the tensor, or each named output in the model's order.
+
+    >>> output_tensors({"out": torch.zeros(1), "aux": torch.ones(1)})
+    [tensor([0.]), tensor([1.])]
+    """
+    return list(y.values()) if isinstance(y, dict) else [y]
+
+
 def sample_input(graph: nx.DiGraph, batch: int = 1, *, seed: int = 0) -> torch.Tensor:
     """A random input at the model's sample size, with a batch dimension.
 
@@ -347,11 +384,14 @@ def sample_input(graph: nx.DiGraph, batch: int = 1, *, seed: int = 0) -> torch.T
 
 __all__ = [
     "OBSERVE",
+    "OBSERVE_FIRST",
+    "ModelOutput",
     "Observer",
     "compile_graph",
     "instantiate",
     "load_source",
     "observing_twin",
+    "output_tensors",
     "restore",
     "sample_input",
 ]

@@ -338,14 +338,14 @@ def gradflow(
 
     Builds the model (He initialisation unless --init default), runs a seeded
     random batch at the sample input size in training mode, with cross-entropy
-    against random targets for classifiers and the mean of squares otherwise,
-    and prints the gradient norm of every weighted layer in depth order. The
-    spread is the first layer's norm over the last's (convolutions, when there
-    are any). --plain-twin measures the plain twin the same way; -o plots both
-    on a log scale. Imports torch.
-
-    --blocks instead splits each residual block's input gradient into skip and
-    branch terms (docs/gradflow.md); --steps N measures again after training.
+    against random targets for classifiers, else the mean of squares (summed
+    over several named outputs: every head gets a gradient), and prints the
+    gradient norm of every weighted layer that runs, in depth order. The spread
+    is the first layer's norm over the last's (convolutions, when there are
+    any). --plain-twin measures the plain twin the same way; -o plots both on a
+    log scale. Imports torch. --blocks instead splits each residual block's
+    input gradient into skip and branch terms, or says there is none; --steps N
+    measures again after training (docs/gradflow.md).
 
     Example: resdsl gradflow specs/cifar_resnet.res -m resnet56 --plain-twin -o grads.png
     """
@@ -455,7 +455,11 @@ def print_blocks(r: BlockGradReport) -> None:
                           f"{b.cosine:+.3f}", f"{b.passing:.3f}", f"{b.gain:.4g}")  # fmt: skip
         out.print(table)
         if not found:
-            out.print("no residual block (an ungated add merge with one skip start)", markup=False)
+            out.print(
+                f"{r.model} has no residual block (an ungated add merge with one skip start): "
+                "there are no skip and branch terms to split",
+                markup=False,
+            )
             continue
         against = sum(1 for b in found if b.cosine < 0)
         out.print(
@@ -533,6 +537,15 @@ def _print_flow_summary(flow: GradFlow) -> None:
             f"{n - k - len(flow.zero_grad_layers)} get a finite non-zero gradient",
             markup=False,
         )
+    if flow.unused_layers:
+        for line in textwrap.wrap(
+            f"{len(flow.unused_layers)} weighted layers are not measured: no output uses them, "
+            f"so the model never runs them: {', '.join(flow.unused_layers)}",
+            100,
+            initial_indent="  ",
+            subsequent_indent="    ",
+        ):
+            out.print(line, markup=False)
     if flow.zero_grad_layers:
         names = ", ".join(flow.zero_grad_layers)
         for line in textwrap.wrap(
