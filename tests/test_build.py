@@ -573,7 +573,7 @@ def test_observing_twin_runs_named_outputs_taps_and_parallels() -> None:
     graph = resdsl.loads(TAPPED).graph("tapped")
     torch.manual_seed(0)
     net = compile_graph(graph).eval()
-    assert "x, value = self.backbone(x)" in net.code  # the tap's tuple assignment
+    assert "x, backbone_layer1 = self.backbone(x)" in net.code  # the tap's tuple assignment
     run = observing_twin(net)
     x = sample_input(graph, 2)
     seen: dict[str, tuple[int, ...]] = {}
