@@ -26,7 +26,6 @@ from resdsl.semantics.context import POISON, Item, Poisoned, Scope, Val
 from resdsl.semantics.expr import Env, EvalError, Value, evaluate, show
 from resdsl.semantics.references import References
 from resdsl.semantics.skips import Skip
-from resdsl.semantics.statements import flatten
 from resdsl.source import Span
 from resdsl.syntax import ast
 
@@ -138,11 +137,7 @@ class Parallels(References):
         statements = self.el.statements
         info, child = statements.child_scope(item, scope, current)
         arms = statements.expand_arms(stmt, child.env, child, [0])
-        flat = [i for arm in arms for i in flatten(arm)]
-        inner = statements.index_names([i for i in flat if i.kind != "skip" and i.name], child)
-        child.names = inner
-        inner_pending = statements.collect_skips(flat, child, inner)
-        self.el.skips.check_skip_labels(inner_pending, inner, child)
+        inner, inner_pending = statements.name_and_skips([i for arm in arms for i in arm], child)
         out = self.run_arms(item, op, split, arms, child, current, inner_pending, inner)
         info.output = out.node
         return out

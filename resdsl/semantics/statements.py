@@ -249,14 +249,21 @@ class Statements(ElabPart):
 
     # ------------------------------------------------------------ building
 
-    def run_items(self, items: list[Item], scope: Scope) -> Val:
-        """Build the items in order, inserting each skip's merge after its destination."""
+    def name_and_skips(
+        self, items: list[Item], scope: Scope
+    ) -> tuple[dict[str, Item], dict[str, list[Skip]]]:
+        """Index the scope's labelled items (parallel arms' included) and resolve its
+        skips, each checked; ``scope.names`` is set to the index."""
         flat = flatten(items)
-        named = [i for i in flat if i.kind != "skip" and i.name]
-        by_name = self.index_names(named, scope)
+        by_name = self.index_names([i for i in flat if i.kind != "skip" and i.name], scope)
         scope.names = by_name
         pending = self.collect_skips(flat, scope, by_name)
         self.el.skips.check_skip_labels(pending, by_name, scope)
+        return by_name, pending
+
+    def run_items(self, items: list[Item], scope: Scope) -> Val:
+        """Build the items in order, inserting each skip's merge after its destination."""
+        by_name, pending = self.name_and_skips(items, scope)
         current = scope.input
         top = [i for i in items if i.kind != "skip"]
         copies = _copies_after(top)
