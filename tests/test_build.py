@@ -496,15 +496,8 @@ OBSERVED = [
 ]
 
 
-@pytest.mark.parametrize(("file", "model", "params"), OBSERVED, ids=[m for _, m, _ in OBSERVED])
-def test_observing_twin_sees_every_node_and_computes_the_same(
-    file: str, model: str, params: dict[str, Any]
-) -> None:
-    graph = load(file).graph(model, **params)
-    torch.manual_seed(0)
-    net = compile_graph(graph).eval()
-    run = observing_twin(net)
-    x = sample_input(graph, 2)
+def watched_run(net: nn.Module, x: torch.Tensor) -> tuple[Any, Any, dict[str, tuple[int, ...]]]:
+    """The observing twin's output, the model's, and the shape of every value the twin saw."""
     seen: dict[str, tuple[int, ...]] = {}
 
     def watch(node: str, value: torch.Tensor) -> torch.Tensor:
@@ -512,7 +505,19 @@ def test_observing_twin_sees_every_node_and_computes_the_same(
         return value
 
     with torch.no_grad():
-        assert torch.equal(run(x, watch), net(x))
+        return observing_twin(net)(x, watch), net(x), seen
+
+
+@pytest.mark.parametrize(("file", "model", "params"), OBSERVED, ids=[m for _, m, _ in OBSERVED])
+def test_observing_twin_sees_every_node_and_computes_the_same(
+    file: str, model: str, params: dict[str, Any]
+) -> None:
+    graph = load(file).graph(model, **params)
+    torch.manual_seed(0)
+    net = compile_graph(graph).eval()
+    x = sample_input(graph, 2)
+    mine, theirs, seen = watched_run(net, x)
+    assert torch.equal(mine, theirs)
     for node, data in graph.nodes(data=True):
         if data["role"] != "input" and node not in seen:
             assert is_noop(data), node
@@ -574,16 +579,8 @@ def test_observing_twin_runs_named_outputs_taps_and_parallels() -> None:
     torch.manual_seed(0)
     net = compile_graph(graph).eval()
     assert "x, backbone_layer1 = self.backbone(x)" in net.code  # the tap's tuple assignment
-    run = observing_twin(net)
     x = sample_input(graph, 2)
-    seen: dict[str, tuple[int, ...]] = {}
-
-    def watch(node: str, value: torch.Tensor) -> torch.Tensor:
-        seen[node] = tuple(value.shape)
-        return value
-
-    with torch.no_grad():
-        mine, theirs = run(x, watch), net(x)
+    mine, theirs, seen = watched_run(net, x)
     assert isinstance(mine, dict) and isinstance(theirs, dict)
     assert list(mine) == list(theirs) == ["out", "aux"]
     assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
@@ -593,7 +590,9 @@ def test_observing_twin_runs_named_outputs_taps_and_parallels() -> None:
     assert all(seen[n] == (2, *(int(d) for d in graph.nodes[n]["shape"])) for n in seen)
     # A substituted tap value (layer1's output, its channel shuffle) reaches the aux head.
     with torch.no_grad():
-        zeroed = run(x, lambda n, v: torch.zeros_like(v) if n == "backbone.layer1.1" else v)
+        zeroed = observing_twin(net)(
+            x, lambda n, v: torch.zeros_like(v) if n == "backbone.layer1.1" else v
+        )
     assert isinstance(zeroed, dict)
     expected = net.aux(torch.zeros(2, 8, 8, 8))
     assert torch.equal(zeroed["aux"], expected)
