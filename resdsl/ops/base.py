@@ -171,6 +171,9 @@ class Layer(Op):
     #: The argument that names a ``param`` of the scope (``add_param(pos_embedding)``), if
     #: any: elaboration checks the name and fills ``param_shape`` from the declaration.
     param_arg: ClassVar[str | None] = None
+    #: The resize op (kind "resize") that a call with ``size=`` becomes instead of this
+    #: layer (``upsample(size=shape(REF))`` is ``interpolate``), if any.
+    resize_op: ClassVar[str | None] = None
 
     @property
     def path(self) -> PathRole:

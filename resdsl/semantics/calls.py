@@ -88,7 +88,7 @@ class Calls(ElabPart):
             return POISON
         if isinstance(target, BlockRef):
             return self.instantiate(target, item, scope, current)
-        if getattr(target, "resize_op", None) and any(a.name == "size" for a in stmt.args):
+        if target.resize_op and any(a.name == "size" for a in stmt.args):
             return self.el.parallels.resize(item, target, scope, current)
         if target.varargs is not None:
             stmt = self.packed(target, stmt)

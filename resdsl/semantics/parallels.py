@@ -40,7 +40,8 @@ class Parallels(References):
     def resize(self, item: Item, layer: Layer, scope: Scope, current: Val) -> Val:
         """``upsample(size=shape(REF), ...)``: a resize node reading ``current`` and REF's size."""
         stmt: ast.Call = item.stmt
-        op = get_op(str(getattr(layer, "resize_op", "")), "resize")
+        assert layer.resize_op is not None
+        op = get_op(layer.resize_op, "resize")
         assert op is not None
         size = next(a for a in stmt.args if a.name == "size")
         ref = _shape_ref(size.value)
