@@ -25,7 +25,7 @@ import networkx as nx
 
 from resdsl.api import Spec
 from resdsl.diagnostics import Diagnostic, ResdslError
-from resdsl.ir.dims import SymDim, describe
+from resdsl.ops.base import format_shape
 from resdsl.source import SourceFile, Span
 from resdsl.syntax import ast
 from resdsl.syntax.loader import Program, bundled_specs_dir, load_text
@@ -119,12 +119,9 @@ def _in_file(a: Analysis, span: Span | None) -> bool:
 # ----------------------------------------------------------------- shapes per line
 
 
-def _dims(shape: tuple[Any, ...], symbolic: bool) -> str:
-    parts = [
-        f"{describe(d)}={int(d)}" if symbolic and isinstance(d, SymDim) else str(int(d))
-        for d in shape
-    ]
-    return "[" + ", ".join(parts) + "]"
+def _sample_dims(shape: tuple[Any, ...]) -> str:
+    """A shape at the sample size only, ``[64, 56, 56]`` (symbolic ones: :func:`format_shape`)."""
+    return "[" + ", ".join(str(int(d)) for d in shape) + "]"
 
 
 def _nodes_by_line(a: Analysis) -> dict[int, tuple[str, list[dict[str, Any]]]]:
@@ -150,7 +147,7 @@ def line_shapes(a: Analysis) -> dict[int, str]:
     shapes: dict[int, str] = {}
     for line, (_, nodes) in _nodes_by_line(a).items():
         last_per_instance = _last_per_instance(nodes)
-        texts = [_dims(n["shape"], False) for n in last_per_instance]
+        texts = [_sample_dims(n["shape"]) for n in last_per_instance]
         if len(set(texts)) == 1:
             shapes[line] = texts[0]
         else:
@@ -229,7 +226,7 @@ def _hover_scopes(model: str, graph: nx.DiGraph, paths: list[str]) -> str:
     for path in paths[:MAX_ROWS]:
         info = scopes[path]
         out = graph.nodes[info.output]["shape"] if info.output in graph.nodes else None
-        shape = _dims(out, True) if out is not None else "?"
+        shape = format_shape(out) if out is not None else "?"
         kind = f"`{info.block}`" if info.kind == "block" else "group"
         rows.append(f"| `{path}` | {kind} | {shape} | {totals[path][0]:,} | {totals[path][1]:,} |")
     lines = [
@@ -249,7 +246,7 @@ def _hover_nodes(a: Analysis, model: str, nodes: list[dict[str, Any]]) -> str:
     statement = first["span"].text.splitlines()[0]
     others = [m for m, g in a.graphs.items() if m != model and _uses(a, g, first["span"])]
     rows = [
-        f"| `{n['scope']}` | `{n['op']}` | {_dims(n['shape'], True)} | {n['params']:,} | {n['macs']:,} |"
+        f"| `{n['scope']}` | `{n['op']}` | {format_shape(n['shape'])} | {n['params']:,} | {n['macs']:,} |"
         for n in nodes[:MAX_ROWS]
     ]
     lines = [
