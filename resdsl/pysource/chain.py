@@ -12,8 +12,8 @@ import ast as pyast
 from dataclasses import dataclass, field
 
 from resdsl.pysource.calls import block_call, is_block_call, layer_code
+from resdsl.pysource.names import check_user_name, fresh, is_attribute_name
 from resdsl.pysource.pyexpr import (
-    IDENT,
     Scope,
     Unsupported,
     label_expr,
@@ -35,8 +35,12 @@ class ChainWriter:
     refs: References
     rank: int
     channels: str
-    reserved: frozenset[str]
+    reserved: frozenset[str]  # names the constructor binds already (the user's)
     lines: list[str] = field(default_factory=list)
+    var: str = CHANNELS  # the running channel count's variable
+
+    def __post_init__(self) -> None:
+        self.var = fresh(CHANNELS, self.reserved)
 
     def body(self, body: tuple[ast.Stmt, ...], scope: Scope, depth: int) -> None:
         for stmt in body:
@@ -62,7 +66,7 @@ class ChainWriter:
             self.emit(depth, f"self.append({ctor})")
             return "self[-1]"
         text = label.literal
-        if text is not None and IDENT.match(text) and text not in self.reserved:
+        if text is not None and is_attribute_name(text):
             self.emit(depth, f"self.{text} = {ctor}")
             return f"self.{text}"
         name = pyast.unparse(label_expr(label, scope))
@@ -72,8 +76,8 @@ class ChainWriter:
     def call(self, stmt: ast.Call, scope: Scope, depth: int) -> None:
         if is_block_call(stmt, scope):
             ref = self.register(stmt.label, block_call(stmt, scope, self.channels), scope, depth)
-            self.emit(depth, f"{CHANNELS} = {ref}.out_channels")
-            self.channels = CHANNELS
+            self.emit(depth, f"{self.var} = {ref}.out_channels")
+            self.channels = self.var
             return
         code = layer_code(stmt, scope, self.channels, self.rank, self.refs)
         self.register(stmt.label, code.ctor, scope, depth)
@@ -99,19 +103,19 @@ class ChainWriter:
             and isinstance(stmt.body[-1], ast.Call)
             and is_block_call(stmt.body[-1], scope)
         ):
-            self.emit(depth, f"{CHANNELS} = {ref}[-1].out_channels")
-            self.channels = CHANNELS
+            self.emit(depth, f"{self.var} = {ref}[-1].out_channels")
+            self.channels = self.var
 
     def settle(self, depth: int) -> None:
         """Hold the channel count in ``channels`` (before and at the end of a loop or branch)."""
-        if self.channels != CHANNELS:
-            self.emit(depth, f"{CHANNELS} = {self.channels}")
-            self.channels = CHANNELS
+        if self.channels != self.var:
+            self.emit(depth, f"{self.var} = {self.channels}")
+            self.channels = self.var
 
     def repeat(self, stmt: ast.Repeat, scope: Scope, depth: int) -> None:
         var = stmt.var or "_"
-        if stmt.var is not None and (not IDENT.match(var) or var in self.reserved):
-            raise Unsupported(f"the loop variable '{var}'")
+        if stmt.var is not None:
+            check_user_name(var, "loop variable")
         self.settle(depth)
         self.emit(depth, f"for {var} in range({python_expr(stmt.count, scope)}):")
         inner = scope.child({var: var}) if stmt.var else scope
@@ -137,8 +141,7 @@ class ChainWriter:
             self.settle(depth + 1)
 
     def let(self, stmt: ast.Let, scope: Scope, depth: int) -> None:
-        if not IDENT.match(stmt.name) or stmt.name in self.reserved:
-            raise Unsupported(f"the let name '{stmt.name}'")
+        check_user_name(stmt.name, "let")
         self.emit(depth, f"{stmt.name} = {python_expr(stmt.value, scope)}")
         assert isinstance(scope.names, dict)
         scope.names[stmt.name] = stmt.name

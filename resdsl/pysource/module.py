@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 import builtins
-import keyword
 from dataclasses import dataclass, field
 
 import networkx as nx
 
 from resdsl.backends.codegen import camel_case, escape
-from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter
-from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
+from resdsl.pysource.chain import INDENT, ChainWriter
+from resdsl.pysource.names import KEEP, check_user_name, fresh, user_names
+from resdsl.pysource.pyexpr import Scope, Unsupported, is_literal, python_expr
 from resdsl.pysource.references import References
 from resdsl.pysource.residual import ResidualWriter
 from resdsl.syntax import ast
 from resdsl.syntax.loader import Program
 
-RESERVED = (
-    frozenset(keyword.kwlist)
-    | frozenset(dir(builtins))
-    | {
-        "self",
-        "nn",
-        "torch",
-        "F",
-        "x",
-        "out",
-        "identity",
-        CHANNELS,
-        "kwargs",
-        "Any",
-    }
-)
+#: Module-level names a class or function of the written module cannot take.
+RESERVED = KEEP | frozenset(dir(builtins))
 _TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "list": "list"}
 
 
@@ -43,15 +29,15 @@ class ClassCode:
     signature: str
     init: list[str]
     forward: list[str] = field(default_factory=list)
+    running: str = ""  # the writer's running channel variable, if the output is held in it
 
 
-def input_name(params: tuple[ast.Param, ...]) -> str:
+def input_name(taken: set[str]) -> str:
     """The constructor's input-channels parameter: ``in_channels`` unless the block has one."""
-    taken = {p.name for p in params}
     for name in ("in_channels", "input_channels", "channels_in"):
         if name not in taken:
             return name
-    raise Unsupported("a block whose parameters take every input-channel name")
+    return fresh("in_channels", taken)
 
 
 def signature(
@@ -61,8 +47,9 @@ def signature(
     parts = ["self"] + ([f"{first}: int"] if first else [])
     fill: list[str] = []
     for p in params:
-        if not IDENT.match(p.name) or p.name in RESERVED or p.name in scope.blocks:
-            raise Unsupported(f"the parameter name '{p.name}'")
+        check_user_name(p.name, "parameter")
+        if p.name in scope.blocks:
+            raise Unsupported(f"the parameter name '{p.name}' (a block's class)")
         kind = "type[nn.Module]" if p.type == "block" else _TYPES[p.type]
         if p.default is None:
             parts.append(f"{p.name}: {kind}")
@@ -100,22 +87,24 @@ def body_class(
     Returns the class, its output channels and whether it uses ``F``.
     """
     scope = Scope({p.name: p.name for p in params}, blocks)
-    first = input_name(params) if in_channels is None else None
+    taken = set(KEEP) | user_names(params, body) | set(blocks.values())
+    first = input_name(taken) if in_channels is None else None
     sig, fill = signature(params, scope, first)
     channels = first or in_channels or ""
-    reserved = RESERVED | {p.name for p in params} | ({first} if first else set())
+    taken |= {first} if first else set()
     if has_skip(body):
-        res = ResidualWriter(refs, rank, channels, frozenset(reserved))
+        res = ResidualWriter(refs, rank, channels, frozenset(taken))
         out = res.write(body, scope)
         code = ClassCode(name, "nn.Module", [], sig, fill + res.init, res.forward)
         return code, out, res.uses_f
-    chain = ChainWriter(refs, rank, channels, frozenset(reserved))
+    chain = ChainWriter(refs, rank, channels, frozenset(taken))
     chain.body(body, scope, 0)
-    return ClassCode(name, "nn.Sequential", [], sig, fill + chain.lines), chain.channels, False
+    code = ClassCode(name, "nn.Sequential", [], sig, fill + chain.lines, running=chain.var)
+    return code, chain.channels, False
 
 
-def shape_doc(channels: str, rank: int, out: str, out_rank: int) -> str:
-    if "self." in out or out == CHANNELS:
+def shape_doc(channels: str, rank: int, out: str, out_rank: int, running: str = "") -> str:
+    if "self." in out or out == running:
         out = "out_channels"  # known once the children are built
     spatial = ["H", "W", "D"][: rank - 1] if rank <= 4 else ["..."]
     after = [f"{s}'" for s in spatial][: out_rank - 1]
@@ -153,7 +142,7 @@ class FileWriter:
             code.doc = [
                 f"Block {name} from {escape(self._where(block.span))}.",
                 "",
-                shape_doc(first, rank, out, rank),
+                shape_doc(first, rank, out, rank, code.running),
             ]
             self.classes.append(code)
             self.uses_f |= uses_f
@@ -200,7 +189,7 @@ class FileWriter:
         code.doc = [
             f"Model {name} from {escape(self._where(model.span))}.",
             "",
-            shape_doc(channels, rank, out, out_rank),
+            shape_doc(channels, rank, out, out_rank, code.running),
         ]
         self.classes.append(code)
         self.uses_f |= uses_f

@@ -19,6 +19,7 @@ from resdsl.ops import Layer, get_layer, get_op, node_op
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import INDENT
 from resdsl.pysource.layers import Probes, constructor, validated_args
+from resdsl.pysource.names import KEEP, check_user_name, fresh, is_attribute_name
 from resdsl.pysource.pyexpr import (
     IDENT,
     Scope,
@@ -33,6 +34,8 @@ from resdsl.syntax import ast
 
 #: The key of the scope's input among the values skips start from (no label is empty).
 _INPUT = ""
+#: Names ``forward`` uses itself: a value named after its label takes a fresh name instead.
+FORWARD_NAMES = KEEP | {"x", "out", "identity", "skip", "max", "min"}
 
 
 class _Emit:
@@ -88,6 +91,7 @@ class ResidualWriter:
         cur = values[_INPUT]
         for stmt in body:
             if isinstance(stmt, ast.Let):
+                check_user_name(stmt.name, "let")
                 self.init.append(f"{stmt.name} = {python_expr(stmt.value, scope)}")
                 assert isinstance(scope.names, dict)
                 scope.names[stmt.name] = stmt.name
@@ -95,8 +99,13 @@ class ResidualWriter:
                 label = stmt.label.literal if stmt.label is not None else None
                 if stmt.label is not None and (label is None or not IDENT.match(label)):
                     raise Unsupported("an interpolated label in a block with skips")
-                named = label is not None and label in sources and label not in self.reserved
-                var = label if named and label is not None else "out"
+                if label is not None and not is_attribute_name(label):
+                    raise Unsupported(f"the label '{label}' as a module attribute")
+                var = (
+                    "out"
+                    if label not in sources
+                    else fresh(str(label), FORWARD_NAMES | self.names - {label})
+                )
                 cur = self.statement(stmt, scope, cur, var)
                 if label is None:
                     continue

@@ -1,0 +1,91 @@
+"""The zoo's CNN families as one parametric module each (resdsl.pysource).
+
+- a user's parameter or ``let`` named like one of the writer's own variables
+  (``out``, ``channels``, ``x``, ``next``) keeps its name; the writer's
+  variables take fresh ones;
+- each family's smallest model, built from the written module, loads
+  torchvision's ``state_dict`` strictly and gives torchvision's output.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from torch import nn
+
+import resdsl
+from resdsl.backends.build import load_source
+from resdsl.pysource.names import MODULE_ATTRIBUTES
+from tests.conftest import SPECS
+from tests.torchvision_oracle import import_torchvision
+
+DATA = Path(__file__).parent / "data" / "pysource"
+ZOO = SPECS / "torchvision"
+
+
+@cache
+def zoo_module(file: str) -> ModuleType:
+    text = resdsl.load(ZOO / file).module_source()
+    assert not text.startswith("#"), text.splitlines()[:2]
+    return load_source(text, f"written_{file.replace('.', '_')}")
+
+
+def assert_matches_compile(
+    spec: resdsl.Spec, module: ModuleType, model: str, x: torch.Tensor
+) -> None:
+    reference = spec.compile(model).eval()
+    built = getattr(module, model)().eval()
+    state = reference.state_dict()
+    assert [(k, v.shape) for k, v in built.state_dict().items()] == [
+        (k, v.shape) for k, v in state.items()
+    ]
+    built.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        assert torch.equal(built(x), reference(x))
+
+
+def assert_matches_torchvision(file: str, name: str, x: torch.Tensor) -> None:
+    tv = import_torchvision()
+    torch.manual_seed(0)
+    reference = getattr(tv.models, name)().eval()
+    model = getattr(zoo_module(file), name)().eval()
+    result = model.load_state_dict(reference.state_dict(), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
+
+
+def test_module_attribute_list_is_nn_sequentials() -> None:
+    public = {n for n in dir(nn.Sequential()) if not n.startswith("_")}
+    assert public <= MODULE_ATTRIBUTES
+
+
+def test_users_names_win_over_the_writers_own(tmp_path: Path) -> None:
+    spec = resdsl.load(DATA / "user_names.res")
+    text = spec.module_source()
+    assert not text.startswith("#")
+    # The user's names, as the spec writes them ...
+    assert "self, in_channels: int, out: int, channels: int = 2, next: int = 1" in text
+    assert "identity = out * channels" in text
+    assert "for channels in range(2):" in text
+    # ... and the writer's own, renamed around them.
+    assert "channels_ = x" in text and "self.out_channels = channels_" in text
+    assert "x_ = self.x(x)" in text and "out += x_" in text
+    path = tmp_path / "user_names.py"
+    path.write_text(text)
+    for command in (
+        ["check", "--isolated", "--select", "E,F,W,I,B,UP,SIM,RUF"],
+        ["format", "--check", "--isolated"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, str(path)], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    module = load_source(text, "written_user_names")
+    torch.manual_seed(0)
+    assert_matches_compile(spec, module, "names_net", torch.randn(2, 3, 16, 16))
