@@ -9,13 +9,17 @@ gives an unlabelled statement its spec name. ``repeat`` is a ``for`` loop and
 from __future__ import annotations
 
 import ast as pyast
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
 from resdsl.pysource.calls import block_call, is_block_call, layer_code
+from resdsl.pysource.groups import is_plain_group, write_group
 from resdsl.pysource.names import check_user_name, fresh, is_attribute_name
 from resdsl.pysource.pyexpr import (
+    STALE,
     Scope,
     Unsupported,
+    channels_key,
     label_expr,
     python_expr,
     statement_name,
@@ -37,10 +41,14 @@ class ChainWriter:
     channels: str
     reserved: frozenset[str]  # names the constructor binds already (the user's)
     lines: list[str] = field(default_factory=list)
-    var: str = CHANNELS  # the running channel count's variable
+    var: str = ""  # the running channel count's variable (``channels`` unless a user's)
+    target: str = "self"  # the ``nn.Sequential`` (or list) children are appended to
+    #: ``channels(LABEL)`` entries that hold ``var``: overwritten when it is reassigned.
+    held: list[tuple[MutableMapping[str, str], str]] = field(default_factory=list)
+    declared: set[str] = field(default_factory=set)  # the group variables bound so far
 
     def __post_init__(self) -> None:
-        self.var = fresh(CHANNELS, self.reserved)
+        self.var = self.var or fresh(CHANNELS, self.reserved)
 
     def body(self, body: tuple[ast.Stmt, ...], scope: Scope, depth: int) -> None:
         for stmt in body:
@@ -62,36 +70,55 @@ class ChainWriter:
 
     def register(self, label: ast.Label | None, ctor: str, scope: Scope, depth: int) -> str:
         """Add a child module; returns how later code refers to it."""
+        target = self.target
         if label is None:
-            self.emit(depth, f"self.append({ctor})")
-            return "self[-1]"
+            self.emit(depth, f"{target}.append({ctor})")
+            return f"{target}[-1]"
         text = label.literal
         if text is not None and is_attribute_name(text):
-            self.emit(depth, f"self.{text} = {ctor}")
-            return f"self.{text}"
+            self.emit(depth, f"{target}.{text} = {ctor}")
+            return f"{target}.{text}"
         name = pyast.unparse(label_expr(label, scope))
-        self.emit(depth, f"self.add_module({name}, {ctor})")
-        return "self[-1]"
+        self.emit(depth, f"{target}.add_module({name}, {ctor})")
+        return f"{target}[-1]"
+
+    def assign(self, depth: int, value: str) -> None:
+        """``channels = value``: entries of ``channels(LABEL)`` that held it go stale."""
+        self.emit(depth, f"{self.var} = {value}")
+        self.channels = self.var
+        for entries, key in self.held:
+            if entries.get(key) == self.var:
+                entries[key] = STALE
+        self.held.clear()
+
+    def record(self, label: ast.Label | None, scope: Scope) -> None:
+        """Remember a label's channel count for ``channels(LABEL)``."""
+        key = channels_key(label, scope) if label is not None else None
+        if key is not None:
+            scope.channels[key] = self.channels
+            if self.channels == self.var:
+                self.held.append((scope.channels, key))
 
     def call(self, stmt: ast.Call, scope: Scope, depth: int) -> None:
         if is_block_call(stmt, scope):
             ref = self.register(stmt.label, block_call(stmt, scope, self.channels), scope, depth)
-            self.emit(depth, f"{self.var} = {ref}.out_channels")
-            self.channels = self.var
-            return
-        code = layer_code(stmt, scope, self.channels, self.rank, self.refs)
-        self.register(stmt.label, code.ctor, scope, depth)
-        self.channels = code.out_channels
+            self.assign(depth, f"{ref}.out_channels")
+        else:
+            code = layer_code(stmt, scope, self.channels, self.rank, self.refs)
+            self.register(stmt.label, code.ctor, scope, depth)
+            self.channels = code.out_channels
+        self.record(stmt.label, scope)
 
     def group(self, stmt: ast.Group, scope: Scope, depth: int) -> None:
-        """A group of layers: one inline ``nn.Sequential`` (its children are numbered)."""
+        """A group: one inline ``nn.Sequential`` of plain layers, or one built as its own scope."""
+        if not is_plain_group(stmt, lambda call: is_block_call(call, scope)):
+            self.channels = write_group(self, stmt, scope, depth, self.register)
+            self.record(stmt.label, scope)
+            return
         ctors = []
         for inner in stmt.body:
-            if not isinstance(inner, ast.Call) or inner.label is not None:
-                raise Unsupported("a group with labels, skips or control flow")
+            assert isinstance(inner, ast.Call)
             if is_block_call(inner, scope):
-                if inner is not stmt.body[-1]:
-                    raise Unsupported("a block inside a group before its last statement")
                 ctors.append(block_call(inner, scope, self.channels))
                 continue
             code = layer_code(inner, scope, self.channels, self.rank, self.refs)
@@ -103,14 +130,13 @@ class ChainWriter:
             and isinstance(stmt.body[-1], ast.Call)
             and is_block_call(stmt.body[-1], scope)
         ):
-            self.emit(depth, f"{self.var} = {ref}[-1].out_channels")
-            self.channels = self.var
+            self.assign(depth, f"{ref}[-1].out_channels")
+        self.record(stmt.label, scope)
 
     def settle(self, depth: int) -> None:
         """Hold the channel count in ``channels`` (before and at the end of a loop or branch)."""
         if self.channels != self.var:
-            self.emit(depth, f"{self.var} = {self.channels}")
-            self.channels = self.var
+            self.assign(depth, self.channels)
 
     def repeat(self, stmt: ast.Repeat, scope: Scope, depth: int) -> None:
         var = stmt.var or "_"
@@ -126,22 +152,33 @@ class ChainWriter:
             self.emit(depth + 1, "pass")
 
     def branch(self, stmt: ast.If, scope: Scope, depth: int) -> None:
+        """``if``; an ``else`` that holds only another ``if`` is an ``elif``."""
         self.settle(depth)
-        test = to_python(stmt.test, scope)
-        if not stmt.body:
-            test, body, orelse = pyast.UnaryOp(pyast.Not(), test), stmt.orelse, stmt.body
-        else:
-            body, orelse = stmt.body, stmt.orelse
-        self.emit(depth, f"if {pyast.unparse(test)}:")
-        self.body(body, scope, depth + 1)
-        self.settle(depth + 1)
-        if orelse:
-            self.emit(depth, "else:")
-            self.body(orelse, scope, depth + 1)
+        keyword = "if"
+        while True:
+            test = to_python(stmt.test, scope)
+            if not stmt.body:
+                test, body, orelse = pyast.UnaryOp(pyast.Not(), test), stmt.orelse, stmt.body
+            else:
+                body, orelse = stmt.body, stmt.orelse
+            self.emit(depth, f"{keyword} {pyast.unparse(test)}:")
+            self.body(body, scope, depth + 1)
             self.settle(depth + 1)
+            if len(orelse) == 1 and isinstance(orelse[0], ast.If):
+                stmt, keyword = orelse[0], "elif"
+                continue
+            if orelse:
+                self.emit(depth, "else:")
+                self.body(orelse, scope, depth + 1)
+                self.settle(depth + 1)
+            return
 
     def let(self, stmt: ast.Let, scope: Scope, depth: int) -> None:
         check_user_name(stmt.name, "let")
         self.emit(depth, f"{stmt.name} = {python_expr(stmt.value, scope)}")
         assert isinstance(scope.names, dict)
         scope.names[stmt.name] = stmt.name
+        if isinstance(stmt.value, ast.Name) and (
+            stmt.value.id in scope.blocks or stmt.value.id in scope.block_values
+        ):
+            scope.block_values.add(stmt.name)  # a block held by a let: called like one

@@ -10,6 +10,7 @@ import networkx as nx
 from resdsl.backends.codegen import camel_case, escape
 from resdsl.pysource.chain import INDENT, ChainWriter
 from resdsl.pysource.names import KEEP, check_user_name, fresh, user_names
+from resdsl.pysource.needed import callee_rank, written_blocks
 from resdsl.pysource.pyexpr import Scope, Unsupported, is_literal, python_expr
 from resdsl.pysource.references import References
 from resdsl.pysource.residual import ResidualWriter
@@ -53,7 +54,9 @@ def signature(
         kind = "type[nn.Module]" if p.type == "block" else _TYPES[p.type]
         if p.default is None:
             parts.append(f"{p.name}: {kind}")
-        elif is_literal(p.default) or p.type == "block":
+        elif (is_literal(p.default) and not isinstance(p.default, ast.ListExpr)) or (
+            p.type == "block"
+        ):  # a list default is filled in the body: a mutable default is shared between calls
             parts.append(f"{p.name}: {kind} = {python_expr(p.default, scope)}")
         else:
             parts.append(f"{p.name}: {kind} | None = None")
@@ -87,10 +90,12 @@ def body_class(
     Returns the class, its output channels and whether it uses ``F``.
     """
     scope = Scope({p.name: p.name for p in params}, blocks)
+    scope.block_values |= {p.name for p in params if p.type == "block"}
     taken = set(KEEP) | user_names(params, body) | set(blocks.values())
     first = input_name(taken) if in_channels is None else None
     sig, fill = signature(params, scope, first)
     channels = first or in_channels or ""
+    scope.channels[""] = channels  # channels(in)
     taken |= {first} if first else set()
     if has_skip(body):
         res = ResidualWriter(refs, rank, channels, frozenset(taken))
@@ -120,16 +125,21 @@ class FileWriter:
     file_name: str
     classes: list[ClassCode] = field(default_factory=list)
     uses_f: bool = False
+    block_classes: dict[str, str] = field(default_factory=dict)  # block definition -> class
 
     def write_classes(self) -> dict[str, str]:
         """Every block and model definition as a class; returns the model classes by name."""
         refs = References.of(list(self.graphs.values()))
         taken: set[str] = set(RESERVED)
         blocks: dict[str, str] = {}
-        for name in self.program.blocks:
+        needed = self.needed_models()
+        for name in written_blocks(self.program, sorted(needed)):
             blocks[name] = _fresh(camel_case(name), taken)
-        for name, block in self.program.blocks.items():
-            rank = refs.block_input_rank(name)
+        self.block_classes = blocks
+        ranks = {name: refs.block_input_rank(name) for name in blocks}
+        for name in blocks:
+            block = self.program.blocks[name]
+            rank = ranks[name] or callee_rank(block.body, ranks)
             if rank is None:
                 raise Unsupported(
                     f"block '{name}', which no model uses (its input rank is unknown)"
@@ -147,7 +157,6 @@ class FileWriter:
             self.classes.append(code)
             self.uses_f |= uses_f
         models: dict[str, str] = {}
-        needed = self.needed_models()
         for name, model in self.program.models.items():
             if isinstance(model, ast.ModelDef) and name in needed:
                 models[name] = self.model_class(name, model, blocks, refs, taken)

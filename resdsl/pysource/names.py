@@ -34,6 +34,8 @@ KEEP = (
     | WRITER_BUILTINS
     | {"self", "nn", "torch", "F", "Any", "kwargs", "None", "True", "False"}
 )
+#: Names ``forward`` uses itself: a value named after its label takes a fresh name instead.
+FORWARD_NAMES = KEEP | {"x", "out", "identity", "skip", "max", "min"}
 #: Public attributes of ``nn.Sequential`` (and so of ``nn.Module``): a label
 #: named like one cannot be set as ``self.<label>`` (tests check the list).
 MODULE_ATTRIBUTES = frozenset(

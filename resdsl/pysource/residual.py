@@ -16,10 +16,11 @@ from typing import Any
 
 from resdsl.ir import dims
 from resdsl.ops import Layer, get_layer, get_op, node_op
+from resdsl.pysource.branches import built_group, write_branch
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import INDENT
 from resdsl.pysource.layers import Probes, constructor, validated_args
-from resdsl.pysource.names import KEEP, check_user_name, fresh, is_attribute_name
+from resdsl.pysource.names import FORWARD_NAMES, check_user_name, fresh, is_attribute_name
 from resdsl.pysource.pyexpr import (
     IDENT,
     Scope,
@@ -34,8 +35,6 @@ from resdsl.syntax import ast
 
 #: The key of the scope's input among the values skips start from (no label is empty).
 _INPUT = ""
-#: Names ``forward`` uses itself: a value named after its label takes a fresh name instead.
-FORWARD_NAMES = KEEP | {"x", "out", "identity", "skip", "max", "min"}
 
 
 class _Emit:
@@ -79,6 +78,7 @@ class ResidualWriter:
     init: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
     shared: dict[str, str] = field(default_factory=dict)  # constructor -> module name
+    init_locals: set[str] = field(default_factory=set)  # the writer's own ``__init__`` variables
     uses_f: bool = False
 
     def write(self, body: tuple[ast.Stmt, ...], scope: Scope) -> str:
@@ -107,17 +107,32 @@ class ResidualWriter:
                     else fresh(str(label), FORWARD_NAMES | self.names - {label})
                 )
                 cur = self.statement(stmt, scope, cur, var)
-                if label is None:
-                    continue
-                values[label] = cur
-                for skip in skips:
-                    if skip.dst.literal == label:
-                        cur = self.merge(skip, values, cur)
-                        values[label] = cur
+                cur = self.labelled(label, cur, values, skips, scope)
+            elif isinstance(stmt, ast.If):
+                cur = write_branch(self, stmt, scope, cur, values, skips)
             elif not isinstance(stmt, ast.Skip):
                 raise Unsupported(f"{statement_name(stmt)} in a block with skips")
         self.forward.append(f"return {cur.var}")
         return cur.channels
+
+    def labelled(
+        self,
+        label: str | None,
+        cur: _Value,
+        values: dict[str | None, _Value],
+        skips: list[ast.Skip],
+        scope: Scope,
+    ) -> _Value:
+        """After a statement: its value by label, merged with the skips that end at it."""
+        if label is None:
+            return cur
+        values[label] = cur
+        for skip in skips:
+            if skip.dst.literal == label:
+                cur = self.merge(skip, values, cur)
+                values[label] = cur
+        scope.channels[label] = cur.channels
+        return cur
 
     def statement(self, stmt: ast.Call | ast.Group, scope: Scope, cur: _Value, var: str) -> _Value:
         if isinstance(stmt, ast.Group):
@@ -160,6 +175,13 @@ class ResidualWriter:
 
     def group(self, stmt: ast.Group, scope: Scope, cur: _Value, var: str) -> _Value:
         label = stmt.label.literal
+        if not all(
+            isinstance(inner, ast.Call) and inner.label is None and not is_block_call(inner, scope)
+            for inner in stmt.body
+        ):
+            channels = built_group(self, stmt, scope, cur.channels)
+            self.say(f"{var} = self.{label}({cur.var})", channels)
+            return _Value(var, channels, [*cur.stride, "?"], False)
         channels, stride, ctors = cur.channels, list(cur.stride), []
         for inner in stmt.body:
             if (
@@ -275,7 +297,7 @@ class ResidualWriter:
             assert isinstance(layer, Layer)
             ps = Probes({**probes.exprs, i: in_channels})
             args = validated_args(layer, values)
-            ctors.append(constructor(layer, args, (i, *(64,) * (self.rank - 1)), ps))
+            ctors.append(constructor(layer, args, (int(i), *(64,) * (self.rank - 1)), ps))
             in_channels = channels if layer.category == "weighted" else in_channels
         return next(iter(names)), f"nn.Sequential({', '.join(ctors)})"
 
@@ -339,7 +361,11 @@ def _shortcut_name(skip: ast.Skip) -> str:
 
 
 def _stride_of(stmt: ast.Call, code: LayerCode, scope: Scope) -> list[str]:
-    """The layer's stride as expressions (none when it is 1); Unsupported if unknowable."""
+    """The layer's stride as expressions (none when it is 1); ``?`` where it is not one.
+
+    A layer that changes the size otherwise (unpadded, or an adaptive pool) has
+    no stride a shortcut could follow: a shortcut around it is refused.
+    """
     for i, arg in enumerate(stmt.args):
         name = arg.name or list(code.layer.Args.model_fields)[i]
         if name == "stride":
@@ -351,7 +377,5 @@ def _stride_of(stmt: ast.Call, code: LayerCode, scope: Scope) -> list[str]:
     except Exception:
         raise Unsupported(f"whether '{code.layer.name}' keeps the spatial size") from None
     if tuple(int(d) for d in out_shape[1:]) != tuple(int(d) for d in in_shape[1:]):
-        raise Unsupported(
-            f"a '{code.layer.name}' that changes the size without a stride (unpadded)"
-        )
+        return ["?"]
     return []
