@@ -47,6 +47,7 @@ PARAMETRIC = [
     "torchvision/mobilenet_v3.res",
     "torchvision/densenet.res",
     "torchvision/resnext.res",
+    "torchvision/efficientnet.res",
 ]
 #: Every bundled spec file with a model, the zoo's included: the bit-for-bit
 #: test covers each of its models (common.res only declares blocks).

@@ -123,7 +123,13 @@ def test_resnext_module_matches_torchvision() -> None:
     assert_matches_torchvision("resnext.res", "resnext50_32x4d", torch.randn(1, 3, 64, 80))
 
 
-WRITTEN = ["mobilenet_v2.res", "mobilenet_v3.res", "densenet.res", "resnext.res"]
+WRITTEN = [
+    "mobilenet_v2.res",
+    "mobilenet_v3.res",
+    "densenet.res",
+    "resnext.res",
+    "efficientnet.res",
+]
 
 
 @pytest.mark.parametrize("file", WRITTEN)
@@ -136,3 +142,23 @@ def test_zoo_module_passes_the_projects_ruff_rules(file: str, tmp_path: Path) ->
             [sys.executable, "-m", "ruff", *command, str(path)], capture_output=True, text=True
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_efficientnet_module_matches_torchvision() -> None:
+    """Stochastic depth is kept on the module (``self.drop_path = sd_prob``)."""
+    text = resdsl.load(ZOO / "efficientnet.res").module_source()
+    assert "self.drop_path = sd_prob" in text and "keep = 1.0 - self.drop_path" in text
+    assert_matches_torchvision("efficientnet.res", "efficientnet_b0", torch.randn(1, 3, 64, 80))
+
+
+def test_efficientnet_module_drops_paths_as_the_compile_does_in_training() -> None:
+    """In training, the same random draws in the same order: the same output."""
+    spec = resdsl.load(ZOO / "efficientnet.res")
+    reference = spec.compile("efficientnet_b0").train()
+    model = zoo_module("efficientnet.res").efficientnet_b0().train()
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(4, 3, 64, 64)
+    torch.manual_seed(3)
+    expected = reference(x)
+    torch.manual_seed(3)
+    assert torch.equal(model(x), expected)

@@ -49,7 +49,7 @@ def write_branch(
     if not body:
         test, body, orelse = f"not ({test})", orelse, body
     if all(isinstance(s, ast.Skip) for s in body) and not orelse:
-        return _conditional_skips(res, test, body, cur, values)
+        return _conditional_skips(res, test, body, cur, values, scope)
     return _chosen_layers(res, test, (body, orelse), scope, cur, values, skips)
 
 
@@ -59,6 +59,7 @@ def _conditional_skips(
     body: tuple[ast.Stmt, ...],
     cur: _Value,
     values: dict[str | None, _Value],
+    scope: Scope,
 ) -> _Value:
     flag = fresh(FLAG, res.names)
     res.names.add(flag)
@@ -70,9 +71,9 @@ def _conditional_skips(
         dst = skip.dst.literal
         if dst is None or values.get(dst) is not merged:
             raise Unsupported("a skip under an 'if' whose target is not the value just computed")
-        merged = res.merge(skip, values, merged)
+        merged = res.merge(skip, values, merged, scope)
         values[dst] = merged
-    if len(res.init) != start:
+    if any("nn." in line for line in res.init[start:]):  # a module, not an option's value
         raise Unsupported("a skip under an 'if' with a projection shortcut")
     if merged.var != cur.var or merged.channels != cur.channels:
         raise Unsupported("a skip under an 'if' that changes its value's name or channels")

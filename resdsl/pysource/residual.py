@@ -20,6 +20,7 @@ from resdsl.pysource.branches import built_group, write_branch
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import INDENT
 from resdsl.pysource.layers import Probes, constructor, validated_args
+from resdsl.pysource.mergeargs import option_init, option_lines, varying_option
 from resdsl.pysource.names import FORWARD_NAMES, check_user_name, fresh, is_attribute_name
 from resdsl.pysource.pyexpr import (
     IDENT,
@@ -129,7 +130,7 @@ class ResidualWriter:
         values[label] = cur
         for skip in skips:
             if skip.dst.literal == label:
-                cur = self.merge(skip, values, cur)
+                cur = self.merge(skip, values, cur, scope)
                 values[label] = cur
         scope.channels[label] = cur.channels
         return cur
@@ -198,21 +199,29 @@ class ResidualWriter:
         self.say(f"{var} = self.{label}({cur.var})", channels)
         return _Value(var, channels, stride, False)
 
-    def merge(self, skip: ast.Skip, values: dict[str | None, _Value], dst: _Value) -> _Value:
+    def merge(
+        self, skip: ast.Skip, values: dict[str | None, _Value], dst: _Value, scope: Scope
+    ) -> _Value:
         src_label = skip.src.literal if isinstance(skip.src, ast.Label) else _INPUT
         if src_label not in values:
             raise Unsupported("a skip from a value not computed before its target")
         src = values[src_label]
         nodes = self.refs.with_role(skip.span, "merge")
         op = get_op(skip.merge, "merge")
-        if not nodes or op is None or len({repr(n.data["args"]) for n in nodes}) != 1:
-            raise Unsupported("a merge no model elaborates, or with arguments that vary")
+        if not nodes or op is None:
+            raise Unsupported("a merge no model elaborates")
+        option = varying_option(skip, nodes)  # drop_path=sd_prob: kept on the module
         other = self.shortcut(skip, src, dst)
         raw = [other, dst.var] if op.skips_first else [dst.var, other]
         emit = _Emit(set(self.names) | {"x", "out", "skip", other, dst.var})
         ins = self.aligned(nodes, raw, emit)
         lines = None
-        if dst.fresh and dst.var == "out" and ins == raw:
+        if option is not None:
+            attr = fresh(option, self.names)
+            self.names.add(attr)
+            self.init.append(option_init(skip, option, attr, scope))
+            lines = option_lines(op, nodes, option, attr, ins, emit)
+        elif dst.fresh and dst.var == "out" and ins == raw:
             lines = op.in_place_lines(nodes[0].data["args"], "out", ins, emit)
         lines = lines or op.forward_lines(nodes[0].data["args"], "out", ins, emit)
         channels = _merged_channels(nodes[0], [src, dst] if op.skips_first else [dst, src])
@@ -261,7 +270,7 @@ class ResidualWriter:
             raise Unsupported(f"the shortcut '{name}' here")
         path = dst.stride[len(src.stride) :]
         if "?" in path:
-            raise Unsupported("a shortcut around a block")
+            raise Unsupported("a projection around a block or a layer without a stride argument")
         module = self.shortcut_module(skip, differs, dst.channels, path)
         tests = [f"{s} != 1" for s in path if s != "1"]
         if src.channels != dst.channels:
