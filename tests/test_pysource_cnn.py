@@ -162,3 +162,32 @@ def test_efficientnet_module_drops_paths_as_the_compile_does_in_training() -> No
     expected = reference(x)
     torch.manual_seed(3)
     assert torch.equal(model(x), expected)
+
+
+@pytest.mark.parametrize(
+    ("file", "builder", "params"),
+    [
+        ("densenet.res", "densenet", {"growth_rate": 12, "block_config": [2, 3], "num_classes": 7}),
+        (
+            "mobilenet_v2.res",
+            "mobilenet_v2_net",
+            {"setting": [[1, 8, 1, 1], [3, 8, 2, 1], [2, 16, 1, 2]], "input_channel": 8},
+        ),
+        ("efficientnet.res", "efficientnet", {"width_tenths": 5, "depth_tenths": 5}),
+    ],
+)
+def test_zoo_classes_take_the_models_parameters(
+    file: str, builder: str, params: dict[str, object]
+) -> None:
+    """Values no alias of the file uses: the written classes compute what the compile does."""
+    spec = resdsl.load(ZOO / file)
+    reference = spec.compile(builder, **params).eval()
+    model = getattr(zoo_module(file), builder)(**params).eval()
+    state = reference.state_dict()
+    assert [(k, v.shape) for k, v in model.state_dict().items()] == [
+        (k, v.shape) for k, v in state.items()
+    ]
+    model.load_state_dict(state, strict=True)
+    x = torch.randn(1, 3, 48, 40)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
