@@ -29,13 +29,13 @@ class DenseLayer(nn.Module):
         self.out_channels = in_channels + growth_rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.norm1(x)  # [in_channels, ...]
-        out = self.relu1(out)  # [in_channels, ...]
-        out = self.conv1(out)  # [bn_size * growth_rate, ...]
-        out = self.norm2(out)  # [bn_size * growth_rate, ...]
-        out = self.relu2(out)  # [bn_size * growth_rate, ...]
-        out = self.conv2(out)  # [growth_rate, ...]
-        out = torch.cat([x, out], dim=1)  # [in_channels + growth_rate, ...]
+        out = self.norm1(x)  # [in_channels, H, W]
+        out = self.relu1(out)  # [in_channels, H, W]
+        out = self.conv1(out)  # [bn_size * growth_rate, H, W]
+        out = self.norm2(out)  # [bn_size * growth_rate, H, W]
+        out = self.relu2(out)  # [bn_size * growth_rate, H, W]
+        out = self.conv2(out)  # [growth_rate, H, W]
+        out = torch.cat([x, out], dim=1)  # [in_channels + growth_rate, H, W]
         return out
 
 

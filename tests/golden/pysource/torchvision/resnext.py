@@ -45,17 +45,17 @@ class Bottleneck(nn.Module):
         self.out_channels = planes * 4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [width, ...]
-        out = self.bn1(out)  # [width, ...]
-        out = self.relu(out)  # [width, ...]
-        out = self.conv2(out)  # [width, ...]
-        out = self.bn2(out)  # [width, ...]
-        out = self.relu(out)  # [width, ...]
-        out = self.conv3(out)  # [planes * 4, ...]
-        out = self.bn3(out)  # [planes * 4, ...]
+        out = self.conv1(x)  # [width, H, W]
+        out = self.bn1(out)  # [width, H, W]
+        out = self.relu(out)  # [width, H, W]
+        out = self.conv2(out)  # [width, H/stride, W/stride]
+        out = self.bn2(out)  # [width, H/stride, W/stride]
+        out = self.relu(out)  # [width, H/stride, W/stride]
+        out = self.conv3(out)  # [planes * 4, H/stride, W/stride]
+        out = self.bn3(out)  # [planes * 4, H/stride, W/stride]
         identity = x if self.downsample is None else self.downsample(x)
-        out += identity  # [planes * 4, ...]
-        out = self.relu(out)  # [planes * 4, ...]
+        out += identity  # [planes * 4, H/stride, W/stride]
+        out = self.relu(out)  # [planes * 4, H/stride, W/stride]
         return out
 
 
