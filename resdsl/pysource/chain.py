@@ -152,8 +152,13 @@ class ChainWriter:
             self.emit(depth + 1, "pass")
 
     def branch(self, stmt: ast.If, scope: Scope, depth: int) -> None:
-        """``if``; an ``else`` that holds only another ``if`` is an ``elif``."""
-        self.settle(depth)
+        """``if``; an ``else`` that holds only another ``if`` is an ``elif``.
+
+        Branches that change the channel count leave it in the same variable;
+        branches of activations only keep the count as it was written.
+        """
+        settle = self.settle if not self.keeps_channels(stmt, scope) else lambda _: None
+        settle(depth)
         keyword = "if"
         while True:
             test = to_python(stmt.test, scope)
@@ -163,15 +168,29 @@ class ChainWriter:
                 body, orelse = stmt.body, stmt.orelse
             self.emit(depth, f"{keyword} {pyast.unparse(test)}:")
             self.body(body, scope, depth + 1)
-            self.settle(depth + 1)
+            settle(depth + 1)
             if len(orelse) == 1 and isinstance(orelse[0], ast.If):
                 stmt, keyword = orelse[0], "elif"
                 continue
             if orelse:
                 self.emit(depth, "else:")
                 self.body(orelse, scope, depth + 1)
-                self.settle(depth + 1)
+                settle(depth + 1)
             return
+
+    def keeps_channels(self, stmt: ast.If, scope: Scope) -> bool:
+        """Do the branches hold only layers that keep the channel count (an activation)?"""
+        for inner in (*stmt.body, *stmt.orelse):
+            if isinstance(inner, ast.If):
+                keeps = self.keeps_channels(inner, scope)
+            elif isinstance(inner, ast.Call) and not is_block_call(inner, scope):
+                code = layer_code(inner, scope, self.channels, self.rank, self.refs)
+                keeps = code.out_channels == self.channels
+            else:
+                keeps = False
+            if not keeps:
+                return False
+        return True
 
     def let(self, stmt: ast.Let, scope: Scope, depth: int) -> None:
         check_user_name(stmt.name, "let")

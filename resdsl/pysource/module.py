@@ -205,8 +205,10 @@ class FileWriter:
         return cls
 
     def _where(self, span: object) -> str:
+        """``common.res:15``: the file a definition is written in (a used file's, for its blocks)."""
         line = getattr(span, "line", 0)
-        return f"{self.file_name}:{line}"
+        file = getattr(span, "file", None) or self.file_name
+        return f"{file.replace(chr(92), '/').rsplit('/', 1)[-1]}:{line}"
 
 
 def _fresh(name: str, taken: set[str]) -> str:

@@ -11,9 +11,9 @@ from torch import nn
 
 
 class ConvNormAct(nn.Sequential):
-    """Block conv_norm_act from mobilenet_v3.res:15.
+    """Block conv_norm_act from common.res:15.
 
-    ``[N, in_channels, H, W]`` -> ``[N, out_channels, H', W']``.
+    ``[N, in_channels, H, W]`` -> ``[N, out, H', W']``.
     """
 
     def __init__(
@@ -42,7 +42,6 @@ class ConvNormAct(nn.Sequential):
             ),
         )
         self.append(nn.BatchNorm2d(out, eps=eps, momentum=momentum))
-        channels = out
         if act == "relu":
             self.append(nn.ReLU())
         elif act == "relu6":
@@ -51,11 +50,11 @@ class ConvNormAct(nn.Sequential):
             self.append(nn.Hardswish())
         elif act == "silu":
             self.append(nn.SiLU())
-        self.out_channels = channels
+        self.out_channels = out
 
 
 class SqueezeExcitation(nn.Module):
-    """Block squeeze_excitation from mobilenet_v3.res:30.
+    """Block squeeze_excitation from common.res:30.
 
     ``[N, in_channels, H, W]`` -> ``[N, in_channels, H', W']``.
     """
