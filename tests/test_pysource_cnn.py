@@ -108,6 +108,22 @@ def test_mobilenet_v2_module_reads_like_torchvision() -> None:
     assert "self.features = nn.Sequential(*features)" in text
 
 
+def test_mobilenet_v3_module_writes_the_features_block_of_the_segmentation_models() -> None:
+    """``mobilenet_v3_features`` (used by lraspp.res only) takes its first block's rank."""
+    text = resdsl.load(ZOO / "mobilenet_v3.res").module_source()
+    classes = [line.split("(")[0][6:] for line in text.splitlines() if line.startswith("class ")]
+    assert classes == [
+        "ConvNormAct",
+        "SqueezeExcitation",
+        "InvertedResidual",
+        "MobilenetV3Features",
+        "MobilenetV3",
+    ]
+    assert '"""Block conv_norm_act from common.res:15.' in text
+    assert "            self.activation = nn.SiLU()" in text  # chosen under the if, in __init__
+    assert 'self.add_module(f"{i + 1}",' in text.replace("\n                ", "")
+
+
 def test_mobilenet_v3_module_matches_torchvision() -> None:
     assert_matches_torchvision("mobilenet_v3.res", "mobilenet_v3_small", torch.randn(1, 3, 64, 80))
 
@@ -191,3 +207,24 @@ def test_zoo_classes_take_the_models_parameters(
     x = torch.randn(1, 3, 48, 40)
     with torch.no_grad():
         assert torch.equal(model(x), reference(x))
+
+
+def test_channels_of_a_label_is_the_count_the_writer_holds() -> None:
+    block = "block unit(w: int) { conv(w, 1) }\n"
+    kept = resdsl.loads(
+        block + "model m { input [3, 8, 8]; a: unit(4); unit(6); conv(channels(a) * 2, 1) }",
+        "kept.res",
+    )
+    text = kept.module_source()
+    assert "nn.Conv2d(channels, self.a.out_channels * 2, 1)" in text
+    module = load_source(text, "written_kept")
+    assert_matches_compile(kept, module, "m", torch.randn(1, 3, 8, 8))
+    # An interpolated label's count was held in the running variable, reassigned since.
+    stale = resdsl.loads(
+        block + "model m { input [3, 8, 8]; repeat 1 as i { a{i}: unit(4); unit(6);"
+        " conv(channels(a{i}) * 2, 1) } }",
+        "stale.res",
+    )
+    assert stale.module_source().startswith(
+        "# resdsl wrote this model per instance: it cannot write channels() of a value"
+    )

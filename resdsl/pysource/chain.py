@@ -91,18 +91,21 @@ class ChainWriter:
                 entries[key] = STALE
         self.held.clear()
 
-    def record(self, label: ast.Label | None, scope: Scope) -> None:
+    def record(self, label: ast.Label | None, scope: Scope, value: str | None = None) -> None:
         """Remember a label's channel count for ``channels(LABEL)``."""
         key = channels_key(label, scope) if label is not None else None
         if key is not None:
-            scope.channels[key] = self.channels
-            if self.channels == self.var:
+            scope.channels[key] = value or self.channels
+            if scope.channels[key] == self.var:
                 self.held.append((scope.channels, key))
 
     def call(self, stmt: ast.Call, scope: Scope, depth: int) -> None:
         if is_block_call(stmt, scope):
             ref = self.register(stmt.label, block_call(stmt, scope, self.channels), scope, depth)
             self.assign(depth, f"{ref}.out_channels")
+            if not ref.endswith("[-1]"):  # an attribute: its count stays readable there
+                self.record(stmt.label, scope, f"{ref}.out_channels")
+                return
         else:
             code = layer_code(stmt, scope, self.channels, self.rank, self.refs)
             self.register(stmt.label, code.ctor, scope, depth)
