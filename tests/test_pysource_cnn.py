@@ -228,3 +228,18 @@ def test_channels_of_a_label_is_the_count_the_writer_holds() -> None:
     assert stale.module_source().startswith(
         "# resdsl wrote this model per instance: it cannot write channels() of a value"
     )
+
+
+def test_a_parameter_named_like_a_layer_is_a_value_and_a_let_may_hold_a_block() -> None:
+    """``dropout(dropout)`` calls the layer; ``let u = unit`` is called like the block."""
+    spec = resdsl.loads(
+        "block unit(w: int) { conv(w, 1) }\n"
+        "block res(w: int) { let u = unit; a: u(w); skip in -> a (add) }\n"
+        "model m(dropout: float = 0.5) { input [4, 8, 8]; res(4); dropout(dropout) }",
+        "lets.res",
+    )
+    text = spec.module_source()
+    assert "u = Unit\n        self.a = u(in_channels, w)" in text
+    assert "self.append(nn.Dropout2d(p=dropout))" in text
+    module = load_source(text, "written_lets")
+    assert_matches_compile(spec, module, "m", torch.randn(1, 4, 8, 8))

@@ -96,6 +96,10 @@ class ResidualWriter:
                 self.init.append(f"{stmt.name} = {python_expr(stmt.value, scope)}")
                 assert isinstance(scope.names, dict)
                 scope.names[stmt.name] = stmt.name
+                if isinstance(stmt.value, ast.Name) and (
+                    stmt.value.id in scope.blocks or stmt.value.id in scope.block_values
+                ):
+                    scope.block_values.add(stmt.name)  # a block held by a let
             elif isinstance(stmt, ast.Call | ast.Group):
                 label = stmt.label.literal if stmt.label is not None else None
                 if stmt.label is not None and (label is None or not IDENT.match(label)):
