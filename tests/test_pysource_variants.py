@@ -1,0 +1,251 @@
+"""The parametric module of the top-level ResNet variants (resdsl.pysource).
+
+- cifar_resnet.res: option A's zero-padding shortcut is the registry's own
+  lines, run where the shapes differ; option B's block (``basic_b``), which
+  only ``unit=basic_b`` selects, is written too and checked through
+  ``resnet20(unit=BasicB)``;
+- preact_resnet.res: a block as the shortcut is its class, always built;
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+from torch import nn
+
+import resdsl
+import resdsl.pysource.module as pysource_module
+from resdsl.backends.build import compile_graph, load_source
+from resdsl.diagnostics import ResdslError
+from resdsl.ir.values import BlockRef
+from resdsl.ops import get_op
+from resdsl.ops.shortcut import Shortcut
+from resdsl.pysource.shortcuts import node_fields, node_shortcut
+from resdsl.pysource.verify import block_classes
+from resdsl.pysource.witness import witnesses
+from tests.conftest import SPECS
+
+TESTS_SPECS = Path(__file__).parent / "specs"
+CIFAR = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
+#: He et al. 2015, table 6: option A (these aliases) and option B (unit=basic_b).
+CIFAR_PARAMS = {"resnet20": (269_722, 272_474), "resnet110": (1_727_962, 1_730_714)}
+
+
+@cache
+def cifar_text() -> str:
+    return resdsl.load(SPECS / "cifar_resnet.res").module_source()
+
+
+@cache
+def cifar_module() -> ModuleType:
+    return load_source(cifar_text(), "cifar_written")
+
+
+def fill(model: nn.Module, seed: int = 0) -> nn.Module:
+    """The same deterministic state for the same keys in the same order (as the bit-for-bit test)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for key, t in model.state_dict().items():
+            if not t.is_floating_point():
+                continue
+            if key.endswith("running_var") or (t.dim() == 1 and key.endswith("weight")):
+                t.copy_(torch.rand(t.shape, generator=g) * 0.5 + 0.75)
+            else:
+                fan_in = t[0].numel() if t.dim() else 1
+                t.copy_(torch.randn(t.shape, generator=g) * (1.0 / fan_in) ** 0.5)
+    return model.eval()
+
+
+def same_outputs(written: nn.Module, compiled: nn.Module, x: torch.Tensor) -> None:
+    """The same state_dict keys in the same order and, with the same weights, equal outputs."""
+    assert list(written.state_dict()) == list(compiled.state_dict())
+    fill(written)
+    fill(compiled)
+    with torch.no_grad():
+        assert torch.equal(written(x), compiled(x))
+
+
+def class_source(text: str, name: str) -> str:
+    tree = ast.parse(text)
+    node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+    return ast.get_source_segment(text, node) or ""
+
+
+@pytest.fixture
+def channels_allowed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Let a parameter be named ``channels`` (the writer's own running variable).
+
+    The shortcut block of preact_resnet.res must take ``channels`` (the
+    language asks for ``(channels: int, stride: int)``). Its class is a plain
+    chain of layers, which never uses the writer's ``channels`` variable, so
+    the module is right; until the writer renames its own variable where a
+    user's name clashes, these tests allow the name for the file.
+    """
+    monkeypatch.setattr(pysource_module, "RESERVED", pysource_module.RESERVED - {"channels"})
+    yield
+
+
+# ------------------------------------------------------------------ cifar_resnet.res (option A)
+
+
+def test_cifar_module_has_one_class_per_definition_and_no_indexing() -> None:
+    text = cifar_text()
+    tree = ast.parse(text)
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert classes == ["Basic", "BasicB", "CifarStage", "CifarResnet"]
+    assert functions == ["cifar_resnet", *CIFAR]
+    assert not re.search(r"self\[\d+\]", text)
+    assert "def resnet20(**kwargs: Any) -> CifarResnet:\n" in text
+    assert "    return CifarResnet(n=3, **kwargs)\n" in text
+
+
+def test_option_a_is_the_registrys_lines_where_the_shapes_differ() -> None:
+    basic = class_source(cifar_text(), "Basic")
+    init = (
+        "        # the zero-padding shortcut where the shapes differ\n"
+        "        self.shortcut: tuple[int, int, int] | None = None\n"
+        "        if stride != 1 or in_channels != planes:\n"
+        "            new_channels = planes - in_channels\n"
+        "            self.shortcut = (\n"
+        "                stride,\n"
+        "                new_channels // 2,\n"
+        "                new_channels - new_channels // 2,\n"
+        "            )\n"
+    )
+    forward = (
+        "        identity = x\n"
+        "        if self.shortcut is not None:\n"
+        "            stride, pad_before, pad_after = self.shortcut\n"
+        "            identity = x[:, :, ::stride, ::stride]\n"
+        "            identity = F.pad(identity, (0, 0, 0, 0, pad_before, pad_after))\n"
+        "        out += identity  # [planes, ...]\n"
+    )
+    assert init in basic and forward in basic
+    # Option B keeps the projection under the same condition.
+    basic_b = class_source(cifar_text(), "BasicB")
+    assert "        if stride != 1 or in_channels != planes:\n" in basic_b
+    assert "identity = x if self.shortcut is None else self.shortcut(x)" in basic_b
+
+
+def test_option_a_amounts_follow_the_block_parameters() -> None:
+    module = cifar_module()
+    assert module.Basic(16, 16).shortcut is None
+    assert module.Basic(16, 32, stride=2).shortcut == (2, 8, 8)
+    assert module.Basic(16, 21).shortcut == (1, 2, 3)  # the op's split: half before, rest after
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet110"])
+def test_cifar_module_has_the_papers_parameter_counts(name: str) -> None:
+    module = cifar_module()
+    with torch.device("meta"):
+        option_a = getattr(module, name)()
+        option_b = getattr(module, name)(unit=module.BasicB)
+    counts = tuple(sum(p.numel() for p in m.parameters()) for m in (option_a, option_b))
+    assert counts == CIFAR_PARAMS[name]
+
+
+@pytest.mark.parametrize("size", [32, 33, 7])
+def test_cifar_module_gives_the_compiles_output(size: int) -> None:
+    """Odd sizes too: the subsampling's ``::2`` and the strided conv round up alike."""
+    spec = resdsl.load(SPECS / "cifar_resnet.res")
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(size))
+    same_outputs(cifar_module().resnet20(), compile_graph(spec.graph("resnet20")), x)
+
+
+def test_option_b_block_is_written_and_checked_through_a_witness() -> None:
+    spec = resdsl.load(SPECS / "cifar_resnet.res")
+    graphs = {m: spec.graph(m) for m in CIFAR}
+    found = witnesses(spec.program, graphs)
+    assert [(w.model, w.param, w.block) for w in found] == [("resnet20", "unit", "basic_b")]
+    assert block_classes(cifar_text())["basic_b"] == "BasicB"
+    module = cifar_module()
+    compiled = compile_graph(spec.graph("resnet20", unit=BlockRef("basic_b")))
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    same_outputs(module.resnet20(unit=module.BasicB), compiled, x)
+    assert "layer2.0.shortcut.0.weight" in compiled.state_dict()
+
+
+def test_node_fields_are_read_from_the_op_between_probe_shapes() -> None:
+    zeropad = get_op("zeropad", "shortcut")
+    assert isinstance(zeropad, Shortcut)
+    fields = [(f.name, f.stride, f.expr) for f in node_fields(zeropad, 4)]
+    assert fields == [
+        ("stride", True, ""),
+        ("pad_before", False, "{d} // 2"),
+        ("pad_after", False, "{d} - {d} // 2"),
+    ]
+
+
+def test_a_node_shortcut_whose_shapes_never_differ_is_the_identity() -> None:
+    zeropad, identity = get_op("zeropad", "shortcut"), get_op("identity", "shortcut")
+    assert isinstance(zeropad, Shortcut) and isinstance(identity, Shortcut)
+    ends = (("x", "planes"), ("out", "planes"))
+    code = node_shortcut((identity, zeropad), ("shortcut", "1"), ends, [], (set(), set()), 3)
+    assert (code.var, code.init, code.forward) == ("x", [], [])
+
+
+@pytest.mark.usefixtures("channels_allowed")
+def test_a_block_shortcut_with_a_stride_per_dimension_stays_unsupported() -> None:
+    spec = resdsl.loads(
+        """
+        block sc(channels: int, stride: list) { conv(channels, 1, stride=stride, bias=false) }
+        block b(planes: int) {
+            a: conv(planes, 3, stride=[2, 1], padding=1)
+            skip in -> a (add, shortcut=sc)
+        }
+        model m { input [3, 8, 8]; b(4); b(8) }
+        model n = m
+        """,
+        "perdim.res",
+    )
+    with pytest.raises(ResdslError, match="a stride per dimension"):
+        spec.module_source()
+
+
+# ------------------------------------------------------------------ preact_resnet.res (a block as shortcut)
+
+
+def preact_text() -> str:
+    return resdsl.load(SPECS / "preact_resnet.res").module_source()
+
+
+def test_preact_module_refuses_the_name_channels_today() -> None:
+    with pytest.raises(ResdslError, match="the parameter name 'channels'"):
+        preact_text()
+
+
+@pytest.mark.usefixtures("channels_allowed")
+def test_a_shortcut_block_is_its_class_built_always() -> None:
+    text = preact_text()
+    classes = [n.name for n in ast.parse(text).body if isinstance(n, ast.ClassDef)]
+    assert classes == ["ConvShortcut", "PreactFirst", "PreactUnit", "PreactStage", "PreactResnet"]
+    first = class_source(text, "PreactFirst")
+    assert "        self.shortcut = ConvShortcut(in_channels, planes * 4, stride)\n" in first
+    assert (
+        "        out = self.conv3(out)  # [planes * 4, ...]\n"
+        "        identity = self.shortcut(preact)\n"
+        "        out += identity  # [planes * 4, ...]\n"
+    ) in first
+    assert "if self.shortcut" not in first
+    assert not re.search(r"self\[\d+\]", text)
+
+
+@pytest.mark.usefixtures("channels_allowed")
+def test_preact_module_gives_the_compiles_state_and_output() -> None:
+    spec = resdsl.load(SPECS / "preact_resnet.res")
+    module = load_source(preact_text(), "preact_written")
+    with torch.device("meta"):
+        big = module.preact_resnet164()
+    assert sum(p.numel() for p in big.parameters()) == 1_703_258
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    small = spec.graph("preact_resnet", n=2)
+    same_outputs(module.preact_resnet(n=2), compile_graph(small), x)
+    assert "layer1.0.shortcut.0.weight" in module.preact_resnet(n=2).state_dict()
