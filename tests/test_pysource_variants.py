@@ -5,6 +5,9 @@
   only ``unit=basic_b`` selects, is written too and checked through
   ``resnet20(unit=BasicB)``;
 - preact_resnet.res: a block as the shortcut is its class, always built;
+- a model's ``init`` scheme is written for every value of the parameter, and a
+  model built from the module under ``torch.manual_seed(k)`` starts from the
+  compile's exact weights.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from resdsl.diagnostics import ResdslError
 from resdsl.ir.values import BlockRef
 from resdsl.ops import get_op
 from resdsl.ops.shortcut import Shortcut
+from resdsl.pysource import Unsupported
 from resdsl.pysource.shortcuts import node_fields, node_shortcut
 from resdsl.pysource.verify import block_classes
 from resdsl.pysource.witness import witnesses
@@ -249,3 +253,64 @@ def test_preact_module_gives_the_compiles_state_and_output() -> None:
     small = spec.graph("preact_resnet", n=2)
     same_outputs(module.preact_resnet(n=2), compile_graph(small), x)
     assert "layer1.0.shortcut.0.weight" in module.preact_resnet(n=2).state_dict()
+
+
+# ------------------------------------------------------------------ initialisation schemes
+
+
+@cache
+def init_module() -> ModuleType:
+    return load_source(resdsl.load(TESTS_SPECS / "pysource_init.res").module_source(), "init_w")
+
+
+@pytest.mark.parametrize(("name", "seed"), [("small", 0), ("small", 7), ("small_default", 3)])
+def test_a_model_built_under_a_seed_starts_from_the_compiles_weights(name: str, seed: int) -> None:
+    spec = resdsl.load(TESTS_SPECS / "pysource_init.res")
+    torch.manual_seed(seed)
+    compiled = compile_graph(spec.graph(name)).state_dict()
+    torch.manual_seed(seed)
+    written = getattr(init_module(), name)().state_dict()
+    assert list(written) == list(compiled)
+    for key, value in compiled.items():
+        assert torch.equal(written[key], value), key
+
+
+def test_the_scheme_follows_the_init_argument() -> None:
+    module = init_module()
+    torch.manual_seed(0)
+    kaiming = module.small().state_dict()
+    torch.manual_seed(0)
+    default = module.small(init="default").state_dict()
+    assert not torch.equal(kaiming["conv1.weight"], default["conv1.weight"])
+    assert torch.equal(kaiming["fc.weight"], default["fc.weight"])  # linear keeps its default
+    with pytest.raises(ValueError, match="unknown initialisation scheme 'xavier'"):
+        module.small(init="xavier")
+
+
+def test_init_scheme_lines_are_torchvisions_loop() -> None:
+    text = resdsl.load(TESTS_SPECS / "pysource_init.res").module_source()
+    assert (
+        '        if init == "kaiming":\n'
+        '            # init="kaiming": torchvision\'s scheme (He et al. 2015: fan_out, for ReLU)\n'
+        "            for m in self.modules():\n"
+        "                if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):\n"
+    ) in text
+    assert '        elif init != "default":\n' in text
+
+
+def test_zero_init_residual_stays_unsupported() -> None:
+    spec = resdsl.loads(
+        """
+        model m(zero_init_residual: bool = false) {
+            input [4, 8, 8]
+            a: conv(4, 3, padding=1)
+            b: batchnorm
+            skip in -> b (add)
+        }
+        """,
+        "zero.res",
+    )
+    text = spec.module_source()
+    assert text.startswith("# resdsl wrote this model per instance: it cannot write a model's")
+    with pytest.raises(Unsupported, match="zero_init_residual"):
+        pysource_module.scheme_lines(spec.program.models["m"].params)  # type: ignore[union-attr]

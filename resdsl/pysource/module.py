@@ -10,6 +10,7 @@ import networkx as nx
 
 from resdsl.backends.codegen import camel_case, escape
 from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter
+from resdsl.pysource.init import scheme_lines
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
 from resdsl.pysource.references import References
 from resdsl.pysource.residual import ResidualWriter
@@ -196,6 +197,7 @@ class FileWriter:
         rank = len(model.input.dims)
         cls = _fresh(camel_case(name), taken)
         code, out, uses_f = body_class(cls, model.params, model.body, blocks, refs, rank, channels)
+        code.init += scheme_lines(model.params)
         out_rank = len(graph.nodes[graph.graph["output"]]["shape"])
         code.doc = [
             f"Model {name} from {escape(self._where(model.span))}.",

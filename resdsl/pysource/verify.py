@@ -11,7 +11,6 @@ import ast as pyast
 import networkx as nx
 
 from resdsl.backends.build import compile_graph, load_source
-from resdsl.backends.init import resolve_init
 from resdsl.pysource.pyexpr import Unsupported
 from resdsl.pysource.render import write_module
 from resdsl.pysource.witness import Witness, witnesses
@@ -20,9 +19,6 @@ from resdsl.syntax.loader import Program
 
 def parametric_source(program: Program, graphs: dict[str, nx.DiGraph], path: str) -> str:
     """The file's module, checked against the in-memory compile of every model in ``graphs``."""
-    for name, graph in graphs.items():
-        if resolve_init(graph) != ("default", False):
-            raise Unsupported(f"model {name}'s initialisation scheme")
     file_name = path.replace("\\", "/").rsplit("/", 1)[-1]
     extra = witnesses(program, graphs)
     source = write_module(program, {**graphs, **{w.key: w.graph for w in extra}}, file_name)
