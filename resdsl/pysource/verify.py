@@ -7,10 +7,13 @@ costs the time to construct its modules, not to fill them.
 from __future__ import annotations
 
 import ast as pyast
+from types import ModuleType
+from typing import Any
 
 import networkx as nx
 
 from resdsl.backends.build import compile_graph, load_source
+from resdsl.ir.values import BlockRef
 from resdsl.pysource.pyexpr import Unsupported
 from resdsl.pysource.render import write_module
 from resdsl.pysource.witness import Witness, witnesses
@@ -34,21 +37,23 @@ def check_models(
 ) -> None:
     """Raise :class:`Unsupported` unless each model's ``state_dict`` keys and shapes match.
 
-    ``extra``: models built with a block argument (``resnet20(unit=BasicB)``).
+    ``extra``: models built with a block argument (``CifarResnet(n=3, unit=BasicB, ...)``).
     """
     import torch
 
     module = load_source(source, f"resdsl_module_{abs(hash(source))}")
-    classes = block_classes(source)
-    jobs: list[tuple[str, str, dict[str, str], nx.DiGraph]]
-    jobs = [(name, name, {}, graph) for name, graph in graphs.items()]
-    jobs += [(w.key, w.model, {w.param: w.block}, w.graph) for w in extra or []]
-    for name, builder, blocks, graph in jobs:
+    classes = definition_classes(source)
+    jobs: list[tuple[str, Any, dict[str, Any], nx.DiGraph]] = []
+    for name, graph in graphs.items():
+        jobs.append((name, getattr(module, name, None), {}, graph))
+    for w in extra or []:
+        builder = getattr(module, classes.get(("Model", w.model), ""), None)
+        jobs.append((w.key, builder, _python_values(w.values, module, classes), w.graph))
+    for name, builder, kwargs, graph in jobs:
         with torch.device("meta"):
             expected = compile_graph(graph).state_dict()
             try:
-                kwargs = {p: getattr(module, classes[b]) for p, b in blocks.items()}
-                built = getattr(module, builder)(**kwargs).state_dict()
+                built = builder(**kwargs).state_dict()
             except Exception as err:
                 raise Unsupported(f"a model ({name}) that its module cannot build: {err}") from None
         got = [(k, tuple(v.shape)) for k, v in built.items()]
@@ -56,12 +61,28 @@ def check_models(
             raise Unsupported(f"a model ({name}) whose module state differs from the compile's")
 
 
-def block_classes(source: str) -> dict[str, str]:
-    """Block name -> its class in a written module (each class's docstring names its block)."""
+def definition_classes(source: str) -> dict[tuple[str, str], str]:
+    """("Block" or "Model", name) -> its class in a written module (from the class docstrings,
+    ``Block basic_b from cifar_resnet.res:38.``)."""
     out = {}
     for node in pyast.parse(source).body:
         if isinstance(node, pyast.ClassDef):
-            doc = pyast.get_docstring(node) or ""
-            if doc.startswith("Block ") and " from " in doc:
-                out[doc.split()[1]] = node.name
+            words = (pyast.get_docstring(node) or "").split()
+            if len(words) > 2 and words[0] in ("Block", "Model") and words[2] == "from":
+                out[(words[0], words[1])] = node.name
     return out
+
+
+def _python_values(
+    values: dict[str, Any], module: ModuleType, classes: dict[tuple[str, str], str]
+) -> dict[str, Any]:
+    """A witness's values as the written module takes them: a block is its class."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, BlockRef):
+            return getattr(module, classes[("Block", value.name)])
+        if isinstance(value, list | tuple):
+            return [convert(v) for v in value]
+        return value
+
+    return {k: convert(v) for k, v in values.items()}

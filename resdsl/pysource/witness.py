@@ -4,8 +4,9 @@ The writer needs an elaborated instance of each block (its input rank, its
 merges' arguments). A file may define a block that its models only offer as
 a choice: cifar_resnet.res's ``basic_b`` (option B) is what ``unit=basic_b``
 selects, while every alias uses ``basic``. Such a block is elaborated through
-the first model of the file with a ``block`` parameter that accepts it
-(``resnet20(unit=basic_b)``), and that *witness* model is checked against the
+the definition of the first model of the file with a ``block`` parameter
+that accepts it, with that model's values (``cifar_resnet(n=3,
+unit=basic_b)`` for ``resnet20``), and that *witness* model is checked against the
 compile like every other (see :mod:`resdsl.pysource.verify`). Blocks of a
 ``use``d file are left to the writer (a file needs only the blocks its own
 models use).
@@ -20,18 +21,24 @@ import networkx as nx
 from resdsl.ir.values import BlockRef
 from resdsl.passes import run_passes
 from resdsl.semantics.elaborate import Limits, elaborate
+from resdsl.semantics.expr import Value
 from resdsl.syntax import ast
 from resdsl.syntax.loader import Program
 
 
 @dataclass(frozen=True)
 class Witness:
-    """``model(param=block)``: an elaboration that instantiates an otherwise unused block."""
+    """``model(**values)`` with ``values[param]`` a block: an elaboration that instantiates
+    an otherwise unused block (``cifar_resnet(n=3, unit=basic_b, num_classes=10)``)."""
 
     model: str
     param: str
-    block: str
+    values: dict[str, Value]
     graph: nx.DiGraph
+
+    @property
+    def block(self) -> str:
+        return str(self.values[self.param])
 
     @property
     def key(self) -> str:
@@ -64,25 +71,18 @@ def witnesses(program: Program, graphs: dict[str, nx.DiGraph]) -> list[Witness]:
 
 
 def _witness(program: Program, graphs: dict[str, nx.DiGraph], block: str) -> Witness | None:
-    for name in graphs:
-        target = _definition(program, name)
-        if target is None:
+    """The first model whose definition takes a block parameter that accepts ``block``,
+    with the values that model binds (an alias's fixed values included)."""
+    for graph in graphs.values():
+        info = graph.graph["scopes"][""]
+        model = program.models.get(info.block or "")
+        if not isinstance(model, ast.ModelDef):
             continue
-        for param in target.params:
+        for param in model.params:
             if param.type != "block":
                 continue
-            graph, diagnostics = elaborate(program, name, {param.name: BlockRef(block)}, Limits())
+            values = {**info.args, param.name: BlockRef(block)}
+            witness, diagnostics = elaborate(program, model.name, values, Limits())
             if not diagnostics:
-                return Witness(name, param.name, block, run_passes(graph))
+                return Witness(model.name, param.name, values, run_passes(witness))
     return None
-
-
-def _definition(program: Program, name: str) -> ast.ModelDef | None:
-    """The model definition a model name stands for (through its aliases)."""
-    seen: set[str] = set()
-    model = program.models.get(name)
-    while isinstance(model, ast.ModelAlias) and name not in seen:
-        seen.add(name)
-        name = model.target
-        model = program.models.get(name)
-    return model if isinstance(model, ast.ModelDef) else None
