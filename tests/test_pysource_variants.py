@@ -313,3 +313,25 @@ def test_zero_init_residual_stays_unsupported() -> None:
     assert text.startswith("# resdsl wrote this model per instance: it cannot write a model's")
     with pytest.raises(Unsupported, match="zero_init_residual"):
         scheme_lines(spec.program.models["m"].params)  # type: ignore[union-attr]
+
+
+def test_option_a_on_sequences_subsamples_one_dimension() -> None:
+    spec = resdsl.loads(
+        """
+        block b(planes: int, stride: int = 1) {
+            a: conv(planes, 3, stride=stride, padding=1, bias=false)
+            skip in -> a (add, shortcut=zeropad)
+        }
+        model m { input [4, L=16]; b(4); b(9, stride=2) }
+        """,
+        "seq.res",
+    )
+    text = spec.module_source()
+    assert not text.startswith("#"), text.splitlines()[0]
+    assert "            identity = x[:, :, ::stride]\n" in text
+    assert "            identity = F.pad(identity, (0, 0, pad_before, pad_after))\n" in text
+    module = load_source(text, "seq_written")
+    assert module.B(4, 9, stride=2).shortcut == (2, 2, 3)
+    for size in (16, 15):
+        x = torch.randn(2, 4, size, generator=torch.Generator().manual_seed(size))
+        same_outputs(module.m(), compile_graph(spec.graph("m")), x)
