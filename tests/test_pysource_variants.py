@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import torch
@@ -29,7 +30,8 @@ from resdsl.backends.build import compile_graph, load_source
 from resdsl.diagnostics import ResdslError
 from resdsl.ir.values import BlockRef
 from resdsl.ops import get_op
-from resdsl.ops.shortcut import Shortcut
+from resdsl.ops.base import Emit, Line
+from resdsl.ops.shortcut import Shortcut, ZeroPad
 from resdsl.pysource import Unsupported
 from resdsl.pysource.init import scheme_lines
 from resdsl.pysource.shortcuts import node_fields, node_shortcut
@@ -335,3 +337,29 @@ def test_option_a_on_sequences_subsamples_one_dimension() -> None:
     for size in (16, 15):
         x = torch.randn(2, 4, size, generator=torch.Generator().manual_seed(size))
         same_outputs(module.m(), compile_graph(spec.graph("m")), x)
+
+
+class _DoubledPad(ZeroPad):
+    """A node shortcut whose lines compute with its arguments (pads twice the amounts)."""
+
+    name = "doubled_pad"
+
+    def forward_lines(self, args: Any, out: str, ins: list[str], emit: Emit) -> list[Line]:
+        emit.use_functional()
+        pads = f"0, 0, 0, 0, {args.pad_before * 2}, {args.pad_after * 2}"
+        return [(f"{out} = F.pad({ins[0]}, ({pads}))", True)]
+
+
+def test_a_node_shortcut_whose_lines_compute_with_its_arguments_is_unsupported() -> None:
+    doubled, identity = _DoubledPad(), get_op("identity", "shortcut")
+    assert isinstance(identity, Shortcut)
+    ends = (("x", "in_channels"), ("out", "planes"))
+    with pytest.raises(Unsupported, match="whose lines compute with its arguments"):
+        node_shortcut(
+            (identity, doubled),
+            ("shortcut", "1"),
+            ends,
+            ["in_channels != planes"],
+            (set(), set()),
+            3,
+        )

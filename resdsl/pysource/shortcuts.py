@@ -31,6 +31,7 @@ class is called with the channels and the stride the elaborator gives it,
 from __future__ import annotations
 
 import ast as pyast
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,8 @@ _OF_DIFFERENCE: tuple[tuple[str, Any], ...] = (
     ("{d} - {d} // 2", lambda d: d - d // 2),
     ("0", lambda d: 0),
 )
+#: A number in a node's lines this large can only come from a probe.
+_LARGE_NUMBER = re.compile(r"\d{6,}")
 #: The ``__init__`` variable that holds the channel difference.
 DIFFERENCE = "new_channels"
 
@@ -218,6 +221,8 @@ def node_shortcut(
         raise Unsupported(f"the arguments of '{differs.name}' as probes: {err}") from None
     emit = _ProbeEmit(locals_, taken[1])
     lines = differs.forward_lines(args, "identity", [src_var], emit)
+    if any(_LARGE_NUMBER.search(text) for text, _ in lines):  # a probe, or one computed from it
+        raise Unsupported(f"the shortcut '{differs.name}', whose lines compute with its arguments")
     unpack = f"{', '.join(locals_.values())}{',' if len(fields) == 1 else ''} = self.{name}"
     body = [unpack, *(text for text, _ in lines)]
     if same.builds == "node":
