@@ -135,7 +135,7 @@ def test_option_a_is_the_registrys_lines_where_the_shapes_differ() -> None:
         "            stride, pad_before, pad_after = self.shortcut\n"
         "            identity = x[:, :, ::stride, ::stride]\n"
         "            identity = F.pad(identity, (0, 0, 0, 0, pad_before, pad_after))\n"
-        "        out += identity  # [planes, ...]\n"
+        "        out += identity  # [planes, H/stride, W/stride]\n"
     )
     assert init in basic and forward in basic
     # Option B keeps the projection under the same condition.
@@ -235,9 +235,9 @@ def test_a_shortcut_block_is_its_class_built_always() -> None:
     first = class_source(text, "PreactFirst")
     assert "        self.shortcut = ConvShortcut(in_channels, planes * 4, stride)\n" in first
     assert (
-        "        out = self.conv3(out)  # [planes * 4, ...]\n"
+        "        out = self.conv3(out)  # [planes * 4, H/stride, W/stride]\n"
         "        identity = self.shortcut(preact)\n"
-        "        out += identity  # [planes * 4, ...]\n"
+        "        out += identity  # [planes * 4, H/stride, W/stride]\n"
     ) in first
     assert "if self.shortcut" not in first
     assert not re.search(r"self\[\d+\]", text)

@@ -38,18 +38,18 @@ class Basic(nn.Module):
         self.out_channels = planes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [planes, ...]
-        out = self.bn1(out)  # [planes, ...]
-        out = self.relu(out)  # [planes, ...]
-        out = self.conv2(out)  # [planes, ...]
-        out = self.bn2(out)  # [planes, ...]
+        out = self.conv1(x)  # [planes, H/stride, W/stride]
+        out = self.bn1(out)  # [planes, H/stride, W/stride]
+        out = self.relu(out)  # [planes, H/stride, W/stride]
+        out = self.conv2(out)  # [planes, H/stride, W/stride]
+        out = self.bn2(out)  # [planes, H/stride, W/stride]
         identity = x
         if self.shortcut is not None:
             stride, pad_before, pad_after = self.shortcut
             identity = x[:, :, ::stride, ::stride]
             identity = F.pad(identity, (0, 0, 0, 0, pad_before, pad_after))
-        out += identity  # [planes, ...]
-        out = self.relu(out)  # [planes, ...]
+        out += identity  # [planes, H/stride, W/stride]
+        out = self.relu(out)  # [planes, H/stride, W/stride]
         return out
 
 
@@ -77,14 +77,14 @@ class BasicB(nn.Module):
         self.out_channels = planes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [planes, ...]
-        out = self.bn1(out)  # [planes, ...]
-        out = self.relu(out)  # [planes, ...]
-        out = self.conv2(out)  # [planes, ...]
-        out = self.bn2(out)  # [planes, ...]
+        out = self.conv1(x)  # [planes, H/stride, W/stride]
+        out = self.bn1(out)  # [planes, H/stride, W/stride]
+        out = self.relu(out)  # [planes, H/stride, W/stride]
+        out = self.conv2(out)  # [planes, H/stride, W/stride]
+        out = self.bn2(out)  # [planes, H/stride, W/stride]
         identity = x if self.shortcut is None else self.shortcut(x)
-        out += identity  # [planes, ...]
-        out = self.relu(out)  # [planes, ...]
+        out += identity  # [planes, H/stride, W/stride]
+        out = self.relu(out)  # [planes, H/stride, W/stride]
         return out
 
 
