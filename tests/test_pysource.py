@@ -44,6 +44,7 @@ PARAMETRIC = [
     "unet_noalign.res",
     "unet_original.res",
     "cifar_resnet.res",
+    "plain_resnet.res",
 ]
 #: Every bundled spec file with a model, the zoo's included: the bit-for-bit
 #: test covers each of its models (common.res only declares blocks).

@@ -220,6 +220,31 @@ def test_a_block_shortcut_with_a_stride_per_dimension_stays_unsupported() -> Non
         spec.module_source()
 
 
+# ------------------------------------------------------------------ plain_resnet.res (a used file's blocks)
+
+
+def test_plain_module_writes_the_used_blocks_its_default_needs() -> None:
+    """plain20 = cifar_resnet(unit=plain): ``CifarResnet``'s default ``unit=Basic`` needs
+    ``Basic``, which no plain model instantiates: a witness elaborates it."""
+    spec = resdsl.load(SPECS / "plain_resnet.res")
+    text = spec.module_source()
+    tree = ast.parse(text)
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert {"Basic", "CifarStage", "Plain", "CifarResnet"} <= set(classes)
+    assert functions == ["plain20", "plain32", "plain44", "plain56", "plain110"]
+    assert "unit: type[nn.Module] = Basic" in text
+    assert "    return CifarResnet(n=3, unit=Plain, **kwargs)\n" in text
+    module = load_source(text, "plain_written")
+    with torch.device("meta"):
+        plain20 = module.plain20()
+    assert sum(p.numel() for p in plain20.parameters()) == 269_722  # option A's count
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    same_outputs(module.plain20(), compile_graph(spec.graph("plain20")), x)
+    with_basic = compile_graph(spec.graph("cifar_resnet", n=3, unit=BlockRef("basic")))
+    same_outputs(module.CifarResnet(n=3, unit=module.Basic), with_basic, x)
+
+
 # ------------------------------------------------------------------ preact_resnet.res (a block as shortcut)
 
 

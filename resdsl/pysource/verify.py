@@ -58,6 +58,8 @@ def check_models(
     for name, graph in graphs.items():
         jobs.append((name, getattr(module, name, None), {}, graph))
     for w in extra or []:
+        if ("Block", w.block) not in classes:
+            continue  # a block the module leaves out: nothing of it to check
         builder = getattr(module, classes.get(("Model", w.model), ""), None)
         jobs.append((w.key, builder, _python_values(w.values, module, classes), w.graph))
     for name, builder, kwargs, graph in jobs:

@@ -7,9 +7,10 @@ selects, while every alias uses ``basic``. Such a block is elaborated through
 the definition of the first model of the file with a ``block`` parameter
 that accepts it, with that model's values (``cifar_resnet(n=3,
 unit=basic_b)`` for ``resnet20``), and that *witness* model is checked against the
-compile like every other (see :mod:`resdsl.pysource.verify`). Blocks of a
-``use``d file are left to the writer (a file needs only the blocks its own
-models use).
+compile like every other (see :mod:`resdsl.pysource.verify`). A block of a
+``use``d file gets one too: plain_resnet.res's models use ``plain``, but the
+class of the ``cifar_resnet`` they stand for defaults to ``unit=Basic``. A
+witnessed block the module leaves out is not checked.
 """
 
 from __future__ import annotations
@@ -56,12 +57,12 @@ def used_blocks(graphs: list[nx.DiGraph]) -> set[str]:
 
 
 def witnesses(program: Program, graphs: dict[str, nx.DiGraph]) -> list[Witness]:
-    """One witness for each block of the root file that none of ``graphs`` instantiates
-    and some model's ``block`` parameter accepts (with that model's other values)."""
+    """One witness for each block that none of ``graphs`` instantiates and some model's
+    ``block`` parameter accepts (with that model's other values)."""
     used = used_blocks(list(graphs.values()))
     out: list[Witness] = []
-    for block, bdef in program.blocks.items():
-        if block in used or bdef.span.file != program.root.name:
+    for block in program.blocks:
+        if block in used:
             continue
         found = _witness(program, graphs, block)
         if found is not None:
