@@ -94,4 +94,7 @@ def block_call(stmt: ast.Call, scope: Scope, channels: str) -> str:
 
 
 def is_block_call(stmt: ast.Call, scope: Scope) -> bool:
-    return stmt.name in scope.blocks or stmt.name in scope.names
+    """A block definition, or a name holding one (a parameter or ``let`` that is not a layer's)."""
+    if stmt.name in scope.blocks:
+        return True
+    return stmt.name in scope.names and get_layer(stmt.name) is None

@@ -37,6 +37,7 @@ class ChainWriter:
     channels: str
     reserved: frozenset[str]
     lines: list[str] = field(default_factory=list)
+    target: str = "self"  # the nn.Sequential being filled (a local one for a nested group)
 
     def body(self, body: tuple[ast.Stmt, ...], scope: Scope, depth: int) -> None:
         for stmt in body:
@@ -58,20 +59,26 @@ class ChainWriter:
 
     def register(self, label: ast.Label | None, ctor: str, scope: Scope, depth: int) -> str:
         """Add a child module; returns how later code refers to it."""
+        to = self.target
         if label is None:
-            self.emit(depth, f"self.append({ctor})")
-            return "self[-1]"
+            self.emit(depth, f"{to}.append({ctor})")
+            return f"{to}[-1]"
         text = label.literal
         if text is not None and IDENT.match(text) and text not in self.reserved:
-            self.emit(depth, f"self.{text} = {ctor}")
-            return f"self.{text}"
+            self.emit(depth, f"{to}.{text} = {ctor}")
+            return f"{to}.{text}"
         name = pyast.unparse(label_expr(label, scope))
-        self.emit(depth, f"self.add_module({name}, {ctor})")
-        return "self[-1]"
+        self.emit(depth, f"{to}.add_module({name}, {ctor})")
+        return f"{to}[-1]"
 
     def call(self, stmt: ast.Call, scope: Scope, depth: int) -> None:
         if is_block_call(stmt, scope):
             ref = self.register(stmt.label, block_call(stmt, scope, self.channels), scope, depth)
+            known = self.refs.block_out.get(stmt.name)
+            out = known.of(stmt.args, scope, self.channels) if known is not None else None
+            if out is not None:  # the block's own expression for its output channels
+                self.channels = out
+                return
             self.emit(depth, f"{CHANNELS} = {ref}.out_channels")
             self.channels = CHANNELS
             return
@@ -81,10 +88,12 @@ class ChainWriter:
 
     def group(self, stmt: ast.Group, scope: Scope, depth: int) -> None:
         """A group of layers: one inline ``nn.Sequential`` (its children are numbered)."""
+        if not _inline(stmt, scope):
+            self.nested(stmt, scope, depth)
+            return
         ctors = []
         for inner in stmt.body:
-            if not isinstance(inner, ast.Call) or inner.label is not None:
-                raise Unsupported("a group with labels, skips or control flow")
+            assert isinstance(inner, ast.Call)
             if is_block_call(inner, scope):
                 if inner is not stmt.body[-1]:
                     raise Unsupported("a block inside a group before its last statement")
@@ -101,6 +110,17 @@ class ChainWriter:
         ):
             self.emit(depth, f"{CHANNELS} = {ref}[-1].out_channels")
             self.channels = CHANNELS
+
+    def nested(self, stmt: ast.Group, scope: Scope, depth: int) -> None:
+        """A group with labels, blocks or control flow: an ``nn.Sequential`` filled in a variable."""
+        if any(isinstance(s, ast.Skip) for s in stmt.body):
+            raise Unsupported("a group with skips in a chain")
+        var = group_variable(stmt.label, self.reserved | set(scope.names))
+        self.emit(depth, f"{var} = nn.Sequential()")
+        inner = ChainWriter(self.refs, self.rank, self.channels, self.reserved, self.lines, var)
+        inner.body(stmt.body, scope, depth)
+        self.channels = inner.channels
+        self.register(stmt.label, var, scope, depth)
 
     def settle(self, depth: int) -> None:
         """Hold the channel count in ``channels`` (before and at the end of a loop or branch)."""
@@ -142,3 +162,21 @@ class ChainWriter:
         self.emit(depth, f"{stmt.name} = {python_expr(stmt.value, scope)}")
         assert isinstance(scope.names, dict)
         scope.names[stmt.name] = stmt.name
+
+
+def _inline(stmt: ast.Group, scope: Scope) -> bool:
+    """Can the group be one ``nn.Sequential(...)`` call: unlabelled calls, a block only last?"""
+    calls = [s for s in stmt.body if isinstance(s, ast.Call) and s.label is None]
+    if len(calls) != len(stmt.body):
+        return False
+    return not any(is_block_call(c, scope) for c in calls[:-1])
+
+
+def group_variable(label: ast.Label, taken: frozenset[str] | set[str]) -> str:
+    """The local variable a nested group is built in: its label (``stage`` for ``stage{s}``)."""
+    first = label.parts[0] if label.parts else ""
+    base = first if isinstance(first, str) and IDENT.match(first) else "layers"
+    name = base if base not in taken else f"{base}_layers"
+    while name in taken:
+        name += "_"
+    return name

@@ -16,12 +16,14 @@ shape rule.
 from __future__ import annotations
 
 import ast as pyast
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from resdsl.ir import dims
 from resdsl.ir.dims import Shape
 from resdsl.ops import Layer, ShapeError
 from resdsl.pysource.pyexpr import Unsupported
@@ -99,6 +101,13 @@ def out_channels(
     probed = _first_dim(layer, base, (PROBE, *in_shape[1:]))
     if probed == PROBE:
         return in_channels
+    fixed = [int(d) for d in in_shape[1:] if not dims.is_symbolic(d)]
+    if (
+        probed is not None
+        and len(fixed) == len(in_shape) - 1
+        and probed == PROBE * math.prod(fixed)
+    ):
+        return fold_product(in_channels, math.prod(fixed))  # a flatten of a fixed size
     if probed is not None and probed != reference:
         raise Unsupported(f"the output size of '{layer.name}' computes with its input size")
     return str(reference)
@@ -110,3 +119,13 @@ def _first_dim(layer: Layer, args: Any, in_shape: Shape) -> int | None:
     except (ShapeError, ValueError, TypeError, ZeroDivisionError):
         return None
     return int(shape[0]) if shape else None
+
+
+def fold_product(expr: str, factor: int) -> str:
+    """``expr * factor``, one number where ``expr`` is one (``128 * 16`` -> ``2048``)."""
+    if factor == 1:
+        return expr
+    tree = pyast.parse(expr, mode="eval").body
+    if isinstance(tree, pyast.Constant) and type(tree.value) is int:
+        return str(tree.value * factor)
+    return pyast.unparse(pyast.BinOp(tree, pyast.Mult(), pyast.Constant(factor)))

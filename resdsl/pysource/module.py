@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from resdsl.backends.codegen import camel_case, escape
+from resdsl.ops import get_layer
+from resdsl.pysource.blockout import BlockOut
+from resdsl.pysource.branches import FlowWriter, has_branches
 from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
 from resdsl.pysource.references import References
@@ -63,6 +66,8 @@ def signature(
     for p in params:
         if not IDENT.match(p.name) or p.name in RESERVED or p.name in scope.blocks:
             raise Unsupported(f"the parameter name '{p.name}'")
+        if p.type == "block" and get_layer(p.name) is not None:  # see calls.is_block_call
+            raise Unsupported(f"the block parameter '{p.name}', named like a layer")
         kind = "type[nn.Module]" if p.type == "block" else _TYPES[p.type]
         if p.default is None:
             parts.append(f"{p.name}: {kind}")
@@ -104,6 +109,11 @@ def body_class(
     sig, fill = signature(params, scope, first)
     channels = first or in_channels or ""
     reserved = RESERVED | {p.name for p in params} | ({first} if first else set())
+    if has_branches(body):
+        flow = FlowWriter(refs, rank, channels, frozenset(reserved))
+        out = flow.write(body, scope)
+        code = ClassCode(name, "nn.Module", [], sig, fill + flow.init, flow.forward)
+        return code, out, flow.uses_f
     if has_skip(body):
         res = ResidualWriter(refs, rank, channels, frozenset(reserved))
         out = res.write(body, scope)
@@ -150,6 +160,7 @@ class FileWriter:
             )
             code.init.append(f"self.out_channels = {out}")
             first = code.signature.split(", ")[1].split(":")[0]
+            refs.block_out[name] = BlockOut(block.params, first, out)
             code.doc = [
                 f"Block {name} from {escape(self._where(block.span))}.",
                 "",

@@ -1,0 +1,434 @@
+"""A scope with ``parallel`` arms or ``from`` inputs as an ``nn.Module`` with a ``forward``.
+
+Written as torchvision writes its Inception modules: each labelled statement
+is a child module (``self.branch1``), and a ``parallel`` merges its arms in
+one call, ``torch.cat([self.branch1(x), self.branch2(x), ...], dim=1)``. An
+arm of one or two statements is written inline
+(``self.expand1x1_activation(self.expand1x1(x))``, as torchvision's Fire);
+a longer arm, or one with a parallel inside, gets a variable of its own
+named after its first label (``branch3x3dbl``). With ``split=N`` the input is
+chunked first (``x1, x2 = x.chunk(2, dim=1)``, as ShuffleNet V2).
+
+``STATEMENT from REF`` reads an earlier value of the scope, or ``in``. A
+value that nothing the scope returns depends on (GoogLeNet's aux heads in
+eval mode) keeps its modules, so its weights load, but ``forward`` skips it,
+as the language says; an ``if`` around such values is an ``if`` in
+``__init__`` only. Unlabelled layers must be parameter-free: they share one
+module each (``self.relu``), since a positional name would need
+``self[<int>]``.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+
+from resdsl.ops import get_op
+from resdsl.pysource.blockout import BlockOut, channel_sum
+from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
+from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter, group_variable
+from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, python_expr, statement_name
+from resdsl.pysource.references import References
+from resdsl.pysource.text import WIDTH
+from resdsl.syntax import ast
+
+#: The source of a statement that reads the value before it.
+_PREV = "\0prev"
+#: The source of a statement that reads the scope's input (``from in``).
+_IN = "\0in"
+#: Arms of at most this many statements are written as one nested call.
+_INLINE_ARM = 2
+
+
+def has_branches(body: tuple[ast.Stmt, ...]) -> bool:
+    """Does this scope (not a nested group) have a ``parallel`` or a ``from``?"""
+    for stmt in body:
+        if isinstance(stmt, ast.Parallel | ast.From):
+            return True
+        if isinstance(stmt, ast.If) and (has_branches(stmt.body) or has_branches(stmt.orelse)):
+            return True
+    return False
+
+
+def _inner(stmt: ast.Stmt) -> ast.Stmt:
+    return stmt.stmt if isinstance(stmt, ast.From) else stmt
+
+
+def _label(stmt: ast.Stmt) -> str | None:
+    inner = _inner(stmt)
+    label = getattr(inner, "label", None)
+    return label.literal if isinstance(label, ast.Label) else None
+
+
+def _source(stmt: ast.Stmt) -> str:
+    """What the statement reads: the value before it, the scope's input, or a label."""
+    if not isinstance(stmt, ast.From):
+        return _PREV
+    if stmt.ref.is_input:
+        return _IN
+    if len(stmt.ref.labels) != 1 or stmt.ref.labels[0].literal is None:
+        raise Unsupported("a 'from' reading inside a labelled child (a tap)")
+    return stmt.ref.labels[0].literal
+
+
+def live_statements(body: tuple[ast.Stmt, ...]) -> set[int]:
+    """The indexes of the statements whose value the scope's output depends on.
+
+    The last value is the output; a statement is live if the live statement
+    after it reads the value before it, or a live ``from`` names its label.
+    An ``if`` is allowed only around values nothing reads (an aux head).
+    """
+    live: set[int] = set()
+    wanted: set[str] = set()
+    need_prev = True
+    for i in reversed(range(len(body))):
+        stmt = body[i]
+        if isinstance(stmt, ast.Let):
+            continue
+        if isinstance(stmt, ast.If):
+            inner = [s for s in (*stmt.body, *stmt.orelse) if not isinstance(s, ast.Let)]
+            if need_prev or any(_label(s) in wanted for s in inner):
+                raise Unsupported("an 'if' whose values the output depends on, beside a parallel")
+            continue
+        if not isinstance(stmt, ast.Call | ast.Group | ast.Parallel | ast.From):
+            raise Unsupported(f"{statement_name(stmt)} beside a parallel or 'from'")
+        if not (need_prev or _label(stmt) in wanted):
+            need_prev = False
+            continue
+        live.add(i)
+        source = _source(stmt)
+        need_prev = source == _PREV
+        if source not in (_PREV, _IN):
+            wanted.add(source)
+    return live
+
+
+@dataclass
+class _Value:
+    expr: str  # a variable, or an expression of calls (an inline arm)
+    channels: str
+
+
+class _Emit:
+    """What a merge's ``forward_lines`` may ask for (see ``resdsl.ops.base.Emit``)."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = taken
+        self.uses_f = False
+
+    def literal(self, value: int | float | bool) -> str:
+        return repr(value)
+
+    def temp(self, base: str) -> str:
+        name, k = base, 1
+        while name in self.taken:
+            name, k = f"{base}_{k}", k + 1
+        self.taken.add(name)
+        return name
+
+    def use_functional(self) -> None:
+        self.uses_f = True
+
+    def gate(self) -> str:
+        raise Unsupported("a merge with a learned gate")
+
+
+@dataclass
+class FlowWriter:
+    refs: References
+    rank: int
+    in_channels: str
+    reserved: frozenset[str]
+    init: list[str] = field(default_factory=list)
+    forward: list[str] = field(default_factory=list)
+    uses_f: bool = False
+    shared: dict[str, str] = field(default_factory=dict)  # constructor -> module name
+    attrs: set[str] = field(default_factory=set)  # child module names taken
+    local: set[str] = field(default_factory=set)  # forward variables taken
+    depth: int = 0  # of the ``__init__`` lines (inside an ``if`` for dead values)
+
+    def write(self, body: tuple[ast.Stmt, ...], scope: Scope) -> str:
+        """Write ``__init__`` and ``forward`` lines; returns the output channels."""
+        self.attrs = set(self.reserved) | _labels(body)
+        self.local = set(self.reserved) | {"x", "out"}
+        # Without skips or outputs, whatever lies between a 'from' and the value it
+        # reads is dead: the running variable is never overwritten before a read.
+        live = live_statements(body)
+        values: dict[str, _Value] = {_IN: _Value("x", self.in_channels)}
+        cur = values[_IN]
+        for i, stmt in enumerate(body):
+            if isinstance(stmt, ast.Let):
+                self.emit_init(f"{stmt.name} = {python_expr(stmt.value, scope)}")
+                assert isinstance(scope.names, dict)
+                scope.names[stmt.name] = stmt.name
+            elif isinstance(stmt, ast.If):
+                self.dead_branch(stmt, scope, values, cur)
+            else:
+                source = _source(stmt)
+                src = cur if source == _PREV else values[source]
+                forward = list(self.forward)
+                value = self.statement(_inner(stmt), scope, src)
+                if i not in live:
+                    self.forward = forward  # nothing the output depends on reads it
+                else:
+                    if value.expr != "x":
+                        self.say(f"x = {value.expr}", value.channels)
+                    value = _Value("x", value.channels)
+                cur = value
+                label = _label(stmt)
+                if label is not None:
+                    values[label] = cur
+        self.ret(cur)
+        return cur.channels
+
+    def ret(self, cur: _Value) -> None:
+        """``return EXPR``: the last line's value returned directly where it was just computed."""
+        last = self.forward[-1] if self.forward else ""
+        head = f"{cur.expr} = "
+        if last.startswith(head) and cur.expr == "x":
+            self.forward[-1] = "return " + last[len(head) :].split("  # [")[0]
+        else:
+            self.forward.append(f"return {cur.expr}")
+
+    def dead_branch(
+        self, stmt: ast.If, scope: Scope, values: dict[str, _Value], cur: _Value
+    ) -> None:
+        """An ``if`` around values nothing reads: its modules exist under the condition."""
+        forward = list(self.forward)
+        for body, first in ((stmt.body, True), (stmt.orelse, False)):
+            if not first:
+                if not body:
+                    break
+                self.emit_init("else:")
+            else:
+                self.emit_init(f"if {python_expr(stmt.test, scope)}:")
+            start = len(self.init)
+            self.depth += 1
+            value = cur
+            for inner in body:
+                if isinstance(inner, ast.Let | ast.If):
+                    raise Unsupported(f"{statement_name(inner)} inside an 'if' beside a parallel")
+                source = _source(inner)
+                src = value if source == _PREV else values[source]
+                value = self.statement(_inner(inner), scope, src)
+                label = _label(inner)
+                if label is not None:
+                    values[label] = value
+            if len(self.init) == start:
+                self.emit_init("pass")
+            self.depth -= 1
+        self.forward = forward  # nothing in forward reads them
+
+    def emit_init(self, line: str) -> None:
+        self.init.append(INDENT * self.depth + line)
+
+    def say(self, line: str, channels: str) -> None:
+        """A ``forward`` line with its value's channels, where the comment fits the line."""
+        comment = f"  # [{channels}, ...]"
+        fits = len(INDENT * 2 + line + comment) <= WIDTH and "self." not in channels
+        self.forward.append(line + (comment if fits else ""))
+
+    # ------------------------------------------------------------------ statements
+
+    def statement(self, stmt: ast.Stmt, scope: Scope, cur: _Value) -> _Value:
+        """The statement's value as an expression of ``cur`` (its modules go to ``__init__``)."""
+        if isinstance(stmt, ast.Parallel):
+            return self.parallel(stmt, scope, cur)
+        if isinstance(stmt, ast.Group):
+            return self.group(stmt, scope, cur)
+        if not isinstance(stmt, ast.Call):
+            raise Unsupported(f"{statement_name(stmt)} in a parallel's arm")
+        label = stmt.label.literal if stmt.label is not None else None
+        if stmt.label is not None and (label is None or not IDENT.match(label)):
+            raise Unsupported("an interpolated label beside a parallel")
+        if is_block_call(stmt, scope):
+            if label is None or not child_name_ok(label):
+                raise Unsupported("an unlabelled block beside a parallel")
+            self.emit_init(f"self.{label} = {block_call(stmt, scope, cur.channels)}")
+            out = self.block_channels(stmt, scope, cur.channels)
+            return _Value(f"self.{label}({cur.expr})", out or f"self.{label}.out_channels")
+        code = layer_code(stmt, scope, cur.channels, self.rank, self.refs)
+        if label is None or not child_name_ok(label):
+            name = self.shared_module(code)
+        else:
+            name = label
+            self.emit_init(f"self.{label} = {code.ctor}")
+        return _Value(self.call(code, f"self.{name}", cur), code.out_channels)
+
+    def call(self, code: LayerCode, module: str, cur: _Value) -> str:
+        """The layer's call on ``cur``; an expression read twice by it is held in a variable."""
+        probe = code.call(module, "__value__")
+        if probe.count("__value__") > 1 and not IDENT.match(cur.expr):
+            raise Unsupported(f"a '{code.layer.name}' reading an inline arm twice")
+        return code.call(module, cur.expr)
+
+    def block_channels(self, stmt: ast.Call, scope: Scope, channels: str) -> str | None:
+        out = self.refs.block_out.get(stmt.name)
+        return out.of(stmt.args, scope, channels) if isinstance(out, BlockOut) else None
+
+    def shared_module(self, code: LayerCode) -> str:
+        """One module per parameter-free layer (``self.relu``), shared by every call."""
+        if not code.stateless():
+            raise Unsupported("an unlabelled layer with parameters beside a parallel")
+        if code.ctor in self.shared:
+            return self.shared[code.ctor]
+        base = code.layer.name if IDENT.match(code.layer.name) else "layer"
+        name, k = base, 1
+        while name in self.attrs:
+            name, k = f"{base}{k}", k + 1
+        self.attrs.add(name)
+        if self.depth == 0:  # one made under an 'if' may not exist for later calls
+            self.shared[code.ctor] = name
+        self.emit_init(f"self.{name} = {code.ctor}")
+        return name
+
+    def group(self, stmt: ast.Group, scope: Scope, cur: _Value) -> _Value:
+        """A labelled group: an inline ``nn.Sequential(...)``, else one filled in a variable."""
+        label = stmt.label.literal
+        if label is None or not IDENT.match(label) or not child_name_ok(label):
+            raise Unsupported("an interpolated label beside a parallel")
+        inline = self.inline_group(stmt, scope, cur.channels)
+        if inline is not None:
+            ctor, channels = inline
+            self.emit_init(f"self.{label} = {ctor}")
+            return _Value(f"self.{label}({cur.expr})", channels)
+        var = group_variable(stmt.label, self.reserved | set(scope.names))
+        self.emit_init(f"{var} = nn.Sequential()")
+        chain = ChainWriter(self.refs, self.rank, cur.channels, self.reserved, self.init, var)
+        chain.body(stmt.body, scope, self.depth)
+        self.emit_init(f"self.{label} = {var}")
+        channels = chain.channels
+        if channels == CHANNELS:
+            channels = f"{label}_channels"
+            self.emit_init(f"{channels} = {CHANNELS}")
+        return _Value(f"self.{label}({cur.expr})", channels)
+
+    def inline_group(self, stmt: ast.Group, scope: Scope, channels: str) -> tuple[str, str] | None:
+        """``nn.Sequential(a, b)`` of unlabelled calls whose channels are known, or None."""
+        ctors = []
+        for inner in stmt.body:
+            if not isinstance(inner, ast.Call) or inner.label is not None:
+                return None
+            if is_block_call(inner, scope):
+                out = self.block_channels(inner, scope, channels)
+                if out is None:
+                    return None
+                ctors.append(block_call(inner, scope, channels))
+                channels = out
+                continue
+            code = layer_code(inner, scope, channels, self.rank, self.refs)
+            ctors.append(code.ctor)
+            channels = code.out_channels
+        return f"nn.Sequential({', '.join(ctors)})", channels
+
+    # ------------------------------------------------------------------ parallel
+
+    def parallel(self, stmt: ast.Parallel, scope: Scope, cur: _Value) -> _Value:
+        if stmt.label is not None:
+            raise Unsupported("a labelled parallel (a scope of its own)")
+        if not IDENT.match(cur.expr):
+            raise Unsupported("a parallel on an inline value")  # pragma: no cover - arms hold it
+        inputs = self.split_inputs(stmt, scope, cur)
+        arms = [self.arm(arm, scope, value) for arm, value in zip(stmt.arms, inputs, strict=True)]
+        nodes = self.refs.with_role(stmt.span, "merge")
+        op = get_op(stmt.merge, "merge")
+        if not nodes or op is None or len({repr(n.data["args"]) for n in nodes}) != 1:
+            raise Unsupported("a parallel no model elaborates, or whose merge varies")
+        emit = _Emit(set(self.local))
+        lines = op.forward_lines(nodes[0].data["args"], "\0", [a.expr for a in arms], emit)
+        if len(lines) != 1 or not lines[0][0].startswith("\0 = "):
+            raise Unsupported(f"the merge '{stmt.merge}' of a parallel (more than one line)")
+        self.uses_f |= emit.uses_f
+        return _Value(lines[0][0][len("\0 = ") :], _merged_channels(nodes[0], arms))
+
+    def split_inputs(self, stmt: ast.Parallel, scope: Scope, cur: _Value) -> list[_Value]:
+        """Each arm's input: the parallel's input, or its chunks (``split=N``)."""
+        split = next((o for o in stmt.options if o.name == "split"), None)
+        if split is None:
+            return [cur] * len(stmt.arms)
+        chunks = len(stmt.arms)
+        names = [self.fresh(f"{cur.expr}{k + 1}") for k in range(chunks)]
+        self.forward.append(f"{', '.join(names)} = {cur.expr}.chunk({chunks}, dim=1)")
+        channels = f"{cur.channels} // {chunks}"
+        if IDENT.match(cur.channels) is None and not cur.channels.isdigit():
+            channels = f"({cur.channels}) // {chunks}"
+        return [_Value(n, channels) for n in names]
+
+    def arm(self, arm: ast.Stmt | ast.Seq, scope: Scope, cur: _Value) -> _Value:
+        """An arm's value: inline when short, else computed into a variable of its own."""
+        stmts = arm.body if isinstance(arm, ast.Seq) else (arm,)
+        if any(isinstance(s, ast.From | ast.If | ast.Repeat | ast.Let) for s in stmts):
+            raise Unsupported("a 'from', 'if', 'repeat' or 'let' in a parallel's arm")
+        inline = len(stmts) <= _INLINE_ARM and not any(isinstance(s, ast.Parallel) for s in stmts)
+        if inline:
+            for s in stmts:
+                cur = self.statement(s, scope, cur)
+            return cur
+        var = self.fresh(_arm_name(stmts))
+        for s in stmts:
+            value = self.statement(s, scope, cur)
+            self.say(f"{var} = {value.expr}", value.channels)
+            cur = _Value(var, value.channels)
+        return cur
+
+    def fresh(self, base: str) -> str:
+        name, k = base, 2
+        while name in self.local:
+            name, k = f"{base}_{k}", k + 1
+        self.local.add(name)
+        return name
+
+
+def child_name_ok(name: str) -> bool:
+    """Can ``self.NAME`` hold a child module (no keyword, no ``nn.Module`` attribute)?"""
+    from torch import nn  # the written module is checked with torch anyway
+
+    return (
+        IDENT.match(name) is not None
+        and not keyword.iskeyword(name)
+        and not name.startswith("_")
+        and name != "out_channels"
+        and not hasattr(nn.Module, name)
+    )
+
+
+def _labels(body: tuple[ast.Stmt, ...]) -> set[str]:
+    """Every literal label of the scope, arms and ``if`` bodies included (module names taken)."""
+    out: set[str] = set()
+    for stmt in body:
+        label = _label(stmt)
+        if label is not None:
+            out.add(label)
+        inner = _inner(stmt)
+        if isinstance(inner, ast.Parallel):
+            for arm in inner.arms:
+                out |= _labels(arm.body if isinstance(arm, ast.Seq) else (arm,))
+        if isinstance(inner, ast.If):
+            out |= _labels(inner.body) | _labels(inner.orelse)
+    return out
+
+
+def _arm_name(stmts: tuple[ast.Stmt, ...]) -> str:
+    """``branch3x3dbl`` for an arm starting ``branch3x3dbl_1``; ``branch`` without a label."""
+    for s in stmts:
+        label = _label(s)
+        if label is not None and IDENT.match(label):
+            base = re.sub(r"_\d+[a-z]?\Z", "", label)
+            return base if IDENT.match(base) else label
+    return "branch"
+
+
+def _merged_channels(ref: object, arms: list[_Value]) -> str:
+    """A concatenation's channels are its arms' sum; any other merge keeps its first input's."""
+    from resdsl.pysource.references import NodeRef
+
+    assert isinstance(ref, NodeRef)
+    g = ref.graph
+    widths = [int(g.nodes[p]["shape"][0]) for p in ref.preds()]
+    out = int(ref.data["shape"][0])
+    if len(widths) == len(arms) and out == sum(widths) and len(widths) > 1 and out not in widths:
+        return channel_sum([a.channels for a in arms])
+    if any(w != out for w in widths):
+        raise Unsupported("a merge whose output channels are neither its inputs' nor their sum")
+    return arms[0].channels
