@@ -56,6 +56,17 @@ REWRITES: dict[str, list[tuple[str, str]]] = {
         ("conv: conv(out, kernel,", "conv: conv(width, kernel,"),
         ("dropout:       dropout(dropout)", "dropout:       dropout(0.5)"),
     ],
+    # channels(in) as a parameter the model passes: its stage's input width.
+    "shufflenet.res": [
+        (
+            "shuffle_unit(oup: int, stride: int) {\n    let inp = channels(in)\n",
+            "shuffle_unit(oup: int, stride: int, inp: int) {\n",
+        ),
+        (
+            "shuffle_unit(widths[s + 1], 2 if i == 0 else 1)",
+            "shuffle_unit(widths[s + 1], 2 if i == 0 else 1, widths[s] if i == 0 else widths[s + 1])",
+        ),
+    ],
 }
 
 
@@ -132,6 +143,23 @@ def test_inception_v3_arms_are_variables_named_after_their_labels() -> None:
     assert "AuxLogits" not in model.split("def forward")[1]
 
 
+def test_shufflenet_unit_splits_and_tests_its_kept_stride_in_forward() -> None:
+    source, _ = written("shufflenet.res")
+    unit = source.split("class ShuffleUnit(nn.Module):")[1].split("\nclass ")[0]
+    init, forward = unit.split("def forward")
+    assert "        self.stride = stride\n        if stride == 1:\n" in init
+    assert "nn.Conv2d(half, half, 3, padding=1, groups=half, bias=False)," in init
+    assert "self.out_channels = out_channels" in init
+    assert (
+        "        if self.stride == 1:\n"
+        "            x1, x2 = x.chunk(2, dim=1)\n"
+        "            x = torch.cat([x1, self.branch2(x2)], dim=1)"
+    ) in forward
+    assert "            x = torch.cat([self.branch1(x), self.branch2(x)], dim=1)" in forward
+    assert forward.rstrip().endswith("return self.channel_shuffle(x)")
+    assert 'self.add_module(f"stage{s + 2}", stage)' in source
+
+
 # ------------------------------------------------------------------ torchvision
 
 
@@ -167,6 +195,11 @@ def test_googlenet_module_with_aux_heads_has_torchvisions_state() -> None:
     assert [(k, v.shape) for k, v in model.state_dict().items()] == [
         (k, v.shape) for k, v in reference.state_dict().items()
     ]
+
+
+@pytest.mark.parametrize("name", ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0"])
+def test_shufflenet_module_is_torchvisions(name: str) -> None:
+    assert_torchvisions(written("shufflenet.res")[1], name, [1, 3, 96, 128])
 
 
 def test_inception_v3_module_is_torchvisions() -> None:
@@ -265,19 +298,44 @@ def test_a_parallel_from_an_earlier_value_skips_the_values_between() -> None:
         assert torch.equal(model(x), compiled(x))
 
 
-def test_an_if_whose_value_is_returned_beside_a_parallel_is_unsupported() -> None:
+def test_an_if_beside_a_parallel_keeps_what_its_test_reads() -> None:
     text = (
-        "block b(wide: bool) {\n"
-        "    if wide { conv(8, 1) }\n"
+        "block b(wide: bool, n: int) {\n"
+        "    if wide and n > 2 { c: conv(8, 1) } else { d: conv(4, 1) }\n"
         "    parallel (concat) { relu; sigmoid }\n"
         "}\n"
+        "model m(wide: bool = true) {\n"
+        "    input [3, H=8, W=8]\n"
+        "    first: b(wide, 3)\n"
+        "    second: b(not wide, 3)\n"
+        "}\n"
+        "model narrow = m(wide=false)\n"
+    )
+    spec = resdsl.loads(text, "m.res")
+    source = spec.module_source()
+    assert "self.n = n" in source and "if self.wide and self.n > 2:" in source
+    module = load_source(source, "kept_written")
+    x = torch.randn(2, 3, 8, 8)
+    for name in ("m", "narrow"):
+        torch.manual_seed(0)
+        model = getattr(module, name)().eval()
+        compiled = spec.compile(name).eval()
+        compiled.load_state_dict(model.state_dict(), strict=True)
+        with torch.no_grad():
+            assert torch.equal(model(x), compiled(x))
+
+
+def test_an_unlabelled_layer_with_parameters_beside_a_parallel_is_unsupported() -> None:
+    from resdsl.pysource.verify import parametric_source
+
+    text = (
         "model m() {\n"
         "    input [3, H=8, W=8]\n"
-        "    b(true)\n"
+        "    conv(8, 1)\n"
+        "    parallel (concat) { relu; sigmoid }\n"
         "}\n"
     )
-    with pytest.raises(Unsupported, match="an 'if' whose values the output depends on"):
-        from resdsl.pysource.verify import parametric_source
-
-        spec = resdsl.loads(text, "m.res")
+    spec = resdsl.loads(text, "m.res")
+    with pytest.raises(Unsupported, match="an unlabelled layer with parameters beside a parallel"):
         parametric_source(spec.program, {"m": spec.graph("m")}, "m.res")
+    assert spec.module_source().startswith("# resdsl wrote this model per instance")

@@ -20,6 +20,7 @@ module each (``self.relu``), since a positional name would need
 
 from __future__ import annotations
 
+import dataclasses
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -88,8 +89,12 @@ def live_statements(body: tuple[ast.Stmt, ...]) -> set[int]:
             continue
         if isinstance(stmt, ast.If):
             inner = [s for s in (*stmt.body, *stmt.orelse) if not isinstance(s, ast.Let)]
-            if need_prev or any(_label(s) in wanted for s in inner):
-                raise Unsupported("an 'if' whose values the output depends on, beside a parallel")
+            if any(_label(s) in wanted for s in inner):
+                raise Unsupported("a 'from' reading a value made inside an 'if'")
+            if need_prev and any(isinstance(s, ast.From) for s in inner):
+                raise Unsupported("a 'from' inside an 'if' whose value is used")
+            if need_prev:  # its value is the output or the next statement's input
+                live.add(i)
             continue
         if not isinstance(stmt, ast.Call | ast.Group | ast.Parallel | ast.From):
             raise Unsupported(f"{statement_name(stmt)} beside a parallel or 'from'")
@@ -146,22 +151,38 @@ class FlowWriter:
     shared: dict[str, str] = field(default_factory=dict)  # constructor -> module name
     attrs: set[str] = field(default_factory=set)  # child module names taken
     local: set[str] = field(default_factory=set)  # forward variables taken
-    depth: int = 0  # of the ``__init__`` lines (inside an ``if`` for dead values)
+    depth: int = 0  # of the ``__init__`` lines (inside an ``if``)
+    fdepth: int = 0  # of the ``forward`` lines
+    kept: set[str] = field(default_factory=set)  # parameters kept for forward's ``if``
 
     def write(self, body: tuple[ast.Stmt, ...], scope: Scope) -> str:
         """Write ``__init__`` and ``forward`` lines; returns the output channels."""
-        self.attrs = set(self.reserved) | _labels(body)
+        self.attrs = _labels(body) | {"out_channels"}
         self.local = set(self.reserved) | {"x", "out"}
         # Without skips or outputs, whatever lies between a 'from' and the value it
         # reads is dead: the running variable is never overwritten before a read.
         live = live_statements(body)
         values: dict[str, _Value] = {_IN: _Value("x", self.in_channels)}
-        cur = values[_IN]
+        cur = self.sequence(body, scope, values["\0in"], values, live)
+        self.ret(cur)
+        return cur.channels
+
+    def sequence(
+        self,
+        body: tuple[ast.Stmt, ...],
+        scope: Scope,
+        cur: _Value,
+        values: dict[str, _Value],
+        live: set[int],
+    ) -> _Value:
+        """The statements in order; each live value is assigned to ``x``."""
         for i, stmt in enumerate(body):
             if isinstance(stmt, ast.Let):
                 self.emit_init(f"{stmt.name} = {python_expr(stmt.value, scope)}")
                 assert isinstance(scope.names, dict)
                 scope.names[stmt.name] = stmt.name
+            elif isinstance(stmt, ast.If) and i in live:
+                cur = self.live_branch(stmt, scope, values, cur)
             elif isinstance(stmt, ast.If):
                 self.dead_branch(stmt, scope, values, cur)
             else:
@@ -179,8 +200,77 @@ class FlowWriter:
                 label = _label(stmt)
                 if label is not None:
                     values[label] = cur
-        self.ret(cur)
-        return cur.channels
+        return cur
+
+    def live_branch(
+        self, stmt: ast.If, scope: Scope, values: dict[str, _Value], cur: _Value
+    ) -> _Value:
+        """An ``if`` the output depends on: in ``__init__`` and, on kept attributes, in ``forward``.
+
+        ``forward`` cannot see the constructor's parameters, so the names the
+        test reads are kept on the module (``self.stride = stride``), as
+        torchvision's InvertedResidual keeps ``self.stride``.
+        """
+        test, body, orelse = stmt.test, stmt.body, stmt.orelse
+        negate = not body
+        if negate:
+            body, orelse = orelse, body
+        kept = self.keep(test, scope)
+        init_test = python_expr(test, scope)
+        forward_test = python_expr(test, kept)
+        if negate:
+            init_test, forward_test = f"not ({init_test})", f"not ({forward_test})"
+        outs: list[tuple[str, int]] = []
+        for branch, head in ((body, init_test), (orelse, None)):
+            if head is None and not branch:
+                outs.append((cur.channels, -1))
+                break
+            self.emit_init(f"if {head}:" if head is not None else "else:")
+            self.emit_forward(f"if {forward_test}:" if head is not None else "else:")
+            self.depth += 1
+            self.fdepth += 1
+            value = self.sequence(branch, scope, cur, values, live_statements(branch))
+            if value.expr != "x":
+                self.emit_forward(f"x = {value.expr}")
+            outs.append((value.channels, len(self.init)))
+            self.depth -= 1
+            self.fdepth -= 1
+        return _Value("x", self.joined_channels(outs, scope))
+
+    def joined_channels(self, outs: list[tuple[str, int]], scope: Scope) -> str:
+        """The channels after an ``if``: the branches' expression, or a variable each sets."""
+        if len({c for c, _ in outs}) == 1:
+            return outs[0][0]
+        var, taken = "out_channels", self.reserved | set(scope.names)
+        while var in taken:
+            var += "_"
+        indent = INDENT * (self.depth + 1)
+        for channels, at in reversed(outs):
+            line = f"{indent}{var} = {channels}"
+            if at < 0:  # no else: the value passes through
+                self.init.append(f"{INDENT * self.depth}else:")
+                self.init.append(line)
+            else:
+                self.init.insert(at, line)
+        return var
+
+    def keep(self, test: ast.Expr, scope: Scope) -> Scope:
+        """A scope in which the names ``test`` reads are attributes kept by ``__init__``."""
+        kept: dict[str, str] = {}
+        for name in sorted(_names(test)):
+            if name not in scope.names:
+                continue
+            if not child_name_ok(name) or name in self.attrs - self.kept:
+                raise Unsupported(f"the name '{name}' kept for forward's 'if'")
+            if name not in self.kept:
+                self.kept.add(name)
+                self.attrs.add(name)
+                self.emit_init(f"self.{name} = {scope.names[name]}")
+            kept[name] = f"self.{name}"
+        return scope.child(kept)
+
+    def emit_forward(self, line: str) -> None:
+        self.forward.append(INDENT * self.fdepth + line)
 
     def ret(self, cur: _Value) -> None:
         """``return EXPR``: the last line's value returned directly where it was just computed."""
@@ -226,6 +316,7 @@ class FlowWriter:
     def say(self, line: str, channels: str) -> None:
         """A ``forward`` line with its value's channels, where the comment fits the line."""
         comment = f"  # [{channels}, ...]"
+        line = INDENT * self.fdepth + line
         fits = len(INDENT * 2 + line + comment) <= WIDTH and "self." not in channels
         self.forward.append(line + (comment if fits else ""))
 
@@ -349,7 +440,7 @@ class FlowWriter:
             return [cur] * len(stmt.arms)
         chunks = len(stmt.arms)
         names = [self.fresh(f"{cur.expr}{k + 1}") for k in range(chunks)]
-        self.forward.append(f"{', '.join(names)} = {cur.expr}.chunk({chunks}, dim=1)")
+        self.emit_forward(f"{', '.join(names)} = {cur.expr}.chunk({chunks}, dim=1)")
         channels = f"{cur.channels} // {chunks}"
         if IDENT.match(cur.channels) is None and not cur.channels.isdigit():
             channels = f"({cur.channels}) // {chunks}"
@@ -391,6 +482,20 @@ def child_name_ok(name: str) -> bool:
         and name != "out_channels"
         and not hasattr(nn.Module, name)
     )
+
+
+def _names(expr: object) -> set[str]:
+    """The names an expression reads."""
+    if isinstance(expr, ast.Name):
+        return {expr.id}
+    out: set[str] = set()
+    if dataclasses.is_dataclass(expr) and not isinstance(expr, type):
+        for f in dataclasses.fields(expr):
+            value = getattr(expr, f.name)
+            items = value if isinstance(value, tuple) else (value,)
+            for item in items:
+                out |= _names(item)
+    return out
 
 
 def _labels(body: tuple[ast.Stmt, ...]) -> set[str]:
