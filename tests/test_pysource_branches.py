@@ -19,6 +19,7 @@ it unchanged.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,19 @@ def test_shufflenet_unit_splits_and_tests_its_kept_stride_in_forward() -> None:
     assert "            x = torch.cat([self.branch1(x), self.branch2(x)], dim=1)" in forward
     assert forward.rstrip().endswith("return self.channel_shuffle(x)")
     assert 'self.add_module(f"stage{s + 2}", stage)' in source
+
+
+@pytest.mark.parametrize("file", list(REWRITES))
+def test_written_zoo_module_passes_ruff_as_generated(file: str, tmp_path: Path) -> None:
+    path = tmp_path / file.replace(".res", ".py")
+    source, _ = written(file)
+    path.write_text(source)
+    assert not re.search(r"self\[\d+\]", source)
+    for command in (["check", "--isolated"], ["format", "--check", "--isolated"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, str(path)], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 # ------------------------------------------------------------------ torchvision

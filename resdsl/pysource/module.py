@@ -71,7 +71,8 @@ def signature(
         kind = "type[nn.Module]" if p.type == "block" else _TYPES[p.type]
         if p.default is None:
             parts.append(f"{p.name}: {kind}")
-        elif is_literal(p.default) or p.type == "block":
+        # A list default is filled in the body: no mutable default (ruff's B006).
+        elif p.type == "block" or (is_literal(p.default) and p.type != "list"):
             parts.append(f"{p.name}: {kind} = {python_expr(p.default, scope)}")
         else:
             parts.append(f"{p.name}: {kind} | None = None")
