@@ -142,16 +142,19 @@ class ChainWriter:
             self.emit(depth + 1, "pass")
 
     def branch(self, stmt: ast.If, scope: Scope, depth: int) -> None:
-        self.settle(depth)
         test = to_python(stmt.test, scope)
         if not stmt.body:
             test, body, orelse = pyast.UnaryOp(pyast.Not(), test), stmt.orelse, stmt.body
         else:
             body, orelse = stmt.body, stmt.orelse
+        if not orelse:  # the value may pass through: hold it before the test
+            self.settle(depth)
+        before = self.channels
         self.emit(depth, f"if {pyast.unparse(test)}:")
         self.body(body, scope, depth + 1)
         self.settle(depth + 1)
         if orelse:
+            self.channels = before  # each branch starts from the value before the 'if'
             self.emit(depth, "else:")
             self.body(orelse, scope, depth + 1)
             self.settle(depth + 1)
