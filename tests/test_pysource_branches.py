@@ -353,3 +353,64 @@ def test_an_unlabelled_layer_with_parameters_beside_a_parallel_is_unsupported() 
     with pytest.raises(Unsupported, match="an unlabelled layer with parameters beside a parallel"):
         parametric_source(spec.program, {"m": spec.graph("m")}, "m.res")
     assert spec.module_source().startswith("# resdsl wrote this model per instance")
+
+
+BLOCK_B = "block b(n: int) {\n    c: conv(n, 1)\n}\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            "arms: parallel (concat) { relu; sigmoid }",
+            "a labelled parallel (a scope of its own)",
+        ),
+        (
+            "inner: { c: conv(4, 1) }\n    d: conv(4, 1) from inner.c",
+            "a 'from' reading inside a labelled child (a tap)",
+        ),
+        ("b(4)\n    parallel (concat) { relu; sigmoid }", "an unlabelled block beside a parallel"),
+        (
+            "parallel (concat) { { relu; relu; sigmoid }; { a: conv(4, 1) from in } }",
+            "a 'from', 'if', 'repeat' or 'let' in a parallel's arm",
+        ),
+        (
+            "repeat 2 { relu }\n    parallel (concat) { relu; sigmoid }",
+            "a 'repeat' beside a parallel or 'from'",
+        ),
+    ],
+)
+def test_what_the_writer_cannot_express_beside_a_parallel_says_why(body: str, reason: str) -> None:
+    from resdsl.pysource.verify import parametric_source
+
+    used = BLOCK_B if "b(4)" in body else ""  # a block no model uses is refused first
+    text = f"{used}model m() {{\n    input [3, H=8, W=8]\n    {body}\n}}\n"
+    spec = resdsl.loads(text, "m.res")
+    with pytest.raises(Unsupported) as info:
+        parametric_source(spec.program, {"m": spec.graph("m")}, "m.res")
+    assert str(info.value) == reason
+
+
+def test_a_split_of_a_sum_of_channels_is_parenthesised() -> None:
+    text = (
+        "block unit(n: int) {\n"
+        "    parallel (concat) { a: conv(n, 1); b: conv(n, 1) }\n"
+        "    parallel (concat, split=2) { {}; c: conv(n, 1) }\n"
+        "}\n"
+        "model m() {\n"
+        "    input [3, H=8, W=8]\n"
+        "    u: unit(4)\n"
+        "}\n"
+    )
+    spec = resdsl.loads(text, "m.res")
+    source = spec.module_source()
+    assert "x1, x2 = x.chunk(2, dim=1)" in source
+    assert "self.c = nn.Conv2d((n + n) // 2, n, 1)" in source
+    module = load_source(source, "split_written")
+    torch.manual_seed(0)
+    model = module.m().eval()
+    compiled = spec.compile("m").eval()
+    compiled.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(model(x), compiled(x))
