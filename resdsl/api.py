@@ -338,7 +338,7 @@ class Spec:
         graph = self.graph(model, **params)
         return generate(graph, init=init, zero_init_residual=zero_init_residual).source
 
-    def module_source(self) -> str:
+    def module_source(self, model: str | None = None, /) -> str:
         """The whole file as one PyTorch module shaped like a hand-written one (imports torch).
 
         One ``nn.Module`` class per block definition (its constructor takes the
@@ -352,28 +352,38 @@ class Spec:
         per-instance source of :meth:`source`, headed by a comment that says
         why; a file with several raises :class:`ResdslError` (choose a model).
 
+        With ``model``, the same module cut down to that model's function and
+        the classes it needs (``--model NAME -o``), checked again; where the
+        file cannot be written with parameters, that model's per-instance
+        source, headed by the reason.
+
         >>> text = load("specs/resnet.res").module_source()  # doctest: +SKIP
         >>> "def resnet50(**kwargs: Any) -> Resnet:" in text     # doctest: +SKIP
         True
         """
         from resdsl.backends.codegen import generate
         from resdsl.pysource import Unsupported
-        from resdsl.pysource.verify import parametric_source
+        from resdsl.pysource.verify import model_source, parametric_source
 
         graphs: dict[str, nx.DiGraph] = {}
+        if model is not None:  # an unknown or unbuildable model is the user's error
+            graphs[self.model_name(model)] = self.graph(model)
         for name in self.models:
             try:
-                graphs[name] = self.graph(name)
+                graphs.setdefault(name, self.graph(name))
             except ResdslError:
                 continue  # a model with a required parameter: its aliases elaborate it
         try:
             if self.is_plain:
                 raise Unsupported("the plain twin (written per instance)")
-            return parametric_source(self.program, graphs, self.program.root.name)
+            text = parametric_source(self.program, graphs, self.program.root.name)
+            if model is None:
+                return text
+            return model_source(text, model, graphs[self.model_name(model)])
         except Unsupported as why:
             reason = str(why)
-        if len(self.models) == 1 and graphs:
-            text = generate(graphs[self.models[0]]).source
+        if model is not None or (len(self.models) == 1 and graphs):
+            text = generate(graphs[self.model_name(model)]).source
             note = (
                 f"# resdsl wrote this model per instance: it cannot write {reason} parametrically."
             )

@@ -711,7 +711,13 @@ def run_cli(*args: str) -> Any:
 def test_cli_compile_prints_summary_and_smoke_test(tmp_path: Path) -> None:
     target = tmp_path / "model.py"
     result = run_cli(
-        "compile", str(SPECS / "cifar_resnet.res"), "--model", "resnet20", "-o", str(target)
+        "compile",
+        str(SPECS / "cifar_resnet.res"),
+        "--model",
+        "resnet20",
+        "--per-instance",
+        "-o",
+        str(target),
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

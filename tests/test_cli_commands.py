@@ -235,13 +235,14 @@ def test_summary_and_path_report_display_as_tables() -> None:
 
 
 def test_compile_no_forward_writes_the_same_source(tmp_path: Path) -> None:
-    spec = SPECS / "cifar_resnet.res"
-    code, out = run("compile", spec, "-m", "resnet20", "--no-forward", "-o", tmp_path / "a.py")
+    spec = SPECS / "resnet.res"
+    code, out = run("compile", spec, "-m", "resnet18", "--no-forward", "-o", tmp_path / "a.py")
     assert code == 0, out
     assert "forward " not in out
-    assert (tmp_path / "a.py").read_text() == resdsl.load(spec).source("resnet20")
-    code, out = run("compile", spec, "-m", "resnet20", "-o", tmp_path / "b.py")
-    assert code == 0 and "  forward      [1, 3, 32, 32] -> [1, 10]" in out
+    assert f"  wrote        {tmp_path / 'a.py'} (function resnet18)" in out
+    assert (tmp_path / "a.py").read_text() == resdsl.load(spec).module_source("resnet18")
+    code, out = run("compile", spec, "-m", "resnet18", "-o", tmp_path / "b.py")
+    assert code == 0 and "  forward      [1, 3, 224, 224] -> [1, 1000]" in out
     assert (tmp_path / "b.py").read_text() == (tmp_path / "a.py").read_text()
 
 

@@ -348,8 +348,41 @@ def test_cli_writes_a_one_model_file_parametrically_after_its_forward_check(
     assert result.returncode == 0, result.stderr
     assert "forward      [1, 3, 256, 256] -> [1, 2, 256, 256]" in result.stdout
     assert out.read_text() == module_text("unet.res")
-    # With --model the per-instance source, as before.
+    # With --per-instance the per-instance source, as before.
     one = tmp_path / "one.py"
     args = ["compile", str(SPECS / "unet.res"), "-m", "unet", "--no-forward", "-o", str(one)]
-    subprocess.run([sys.executable, "-m", "resdsl", *args], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "resdsl", *args, "--per-instance"], check=True, cwd=ROOT)
     assert one.read_text() == resdsl.load(SPECS / "unet.res").source("unet")
+
+
+def test_one_model_is_its_function_and_the_classes_it_needs(tmp_path: Path) -> None:
+    """--model NAME -o: the file's module cut down to NAME, ruff-clean, NAME's state."""
+    text = resdsl.load(SPECS / "resnet.res").module_source("resnet50")
+    tree = ast.parse(text)
+    # Basic stays: it is Resnet's default unit.
+    assert [n.name for n in tree.body if isinstance(n, ast.ClassDef | ast.FunctionDef)] == [
+        "Basic",
+        "Bottleneck",
+        "Stage",
+        "Resnet",
+        "resnet50",
+    ]
+    assert "Model resnet50: ``resnet50(**kwargs)`` builds it" in text
+    assert text.count("\n\n\n\n") == 0
+    path = tmp_path / "resnet50.py"
+    path.write_text(text)
+    ruff = [sys.executable, "-m", "ruff"]
+    assert subprocess.run([*ruff, "check", "--quiet", str(path)], cwd=ROOT).returncode == 0
+    model = load_source(text, "resnet50_written").resnet50()
+    with torch.device("meta"):
+        expected = resdsl.load(SPECS / "resnet.res").compile("resnet50").state_dict()
+    assert [(k, v.shape) for k, v in model.state_dict().items()] == [
+        (k, v.shape) for k, v in expected.items()
+    ]
+
+
+def test_one_model_of_a_file_it_cannot_write_is_per_instance() -> None:
+    spec = resdsl.load(SPECS / "torchvision" / "lraspp.res")
+    text = spec.module_source("lraspp_mobilenet_v3_large")
+    assert text.startswith("# resdsl wrote this model per instance: it cannot write ")
+    assert text.endswith(spec.source("lraspp_mobilenet_v3_large"))

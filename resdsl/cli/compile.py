@@ -75,6 +75,15 @@ OnnxOpt = Annotated[
 ]
 
 
+PerInstanceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--per-instance",
+        help="With -o, write the per-instance source (one class per block instance, "
+        "its numbers written in, and a model class that takes no arguments) instead of "
+        "the parametric module (docs/pysource.md).",
+    ),
+]
 ForwardOpt = Annotated[
     bool,
     typer.Option(
@@ -94,15 +103,19 @@ def compile_(
     forward: ForwardOpt = True,
     export: ExportOpt = None,
     onnx: OnnxOpt = None,
+    per_instance: PerInstanceOpt = False,
 ) -> None:
     """Compile a model to PyTorch: check it, build it, run one forward pass on a sample input.
 
-    With -o, write the standalone source (a class named after the model that
-    takes no arguments); with -o and no --model, the whole file as one
-    module: a class per block and model taking their parameters, and a
-    function per model (docs/pysource.md; a file of one model is built and
-    run first, and keeps the per-instance source where the spec cannot be
-    written with parameters); an existing file is replaced only on success, a
+    With -o and no --model, write the whole file as one module: a class per
+    block and model taking their parameters, and a function per model
+    (docs/pysource.md); with --model, the same module cut down to that
+    model's function and the classes it needs. A model is built and run
+    first (a file of several models without --model is checked on the meta
+    device instead). Where the spec cannot be written with parameters, and
+    with --param, --plain, --init, --zero-init-residual or --per-instance,
+    -o writes the per-instance source: a class named after the model that
+    takes no arguments. An existing file is replaced only on success, a
     symbolic link is written through, and anything but a regular file (a
     directory, /dev/null, a FIFO) is refused before the build starts.
     --no-forward skips the forward pass. Exits 0 on success, 1 for an invalid
@@ -118,7 +131,7 @@ def compile_(
     for path in (output, export, onnx):
         if path is not None:
             output_path(path)  # before the build: a bad -o costs no time
-    if output is not None and _whole_file(target, init, zero_init_residual):
+    if output is not None and not per_instance and _whole_file(target, init, zero_init_residual):
         with reporting():
             text = target.load().module_source()
         write_atomic(output, lambda tmp: _write_text(tmp, text))
@@ -136,11 +149,12 @@ def compile_(
     if forward and x is not None:
         _smoke_test(module, x)
     code: str = type(module).code  # type: ignore[attr-defined]
-    if output is not None and _one_model_file(target, init, zero_init_residual):
-        code = _parametric_or(code, target)
+    written = f"class {type(module).__name__}"
+    if output is not None and not per_instance and _parametric(target, init, zero_init_residual):
+        code, written = _parametric_or(code, written, target)
     if output is not None:
         write_atomic(output, lambda tmp: _write_text(tmp, code))
-        out.print(f"  wrote        {output} (class {type(module).__name__})")
+        out.print(f"  wrote        {output} ({written})")
     if x is not None:
         _exports(module, x, export, onnx)
 
@@ -157,17 +171,22 @@ def _whole_file(target: Target, init: str | None, zero: bool | None) -> bool:
         return len(target.load().models) > 1
 
 
-def _one_model_file(target: Target, init: str | None, zero: bool | None) -> bool:
-    """-o without --model (or options that change the model) on a file of one model."""
-    plain_file = not (target.model or target.param or target.plain or init or zero is not None)
-    return plain_file and len(target.load().models) == 1
+def _parametric(target: Target, init: str | None, zero: bool | None) -> bool:
+    """-o for one model, as the file defines it: no option that changes the model."""
+    return not (target.param or target.plain or init or zero is not None)
 
 
-def _parametric_or(code: str, target: Target) -> str:
-    """The file's parametric module where it has one (docs/pysource.md), else ``code``."""
+def _parametric_or(code: str, written: str, target: Target) -> tuple[str, str]:
+    """The model's part of the file's parametric module where it has one, else ``code``.
+
+    Returns the text and what it defines, for the closing line.
+    """
     with reporting():
-        text = target.load().module_source()
-    return code if text.startswith(PER_INSTANCE_NOTE) else text
+        spec = target.load()
+        text = spec.module_source(target.model)  # no --model: a file of one model, whole
+    if text.startswith(PER_INSTANCE_NOTE):
+        return code, written
+    return text, f"function {spec.model_name(target.model)}"
 
 
 def _smoke_test(module: torch.nn.Module, x: torch.Tensor) -> None:

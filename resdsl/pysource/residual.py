@@ -125,14 +125,21 @@ class ResidualWriter:
             label = self.shared_module(code)
         else:
             self.init.append(f"self.{label} = {code.ctor}")
-        self.say(f"{var} = {code.call(f'self.{label}', cur.var)}", code.out_channels)
         stride = [*cur.stride, *_stride_of(stmt, code, scope)]
-        return _Value(var, code.out_channels, stride, code.layer.fresh_output)
+        value = _Value(var, code.out_channels, stride, code.layer.fresh_output)
+        self.say(f"{var} = {code.call(f'self.{label}', cur.var)}", value)
+        return value
 
-    def say(self, line: str, channels: str) -> None:
-        """A ``forward`` line with its value's channels, where the comment fits the line."""
-        comment = f"  # [{channels}, ...]"
-        fits = len(INDENT * 2 + line + comment) <= WIDTH and "self." not in channels
+    def say(self, line: str, value: _Value) -> None:
+        """A ``forward`` line with its value's shape, where the comment fits the line.
+
+        The shape is relative to the scope's input ``[in_channels, H, W]``:
+        ``[planes * 4, H/stride, W/stride]`` (sizes divided as the per-instance
+        source writes them, ``H/8``, for sizes the strides divide).
+        """
+        shape = ", ".join([value.channels, *_spatial(self.rank, value.stride)])
+        comment = f"  # [{shape}]"
+        fits = len(INDENT * 2 + line + comment) <= WIDTH and "self." not in value.channels
         self.forward.append(line + (comment if fits else ""))
 
     def shared_module(self, code: LayerCode) -> str:
@@ -164,8 +171,9 @@ class ResidualWriter:
             channels = code.out_channels
             stride += _stride_of(inner, code, scope)
         self.init.append(f"self.{label} = nn.Sequential({', '.join(ctors)})")
-        self.say(f"{var} = self.{label}({cur.var})", channels)
-        return _Value(var, channels, stride, False)
+        value = _Value(var, channels, stride, False)
+        self.say(f"{var} = self.{label}({cur.var})", value)
+        return value
 
     def merge(self, skip: ast.Skip, values: dict[str | None, _Value], dst: _Value) -> _Value:
         src_label = skip.src.literal if isinstance(skip.src, ast.Label) else _INPUT
@@ -186,9 +194,10 @@ class ResidualWriter:
         lines = lines or op.forward_lines(nodes[0].data["args"], "out", ins, emit)
         channels = _merged_channels(nodes[0], [src, dst] if op.skips_first else [dst, src])
         self.forward.extend(text for text, _ in lines[:-1])
-        self.say(lines[-1][0], channels)
+        value = _Value("out", channels, dst.stride, True)
+        self.say(lines[-1][0], value)
         self.uses_f = self.uses_f or emit.uses_f
-        return _Value("out", channels, dst.stride, True)
+        return value
 
     def aligned(self, nodes: list[NodeRef], raw: list[str], emit: _Emit) -> list[str]:
         """The merge's inputs after their alignments; one provably zero in every model is left out."""
@@ -269,6 +278,18 @@ class ResidualWriter:
             ctors.append(constructor(layer, args, (i, *(64,) * (self.rank - 1)), ps))
             in_channels = channels if layer.category == "weighted" else in_channels
         return next(iter(names)), f"nn.Sequential({', '.join(ctors)})"
+
+
+def _spatial(rank: int, stride: list[str]) -> list[str]:
+    """``["H/stride", "W/stride"]``: the sizes after the path's strides ("?": a block's)."""
+    if "?" in stride or rank > 4:
+        return ["..."]
+    names = ["H", "W", "D"][: rank - 1]
+    if not stride:
+        return names
+    simple = [s if IDENT.match(s) or s.isdigit() else f"({s})" for s in stride]
+    factor = simple[0] if len(simple) == 1 else f"({' * '.join(simple)})"
+    return [f"{name}/{factor}" for name in names]
 
 
 def _keeps_shape(ref: NodeRef, node: str) -> bool:

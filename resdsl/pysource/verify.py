@@ -12,6 +12,7 @@ from resdsl.backends.build import compile_graph, load_source
 from resdsl.backends.init import resolve_init
 from resdsl.pysource.pyexpr import Unsupported
 from resdsl.pysource.render import write_module
+from resdsl.pysource.select import only_model
 from resdsl.syntax.loader import Program
 
 
@@ -24,6 +25,16 @@ def parametric_source(program: Program, graphs: dict[str, nx.DiGraph], path: str
     source = write_module(program, graphs, file_name)
     check_models(source, graphs, file_name)
     return source
+
+
+def model_source(source: str, model: str, graph: nx.DiGraph) -> str:
+    """``source`` cut down to ``model`` (its function and the classes it needs), checked again."""
+    try:
+        text = only_model(source, model)
+    except KeyError:
+        raise Unsupported(f"model '{model}', which the module has no function for") from None
+    check_models(text, {model: graph}, model)
+    return text
 
 
 def check_models(source: str, graphs: dict[str, nx.DiGraph], file_name: str) -> None:

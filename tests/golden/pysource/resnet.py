@@ -34,14 +34,14 @@ class Basic(nn.Module):
         self.out_channels = planes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [planes, ...]
-        out = self.bn1(out)  # [planes, ...]
-        out = self.relu(out)  # [planes, ...]
-        out = self.conv2(out)  # [planes, ...]
-        out = self.bn2(out)  # [planes, ...]
+        out = self.conv1(x)  # [planes, H/stride, W/stride]
+        out = self.bn1(out)  # [planes, H/stride, W/stride]
+        out = self.relu(out)  # [planes, H/stride, W/stride]
+        out = self.conv2(out)  # [planes, H/stride, W/stride]
+        out = self.bn2(out)  # [planes, H/stride, W/stride]
         identity = x if self.downsample is None else self.downsample(x)
-        out += identity  # [planes, ...]
-        out = self.relu(out)  # [planes, ...]
+        out += identity  # [planes, H/stride, W/stride]
+        out = self.relu(out)  # [planes, H/stride, W/stride]
         return out
 
 
@@ -69,17 +69,17 @@ class Bottleneck(nn.Module):
         self.out_channels = planes * 4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [planes, ...]
-        out = self.bn1(out)  # [planes, ...]
-        out = self.relu(out)  # [planes, ...]
-        out = self.conv2(out)  # [planes, ...]
-        out = self.bn2(out)  # [planes, ...]
-        out = self.relu(out)  # [planes, ...]
-        out = self.conv3(out)  # [planes * 4, ...]
-        out = self.bn3(out)  # [planes * 4, ...]
+        out = self.conv1(x)  # [planes, H, W]
+        out = self.bn1(out)  # [planes, H, W]
+        out = self.relu(out)  # [planes, H, W]
+        out = self.conv2(out)  # [planes, H/stride, W/stride]
+        out = self.bn2(out)  # [planes, H/stride, W/stride]
+        out = self.relu(out)  # [planes, H/stride, W/stride]
+        out = self.conv3(out)  # [planes * 4, H/stride, W/stride]
+        out = self.bn3(out)  # [planes * 4, H/stride, W/stride]
         identity = x if self.downsample is None else self.downsample(x)
-        out += identity  # [planes * 4, ...]
-        out = self.relu(out)  # [planes * 4, ...]
+        out += identity  # [planes * 4, H/stride, W/stride]
+        out = self.relu(out)  # [planes * 4, H/stride, W/stride]
         return out
 
 
