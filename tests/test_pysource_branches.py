@@ -414,3 +414,14 @@ def test_a_split_of_a_sum_of_channels_is_parenthesised() -> None:
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
         assert torch.equal(model(x), compiled(x))
+
+
+def test_the_modules_examples_run() -> None:
+    import doctest
+
+    import resdsl.pysource.blockout
+    import resdsl.pysource.branches
+
+    for module in (resdsl.pysource.branches, resdsl.pysource.blockout):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted >= 3

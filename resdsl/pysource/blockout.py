@@ -7,11 +7,11 @@ ch3x3red, kernel_size=1), conv_block(ch3x3red, ch3x3, ...))``: the block's
 output expression with each parameter replaced by the argument the call gives
 it. Constant sums are folded (``64 + 64`` -> ``128``).
 
->>> from resdsl.syntax.parse import parse_expr
->>> from resdsl.syntax import ast
 >>> out = BlockOut((), "in_channels", "in_channels * 2")
->>> out.of((), Scope({}), "channels")
-'channels * 2'
+>>> out.of((), Scope({}), "channels + 8"), out.of((), Scope({}), "64 + 64")
+('(channels + 8) * 2', '256')
+>>> channel_sum(["ch1x1", "64", "ch5x5", "64"])
+'ch1x1 + ch5x5 + 128'
 """
 
 from __future__ import annotations

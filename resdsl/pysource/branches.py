@@ -1,4 +1,4 @@
-"""A scope with ``parallel`` arms or ``from`` inputs as an ``nn.Module`` with a ``forward``.
+r"""A scope with ``parallel`` arms or ``from`` inputs as an ``nn.Module`` with a ``forward``.
 
 Written as torchvision writes its Inception modules: each labelled statement
 is a child module (``self.branch1``), and a ``parallel`` merges its arms in
@@ -13,9 +13,25 @@ chunked first (``x1, x2 = x.chunk(2, dim=1)``, as ShuffleNet V2).
 value that nothing the scope returns depends on (GoogLeNet's aux heads in
 eval mode) keeps its modules, so its weights load, but ``forward`` skips it,
 as the language says; an ``if`` around such values is an ``if`` in
-``__init__`` only. Unlabelled layers must be parameter-free: they share one
-module each (``self.relu``), since a positional name would need
-``self[<int>]``.
+``__init__`` only. An ``if`` whose value is used is an ``if`` in both, and
+``forward`` reads the names its test needs from the module
+(``self.stride``, as torchvision's InvertedResidual). Unlabelled layers must
+be parameter-free: they share one module each (``self.relu``), since a
+positional name would need ``self[<int>]``.
+
+>>> import resdsl
+>>> spec = resdsl.loads(
+...     "block fire(s: int, e: int) {\n"
+...     "    squeeze: conv(s, 1)\n"
+...     "    parallel (concat) { a: conv(e, 1); b: conv(e, 3, padding=1) }\n"
+...     "}\n"
+...     "model m() { input [3, H=8, W=8]\n fire(4, 8) }\n"
+... )
+>>> print(spec.module_source().split("def forward(self, x: torch.Tensor) -> torch.Tensor:")[1]
+...       .split("\n\n")[0])
+<BLANKLINE>
+        x = self.squeeze(x)  # [s, ...]
+        return torch.cat([self.a(x), self.b(x)], dim=1)
 """
 
 from __future__ import annotations
