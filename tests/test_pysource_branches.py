@@ -425,3 +425,32 @@ def test_the_modules_examples_run() -> None:
     for module in (resdsl.pysource.branches, resdsl.pysource.blockout):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted >= 3
+
+
+def test_an_if_beside_a_parallel_with_a_branch_of_no_module_is_still_python() -> None:
+    text = (
+        "block b(up: bool) {\n"
+        "    if up { relu } else { let k = 2 }\n"
+        "    parallel (add) { left: conv(4, 1); right: conv(4, 1) }\n"
+        "    if not up {} else { sigmoid }\n"
+        "}\n"
+        "model m(up: bool = true) {\n"
+        "    input [3, H=8, W=8]\n"
+        "    first: b(up)\n"
+        "}\n"
+        "model down = m(up=false)\n"
+    )
+    spec = resdsl.loads(text, "m.res")
+    source = spec.module_source()
+    forward = source.split("def forward")[1]
+    assert "        if self.up:\n            x = self.relu(x)" in forward
+    assert "else" not in forward and "not" not in forward  # 'if not up {} else' is 'if up'
+    module = load_source(source, "branches_of_nothing")
+    x = torch.randn(2, 3, 8, 8)
+    for name in ("m", "down"):
+        torch.manual_seed(0)
+        model = getattr(module, name)().eval()
+        compiled = spec.compile(name).eval()
+        compiled.load_state_dict(model.state_dict(), strict=True)
+        with torch.no_grad():
+            assert torch.equal(model(x), compiled(x))

@@ -179,7 +179,7 @@ class FlowWriter:
         # reads is dead: the running variable is never overwritten before a read.
         live = live_statements(body)
         values: dict[str, _Value] = {_IN: _Value("x", self.in_channels)}
-        cur = self.sequence(body, scope, values["\0in"], values, live)
+        cur = self.sequence(body, scope, values[_IN], values, live)
         self.ret(cur)
         return cur.channels
 
@@ -228,14 +228,19 @@ class FlowWriter:
         torchvision's InvertedResidual keeps ``self.stride``.
         """
         test, body, orelse = stmt.test, stmt.body, stmt.orelse
-        negate = not body
-        if negate:
+        if not body and not orelse:
+            return cur
+        if not body:  # if not TEST: the else branch alone
             body, orelse = orelse, body
+            is_not = isinstance(test, ast.Unary) and test.op == "not"
+            test = (
+                test.operand
+                if isinstance(test, ast.Unary) and is_not
+                else ast.Unary("not", test, test.span)
+            )
         kept = self.keep(test, scope)
         init_test = python_expr(test, scope)
         forward_test = python_expr(test, kept)
-        if negate:
-            init_test, forward_test = f"not ({init_test})", f"not ({forward_test})"
         outs: list[tuple[str, int]] = []
         for branch, head in ((body, init_test), (orelse, None)):
             if head is None and not branch:
@@ -245,9 +250,16 @@ class FlowWriter:
             self.emit_forward(f"if {forward_test}:" if head is not None else "else:")
             self.depth += 1
             self.fdepth += 1
+            starts = len(self.init), len(self.forward)
             value = self.sequence(branch, scope, cur, values, live_statements(branch))
             if value.expr != "x":
                 self.emit_forward(f"x = {value.expr}")
+            if len(self.init) == starts[0]:  # every module it calls is shared, or none
+                self.emit_init("pass")
+            if len(self.forward) == starts[1] and head is None:
+                self.forward.pop()  # an else that computes nothing: no else in forward
+            elif len(self.forward) == starts[1]:
+                self.emit_forward("pass")
             outs.append((value.channels, len(self.init)))
             self.depth -= 1
             self.fdepth -= 1
