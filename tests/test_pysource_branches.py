@@ -454,3 +454,94 @@ def test_an_if_beside_a_parallel_with_a_branch_of_no_module_is_still_python() ->
         compiled.load_state_dict(model.state_dict(), strict=True)
         with torch.no_grad():
             assert torch.equal(model(x), compiled(x))
+
+
+OUTPUTS = """model m(aux_loss: bool = false) {
+    input [3, H=8, W=8]
+    stem: conv(4, 3, stride=2, padding=1)
+    body: conv(8, 3, stride=2, padding=1)
+    head: conv(2, 1)
+    up: upsample(size=shape(in), mode="bilinear", align_corners=false)
+    side: conv(2, 1) from stem
+    side_up: upsample(size=shape(up), mode="nearest")
+    output out: up
+    output low: stem
+    output aux: side_up if aux_loss
+}
+model with_aux = m(aux_loss=true)
+"""
+
+
+def test_outputs_are_a_dict_and_shape_refs_are_the_values_sizes() -> None:
+    """As torchvision's segmentation models: {"out": ..., "aux": ...}, resized to the input."""
+    spec = resdsl.loads(OUTPUTS, "m.res")
+    source = spec.module_source()
+    forward = source.split("def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:")[1]
+    assert "        stem = self.stem(x)" in forward  # read again later: a variable of its own
+    assert "        out = self.body(stem)" in forward  # the input is read later: not 'x'
+    assert 'F.interpolate(out, size=x.shape[2:], mode="bilinear"' in forward
+    assert 'result: dict[str, torch.Tensor] = {"out": up, "low": stem}' in forward
+    assert '        if self.aux_loss:\n            result["aux"] = side_up\n' in forward
+    module = load_source(source, "outputs_written")
+    x = torch.randn(2, 3, 8, 8)
+    for name, keys in (("m", ["out", "low"]), ("with_aux", ["out", "low", "aux"])):
+        torch.manual_seed(0)
+        model = getattr(module, name)().eval()
+        compiled = spec.compile(name).eval()
+        compiled.load_state_dict(model.state_dict(), strict=True)
+        with torch.no_grad():
+            got, expected = model(x), compiled(x)
+        assert list(got) == list(expected) == keys
+        for key in keys:
+            assert torch.equal(got[key], expected[key]), key
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            "a: conv(4, 1)\n    b: conv(4, 1)\n"
+            '    if true { upsample(size=shape(a), mode="nearest") }',
+            "a 'from' or shape() inside an 'if' whose value is used",
+        ),
+        (
+            'a: conv(4, 1)\n    parallel (add) { upsample(size=shape(in), mode="nearest"); relu }',
+            "shape() in a parallel's arm",
+        ),
+    ],
+)
+def test_shape_refs_the_writer_cannot_hold_say_why(body: str, reason: str) -> None:
+    from resdsl.pysource.verify import parametric_source
+
+    text = f"model m() {{\n    input [3, H=8, W=8]\n    {body}\n}}\n"
+    spec = resdsl.loads(text, "m.res")
+    with pytest.raises(Unsupported) as info:
+        parametric_source(spec.program, {"m": spec.graph("m")}, "m.res")
+    assert str(info.value) == reason
+
+
+def test_a_block_resized_to_its_input_keeps_the_input() -> None:
+    text = (
+        "block pool(n: int) {\n"
+        "    adaptive_avgpool(1)\n"
+        "    c: conv(n, 1)\n"
+        '    upsample(size=shape(in), mode="bilinear", align_corners=false)\n'
+        "}\n"
+        "model m() {\n"
+        "    input [3, H=8, W=6]\n"
+        "    p: pool(4)\n"
+        "}\n"
+    )
+    spec = resdsl.loads(text, "m.res")
+    source = spec.module_source()
+    forward = source.split("class Pool(nn.Module):")[1].split("def forward")[1]
+    assert "out = self.adaptive_avgpool(x)" in forward
+    assert "return F.interpolate(\n            out, size=x.shape[2:], mode=" in forward
+    module = load_source(source, "pool_written")
+    torch.manual_seed(0)
+    model = module.m().eval()
+    compiled = spec.compile("m").eval()
+    compiled.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 8, 6)
+    with torch.no_grad():
+        assert torch.equal(model(x), compiled(x))

@@ -59,9 +59,9 @@ _INLINE_ARM = 2
 
 
 def has_branches(body: tuple[ast.Stmt, ...]) -> bool:
-    """Does this scope (not a nested group) have a ``parallel`` or a ``from``?"""
+    """Does this scope (not a nested group) have a ``parallel``, a ``from`` or a ``shape()``?"""
     for stmt in body:
-        if isinstance(stmt, ast.Parallel | ast.From):
+        if isinstance(stmt, ast.Parallel | ast.From) or size_ref(stmt) is not None:
             return True
         if isinstance(stmt, ast.If) and (has_branches(stmt.body) or has_branches(stmt.orelse)):
             return True
@@ -89,7 +89,34 @@ def _source(stmt: ast.Stmt) -> str:
     return stmt.ref.labels[0].literal
 
 
-def live_statements(body: tuple[ast.Stmt, ...]) -> set[int]:
+def _ref_key(ref: ast.Ref | ast.InputRef | ast.Label) -> str:
+    """``in`` or a label of this scope, as the keys of the values a scope holds."""
+    if isinstance(ref, ast.InputRef) or (isinstance(ref, ast.Ref) and ref.is_input):
+        return _IN
+    labels = ref.labels if isinstance(ref, ast.Ref) else (ref,)
+    if len(labels) != 1 or labels[0].literal is None:
+        raise Unsupported("a reference inside a labelled child (a tap)")
+    return labels[0].literal
+
+
+def size_ref(stmt: ast.Stmt) -> str | None:
+    """The value whose size ``upsample(size=shape(REF))`` takes, or None."""
+    inner = _inner(stmt)
+    if not isinstance(inner, ast.Call):
+        return None
+    for arg in inner.args:
+        value = arg.value
+        if isinstance(value, ast.FuncCall) and value.func == "shape":
+            if arg.name != "size" or len(value.args) != 1:
+                raise Unsupported("shape() anywhere but as upsample's size=")
+            ref = value.args[0]
+            if not isinstance(ref, ast.InputRef | ast.Label):
+                raise Unsupported("shape() of an expression")  # pragma: no cover - the parser
+            return _ref_key(ref)
+    return None
+
+
+def live_statements(body: tuple[ast.Stmt, ...], outputs: tuple[ast.Output, ...] = ()) -> set[int]:
     """The indexes of the statements whose value the scope's output depends on.
 
     The last value is the output; a statement is live if the live statement
@@ -97,8 +124,8 @@ def live_statements(body: tuple[ast.Stmt, ...]) -> set[int]:
     An ``if`` is allowed only around values nothing reads (an aux head).
     """
     live: set[int] = set()
-    wanted: set[str] = set()
-    need_prev = True
+    wanted: set[str] = {_ref_key(o.ref) for o in outputs}
+    need_prev = not outputs
     for i in reversed(range(len(body))):
         stmt = body[i]
         if isinstance(stmt, ast.Let):
@@ -106,9 +133,9 @@ def live_statements(body: tuple[ast.Stmt, ...]) -> set[int]:
         if isinstance(stmt, ast.If):
             inner = [s for s in (*stmt.body, *stmt.orelse) if not isinstance(s, ast.Let)]
             if any(_label(s) in wanted for s in inner):
-                raise Unsupported("a 'from' reading a value made inside an 'if'")
-            if need_prev and any(isinstance(s, ast.From) for s in inner):
-                raise Unsupported("a 'from' inside an 'if' whose value is used")
+                raise Unsupported("a value made inside an 'if' and read after it")
+            if need_prev and any(isinstance(s, ast.From) or size_ref(s) for s in inner):
+                raise Unsupported("a 'from' or shape() inside an 'if' whose value is used")
             if need_prev:  # its value is the output or the next statement's input
                 live.add(i)
             continue
@@ -120,9 +147,39 @@ def live_statements(body: tuple[ast.Stmt, ...]) -> set[int]:
         live.add(i)
         source = _source(stmt)
         need_prev = source == _PREV
-        if source not in (_PREV, _IN):
-            wanted.add(source)
+        wanted |= {r for r in (source, size_ref(stmt)) if r not in (None, _PREV)}
     return live
+
+
+def plan_variables(
+    body: tuple[ast.Stmt, ...], live: set[int], outputs: tuple[ast.Output, ...], taken: set[str]
+) -> tuple[str, dict[int, str]]:
+    """The running variable, and the statements whose value needs a variable of its own.
+
+    The running variable is ``x``, or ``out`` where a later statement reads
+    the input; a labelled value read by a statement (or an output) after
+    another live statement moved the running one on has its label as its
+    variable (added to ``taken``).
+    """
+    end = len(body)
+    late = {_ref_key(o.ref): end for o in outputs}
+    for j in live:
+        for key in (_source(body[j]), size_ref(body[j])):
+            if key is not None and key != _PREV:
+                late[key] = max(late.get(key, j), j)
+    first = min(live, default=end)
+    running = "out" if late.get(_IN, first) > first else "x"
+    own: dict[int, str] = {}
+    for i in sorted(live):
+        label = _label(body[i])
+        if label is None or label not in late:
+            continue
+        if late[label] == end or any(i < k < late[label] for k in live):
+            if not IDENT.match(label) or label in taken:
+                raise Unsupported(f"the label '{label}' as a variable")
+            taken.add(label)
+            own[i] = label
+    return running, own
 
 
 @dataclass
@@ -170,18 +227,46 @@ class FlowWriter:
     depth: int = 0  # of the ``__init__`` lines (inside an ``if``)
     fdepth: int = 0  # of the ``forward`` lines
     kept: set[str] = field(default_factory=set)  # parameters kept for forward's ``if``
+    running: str = "x"  # the forward variable of the running value
+    own: dict[int, str] = field(default_factory=dict)  # statement -> its own variable
+    sizes: dict[str, _Value] = field(default_factory=dict)  # the values shape() may read
 
-    def write(self, body: tuple[ast.Stmt, ...], scope: Scope) -> str:
+    def write(
+        self, body: tuple[ast.Stmt, ...], scope: Scope, outputs: tuple[ast.Output, ...] = ()
+    ) -> str:
         """Write ``__init__`` and ``forward`` lines; returns the output channels."""
         self.attrs = _labels(body) | {"out_channels"}
         self.local = set(self.reserved) | {"x", "out"}
-        # Without skips or outputs, whatever lies between a 'from' and the value it
-        # reads is dead: the running variable is never overwritten before a read.
-        live = live_statements(body)
+        live = live_statements(body, outputs)
+        self.running, self.own = plan_variables(body, live, outputs, self.local)
         values: dict[str, _Value] = {_IN: _Value("x", self.in_channels)}
+        self.sizes = values
         cur = self.sequence(body, scope, values[_IN], values, live)
-        self.ret(cur)
+        if outputs:
+            self.return_outputs(outputs, values, scope)
+        else:
+            self.ret(cur)
         return cur.channels
+
+    def return_outputs(
+        self, outputs: tuple[ast.Output, ...], values: dict[str, _Value], scope: Scope
+    ) -> None:
+        """``return {"out": x, "aux": aux}``; an ``output ... if COND`` is added where it holds."""
+        always = [o for o in outputs if o.when is None]
+        if len(always) == len(outputs):
+            items = ", ".join(f'"{o.name}": {values[_ref_key(o.ref)].expr}' for o in outputs)
+            self.emit_forward(f"return {{{items}}}")
+            return
+        if outputs[: len(always)] != tuple(always):
+            raise Unsupported("a conditional output before an unconditional one")
+        result = self.fresh("result")
+        items = ", ".join(f'"{o.name}": {values[_ref_key(o.ref)].expr}' for o in always)
+        self.emit_forward(f"{result}: dict[str, torch.Tensor] = {{{items}}}")
+        for o in outputs[len(always) :]:
+            assert o.when is not None
+            self.emit_forward(f"if {python_expr(o.when, self.keep(o.when, scope))}:")
+            self.emit_forward(f'{INDENT}{result}["{o.name}"] = {values[_ref_key(o.ref)].expr}')
+        self.emit_forward(f"return {result}")
 
     def sequence(
         self,
@@ -209,9 +294,10 @@ class FlowWriter:
                 if i not in live:
                     self.forward = forward  # nothing the output depends on reads it
                 else:
-                    if value.expr != "x":
-                        self.say(f"x = {value.expr}", value.channels)
-                    value = _Value("x", value.channels)
+                    var = self.own.get(i, self.running) if self.fdepth == 0 else self.running
+                    if value.expr != var:
+                        self.say(f"{var} = {value.expr}", value.channels)
+                    value = _Value(var, value.channels)
                 cur = value
                 label = _label(stmt)
                 if label is not None:
@@ -252,8 +338,8 @@ class FlowWriter:
             self.fdepth += 1
             starts = len(self.init), len(self.forward)
             value = self.sequence(branch, scope, cur, values, live_statements(branch))
-            if value.expr != "x":
-                self.emit_forward(f"x = {value.expr}")
+            if value.expr != self.running:
+                self.emit_forward(f"{self.running} = {value.expr}")
             if len(self.init) == starts[0]:  # every module it calls is shared, or none
                 self.emit_init("pass")
             if len(self.forward) == starts[1] and head is None:
@@ -263,7 +349,7 @@ class FlowWriter:
             outs.append((value.channels, len(self.init)))
             self.depth -= 1
             self.fdepth -= 1
-        return _Value("x", self.joined_channels(outs, scope))
+        return _Value(self.running, self.joined_channels(outs, scope))
 
     def joined_channels(self, outs: list[tuple[str, int]], scope: Scope) -> str:
         """The channels after an ``if``: the branches' expression, or a variable each sets."""
@@ -304,7 +390,7 @@ class FlowWriter:
         """``return EXPR``: the last line's value returned directly where it was just computed."""
         last = self.forward[-1] if self.forward else ""
         head = f"{cur.expr} = "
-        if last.startswith(head) and cur.expr == "x":
+        if last.startswith(head) and cur.expr == self.running:
             self.forward[-1] = "return " + last[len(head) :].split("  # [")[0]
         else:
             self.forward.append(f"return {cur.expr}")
@@ -367,6 +453,8 @@ class FlowWriter:
             self.emit_init(f"self.{label} = {block_call(stmt, scope, cur.channels)}")
             out = self.block_channels(stmt, scope, cur.channels)
             return _Value(f"self.{label}({cur.expr})", out or f"self.{label}.out_channels")
+        if size_ref(stmt) is not None:
+            return self.resize(stmt, cur)
         code = layer_code(stmt, scope, cur.channels, self.rank, self.refs)
         if label is None or not child_name_ok(label):
             name = self.shared_module(code)
@@ -374,6 +462,23 @@ class FlowWriter:
             name = label
             self.emit_init(f"self.{label} = {code.ctor}")
         return _Value(self.call(code, f"self.{name}", cur), code.out_channels)
+
+    def resize(self, stmt: ast.Call, cur: _Value) -> _Value:
+        """``upsample(size=shape(REF))``: the registry's ``F.interpolate(x, size=ref.shape[2:])``."""
+        key = size_ref(stmt)
+        ref = self.sizes.get(key or "")
+        nodes = self.refs.with_role(stmt.span, "resize")
+        op = get_op(nodes[0].data["op"], "resize") if nodes else None
+        if ref is None or not IDENT.match(ref.expr) or op is None:
+            raise Unsupported("a resize to a value this forward does not hold")
+        if len({repr(n.data["args"]) for n in nodes}) != 1:
+            raise Unsupported("a resize whose arguments vary")
+        emit = _Emit(set(self.local))
+        lines = op.forward_lines(nodes[0].data["args"], "\0", [cur.expr, ref.expr], emit)
+        if len(lines) != 1 or not lines[0][0].startswith("\0 = "):
+            raise Unsupported("a resize of more than one line")  # pragma: no cover
+        self.uses_f |= emit.uses_f
+        return _Value(lines[0][0][len("\0 = ") :], cur.channels)
 
     def call(self, code: LayerCode, module: str, cur: _Value) -> str:
         """The layer's call on ``cur``; an expression read twice by it is held in a variable."""
@@ -479,6 +584,8 @@ class FlowWriter:
         stmts = arm.body if isinstance(arm, ast.Seq) else (arm,)
         if any(isinstance(s, ast.From | ast.If | ast.Repeat | ast.Let) for s in stmts):
             raise Unsupported("a 'from', 'if', 'repeat' or 'let' in a parallel's arm")
+        if any(size_ref(s) is not None for s in stmts):
+            raise Unsupported("shape() in a parallel's arm")
         inline = len(stmts) <= _INLINE_ARM and not any(isinstance(s, ast.Parallel) for s in stmts)
         if inline:
             for s in stmts:

@@ -46,6 +46,7 @@ class ClassCode:
     signature: str
     init: list[str]
     forward: list[str] = field(default_factory=list)
+    returns: str = "torch.Tensor"  # what forward returns (a dict for a model's outputs)
 
 
 def input_name(params: tuple[ast.Param, ...]) -> str:
@@ -100,6 +101,7 @@ def body_class(
     refs: References,
     rank: int,
     in_channels: str | None,
+    outputs: tuple[ast.Output, ...] = (),
 ) -> tuple[ClassCode, str, bool]:
     """A block (``in_channels`` None: it is a parameter) or a model as a class.
 
@@ -110,10 +112,12 @@ def body_class(
     sig, fill = signature(params, scope, first)
     channels = first or in_channels or ""
     reserved = RESERVED | {p.name for p in params} | ({first} if first else set())
-    if has_branches(body):
+    if has_branches(body) or outputs:
         flow = FlowWriter(refs, rank, channels, frozenset(reserved))
-        out = flow.write(body, scope)
+        out = flow.write(body, scope, outputs)
         code = ClassCode(name, "nn.Module", [], sig, fill + flow.init, flow.forward)
+        if outputs:
+            code.returns = "dict[str, torch.Tensor]"
         return code, out, flow.uses_f
     if has_skip(body):
         res = ResidualWriter(refs, rank, channels, frozenset(reserved))
@@ -207,7 +211,9 @@ class FileWriter:
         channels = python_expr(model.input.dims[0].value, scope)
         rank = len(model.input.dims)
         cls = _fresh(camel_case(name), taken)
-        code, out, uses_f = body_class(cls, model.params, model.body, blocks, refs, rank, channels)
+        code, out, uses_f = body_class(
+            cls, model.params, model.body, blocks, refs, rank, channels, model.outputs
+        )
         out_rank = len(graph.nodes[graph.graph["output"]]["shape"])
         code.doc = [
             f"Model {name} from {escape(self._where(model.span))}.",
