@@ -545,3 +545,72 @@ def test_a_block_resized_to_its_input_keeps_the_input() -> None:
     x = torch.randn(2, 3, 8, 6)
     with torch.no_grad():
         assert torch.equal(model(x), compiled(x))
+
+
+ASPP = """block conv_bn_relu(width: int) {
+    conv(width, 1, bias=false)
+    batchnorm
+    relu
+}
+
+block aspp_conv(width: int, rate: int) {
+    conv(width, 3, padding=rate, dilation=rate, bias=false)
+    batchnorm
+    relu
+}
+
+block aspp_pooling(width: int) {
+    adaptive_avgpool(1)
+    conv(width, 1, bias=false)
+    batchnorm
+    relu
+    upsample(size=shape(in), mode="bilinear", align_corners=false)
+}
+
+block aspp(rates: list, width: int = 8) {
+    convs: parallel (concat) {
+        conv_bn_relu(width)
+        repeat len(rates) as i { aspp_conv(width, rates[i]) }
+        aspp_pooling(width)
+    }
+    project: { conv(width, 1, bias=false); batchnorm; relu; dropout(0.5) }
+}
+
+model m() {
+    input [3, H=12, W=10]
+    stem: conv(16, 3, padding=1)
+    head: aspp([1, 2, 3])
+}
+"""
+
+
+def test_aspp_is_torchvisions_module_list_and_sequential_pooling() -> None:
+    """torchvision's ASPP: self.convs = nn.ModuleList(...), concatenated in a loop;
+    ASPPPooling is an nn.Sequential whose forward resizes to its input."""
+    spec = resdsl.loads(ASPP, "aspp.res")
+    source = spec.module_source()
+    aspp = source.split("class Aspp(nn.Module):")[1].split("\nclass ")[0]
+    assert (
+        "        convs = nn.ModuleList()\n        convs.append(ConvBnRelu(in_channels, width))\n"
+        in aspp
+    )
+    assert (
+        "        for i in range(len(rates)):\n            convs.append(AsppConv(in_channels, width, rates[i]))\n"
+        in aspp
+    )
+    assert (
+        "self.project = nn.Sequential(\n            nn.Conv2d(width + len(rates) * width + width, width, 1"
+        in aspp
+    )
+    assert "torch.cat([arm(x) for arm in self.convs], dim=1)" in aspp
+    pooling = source.split("class AsppPooling(nn.Sequential):")[1].split("\nclass ")[0]
+    assert "        out = super().forward(x)\n        return F.interpolate(" in pooling
+    module = load_source(source, "aspp_written")
+    torch.manual_seed(0)
+    model = module.m().eval()
+    compiled = spec.compile("m").eval()
+    assert list(model.state_dict()) == list(compiled.state_dict())
+    compiled.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 12, 10)
+    with torch.no_grad():
+        assert torch.equal(model(x), compiled(x))

@@ -40,8 +40,10 @@ import dataclasses
 import keyword
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from resdsl.ops import get_op
+from resdsl.pysource.armlist import arm_list
 from resdsl.pysource.blockout import BlockOut, channel_sum
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter, group_variable
@@ -114,6 +116,30 @@ def size_ref(stmt: ast.Stmt) -> str | None:
                 raise Unsupported("shape() of an expression")  # pragma: no cover - the parser
             return _ref_key(ref)
     return None
+
+
+def resized_chain(body: tuple[ast.Stmt, ...], refs: References) -> list[str] | None:
+    """The ``forward`` of a chain that ends resized to its input, as torchvision's ASPPPooling.
+
+    An ``nn.Sequential`` whose ``forward`` runs its children, then
+    ``F.interpolate(out, size=x.shape[2:], ...)``: the last statement is an
+    unlabelled ``upsample(size=shape(in))`` (it has no module), and nothing
+    before it needs a ``forward`` of its own. None where that is not so.
+    """
+    if not body or has_branches(body[:-1]) or any(isinstance(s, ast.Skip) for s in body):
+        return None
+    last = body[-1]
+    if not isinstance(last, ast.Call) or last.label is not None or size_ref(last) != _IN:
+        return None
+    nodes = refs.with_role(last.span, "resize")
+    op = get_op(nodes[0].data["op"], "resize") if nodes else None
+    if op is None or len({repr(n.data["args"]) for n in nodes}) != 1:
+        raise Unsupported("a resize no model elaborates, or whose arguments vary")
+    emit = _Emit({"x", "out"})
+    lines = op.forward_lines(nodes[0].data["args"], "out", ["out", "x"], emit)
+    if len(lines) != 1:
+        raise Unsupported("a resize of more than one line")  # pragma: no cover
+    return ["out = super().forward(x)", f"return {lines[0][0][len('out = ') :]}"]
 
 
 def live_statements(body: tuple[ast.Stmt, ...], outputs: tuple[ast.Output, ...] = ()) -> set[int]:
@@ -549,22 +575,35 @@ class FlowWriter:
     # ------------------------------------------------------------------ parallel
 
     def parallel(self, stmt: ast.Parallel, scope: Scope, cur: _Value) -> _Value:
-        if stmt.label is not None:
-            raise Unsupported("a labelled parallel (a scope of its own)")
         if not IDENT.match(cur.expr):
             raise Unsupported("a parallel on an inline value")  # pragma: no cover - arms hold it
-        inputs = self.split_inputs(stmt, scope, cur)
-        arms = [self.arm(arm, scope, value) for arm, value in zip(stmt.arms, inputs, strict=True)]
         nodes = self.refs.with_role(stmt.span, "merge")
         op = get_op(stmt.merge, "merge")
         if not nodes or op is None or len({repr(n.data["args"]) for n in nodes}) != 1:
             raise Unsupported("a parallel no model elaborates, or whose merge varies")
+        if stmt.label is not None:
+            return self.listed(stmt, scope, cur, op, nodes[0].data["args"])
+        inputs = self.split_inputs(stmt, scope, cur)
+        arms = [self.arm(arm, scope, value) for arm, value in zip(stmt.arms, inputs, strict=True)]
         emit = _Emit(set(self.local))
         lines = op.forward_lines(nodes[0].data["args"], "\0", [a.expr for a in arms], emit)
         if len(lines) != 1 or not lines[0][0].startswith("\0 = "):
             raise Unsupported(f"the merge '{stmt.merge}' of a parallel (more than one line)")
         self.uses_f |= emit.uses_f
         return _Value(lines[0][0][len("\0 = ") :], _merged_channels(nodes[0], arms))
+
+    def listed(self, stmt: ast.Parallel, scope: Scope, cur: _Value, op: Any, args: Any) -> _Value:
+        """A labelled parallel: an ``nn.ModuleList`` whose arms are concatenated in a loop."""
+        label = stmt.label.literal if stmt.label is not None else None
+        if label is None or not child_name_ok(label) or stmt.merge != "concat" or stmt.options:
+            raise Unsupported("a labelled parallel but a plain concat of a literal label")
+        var, channels = arm_list(
+            stmt, scope, cur.channels, self.refs, self.rank, self.reserved, self.init, self.depth
+        )
+        self.emit_init(f"self.{label} = {var}")
+        lines = op.forward_lines(args, "\0", ["\1"], _Emit(set(self.local)))
+        arms = f"[arm({cur.expr}) for arm in self.{label}]"
+        return _Value(lines[0][0][len("\0 = ") :].replace("[\1]", arms), channels)
 
     def split_inputs(self, stmt: ast.Parallel, scope: Scope, cur: _Value) -> list[_Value]:
         """Each arm's input: the parallel's input, or its chunks (``split=N``)."""

@@ -11,7 +11,7 @@ import networkx as nx
 from resdsl.backends.codegen import camel_case, escape
 from resdsl.ops import get_layer
 from resdsl.pysource.blockout import BlockOut
-from resdsl.pysource.branches import FlowWriter, has_branches
+from resdsl.pysource.branches import FlowWriter, has_branches, resized_chain
 from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
 from resdsl.pysource.references import References
@@ -112,6 +112,12 @@ def body_class(
     sig, fill = signature(params, scope, first)
     channels = first or in_channels or ""
     reserved = RESERVED | {p.name for p in params} | ({first} if first else set())
+    resized = resized_chain(body, refs)
+    if resized is not None and not outputs:  # torchvision's ASPPPooling
+        chain = ChainWriter(refs, rank, channels, frozenset(reserved))
+        chain.body(body[:-1], scope, 0)
+        code = ClassCode(name, "nn.Sequential", [], sig, fill + chain.lines, resized)
+        return code, chain.channels, True
     if has_branches(body) or outputs:
         flow = FlowWriter(refs, rank, channels, frozenset(reserved))
         out = flow.write(body, scope, outputs)
