@@ -362,8 +362,12 @@ BLOCK_B = "block b(n: int) {\n    c: conv(n, 1)\n}\n"
     ("body", "reason"),
     [
         (
-            "arms: parallel (concat) { relu; sigmoid }",
-            "a labelled parallel (a scope of its own)",
+            "arms: parallel (concat) { a: conv(4, 1); sigmoid }",
+            "a labelled arm in a labelled parallel (an arm of the ModuleList)",
+        ),
+        (
+            "arms: parallel (add) { relu; sigmoid }",
+            "a labelled parallel but a plain concat of a literal label",
         ),
         (
             "inner: { c: conv(4, 1) }\n    d: conv(4, 1) from inner.c",
@@ -534,9 +538,11 @@ def test_a_block_resized_to_its_input_keeps_the_input() -> None:
     )
     spec = resdsl.loads(text, "m.res")
     source = spec.module_source()
-    forward = source.split("class Pool(nn.Module):")[1].split("def forward")[1]
-    assert "out = self.adaptive_avgpool(x)" in forward
-    assert "return F.interpolate(\n            out, size=x.shape[2:], mode=" in forward
+    pool = source.split("class Pool(nn.Sequential):")[1].split("\nclass ")[0]
+    assert "        self.append(nn.AdaptiveAvgPool2d(1))\n        self.c = nn.Conv2d(" in pool
+    forward = pool.split("def forward")[1]
+    assert "        out = super().forward(x)\n        return F.interpolate(\n" in forward
+    assert "out, size=x.shape[2:], mode=" in forward
     module = load_source(source, "pool_written")
     torch.manual_seed(0)
     model = module.m().eval()

@@ -50,6 +50,7 @@ from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter, group_variable
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, python_expr, statement_name
 from resdsl.pysource.references import References
 from resdsl.pysource.text import WIDTH
+from resdsl.source import Span
 from resdsl.syntax import ast
 
 #: The source of a statement that reads the value before it.
@@ -131,15 +132,21 @@ def resized_chain(body: tuple[ast.Stmt, ...], refs: References) -> list[str] | N
     last = body[-1]
     if not isinstance(last, ast.Call) or last.label is not None or size_ref(last) != _IN:
         return None
-    nodes = refs.with_role(last.span, "resize")
+    expr, _ = resize_call(last.span, refs, "out", "x")
+    return ["out = super().forward(x)", f"return {expr}"]
+
+
+def resize_call(span: Span, refs: References, x: str, ref: str) -> tuple[str, bool]:
+    """The registry's resize line as an expression, and whether it uses ``F``."""
+    nodes = refs.with_role(span, "resize")
     op = get_op(nodes[0].data["op"], "resize") if nodes else None
     if op is None or len({repr(n.data["args"]) for n in nodes}) != 1:
         raise Unsupported("a resize no model elaborates, or whose arguments vary")
-    emit = _Emit({"x", "out"})
-    lines = op.forward_lines(nodes[0].data["args"], "out", ["out", "x"], emit)
-    if len(lines) != 1:
+    emit = _Emit({x, ref})
+    lines = op.forward_lines(nodes[0].data["args"], "\0", [x, ref], emit)
+    if len(lines) != 1 or not lines[0][0].startswith("\0 = "):
         raise Unsupported("a resize of more than one line")  # pragma: no cover
-    return ["out = super().forward(x)", f"return {lines[0][0][len('out = ') :]}"]
+    return lines[0][0][len("\0 = ") :], emit.uses_f
 
 
 def live_statements(body: tuple[ast.Stmt, ...], outputs: tuple[ast.Output, ...] = ()) -> set[int]:
@@ -491,20 +498,12 @@ class FlowWriter:
 
     def resize(self, stmt: ast.Call, cur: _Value) -> _Value:
         """``upsample(size=shape(REF))``: the registry's ``F.interpolate(x, size=ref.shape[2:])``."""
-        key = size_ref(stmt)
-        ref = self.sizes.get(key or "")
-        nodes = self.refs.with_role(stmt.span, "resize")
-        op = get_op(nodes[0].data["op"], "resize") if nodes else None
-        if ref is None or not IDENT.match(ref.expr) or op is None:
+        ref = self.sizes.get(size_ref(stmt) or "")
+        if ref is None or not IDENT.match(ref.expr):
             raise Unsupported("a resize to a value this forward does not hold")
-        if len({repr(n.data["args"]) for n in nodes}) != 1:
-            raise Unsupported("a resize whose arguments vary")
-        emit = _Emit(set(self.local))
-        lines = op.forward_lines(nodes[0].data["args"], "\0", [cur.expr, ref.expr], emit)
-        if len(lines) != 1 or not lines[0][0].startswith("\0 = "):
-            raise Unsupported("a resize of more than one line")  # pragma: no cover
-        self.uses_f |= emit.uses_f
-        return _Value(lines[0][0][len("\0 = ") :], cur.channels)
+        expr, uses_f = resize_call(stmt.span, self.refs, cur.expr, ref.expr)
+        self.uses_f |= uses_f
+        return _Value(expr, cur.channels)
 
     def call(self, code: LayerCode, module: str, cur: _Value) -> str:
         """The layer's call on ``cur``; an expression read twice by it is held in a variable."""
