@@ -13,6 +13,7 @@ from resdsl.ops import get_layer
 from resdsl.pysource.blockout import BlockOut
 from resdsl.pysource.branches import FlowWriter, has_branches, resized_chain
 from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter
+from resdsl.pysource.init import scheme_lines
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
 from resdsl.pysource.references import References
 from resdsl.pysource.residual import ResidualWriter
@@ -220,6 +221,7 @@ class FileWriter:
         code, out, uses_f = body_class(
             cls, model.params, model.body, blocks, refs, rank, channels, model.outputs
         )
+        code.init += scheme_lines(model.params)
         out_rank = len(graph.nodes[graph.graph["output"]]["shape"])
         code.doc = [
             f"Model {name} from {escape(self._where(model.span))}.",
