@@ -147,7 +147,7 @@ def built_group(res: ResidualWriter, stmt: ast.Group, scope: Scope, channels: st
     taken = res.reserved | res.init_locals
     var = fresh("channels", taken)
     chain = ChainWriter(
-        res.refs, res.rank, channels, taken, res.init, var, declared=res.init_locals
+        res.refs, res.rank, channels, taken, res.init, var=var, declared=res.init_locals
     )
     res.init_locals.add(chain.var)
     out = write_group(chain, stmt, scope, 0, chain.register)
