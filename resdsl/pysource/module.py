@@ -9,6 +9,7 @@ import networkx as nx
 
 from resdsl.backends.codegen import camel_case, escape
 from resdsl.pysource.chain import INDENT, ChainWriter
+from resdsl.pysource.init import scheme_lines
 from resdsl.pysource.names import KEEP, check_user_name, fresh, user_names
 from resdsl.pysource.needed import callee_rank, written_blocks
 from resdsl.pysource.pyexpr import Scope, Unsupported, is_literal, python_expr
@@ -194,6 +195,7 @@ class FileWriter:
         rank = len(model.input.dims)
         cls = _fresh(camel_case(name), taken)
         code, out, uses_f = body_class(cls, model.params, model.body, blocks, refs, rank, channels)
+        code.init += scheme_lines(model.params)
         out_rank = len(graph.nodes[graph.graph["output"]]["shape"])
         code.doc = [
             f"Model {name} from {escape(self._where(model.span))}.",

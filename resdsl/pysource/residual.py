@@ -31,6 +31,12 @@ from resdsl.pysource.pyexpr import (
     statement_name,
 )
 from resdsl.pysource.references import NodeRef, References
+from resdsl.pysource.shortcuts import (
+    ShortcutCode,
+    block_shortcut_code,
+    node_shortcut,
+    shortcut_name,
+)
 from resdsl.pysource.text import WIDTH
 from resdsl.syntax import ast
 
@@ -225,7 +231,7 @@ class ResidualWriter:
         if not nodes or op is None:
             raise Unsupported("a merge no model elaborates")
         option = varying_option(skip, nodes)  # drop_path=sd_prob: kept on the module
-        other = self.shortcut(skip, src, dst)
+        other = self.shortcut(skip, src, dst, scope)
         raw = [other, dst.var] if op.skips_first else [dst.var, other]
         emit = _Emit(set(self.names) | {"x", "out", "skip", other, dst.var})
         ins = self.aligned(nodes, raw, emit)
@@ -271,25 +277,33 @@ class ResidualWriter:
             ins.append(out)
         return ins
 
-    def shortcut(self, skip: ast.Skip, src: _Value, dst: _Value) -> str:
+    def shortcut(self, skip: ast.Skip, src: _Value, dst: _Value, scope: Scope) -> str:
         """The shortcut's ``__init__`` and ``forward`` lines; returns the variable the merge adds."""
         name = _shortcut_name(skip)
         op = get_op(name, "shortcut")
+        path = dst.stride[len(src.stride) :]
+        ends = ((src.var, src.channels), (dst.var, dst.channels))
         if op is None:
-            raise Unsupported(f"the shortcut '{name}' (a block as a shortcut)")
+            return self.written(block_shortcut_code(self.refs, skip, name, ends, path, scope))
         same, differs = (get_op(op.resolve(s), "shortcut") for s in (True, False))
         builds = (same.builds if same else "?", differs.builds if differs else "?")
         if builds == ("nothing", "nothing"):
             return src.var
-        if "?" in builds or "node" in builds or differs is None:
+        if "?" in builds or differs is None or same is None:
             raise Unsupported(f"the shortcut '{name}' here")
-        path = dst.stride[len(src.stride) :]
         if "?" in path:
             raise Unsupported("a projection around a block or a layer without a stride argument")
-        module = self.shortcut_module(skip, differs, dst.channels, path)
         tests = [f"{s} != 1" for s in path if s != "1"]
         if src.channels != dst.channels:
             tests.append(f"{src.channels} != {dst.channels}")
+        if "node" in builds:
+            stride = " * ".join(path) if path else "1"
+            in_forward = {"x", "out", "identity", src.var, dst.var}
+            taken = (self.names | set(scope.names), (self.names - set(scope.names)) | in_forward)
+            module = (shortcut_name(self.refs, skip), stride)
+            code = node_shortcut((same, differs), module, ends, tests, taken, self.rank)
+            return self.written(code)
+        module = self.shortcut_module(skip, differs, dst.channels, path)
         if builds[0] == "layers":
             self.init.append(f"self.{module[0]} = {module[1]}")
             self.forward.append(f"identity = self.{module[0]}({src.var})")
@@ -303,15 +317,17 @@ class ResidualWriter:
             self.forward.append(f"identity = {src.var} if self.{module[0]} is None else {call}")
         return "identity"
 
+    def written(self, code: ShortcutCode) -> str:
+        """Add a shortcut's lines (:mod:`resdsl.pysource.shortcuts`); returns its variable."""
+        self.init.extend(code.init)
+        self.forward.extend(code.forward)
+        self.uses_f = self.uses_f or code.uses_f
+        return code.var
+
     def shortcut_module(
         self, skip: ast.Skip, op: Any, channels: str, path: list[str]
     ) -> tuple[str, str]:
-        names = set(self.refs.shortcut_scopes(skip.span))
-        label = skip.label.literal if skip.label is not None else None
-        if label is not None:
-            names.add(label)
-        if len(names) != 1 or not IDENT.match(next(iter(names))):
-            raise Unsupported("a shortcut whose module name is not known")
+        name = shortcut_name(self.refs, skip)
         stride = " * ".join(path) if path else "1"
         probes, (c, s, i) = Probes.make([channels, stride, "in_channels"])
         ctors = []
@@ -323,7 +339,7 @@ class ResidualWriter:
             args = validated_args(layer, values)
             ctors.append(constructor(layer, args, (int(i), *(64,) * (self.rank - 1)), ps))
             in_channels = channels if layer.category == "weighted" else in_channels
-        return next(iter(names)), f"nn.Sequential({', '.join(ctors)})"
+        return name, f"nn.Sequential({', '.join(ctors)})"
 
 
 def _spatial(rank: int, stride: list[str]) -> list[str]:
