@@ -269,3 +269,11 @@ def test_what_it_cannot_write_says_why(body: str, reason: str) -> None:
 def test_a_negated_test_is_parenthesised_only_where_needed() -> None:
     assert negated("norm") == "not norm"
     assert negated("stride == 1 and inp == oup") == "not (stride == 1 and inp == oup)"
+
+
+def test_the_module_cut_to_one_model_keeps_the_gate_class() -> None:
+    text = rezero_spec().module_source("rezero20_nonorm")
+    assert class_names(text) == ["Gate", "RezeroBasic", "RezeroNet"]
+    assert "def rezero20(" not in text and "def rezero20_nonorm(" in text
+    written = load_source(text, "rezero_cut").rezero20_nonorm()
+    assert list(written.state_dict()) == list(rezero_spec().compile("rezero20_nonorm").state_dict())
