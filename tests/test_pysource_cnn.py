@@ -210,7 +210,9 @@ def test_zoo_classes_take_the_models_parameters(
 
 
 def test_channels_of_a_label_is_the_count_the_writer_holds() -> None:
-    block = "block unit(w: int) { conv(w, 1) }\n"
+    # The block's output channels are its loop's running count: not an expression of its
+    # parameters, so a caller reads them from the built block.
+    block = "block unit(w: int, n: int = 1) { repeat n { conv(w, 1) } }\n"
     kept = resdsl.loads(
         block + "model m { input [3, 8, 8]; a: unit(4); unit(6); conv(channels(a) * 2, 1) }",
         "kept.res",

@@ -104,4 +104,8 @@ def block_call(stmt: ast.Call, scope: Scope, channels: str) -> str:
 
 
 def is_block_call(stmt: ast.Call, scope: Scope) -> bool:
-    return stmt.name in scope.blocks or stmt.name in scope.block_values
+    """A block definition, or a name holding one (a block parameter, a ``let`` of a block,
+    or a name that is not a layer's)."""
+    if stmt.name in scope.blocks or stmt.name in scope.block_values:
+        return True
+    return stmt.name in scope.names and get_layer(stmt.name) is None

@@ -13,6 +13,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
 from resdsl.pysource.calls import block_call, is_block_call, layer_code
+from resdsl.pysource.groups import group_variable as group_variable  # re-exported
 from resdsl.pysource.groups import is_plain_group, write_group
 from resdsl.pysource.names import check_user_name, fresh, is_attribute_name
 from resdsl.pysource.pyexpr import (
@@ -41,8 +42,8 @@ class ChainWriter:
     channels: str
     reserved: frozenset[str]  # names the constructor binds already (the user's)
     lines: list[str] = field(default_factory=list)
-    var: str = ""  # the running channel count's variable (``channels`` unless a user's)
     target: str = "self"  # the ``nn.Sequential`` (or list) children are appended to
+    var: str = ""  # the running channel count's variable (``channels`` unless a user's)
     #: ``channels(LABEL)`` entries that hold ``var``: overwritten when it is reassigned.
     held: list[tuple[MutableMapping[str, str], str]] = field(default_factory=list)
     declared: set[str] = field(default_factory=set)  # the group variables bound so far
@@ -102,6 +103,12 @@ class ChainWriter:
     def call(self, stmt: ast.Call, scope: Scope, depth: int) -> None:
         if is_block_call(stmt, scope):
             ref = self.register(stmt.label, block_call(stmt, scope, self.channels), scope, depth)
+            known = self.refs.block_out.get(stmt.name)
+            out = known.of(stmt.args, scope, self.channels) if known is not None else None
+            if out is not None:  # the block's own expression for its output channels
+                self.channels = out
+                self.record(stmt.label, scope)
+                return
             self.assign(depth, f"{ref}.out_channels")
             if not ref.endswith("[-1]"):  # an attribute: its count stays readable there
                 self.record(stmt.label, scope, f"{ref}.out_channels")
@@ -157,11 +164,16 @@ class ChainWriter:
     def branch(self, stmt: ast.If, scope: Scope, depth: int) -> None:
         """``if``; an ``else`` that holds only another ``if`` is an ``elif``.
 
-        Branches that change the channel count leave it in the same variable;
-        branches of activations only keep the count as it was written.
+        Each branch starts from the value before the ``if`` and leaves its count
+        in the running variable (held before the test too where no ``else`` ends
+        the chain: the value may pass through); branches of activations only
+        keep the count as it was written.
         """
-        settle = self.settle if not self.keeps_channels(stmt, scope) else lambda _: None
-        settle(depth)
+        keeps = self.keeps_channels(stmt, scope)
+        settle = self.settle if not keeps else lambda _: None
+        if not _ends_in_else(stmt):
+            settle(depth)
+        before = self.channels
         keyword = "if"
         while True:
             test = to_python(stmt.test, scope)
@@ -172,6 +184,7 @@ class ChainWriter:
             self.emit(depth, f"{keyword} {pyast.unparse(test)}:")
             self.body(body, scope, depth + 1)
             settle(depth + 1)
+            self.channels = before
             if len(orelse) == 1 and isinstance(orelse[0], ast.If):
                 stmt, keyword = orelse[0], "elif"
                 continue
@@ -179,6 +192,7 @@ class ChainWriter:
                 self.emit(depth, "else:")
                 self.body(orelse, scope, depth + 1)
                 settle(depth + 1)
+            self.channels = before if keeps else self.var
             return
 
     def keeps_channels(self, stmt: ast.If, scope: Scope) -> bool:
@@ -204,3 +218,13 @@ class ChainWriter:
             stmt.value.id in scope.blocks or stmt.value.id in scope.block_values
         ):
             scope.block_values.add(stmt.name)  # a block held by a let: called like one
+
+
+def _ends_in_else(stmt: ast.If) -> bool:
+    """Does the ``if``/``elif`` chain end with an ``else`` (every path builds something)?"""
+    while stmt.body and stmt.orelse:
+        if len(stmt.orelse) == 1 and isinstance(stmt.orelse[0], ast.If):
+            stmt = stmt.orelse[0]
+            continue
+        return True
+    return False

@@ -41,10 +41,9 @@ def write_group(
 ) -> str:
     """Write the group's children and register its module; returns its output channels."""
     labelled = _has_labels(stmt.body)
-    name = stmt.label.literal if stmt.label is not None else None
-    if name is None or not IDENT.match(name) or keyword.iskeyword(name):
-        name = "layers"
-    var = fresh(name, writer.reserved | {writer.var})
+    taken = writer.reserved | {writer.var} | set(scope.names)
+    name = group_variable(stmt.label, taken) if stmt.label is not None else "layers"
+    var = fresh("layers" if keyword.iskeyword(name) else name, taken)
     if labelled:
         writer.emit(depth, f"{var} = nn.Sequential()")
     else:  # annotated where first bound, as a type checker wants
@@ -72,3 +71,13 @@ def _has_labels(body: Iterable[ast.Stmt]) -> bool:
         if isinstance(stmt, ast.If) and _has_labels((*stmt.body, *stmt.orelse)):
             return True
     return False
+
+
+def group_variable(label: ast.Label, taken: frozenset[str] | set[str]) -> str:
+    """The local variable a nested group is built in: its label (``stage`` for ``stage{s}``)."""
+    first = label.parts[0] if label.parts else ""
+    base = first if isinstance(first, str) and IDENT.match(first) else "layers"
+    name = base if base not in taken else f"{base}_layers"
+    while name in taken:
+        name += "_"
+    return name

@@ -16,12 +16,14 @@ shape rule.
 from __future__ import annotations
 
 import ast as pyast
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from resdsl.ir import dims
 from resdsl.ir.dims import Shape
 from resdsl.ops import Layer, ShapeError
 from resdsl.pysource.pyexpr import Unsupported
@@ -134,38 +136,61 @@ def out_channels(
     """The expression of the layer's output channels (the first dimension of its output).
 
     ``base`` holds concrete arguments (those of an elaborated instance);
-    ``fields`` maps each argument the spec computes to its expression.
+    ``fields`` maps each argument the spec computes to its expression. Each
+    expression is probed at every spot that holds it at once (the input
+    channels too), so ``conv(half, 3, groups=half)`` on ``half`` channels
+    stays a valid grouped convolution; a shape rule that wants divisibility
+    (``channel_shuffle(2)``) gets a second probe divisible by 1 to 16. A
+    rule that refuses both probes makes the layer :class:`Unsupported`.
     """
     reference = _first_dim(layer, base, in_shape)
     if reference is None:
         raise Unsupported(f"the shape rule of '{layer.name}' refused its own arguments")
-    for name, expr in fields.items():
-        value = getattr(base, name, None)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            continue  # not a count (a float, a flag, a tuple): never the channels
-        # A multiple of the elaborated value keeps what the rule checks (divisible by groups).
-        probe = value * PROBE
-        probed = _first_dim(layer, base.model_copy(update={name: probe}), in_shape)
+    refused = False
+    for expr in dict.fromkeys([*fields.values(), in_channels]):
+        names = [name for name, e in fields.items() if e == expr]
+        found = _probe(layer, base, in_shape, names, expr == in_channels)
+        if found is None and names and expr != in_channels:
+            # Equal to the input channels where elaborated (a depthwise conv's groups):
+            # probed together, as every model must have them equal for the layer to build.
+            found = _probe(layer, base, in_shape, names, True)
+        if found is None:
+            refused = True
+            continue
+        probe, probed = found
         if probed == probe:
             return expr
-        # Refused (a kernel larger than the input): small multiples must leave it alone.
-        small = (
-            [probed]
-            if probed is not None
-            else [
-                _first_dim(layer, base.model_copy(update={name: value * k}), in_shape)
-                for k in (2, 3)
-            ]
-        )
-        if any(p != reference for p in small):
-            raise Unsupported(f"the output size of '{layer.name}' computes with '{name}'")
-    probe = int(in_shape[0]) * PROBE
-    probed = _first_dim(layer, base, (probe, *in_shape[1:]))
-    if probed == probe:
-        return in_channels
-    if probed != reference:
-        raise Unsupported(f"the output size of '{layer.name}' computes with its input size")
+        fixed = [int(d) for d in in_shape[1:] if not dims.is_symbolic(d)]
+        if not names and len(fixed) == len(in_shape) - 1 and probed == probe * math.prod(fixed):
+            return fold_product(in_channels, math.prod(fixed))  # a flatten of a fixed size
+        if probed != reference:
+            what = f"'{names[0]}'" if names else "its input size"
+            raise Unsupported(f"the output size of '{layer.name}' computes with {what}")
+    if refused:
+        raise Unsupported(f"the output channels of '{layer.name}' (its shape rule refuses probes)")
     return str(reference)
+
+
+#: A second probe, for shape rules that want the channels divisible (by 1 to 16).
+_DIVISIBLE_PROBE = 720_720 * 1_009
+
+
+def _probe(
+    layer: Layer, base: Any, in_shape: Shape, names: list[str], input_too: bool
+) -> tuple[int, int] | None:
+    """(probe, first output dimension) with ``names`` (and the input channels) set to a probe."""
+    # A multiple of the elaborated value keeps what the rule checks of it (divisible by
+    # a grouped conv's groups, ResNeXt's width).
+    values = {getattr(base, n, None) for n in names}
+    value = values.pop() if len(values) == 1 else None
+    scaled = [value * PROBE] if isinstance(value, int) and not isinstance(value, bool) else []
+    for probe in (PROBE, _DIVISIBLE_PROBE, *[v for v in scaled if v > 0]):
+        args = base.model_copy(update=dict.fromkeys(names, probe))
+        shape = (probe, *in_shape[1:]) if input_too else in_shape
+        probed = _first_dim(layer, args, shape)
+        if probed is not None:
+            return probe, probed
+    return None
 
 
 def _first_dim(layer: Layer, args: Any, in_shape: Shape) -> int | None:
@@ -174,3 +199,13 @@ def _first_dim(layer: Layer, args: Any, in_shape: Shape) -> int | None:
     except (ShapeError, ValueError, TypeError, ZeroDivisionError):
         return None
     return int(shape[0]) if shape else None
+
+
+def fold_product(expr: str, factor: int) -> str:
+    """``expr * factor``, one number where ``expr`` is one (``128 * 16`` -> ``2048``)."""
+    if factor == 1:
+        return expr
+    tree = pyast.parse(expr, mode="eval").body
+    if isinstance(tree, pyast.Constant) and type(tree.value) is int:
+        return str(tree.value * factor)
+    return pyast.unparse(pyast.BinOp(tree, pyast.Mult(), pyast.Constant(factor)))

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from resdsl.backends.codegen import camel_case, escape
+from resdsl.ops import get_layer
+from resdsl.pysource.blockout import BlockOut
+from resdsl.pysource.branches import FlowWriter, has_branches, resized_chain
 from resdsl.pysource.chain import INDENT, ChainWriter
 from resdsl.pysource.gates import GATE_CLASS, GATE_DOC, GATE_INIT, uses_gates
 from resdsl.pysource.init import scheme_lines
@@ -33,6 +36,7 @@ class ClassCode:
     init: list[str]
     forward: list[str] = field(default_factory=list)
     running: str = ""  # the writer's running channel variable, if the output is held in it
+    returns: str = "torch.Tensor"  # what forward returns (a dict for a model's outputs)
     uses_gate: bool = False  # builds a merge's learned gate (the file's ``Gate`` class)
 
 
@@ -54,6 +58,8 @@ def signature(
         check_user_name(p.name, "parameter")
         if p.name in scope.blocks:
             raise Unsupported(f"the parameter name '{p.name}' (a block's class)")
+        if p.type == "block" and get_layer(p.name) is not None:  # see calls.is_block_call
+            raise Unsupported(f"the block parameter '{p.name}', named like a layer")
         kind = "type[nn.Module]" if p.type == "block" else _TYPES[p.type]
         if p.default is None:
             parts.append(f"{p.name}: {kind}")
@@ -87,6 +93,7 @@ def body_class(
     refs: References,
     rank: int,
     in_channels: str | None,
+    outputs: tuple[ast.Output, ...] = (),
 ) -> tuple[ClassCode, str, bool]:
     """A block (``in_channels`` None: it is a parameter) or a model as a class.
 
@@ -100,6 +107,19 @@ def body_class(
     channels = first or in_channels or ""
     scope.channels[""] = channels  # channels(in)
     taken |= {first} if first else set()
+    resized = resized_chain(body, refs)
+    if resized is not None and not outputs:  # torchvision's ASPPPooling
+        chain = ChainWriter(refs, rank, channels, frozenset(taken))
+        chain.body(body[:-1], scope, 0)
+        code = ClassCode(name, "nn.Sequential", [], sig, fill + chain.lines, resized)
+        return code, chain.channels, True
+    if has_branches(body) or outputs:
+        flow = FlowWriter(refs, rank, channels, frozenset(taken))
+        out = flow.write(body, scope, outputs)
+        code = ClassCode(name, "nn.Module", [], sig, fill + flow.init, flow.forward)
+        if outputs:
+            code.returns = "dict[str, torch.Tensor]"
+        return code, out, flow.uses_f
     if has_skip(body):
         res = ResidualWriter(refs, rank, channels, frozenset(taken))
         out = res.write(body, scope)
@@ -153,6 +173,7 @@ class FileWriter:
             )
             code.init.append(f"self.out_channels = {out}")
             first = code.signature.split(", ")[1].split(":")[0]
+            refs.block_out[name] = BlockOut(block.params, first, out)
             code.doc = [
                 f"Block {name} from {escape(self._where(block.span))}.",
                 "",
@@ -199,7 +220,9 @@ class FileWriter:
         channels = python_expr(model.input.dims[0].value, scope)
         rank = len(model.input.dims)
         cls = _fresh(camel_case(name), taken)
-        code, out, uses_f = body_class(cls, model.params, model.body, blocks, refs, rank, channels)
+        code, out, uses_f = body_class(
+            cls, model.params, model.body, blocks, refs, rank, channels, model.outputs
+        )
         code.init += scheme_lines(model.params)
         out_rank = len(graph.nodes[graph.graph["output"]]["shape"])
         code.doc = [

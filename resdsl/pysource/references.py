@@ -55,6 +55,8 @@ class References:
     blocks: dict[str, list[tuple[nx.DiGraph, ScopeInfo]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    #: Block definition -> its class's output channels as written (see pysource.branches).
+    block_out: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
     def of(graphs: list[nx.DiGraph]) -> References:

@@ -67,7 +67,7 @@ def class_lines(cls: ClassCode) -> list[str]:
     ]
     lines += [INDENT * 2 + line for line in cls.init]
     if cls.forward:
-        lines += ["", f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:"]
+        lines += ["", f"{INDENT}def forward(self, x: torch.Tensor) -> {cls.returns}:"]
         lines += [INDENT * 2 + line for line in cls.forward]
     return lines
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from resdsl.ir import dims
 from resdsl.ops import Layer, get_layer, get_op, node_op
-from resdsl.pysource.branches import built_group, write_branch
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import INDENT
 from resdsl.pysource.gates import GATE_CLASS, gate_attribute
@@ -38,6 +37,7 @@ from resdsl.pysource.shortcuts import (
     node_shortcut,
     shortcut_name,
 )
+from resdsl.pysource.skipif import built_group, write_branch
 from resdsl.pysource.text import WIDTH
 from resdsl.syntax import ast
 

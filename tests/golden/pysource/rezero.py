@@ -73,7 +73,7 @@ class RezeroNet(nn.Sequential):
         channels = width
         for _ in range(n):
             blocks.append(RezeroBasic(channels, width, norm=norm))
-            channels = blocks[-1].out_channels
+            channels = width
         self.blocks = nn.Sequential(*blocks)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.append(nn.Flatten())

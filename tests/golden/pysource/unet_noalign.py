@@ -58,11 +58,11 @@ class Up(nn.Sequential):
         self, input_channels: int, in_channels: int, bilinear: bool = False
     ) -> None:
         super().__init__()
-        channels = input_channels
         if bilinear:
             self.up = nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=True)
+            channels = input_channels
         else:
-            self.up = nn.ConvTranspose2d(channels, in_channels // 2, 2, stride=2)
+            self.up = nn.ConvTranspose2d(input_channels, in_channels // 2, 2, stride=2)
             channels = in_channels // 2
         self.out_channels = channels
 

@@ -54,7 +54,7 @@ class DenseBlock(nn.Sequential):
             self.add_module(
                 f"denselayer{i + 1}", DenseLayer(channels, growth_rate, bn_size)
             )
-            channels = self[-1].out_channels
+            channels = channels + growth_rate
         self.out_channels = channels
 
 
@@ -108,7 +108,7 @@ class Densenet(nn.Sequential):
                 features.add_module(
                     f"transition{i + 1}", Transition(channels, channels // 2)
                 )
-                channels = features[-1].out_channels
+                channels = channels // 2
         features.norm5 = nn.BatchNorm2d(channels)
         self.features = features
         self.append(nn.ReLU())

@@ -95,7 +95,7 @@ class SqueezeExcitation(nn.Module):
 class Mbconv(nn.Module):
     """Block mbconv from efficientnet.res:41.
 
-    ``[N, in_channels, H, W]`` -> ``[N, channels, H', W']``.
+    ``[N, in_channels, H, W]`` -> ``[N, out, H', W']``.
     """
 
     def __init__(
@@ -120,7 +120,7 @@ class Mbconv(nn.Module):
                     channels, expanded, 1, act="silu", eps=eps, momentum=momentum
                 ),
             )
-            channels = block[-1].out_channels
+            channels = expanded
         block.append(
             ConvNormAct(
                 channels,
@@ -133,20 +133,17 @@ class Mbconv(nn.Module):
                 momentum=momentum,
             ),
         )
-        channels = block[-1].out_channels
-        block.append(SqueezeExcitation(channels, max(1, inp // 4), act="silu"))
-        channels = block[-1].out_channels
+        block.append(SqueezeExcitation(expanded, max(1, inp // 4), act="silu"))
         block.append(
-            ConvNormAct(channels, out, 1, act="none", eps=eps, momentum=momentum)
+            ConvNormAct(expanded, out, 1, act="none", eps=eps, momentum=momentum)
         )
-        channels = block[-1].out_channels
         self.block = nn.Sequential(*block)
         self.use_res_connect = stride == 1 and inp == out
         self.drop_path = sd_prob
-        self.out_channels = channels
+        self.out_channels = out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)  # [channels, ...]
+        out = self.block(x)  # [out, ...]
         if self.use_res_connect:
             if self.drop_path:
                 keep = 1.0 - self.drop_path
@@ -157,7 +154,7 @@ class Mbconv(nn.Module):
                     ).bernoulli_(keep).div_(keep)
                 out = branch + x
             else:
-                out = out + x  # [channels, ...]
+                out = out + x  # [out, ...]
         return out
 
 
@@ -194,7 +191,7 @@ class Stage(nn.Sequential):
                 sd * first / total,
             ),
         )
-        channels = self[-1].out_channels
+        channels = out
         for i in range(n - 1):
             self.append(
                 Mbconv(
@@ -208,7 +205,7 @@ class Stage(nn.Sequential):
                     sd * (first + i + 1) / total,
                 ),
             )
-            channels = self[-1].out_channels
+            channels = out
         self.out_channels = channels
 
 
@@ -264,7 +261,7 @@ class Efficientnet(nn.Sequential):
                 momentum=bn_momentum,
             ),
         )
-        channels = features[-1].out_channels
+        channels = stem + 8 if 100 * stem < 9 * stem_v else stem
         for s in range(len(setting)):
             v = setting[s][4] * width_tenths
             rounded = max(8, (v + 40) // 10 // 8 * 8)
@@ -304,12 +301,12 @@ class Efficientnet(nn.Sequential):
                 momentum=bn_momentum,
             ),
         )
-        channels = features[-1].out_channels
         self.features = nn.Sequential(*features)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.append(nn.Flatten())
         self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout), nn.Linear(channels, num_classes)
+            nn.Dropout(p=dropout),
+            nn.Linear(4 * (head + 8 if 100 * head < 9 * head_v else head), num_classes),
         )
 
 

@@ -69,12 +69,11 @@ class InvertedResidual(nn.Module):
         channels = in_channels
         if expand_ratio != 1:
             conv.append(ConvNormAct(channels, hidden, 1, act="relu6"))
-            channels = conv[-1].out_channels
+            channels = hidden
         conv.append(
             ConvNormAct(channels, hidden, 3, stride=stride, groups=hidden, act="relu6")
         )
-        channels = conv[-1].out_channels
-        conv.append(nn.Conv2d(channels, oup, 1, bias=False))
+        conv.append(nn.Conv2d(hidden, oup, 1, bias=False))
         conv.append(nn.BatchNorm2d(oup))
         self.conv = nn.Sequential(*conv)
         self.use_res_connect = stride == 1 and inp == oup
@@ -104,7 +103,7 @@ class MobilenetV2Net(nn.Sequential):
         super().__init__()
         features: list[nn.Module] = []
         features.append(ConvNormAct(3, input_channel, 3, stride=2, act="relu6"))
-        channels = features[-1].out_channels
+        channels = input_channel
         for s in range(len(setting)):
             for i in range(setting[s][2]):
                 features.append(
@@ -115,14 +114,13 @@ class MobilenetV2Net(nn.Sequential):
                         setting[s][0],
                     ),
                 )
-                channels = features[-1].out_channels
+                channels = setting[s][1]
         features.append(ConvNormAct(channels, last_channel, 1, act="relu6"))
-        channels = features[-1].out_channels
         self.features = nn.Sequential(*features)
         self.append(nn.AdaptiveAvgPool2d(1))
         self.append(nn.Flatten())
         self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout), nn.Linear(channels, num_classes)
+            nn.Dropout(p=dropout), nn.Linear(last_channel, num_classes)
         )
 
 

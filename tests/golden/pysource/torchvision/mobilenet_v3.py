@@ -93,7 +93,7 @@ class SqueezeExcitation(nn.Module):
 class InvertedResidual(nn.Module):
     """Block inverted_residual from mobilenet_v3.res:22.
 
-    ``[N, in_channels, H, W]`` -> ``[N, channels, H', W']``.
+    ``[N, in_channels, H, W]`` -> ``[N, out, H', W']``.
     """
 
     def __init__(
@@ -115,7 +115,7 @@ class InvertedResidual(nn.Module):
             block.append(
                 ConvNormAct(channels, expanded, 1, act=act, eps=0.001, momentum=0.01)
             )
-            channels = block[-1].out_channels
+            channels = expanded
         block.append(
             ConvNormAct(
                 channels,
@@ -129,9 +129,9 @@ class InvertedResidual(nn.Module):
                 dilation=dilation,
             ),
         )
-        channels = block[-1].out_channels
         quarter = expanded // 4
         squeeze = max(8, (quarter + 4) // 8 * 8)
+        channels = expanded
         if use_se:
             block.append(
                 SqueezeExcitation(
@@ -140,26 +140,24 @@ class InvertedResidual(nn.Module):
                     scale_act="hardsigmoid",
                 ),
             )
-            channels = block[-1].out_channels
         block.append(
             ConvNormAct(channels, out, 1, act="none", eps=0.001, momentum=0.01)
         )
-        channels = block[-1].out_channels
         self.block = nn.Sequential(*block)
         self.use_res_connect = stride == 1 and inp == out
-        self.out_channels = channels
+        self.out_channels = out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)  # [channels, ...]
+        out = self.block(x)  # [out, ...]
         if self.use_res_connect:
-            out = out + x  # [channels, ...]
+            out = out + x  # [out, ...]
         return out
 
 
 class MobilenetV3Features(nn.Sequential):
     """Block mobilenet_v3_features from mobilenet_v3.res:47.
 
-    ``[N, in_channels, H, W]`` -> ``[N, out_channels, H', W']``.
+    ``[N, in_channels, H, W]`` -> ``[N, 6 * setting[-1][2], H', W']``.
     """
 
     def __init__(
@@ -182,7 +180,7 @@ class MobilenetV3Features(nn.Sequential):
                 momentum=0.01,
             ),
         )
-        channels = self[-1].out_channels
+        channels = first_channels
         for i in range(len(setting)):
             self.add_module(
                 f"{i + 1}",
@@ -197,7 +195,7 @@ class MobilenetV3Features(nn.Sequential):
                     2 if dilated and i >= len(setting) - 3 else 1,
                 ),
             )
-            channels = self[-1].out_channels
+            channels = setting[i][2]
         self.add_module(
             f"{len(setting) + 1}",
             ConvNormAct(
@@ -209,8 +207,7 @@ class MobilenetV3Features(nn.Sequential):
                 momentum=0.01,
             ),
         )
-        channels = self[-1].out_channels
-        self.out_channels = channels
+        self.out_channels = 6 * setting[-1][2]
 
 
 class MobilenetV3(nn.Sequential):
@@ -240,7 +237,7 @@ class MobilenetV3(nn.Sequential):
                 momentum=0.01,
             ),
         )
-        channels = features[-1].out_channels
+        channels = first_channels
         for i in range(len(setting)):
             features.append(
                 InvertedResidual(
@@ -253,7 +250,7 @@ class MobilenetV3(nn.Sequential):
                     setting[i][5],
                 ),
             )
-            channels = features[-1].out_channels
+            channels = setting[i][2]
         features.append(
             ConvNormAct(
                 channels,
@@ -264,12 +261,11 @@ class MobilenetV3(nn.Sequential):
                 momentum=0.01,
             ),
         )
-        channels = features[-1].out_channels
         self.features = nn.Sequential(*features)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.append(nn.Flatten())
         self.classifier = nn.Sequential(
-            nn.Linear(channels, last_channel),
+            nn.Linear(6 * setting[-1][2], last_channel),
             nn.Hardswish(),
             nn.Dropout(p=dropout),
             nn.Linear(last_channel, num_classes),

@@ -84,14 +84,14 @@ class Stage(nn.Sequential):
                 width_per_group=width_per_group,
             ),
         )
-        channels = self[-1].out_channels
+        channels = planes * 4
         for _ in range(n - 1):
             self.append(
                 Bottleneck(
                     channels, planes, groups=groups, width_per_group=width_per_group
                 ),
             )
-            channels = self[-1].out_channels
+            channels = planes * 4
         self.out_channels = channels
 
 
