@@ -277,3 +277,38 @@ def test_the_module_cut_to_one_model_keeps_the_gate_class() -> None:
     assert "def rezero20(" not in text and "def rezero20_nonorm(" in text
     written = load_source(text, "rezero_cut").rezero20_nonorm()
     assert list(written.state_dict()) == list(rezero_spec().compile("rezero20_nonorm").state_dict())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "c: conv(4, 3, padding=1); if flag { n: batchnorm; r: relu }; skip in -> c (add)",
+        "c: conv(4, 3, padding=1); if flag { n: batchnorm; g: skip in -> n (add) }"
+        " else { g: skip in -> c (add) }; r: relu",
+        "c: conv(4, 3, padding=1); if flag { n: batchnorm; g: skip in -> n (add, scale=0.5) }"
+        " else { g: skip in -> c (add, scale=0.5) }",
+        "c: conv(4, 3, padding=1); if flag { n: batchnorm; g: skip in -> n (add, gate=rezero) }"
+        " else { g: skip in -> c (add, gate=rezero) }; r: relu",
+    ],
+)
+def test_optional_layers_and_shared_merges_compute_what_the_compile_does(body: str) -> None:
+    spec = resdsl.loads(
+        f"block b(flag: bool) {{ {body} }}\n"
+        "model m1 { input [4, 8, 8]; b(true) }\nmodel m2 { input [4, 8, 8]; b(false) }",
+        "optional.res",
+    )
+    module = load_source(spec.module_source(), "optional_written")
+    for name in ("m1", "m2"):
+        compiled = spec.compile(name)
+        with torch.no_grad():  # every state non-zero (gates included), variances positive
+            for value in compiled.state_dict().values():
+                if value.is_floating_point():
+                    value.copy_(torch.rand(value.shape, generator=torch.Generator()) + 0.5)
+        written = getattr(module, name)()
+        written.load_state_dict(compiled.state_dict())
+        for training in (False, True):
+            x = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(int(training)))
+            written.train(training)
+            compiled.train(training)
+            with torch.no_grad():
+                assert torch.equal(written(x), compiled(x)), (name, training)
