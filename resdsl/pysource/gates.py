@@ -40,7 +40,13 @@ GATE_INIT = ["self.gate = nn.Parameter(torch.zeros(()))"]
 
 
 def uses_gates(program: Program) -> bool:
-    """Does a definition of the program hold a skip with a ``gate`` option?"""
+    """Does a definition of the program hold a skip with a ``gate`` option?
+
+    >>> import resdsl
+    >>> text = "block b { c: conv(4, 3, padding=1); if true { r: skip in -> c (add, gate=rezero) } }"
+    >>> uses_gates(resdsl.loads(text, "g.res").program)
+    True
+    """
     definitions = [*program.blocks.values(), *program.models.values()]
     return any(option.name == "gate" for skip in _skips(definitions) for option in skip.options)
 

@@ -44,12 +44,25 @@ Branch = tuple[ast.Stmt, ...]
 
 
 def builds(branch: Branch) -> bool:
-    """Does the branch build anything (a statement that is not a skip)?"""
+    """Does the branch build anything (a statement that is not a skip)?
+
+    >>> import resdsl
+    >>> spec = resdsl.loads("block b { bn: batchnorm; skip in -> bn (add) }", "b.res")
+    >>> builds(spec.program.blocks["b"].body), builds(spec.program.blocks["b"].body[1:])
+    (True, False)
+    """
     return any(not isinstance(s, ast.Skip) for s in branch)
 
 
 def is_optional(body: Branch, orelse: Branch) -> bool:
-    """One branch builds, the other holds only skips (or nothing)."""
+    """One branch builds, the other holds only skips (or nothing).
+
+    >>> import resdsl
+    >>> text = "block b(f: bool) { if f { bn: batchnorm }; if f { a: relu } else { a: silu } }"
+    >>> first, second = resdsl.loads(text, "b.res").program.blocks["b"].body
+    >>> is_optional(first.body, first.orelse), is_optional(second.body, second.orelse)
+    (True, False)
+    """
     return builds(body) != builds(orelse)
 
 
@@ -83,7 +96,11 @@ def write_optional(
 
 
 def negated(test: str) -> str:
-    """``not norm``, ``not (a and b)``: the test's negation, parenthesised only where needed."""
+    """The test's negation, parenthesised only where needed.
+
+    >>> negated("norm"), negated("stride == 1 and inp == oup")
+    ('not norm', 'not (stride == 1 and inp == oup)')
+    """
     expr = pyast.parse(test, mode="eval").body
     return pyast.unparse(pyast.UnaryOp(pyast.Not(), expr))
 
