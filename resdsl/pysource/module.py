@@ -12,6 +12,7 @@ from resdsl.ops import get_layer
 from resdsl.pysource.blockout import BlockOut
 from resdsl.pysource.branches import FlowWriter, has_branches, resized_chain
 from resdsl.pysource.chain import INDENT, ChainWriter
+from resdsl.pysource.gates import GATE_CLASS, GATE_DOC, GATE_INIT, uses_gates
 from resdsl.pysource.init import scheme_lines
 from resdsl.pysource.names import KEEP, check_user_name, fresh, user_names
 from resdsl.pysource.needed import callee_rank, written_blocks
@@ -36,6 +37,7 @@ class ClassCode:
     forward: list[str] = field(default_factory=list)
     running: str = ""  # the writer's running channel variable, if the output is held in it
     returns: str = "torch.Tensor"  # what forward returns (a dict for a model's outputs)
+    uses_gate: bool = False  # builds a merge's learned gate (the file's ``Gate`` class)
 
 
 def input_name(taken: set[str]) -> str:
@@ -122,6 +124,7 @@ def body_class(
         res = ResidualWriter(refs, rank, channels, frozenset(taken))
         out = res.write(body, scope)
         code = ClassCode(name, "nn.Module", [], sig, fill + res.init, res.forward)
+        code.uses_gate = res.uses_gate
         return code, out, res.uses_f
     chain = ChainWriter(refs, rank, channels, frozenset(taken))
     chain.body(body, scope, 0)
@@ -151,7 +154,7 @@ class FileWriter:
     def write_classes(self) -> dict[str, str]:
         """Every block and model definition as a class; returns the model classes by name."""
         refs = References.of(list(self.graphs.values()))
-        taken: set[str] = set(RESERVED)
+        taken: set[str] = set(RESERVED) | ({GATE_CLASS} if uses_gates(self.program) else set())
         blocks: dict[str, str] = {}
         needed = self.needed_models()
         for name in written_blocks(self.program, sorted(needed)):
@@ -182,6 +185,8 @@ class FileWriter:
         for name, model in self.program.models.items():
             if isinstance(model, ast.ModelDef) and name in needed:
                 models[name] = self.model_class(name, model, blocks, refs, taken)
+        if any(code.uses_gate for code in self.classes):
+            self.classes.insert(0, ClassCode(GATE_CLASS, "nn.Module", GATE_DOC, "self", GATE_INIT))
         return models
 
     def needed_models(self) -> set[str]:

@@ -18,6 +18,7 @@ from resdsl.ir import dims
 from resdsl.ops import Layer, get_layer, get_op, node_op
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import INDENT
+from resdsl.pysource.gates import GATE_CLASS, gate_attribute
 from resdsl.pysource.layers import Probes, constructor, validated_args
 from resdsl.pysource.mergeargs import option_init, option_lines, varying_option
 from resdsl.pysource.names import FORWARD_NAMES, check_user_name, fresh, is_attribute_name
@@ -47,9 +48,10 @@ _INPUT = ""
 class _Emit:
     """What a merge's ``forward_lines`` may ask for (see ``resdsl.ops.base.Emit``)."""
 
-    def __init__(self, taken: set[str]) -> None:
+    def __init__(self, taken: set[str], gate: str | None = None) -> None:
         self.taken = taken
         self.uses_f = False
+        self.gate_attr = gate  # the module that holds the merge's gate (``rezero``)
 
     def literal(self, value: int | float | bool) -> str:
         return repr(value)
@@ -65,7 +67,9 @@ class _Emit:
         self.uses_f = True
 
     def gate(self) -> str:
-        raise Unsupported("a merge with a learned gate")
+        if self.gate_attr is None:
+            raise Unsupported("a merge with a learned gate")
+        return f"self.{self.gate_attr}.gate"
 
 
 @dataclass
@@ -87,6 +91,7 @@ class ResidualWriter:
     shared: dict[str, str] = field(default_factory=dict)  # constructor -> module name
     init_locals: set[str] = field(default_factory=set)  # the writer's own ``__init__`` variables
     uses_f: bool = False
+    uses_gate: bool = False  # a merge's gate is a module of the file's ``Gate`` class
 
     def write(self, body: tuple[ast.Stmt, ...], scope: Scope) -> str:
         """Write ``__init__`` and ``forward`` lines; returns the output channels."""
@@ -220,20 +225,26 @@ class ResidualWriter:
         return value
 
     def merge(
-        self, skip: ast.Skip, values: dict[str | None, _Value], dst: _Value, scope: Scope
+        self,
+        skip: ast.Skip,
+        values: dict[str | None, _Value],
+        dst: _Value,
+        scope: Scope,
+        nodes: list[NodeRef] | None = None,  # the merge's instances, if not the skip's own
     ) -> _Value:
         src_label = skip.src.literal if isinstance(skip.src, ast.Label) else _INPUT
         if src_label not in values:
             raise Unsupported("a skip from a value not computed before its target")
         src = values[src_label]
-        nodes = self.refs.with_role(skip.span, "merge")
+        nodes = self.refs.with_role(skip.span, "merge") if nodes is None else nodes
         op = get_op(skip.merge, "merge")
         if not nodes or op is None:
             raise Unsupported("a merge no model elaborates")
         option = varying_option(skip, nodes)  # drop_path=sd_prob: kept on the module
         other = self.shortcut(skip, src, dst, scope)
+        gate = self.gate(skip, nodes)
         raw = [other, dst.var] if op.skips_first else [dst.var, other]
-        emit = _Emit(set(self.names) | {"x", "out", "skip", other, dst.var})
+        emit = _Emit(set(self.names) | {"x", "out", "skip", other, dst.var}, gate)
         ins = self.aligned(nodes, raw, emit)
         lines = None
         if option is not None:
@@ -250,6 +261,17 @@ class ResidualWriter:
         self.say(lines[-1][0], value)
         self.uses_f = self.uses_f or emit.uses_f
         return value
+
+    def gate(self, skip: ast.Skip, nodes: list[NodeRef]) -> str | None:
+        """``self.rezero = Gate()`` where the merge is (:mod:`resdsl.pysource.gates`)."""
+        name = gate_attribute(self.refs, skip, nodes)
+        if name is not None:
+            if name in self.names or name in self.shared.values():
+                raise Unsupported(f"the gate '{name}', named like another attribute")
+            self.names.add(name)
+            self.init.append(f"self.{name} = {GATE_CLASS}()")
+            self.uses_gate = True
+        return name
 
     def aligned(self, nodes: list[NodeRef], raw: list[str], emit: _Emit) -> list[str]:
         """The merge's inputs after their alignments; one provably zero in every model is left out."""

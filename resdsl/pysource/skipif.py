@@ -22,8 +22,10 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from resdsl.pysource.chain import INDENT, ChainWriter
+from resdsl.pysource.gates import GATE_CLASS
 from resdsl.pysource.groups import write_group
 from resdsl.pysource.names import FORWARD_NAMES, fresh, is_attribute_name
+from resdsl.pysource.optional import is_optional, negated, write_optional
 from resdsl.pysource.pyexpr import Scope, Unsupported, python_expr
 from resdsl.pysource.text import WIDTH
 from resdsl.syntax import ast
@@ -47,9 +49,11 @@ def write_branch(
     test = python_expr(stmt.test, scope)
     body, orelse = stmt.body, stmt.orelse
     if not body:
-        test, body, orelse = f"not ({test})", orelse, body
+        test, body, orelse = negated(test), orelse, body
     if all(isinstance(s, ast.Skip) for s in body) and not orelse:
         return _conditional_skips(res, test, body, cur, values, scope)
+    if is_optional(body, orelse):  # if norm { bn1: batchnorm }
+        return write_optional(res, test, (body, orelse), scope, cur, values, skips)
     return _chosen_layers(res, test, (body, orelse), scope, cur, values, skips)
 
 
@@ -73,8 +77,8 @@ def _conditional_skips(
             raise Unsupported("a skip under an 'if' whose target is not the value just computed")
         merged = res.merge(skip, values, merged, scope)
         values[dst] = merged
-    if any("nn." in line for line in res.init[start:]):  # a module, not an option's value
-        raise Unsupported("a skip under an 'if' with a projection shortcut")
+    if any("nn." in line or f"{GATE_CLASS}()" in line for line in res.init[start:]):  # modules
+        raise Unsupported("a skip under an 'if' with a projection shortcut or a learned gate")
     if merged.var != cur.var or merged.channels != cur.channels:
         raise Unsupported("a skip under an 'if' that changes its value's name or channels")
     merges = res.forward[lines:]
