@@ -19,6 +19,7 @@ from resdsl.ops import Layer, get_layer, get_op, node_op
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import INDENT
 from resdsl.pysource.layers import Probes, constructor, validated_args
+from resdsl.pysource.params import param_line
 from resdsl.pysource.pyexpr import (
     IDENT,
     Scope,
@@ -111,6 +112,9 @@ class ResidualWriter:
                     if skip.dst.literal == label:
                         cur = self.merge(skip, values, cur, scope)
                         values[label] = cur
+            elif isinstance(stmt, ast.ParamDecl):  # self.layer_scale: a gate=NAME merge reads it
+                self.init.append(param_line(stmt, scope, self.names))
+                self.names.add(stmt.name)
             elif not isinstance(stmt, ast.Skip):
                 raise Unsupported(f"{statement_name(stmt)} in a block with skips")
         self.forward.append(f"return {cur.var}")
