@@ -1,10 +1,14 @@
-"""The parametric module writer on ``param`` tensors (resdsl.pysource.params).
+"""The parametric module writer on ``param`` tensors and channels-last layers.
 
 A ``param`` is the ``nn.Parameter`` line torchvision writes
 (``self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * scale)``), on the
 module of the scope that declares it, and a ``gate=NAME`` merge multiplies the
-main path by it. Each written module is compared with the in-memory compile:
-the same ``state_dict`` (keys, order, values under one seed) and the same output.
+main path by it (resdsl.pysource.params). In an ``nn.Sequential``, ``permute``
+and ``layernorm2d`` are torchvision's ``Permute`` and ``LayerNorm2d``, and
+after a ``permute`` that puts the channels last a layer reads the last
+dimension (resdsl.pysource.layout). Each written module is compared with the
+in-memory compile: the same ``state_dict`` (keys, order, values under one
+seed) and the same output.
 """
 
 from __future__ import annotations
@@ -38,10 +42,10 @@ model wide = m(width=12)
 """
 
 
-def assert_matches_compile(spec: resdsl.Spec, source: str, names: list[str]) -> None:
+def assert_matches_compile(spec: resdsl.Spec, source: str, names: list[str], size: int = 8) -> None:
     """Each model built from ``source`` under one seed is the compile, weights and output."""
     module = load_source(source, "params_written")
-    x = torch.randn(2, 3, 8, 8)
+    x = torch.randn(2, 3, size, size)
     for name in names:
         torch.manual_seed(0)
         model = getattr(module, name)().eval()
@@ -90,3 +94,101 @@ def test_each_initial_value_is_the_torch_factory_that_gives_it(init: str, expect
     decl = next(s for s in model.body if isinstance(s, ast.ParamDecl))
     scope = Scope({"hidden_dim": "hidden_dim", "scale": "scale"})
     assert initial_value(decl, scope) == expected
+
+
+CHANNELS_LAST = """
+block cn_block(dim: int, scale: float) {
+    param layer_scale [dim, 1, 1] = scale
+    "block": {
+        conv(dim, 7, padding=3, groups=dim)
+        permute(1, 2, 0)
+        layernorm(eps=1e-6)
+        linear(4 * dim)
+        gelu
+        linear(dim)
+        permute(2, 0, 1)
+    }
+    skip in -> "block" (add, gate=layer_scale)
+}
+block patchify(width: int) {
+    conv(width, 4, stride=4)
+    layernorm2d(eps=1e-6)
+}
+model m(width: int = 8, num_classes: int = 10) {
+    input [3, H=16, W=16]
+    features: {
+        patchify(width)
+        cn_block(width, 1e-6)
+        cn_block(width, 0.5)
+    }
+    avgpool: adaptive_avgpool(1)
+    classifier: {
+        layernorm2d(eps=1e-6)
+        flatten
+        linear(num_classes)
+    }
+}
+model wide = m(width=12)
+"""
+
+
+def test_a_channels_last_block_is_convnexts_sequential_with_permutes() -> None:
+    spec = resdsl.loads(CHANNELS_LAST, "m.res")
+    source = spec.module_source()
+    block = (
+        "        self.block = nn.Sequential(\n"
+        "            nn.Conv2d(in_channels, dim, 7, padding=3, groups=dim),\n"
+        "            Permute([0, 2, 3, 1]),\n"
+        "            nn.LayerNorm(dim, eps=1e-06),\n"
+        "            nn.Linear(dim, 4 * dim),\n"
+        "            nn.GELU(),\n"
+        "            nn.Linear(4 * dim, dim),\n"
+        "            Permute([0, 3, 1, 2]),\n"
+        "        )\n"
+    )
+    assert block in source
+    assert "self.append(LayerNorm2d(width, eps=1e-06))" in source
+    assert "LayerNorm2d(width, eps=1e-06), nn.Flatten(), nn.Linear(width, num_classes)" in source
+    assert source.count("class Permute(nn.Module):") == 1
+    assert source.count("class LayerNorm2d(nn.LayerNorm):") == 1
+    assert_matches_compile(spec, source, ["m", "wide"], size=16)
+
+
+def test_helper_classes_are_written_only_where_used() -> None:
+    spec = resdsl.loads(LAYER_SCALE, "m.res")
+    source = spec.module_source()
+    assert "class Permute" not in source and "class LayerNorm2d" not in source
+
+
+def test_a_block_named_like_a_helper_class_gets_another_class_name() -> None:
+    spec = resdsl.loads(CHANNELS_LAST.replace("cn_block", "layer_norm2d"), "m.res")
+    source = spec.module_source()
+    assert "class LayerNorm2d(nn.LayerNorm):" in source
+    assert "class LayerNorm2d2(nn.Module):" in source
+    assert "features.append(LayerNorm2d2(width, width, 1e-06))" in source
+    assert_matches_compile(spec, source, ["m"], size=16)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("conv(8, 1)\n    permute(1, 2, 0)", "a 'permute' outside a group of layers"),
+        (
+            "g: { conv(8, 1); permute(1, 2, 0); linear(8) }",
+            "a group that ends with the channels last",
+        ),
+        (
+            "g: { conv(8, 1); permute(1, 0, 2); linear(8); permute(1, 0, 2) }",
+            "a permute that puts the channels neither first nor last",
+        ),
+        (
+            "g: { conv(8, 1); permute(1, 2, 0); conv(8, 1); permute(2, 0, 1) }",
+            "a 'conv' that changes more than the last dimension",
+        ),
+    ],
+)
+def test_what_the_layout_tracking_cannot_hold_says_why(body: str, reason: str) -> None:
+    text = f"model m() {{\n    input [3, H=8, W=8]\n    {body}\n}}\n"
+    source = resdsl.loads(text, "m.res").module_source()
+    assert source.splitlines()[0].startswith("# resdsl wrote this model per instance")
+    assert reason in " ".join(line.lstrip("# ") for line in source.splitlines()[:3])

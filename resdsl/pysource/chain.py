@@ -12,6 +12,7 @@ import ast as pyast
 from dataclasses import dataclass, field
 
 from resdsl.pysource.calls import block_call, is_block_call, layer_code
+from resdsl.pysource.layout import SequentialLayers, sequential_ctor
 from resdsl.pysource.pyexpr import (
     IDENT,
     Scope,
@@ -83,7 +84,7 @@ class ChainWriter:
             self.channels = CHANNELS
             return
         code = layer_code(stmt, scope, self.channels, self.rank, self.refs)
-        self.register(stmt.label, code.ctor, scope, depth)
+        self.register(stmt.label, sequential_ctor(code), scope, depth)
         self.channels = code.out_channels
 
     def group(self, stmt: ast.Group, scope: Scope, depth: int) -> None:
@@ -91,18 +92,17 @@ class ChainWriter:
         if not _inline(stmt, scope):
             self.nested(stmt, scope, depth)
             return
-        ctors = []
+        layers = SequentialLayers(scope, self.rank, self.refs, self.channels)
         for inner in stmt.body:
             assert isinstance(inner, ast.Call)
             if is_block_call(inner, scope):
                 if inner is not stmt.body[-1]:
                     raise Unsupported("a block inside a group before its last statement")
-                ctors.append(block_call(inner, scope, self.channels))
+                layers.ctors.append(block_call(inner, scope, layers.done()))
                 continue
-            code = layer_code(inner, scope, self.channels, self.rank, self.refs)
-            ctors.append(code.ctor)
-            self.channels = code.out_channels
-        ref = self.register(stmt.label, f"nn.Sequential({', '.join(ctors)})", scope, depth)
+            layers.add(inner)
+        self.channels = layers.done()
+        ref = self.register(stmt.label, f"nn.Sequential({', '.join(layers.ctors)})", scope, depth)
         if (
             stmt.body
             and isinstance(stmt.body[-1], ast.Call)

@@ -13,6 +13,7 @@ from resdsl.ops import get_layer
 from resdsl.pysource.blockout import BlockOut
 from resdsl.pysource.branches import FlowWriter, has_branches, resized_chain
 from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter
+from resdsl.pysource.helpers import HELPERS
 from resdsl.pysource.init import scheme_lines
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
 from resdsl.pysource.references import References
@@ -35,6 +36,7 @@ RESERVED = (
         "kwargs",
         "Any",
     }
+    | set(HELPERS)
 )
 _TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "list": "list"}
 

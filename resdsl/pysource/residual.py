@@ -19,6 +19,7 @@ from resdsl.ops import Layer, get_layer, get_op, node_op
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import INDENT
 from resdsl.pysource.layers import Probes, constructor, validated_args
+from resdsl.pysource.layout import SequentialLayers
 from resdsl.pysource.params import param_line
 from resdsl.pysource.pyexpr import (
     IDENT,
@@ -168,7 +169,7 @@ class ResidualWriter:
 
     def group(self, stmt: ast.Group, scope: Scope, cur: _Value, var: str) -> _Value:
         label = stmt.label.literal
-        channels, stride, ctors = cur.channels, list(cur.stride), []
+        layers = SequentialLayers(scope, self.rank, self.refs, cur.channels)
         for inner in stmt.body:
             if (
                 not isinstance(inner, ast.Call)
@@ -176,11 +177,12 @@ class ResidualWriter:
                 or is_block_call(inner, scope)
             ):
                 raise Unsupported("a group of anything but unlabelled layers in a block with skips")
-            code = layer_code(inner, scope, channels, self.rank, self.refs)
-            ctors.append(code.ctor)
-            channels = code.out_channels
-            stride += _stride_of(inner, code, scope)
-        self.init.append(f"self.{label} = nn.Sequential({', '.join(ctors)})")
+            layers.add(inner)
+        channels = layers.done()
+        stride = list(cur.stride) + [
+            s for c, code in layers.first for s in _stride_of(c, code, scope)
+        ]
+        self.init.append(f"self.{label} = nn.Sequential({', '.join(layers.ctors)})")
         value = _Value(var, channels, stride, False)
         self.say(f"{var} = self.{label}({cur.var})", value)
         return value
