@@ -251,6 +251,10 @@ def test_a_block_named_like_a_helper_class_gets_another_class_name() -> None:
             "g: { conv(8, 1); permute(1, 2, 0); conv(8, 1); permute(2, 0, 1) }",
             "a 'conv' that changes more than the last dimension",
         ),
+        (
+            "g: { conv(8, 1); permute(1, 2, 0); layernorm(eps=0.5 * 2e-6); permute(2, 0, 1) }",
+            "a computed float argument of 'layernorm' on the last dimension",
+        ),
     ],
 )
 def test_what_the_layout_tracking_cannot_hold_says_why(body: str, reason: str) -> None:

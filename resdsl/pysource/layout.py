@@ -93,10 +93,14 @@ class SequentialLayers:
         """A layer on a channels-last value: its constructor, probed on the last dimension."""
         values, exprs = bind(layer, stmt.args, self.scope)
         others = [f"<dimension {k}>" for k in range(self.rank - 1)]
-        probes, numbers = Probes.make([self.channels, *exprs.values(), *others])
+        probes, made = Probes.make([self.channels, *exprs.values(), *others])
+        numbers = [int(n) for n in made]
         named = len(numbers) - len(others)
         mapped = Probes({n: e for n, e in probes.exprs.items() if n in numbers[:named]})
         args = validated_args(layer, {**values, **dict(zip(exprs, numbers[1:named], strict=True))})
+        if any(isinstance(getattr(args, name, None), float) for name in exprs):
+            # An int probe stored as a float would not be replaced: refuse, not bake it.
+            raise Unsupported(f"a computed float argument of '{layer.name}' on the last dimension")
         in_shape = (*numbers[named:], numbers[0])
         try:
             out = layer.infer(args, in_shape)
