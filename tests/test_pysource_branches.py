@@ -158,7 +158,7 @@ def test_shufflenet_unit_splits_and_tests_its_kept_stride_in_forward() -> None:
     ) in forward
     assert "            x = torch.cat([self.branch1(x), self.branch2(x)], dim=1)" in forward
     assert forward.rstrip().endswith("return self.channel_shuffle(x)")
-    assert 'self.add_module(f"stage{s + 2}", stage)' in source
+    assert 'self.add_module(f"stage{s + 2}", nn.Sequential(*stage))' in source
 
 
 @pytest.mark.parametrize("file", list(REWRITES))

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from resdsl.ops import Layer, get_layer
-from resdsl.pysource.layers import Probes, constructor, out_channels, substitute, validated_args
+from resdsl.pysource.layers import (
+    Probes,
+    constructor,
+    out_channels,
+    probed_args,
+    substitute,
+    validated_args,
+)
 from resdsl.pysource.pyexpr import Scope, Unsupported, is_literal, literal_value, python_expr
 from resdsl.pysource.references import References
 from resdsl.syntax import ast
@@ -72,10 +79,13 @@ def layer_code(
     values, exprs = bind(layer, stmt.args, scope)
     ref = refs.layer(stmt.span)
     ref_shape = ref.in_shape() if ref is not None else (_SAMPLE,) * rank
-    probes, numbers = Probes.make([channels, *exprs.values()])
-    probed = {**values, **dict(zip(exprs, numbers[1:], strict=True))}
-    args = validated_args(layer, probed)
-    ctor = constructor(layer, args, (numbers[0], *ref_shape[1:]), probes)
+    ctors = set()
+    for trial in (0, 1):  # the same source from two sets of probes, or it computes with them
+        args, probes, numbers = probed_args(layer, values, exprs, channels, trial)
+        ctors.add(constructor(layer, args, (int(numbers[0]), *ref_shape[1:]), probes))
+    if len(ctors) != 1:
+        raise Unsupported(f"the constructor of '{layer.name}' computes with an argument")
+    ctor = ctors.pop()
     base = (
         ref.data["args"]
         if ref is not None
@@ -98,7 +108,8 @@ def block_call(stmt: ast.Call, scope: Scope, channels: str) -> str:
 
 
 def is_block_call(stmt: ast.Call, scope: Scope) -> bool:
-    """A block definition, or a name holding one (a parameter or ``let`` that is not a layer's)."""
-    if stmt.name in scope.blocks:
+    """A block definition, or a name holding one (a block parameter, a ``let`` of a block,
+    or a name that is not a layer's)."""
+    if stmt.name in scope.blocks or stmt.name in scope.block_values:
         return True
     return stmt.name in scope.names and get_layer(stmt.name) is None

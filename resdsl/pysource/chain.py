@@ -9,14 +9,19 @@ gives an unlabelled statement its spec name. ``repeat`` is a ``for`` loop and
 from __future__ import annotations
 
 import ast as pyast
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
 from resdsl.pysource.calls import block_call, is_block_call, layer_code
+from resdsl.pysource.groups import group_variable as group_variable  # re-exported
+from resdsl.pysource.groups import is_plain_group, write_group
 from resdsl.pysource.layout import SequentialLayers, sequential_ctor
+from resdsl.pysource.names import check_user_name, fresh, is_attribute_name
 from resdsl.pysource.pyexpr import (
-    IDENT,
+    STALE,
     Scope,
     Unsupported,
+    channels_key,
     label_expr,
     python_expr,
     statement_name,
@@ -36,9 +41,16 @@ class ChainWriter:
     refs: References
     rank: int
     channels: str
-    reserved: frozenset[str]
+    reserved: frozenset[str]  # names the constructor binds already (the user's)
     lines: list[str] = field(default_factory=list)
-    target: str = "self"  # the nn.Sequential being filled (a local one for a nested group)
+    target: str = "self"  # the ``nn.Sequential`` (or list) children are appended to
+    var: str = ""  # the running channel count's variable (``channels`` unless a user's)
+    #: ``channels(LABEL)`` entries that hold ``var``: overwritten when it is reassigned.
+    held: list[tuple[MutableMapping[str, str], str]] = field(default_factory=list)
+    declared: set[str] = field(default_factory=set)  # the group variables bound so far
+
+    def __post_init__(self) -> None:
+        self.var = self.var or fresh(CHANNELS, self.reserved)
 
     def body(self, body: tuple[ast.Stmt, ...], scope: Scope, depth: int) -> None:
         for stmt in body:
@@ -60,17 +72,34 @@ class ChainWriter:
 
     def register(self, label: ast.Label | None, ctor: str, scope: Scope, depth: int) -> str:
         """Add a child module; returns how later code refers to it."""
-        to = self.target
+        target = self.target
         if label is None:
-            self.emit(depth, f"{to}.append({ctor})")
-            return f"{to}[-1]"
+            self.emit(depth, f"{target}.append({ctor})")
+            return f"{target}[-1]"
         text = label.literal
-        if text is not None and IDENT.match(text) and text not in self.reserved:
-            self.emit(depth, f"{to}.{text} = {ctor}")
-            return f"{to}.{text}"
+        if text is not None and is_attribute_name(text):
+            self.emit(depth, f"{target}.{text} = {ctor}")
+            return f"{target}.{text}"
         name = pyast.unparse(label_expr(label, scope))
-        self.emit(depth, f"{to}.add_module({name}, {ctor})")
-        return f"{to}[-1]"
+        self.emit(depth, f"{target}.add_module({name}, {ctor})")
+        return f"{target}[-1]"
+
+    def assign(self, depth: int, value: str) -> None:
+        """``channels = value``: entries of ``channels(LABEL)`` that held it go stale."""
+        self.emit(depth, f"{self.var} = {value}")
+        self.channels = self.var
+        for entries, key in self.held:
+            if entries.get(key) == self.var:
+                entries[key] = STALE
+        self.held.clear()
+
+    def record(self, label: ast.Label | None, scope: Scope, value: str | None = None) -> None:
+        """Remember a label's channel count for ``channels(LABEL)``."""
+        key = channels_key(label, scope) if label is not None else None
+        if key is not None:
+            scope.channels[key] = value or self.channels
+            if scope.channels[key] == self.var:
+                self.held.append((scope.channels, key))
 
     def call(self, stmt: ast.Call, scope: Scope, depth: int) -> None:
         if is_block_call(stmt, scope):
@@ -79,25 +108,28 @@ class ChainWriter:
             out = known.of(stmt.args, scope, self.channels) if known is not None else None
             if out is not None:  # the block's own expression for its output channels
                 self.channels = out
+                self.record(stmt.label, scope)
                 return
-            self.emit(depth, f"{CHANNELS} = {ref}.out_channels")
-            self.channels = CHANNELS
-            return
-        code = layer_code(stmt, scope, self.channels, self.rank, self.refs)
-        self.register(stmt.label, sequential_ctor(code), scope, depth)
-        self.channels = code.out_channels
+            self.assign(depth, f"{ref}.out_channels")
+            if not ref.endswith("[-1]"):  # an attribute: its count stays readable there
+                self.record(stmt.label, scope, f"{ref}.out_channels")
+                return
+        else:
+            code = layer_code(stmt, scope, self.channels, self.rank, self.refs)
+            self.register(stmt.label, sequential_ctor(code), scope, depth)
+            self.channels = code.out_channels
+        self.record(stmt.label, scope)
 
     def group(self, stmt: ast.Group, scope: Scope, depth: int) -> None:
-        """A group of layers: one inline ``nn.Sequential`` (its children are numbered)."""
-        if not _inline(stmt, scope):
-            self.nested(stmt, scope, depth)
+        """A group: one inline ``nn.Sequential`` of plain layers, or one built as its own scope."""
+        if not is_plain_group(stmt, lambda call: is_block_call(call, scope)):
+            self.channels = write_group(self, stmt, scope, depth, self.register)
+            self.record(stmt.label, scope)
             return
         layers = SequentialLayers(scope, self.rank, self.refs, self.channels)
         for inner in stmt.body:
             assert isinstance(inner, ast.Call)
             if is_block_call(inner, scope):
-                if inner is not stmt.body[-1]:
-                    raise Unsupported("a block inside a group before its last statement")
                 layers.ctors.append(block_call(inner, scope, layers.done()))
                 continue
             layers.add(inner)
@@ -108,30 +140,18 @@ class ChainWriter:
             and isinstance(stmt.body[-1], ast.Call)
             and is_block_call(stmt.body[-1], scope)
         ):
-            self.emit(depth, f"{CHANNELS} = {ref}[-1].out_channels")
-            self.channels = CHANNELS
-
-    def nested(self, stmt: ast.Group, scope: Scope, depth: int) -> None:
-        """A group with labels, blocks or control flow: an ``nn.Sequential`` filled in a variable."""
-        if any(isinstance(s, ast.Skip) for s in stmt.body):
-            raise Unsupported("a group with skips in a chain")
-        var = group_variable(stmt.label, self.reserved | set(scope.names))
-        self.emit(depth, f"{var} = nn.Sequential()")
-        inner = ChainWriter(self.refs, self.rank, self.channels, self.reserved, self.lines, var)
-        inner.body(stmt.body, scope, depth)
-        self.channels = inner.channels
-        self.register(stmt.label, var, scope, depth)
+            self.assign(depth, f"{ref}[-1].out_channels")
+        self.record(stmt.label, scope)
 
     def settle(self, depth: int) -> None:
         """Hold the channel count in ``channels`` (before and at the end of a loop or branch)."""
-        if self.channels != CHANNELS:
-            self.emit(depth, f"{CHANNELS} = {self.channels}")
-            self.channels = CHANNELS
+        if self.channels != self.var:
+            self.assign(depth, self.channels)
 
     def repeat(self, stmt: ast.Repeat, scope: Scope, depth: int) -> None:
         var = stmt.var or "_"
-        if stmt.var is not None and (not IDENT.match(var) or var in self.reserved):
-            raise Unsupported(f"the loop variable '{var}'")
+        if stmt.var is not None:
+            check_user_name(var, "loop variable")
         self.settle(depth)
         self.emit(depth, f"for {var} in range({python_expr(stmt.count, scope)}):")
         inner = scope.child({var: var}) if stmt.var else scope
@@ -142,44 +162,69 @@ class ChainWriter:
             self.emit(depth + 1, "pass")
 
     def branch(self, stmt: ast.If, scope: Scope, depth: int) -> None:
-        test = to_python(stmt.test, scope)
-        if not stmt.body:
-            test, body, orelse = pyast.UnaryOp(pyast.Not(), test), stmt.orelse, stmt.body
-        else:
-            body, orelse = stmt.body, stmt.orelse
-        if not orelse:  # the value may pass through: hold it before the test
-            self.settle(depth)
+        """``if``; an ``else`` that holds only another ``if`` is an ``elif``.
+
+        Each branch starts from the value before the ``if`` and leaves its count
+        in the running variable (held before the test too where no ``else`` ends
+        the chain: the value may pass through); branches of activations only
+        keep the count as it was written.
+        """
+        keeps = self.keeps_channels(stmt, scope)
+        settle = self.settle if not keeps else lambda _: None
+        if not _ends_in_else(stmt):
+            settle(depth)
         before = self.channels
-        self.emit(depth, f"if {pyast.unparse(test)}:")
-        self.body(body, scope, depth + 1)
-        self.settle(depth + 1)
-        if orelse:
-            self.channels = before  # each branch starts from the value before the 'if'
-            self.emit(depth, "else:")
-            self.body(orelse, scope, depth + 1)
-            self.settle(depth + 1)
+        keyword = "if"
+        while True:
+            test = to_python(stmt.test, scope)
+            if not stmt.body:
+                test, body, orelse = pyast.UnaryOp(pyast.Not(), test), stmt.orelse, stmt.body
+            else:
+                body, orelse = stmt.body, stmt.orelse
+            self.emit(depth, f"{keyword} {pyast.unparse(test)}:")
+            self.body(body, scope, depth + 1)
+            settle(depth + 1)
+            self.channels = before
+            if len(orelse) == 1 and isinstance(orelse[0], ast.If):
+                stmt, keyword = orelse[0], "elif"
+                continue
+            if orelse:
+                self.emit(depth, "else:")
+                self.body(orelse, scope, depth + 1)
+                settle(depth + 1)
+            self.channels = before if keeps else self.var
+            return
+
+    def keeps_channels(self, stmt: ast.If, scope: Scope) -> bool:
+        """Do the branches hold only layers that keep the channel count (an activation)?"""
+        for inner in (*stmt.body, *stmt.orelse):
+            if isinstance(inner, ast.If):
+                keeps = self.keeps_channels(inner, scope)
+            elif isinstance(inner, ast.Call) and not is_block_call(inner, scope):
+                code = layer_code(inner, scope, self.channels, self.rank, self.refs)
+                keeps = code.out_channels == self.channels
+            else:
+                keeps = False
+            if not keeps:
+                return False
+        return True
 
     def let(self, stmt: ast.Let, scope: Scope, depth: int) -> None:
-        if not IDENT.match(stmt.name) or stmt.name in self.reserved:
-            raise Unsupported(f"the let name '{stmt.name}'")
+        check_user_name(stmt.name, "let")
         self.emit(depth, f"{stmt.name} = {python_expr(stmt.value, scope)}")
         assert isinstance(scope.names, dict)
         scope.names[stmt.name] = stmt.name
+        if isinstance(stmt.value, ast.Name) and (
+            stmt.value.id in scope.blocks or stmt.value.id in scope.block_values
+        ):
+            scope.block_values.add(stmt.name)  # a block held by a let: called like one
 
 
-def _inline(stmt: ast.Group, scope: Scope) -> bool:
-    """Can the group be one ``nn.Sequential(...)`` call: unlabelled calls, a block only last?"""
-    calls = [s for s in stmt.body if isinstance(s, ast.Call) and s.label is None]
-    if len(calls) != len(stmt.body):
-        return False
-    return not any(is_block_call(c, scope) for c in calls[:-1])
-
-
-def group_variable(label: ast.Label, taken: frozenset[str] | set[str]) -> str:
-    """The local variable a nested group is built in: its label (``stage`` for ``stage{s}``)."""
-    first = label.parts[0] if label.parts else ""
-    base = first if isinstance(first, str) and IDENT.match(first) else "layers"
-    name = base if base not in taken else f"{base}_layers"
-    while name in taken:
-        name += "_"
-    return name
+def _ends_in_else(stmt: ast.If) -> bool:
+    """Does the ``if``/``elif`` chain end with an ``else`` (every path builds something)?"""
+    while stmt.body and stmt.orelse:
+        if len(stmt.orelse) == 1 and isinstance(stmt.orelse[0], ast.If):
+            stmt = stmt.orelse[0]
+            continue
+        return True
+    return False

@@ -35,16 +35,65 @@ _PROBE_STEP = 7_919
 _LARGE = 100_000
 
 
+#: The first float probe: inside every float argument's range the registry has
+#: (a probability, a positive epsilon), with more digits than a spec writes.
+FLOAT_PROBE = 0.012_345_678_9
+_FLOAT_STEP = 0.000_001_1
+
+
 @dataclass(frozen=True)
 class Probes:
     """Probe number -> the Python expression it stands for."""
 
-    exprs: Mapping[int, str]
+    exprs: Mapping[int | float, str]
 
     @staticmethod
-    def make(exprs: list[str]) -> tuple[Probes, list[int]]:
-        values = [PROBE + k * _PROBE_STEP for k in range(len(exprs))]
+    def make(
+        exprs: list[str], floats: frozenset[int] = frozenset(), trial: int = 0
+    ) -> tuple[Probes, list[int | float]]:
+        """One probe per expression: a float one at the positions in ``floats``.
+
+        ``trial`` picks another set of values: a constructor written with two
+        sets must come out the same once each probe is replaced.
+        """
+        values: list[int | float] = [
+            FLOAT_PROBE + (k + trial * len(exprs)) * _FLOAT_STEP
+            if k in floats
+            else PROBE + (k + trial * len(exprs)) * _PROBE_STEP
+            for k in range(len(exprs))
+        ]
         return Probes(dict(zip(values, exprs, strict=True))), values
+
+
+def probed_args(
+    layer: Layer, values: Mapping[str, Any], exprs: Mapping[str, str], channels: str, trial: int
+) -> tuple[Any, Probes, list[int | float]]:
+    """The arguments with a probe for each computed field (a float probe where a float goes).
+
+    The input channels are the first probe. A field takes a float probe where
+    the int probe is refused, or is stored as a float (``eps``, ``momentum``, ``p``).
+    """
+    names = list(exprs)
+    floats: frozenset[int] = frozenset()
+    for _ in range(len(names) + 1):  # each round turns at least one more field to floats
+        probes, numbers = Probes.make([channels, *exprs.values()], floats, trial)
+        probed = {**values, **dict(zip(names, numbers[1:], strict=True))}
+        try:
+            args = layer.Args.model_validate(probed)
+        except ValidationError as err:
+            failed = {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+            more = frozenset(k + 1 for k, n in enumerate(names) if n in failed)
+            if not more - floats:
+                raise Unsupported(f"the arguments of '{layer.name}' as probes: {err}") from None
+            floats |= more
+            continue
+        stored = frozenset(
+            k + 1 for k, n in enumerate(names) if isinstance(getattr(args, n, None), float)
+        )
+        if stored <= floats:
+            return args, probes, numbers
+        floats |= stored
+    raise Unsupported(f"the arguments of '{layer.name}' as probes")
 
 
 def validated_args(layer: Layer, values: Mapping[str, Any]) -> Any:
@@ -71,7 +120,7 @@ def substitute(source: str, probes: Probes, what: str) -> str:
     class Replace(pyast.NodeTransformer):
         def visit_Constant(self, node: pyast.Constant) -> pyast.AST:
             value = node.value
-            if isinstance(value, int) and not isinstance(value, bool):
+            if isinstance(value, int | float) and not isinstance(value, bool):
                 if value in probes.exprs:
                     return pyast.parse(probes.exprs[value], mode="eval").body
                 if abs(value) >= _LARGE:
@@ -130,7 +179,12 @@ def _probe(
     layer: Layer, base: Any, in_shape: Shape, names: list[str], input_too: bool
 ) -> tuple[int, int] | None:
     """(probe, first output dimension) with ``names`` (and the input channels) set to a probe."""
-    for probe in (PROBE, _DIVISIBLE_PROBE):
+    # A multiple of the elaborated value keeps what the rule checks of it (divisible by
+    # a grouped conv's groups, ResNeXt's width).
+    values = {getattr(base, n, None) for n in names}
+    value = values.pop() if len(values) == 1 else None
+    scaled = [value * PROBE] if isinstance(value, int) and not isinstance(value, bool) else []
+    for probe in (PROBE, _DIVISIBLE_PROBE, *[v for v in scaled if v > 0]):
         args = base.model_copy(update=dict.fromkeys(names, probe))
         shape = (probe, *in_shape[1:]) if input_too else in_shape
         probed = _first_dim(layer, args, shape)

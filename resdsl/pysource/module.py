@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import keyword
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -12,32 +11,19 @@ from resdsl.backends.codegen import camel_case, escape
 from resdsl.ops import get_layer
 from resdsl.pysource.blockout import BlockOut
 from resdsl.pysource.branches import FlowWriter, has_branches, resized_chain
-from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter
+from resdsl.pysource.chain import INDENT, ChainWriter
 from resdsl.pysource.helpers import HELPERS
 from resdsl.pysource.init import scheme_lines
-from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, is_literal, python_expr
+from resdsl.pysource.names import KEEP, check_user_name, fresh, user_names
+from resdsl.pysource.needed import callee_rank, written_blocks
+from resdsl.pysource.pyexpr import Scope, Unsupported, is_literal, python_expr
 from resdsl.pysource.references import References
 from resdsl.pysource.residual import ResidualWriter
 from resdsl.syntax import ast
 from resdsl.syntax.loader import Program
 
-RESERVED = (
-    frozenset(keyword.kwlist)
-    | frozenset(dir(builtins))
-    | {
-        "self",
-        "nn",
-        "torch",
-        "F",
-        "x",
-        "out",
-        "identity",
-        CHANNELS,
-        "kwargs",
-        "Any",
-    }
-    | set(HELPERS)
-)
+#: Module-level names a class or function of the written module cannot take.
+RESERVED = KEEP | frozenset(dir(builtins)) | frozenset(HELPERS)
 _TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "list": "list"}
 
 
@@ -49,16 +35,16 @@ class ClassCode:
     signature: str
     init: list[str]
     forward: list[str] = field(default_factory=list)
+    running: str = ""  # the writer's running channel variable, if the output is held in it
     returns: str = "torch.Tensor"  # what forward returns (a dict for a model's outputs)
 
 
-def input_name(params: tuple[ast.Param, ...]) -> str:
+def input_name(taken: set[str]) -> str:
     """The constructor's input-channels parameter: ``in_channels`` unless the block has one."""
-    taken = {p.name for p in params}
     for name in ("in_channels", "input_channels", "channels_in"):
         if name not in taken:
             return name
-    raise Unsupported("a block whose parameters take every input-channel name")
+    return fresh("in_channels", taken)
 
 
 def signature(
@@ -68,15 +54,17 @@ def signature(
     parts = ["self"] + ([f"{first}: int"] if first else [])
     fill: list[str] = []
     for p in params:
-        if not IDENT.match(p.name) or p.name in RESERVED or p.name in scope.blocks:
-            raise Unsupported(f"the parameter name '{p.name}'")
+        check_user_name(p.name, "parameter")
+        if p.name in scope.blocks:
+            raise Unsupported(f"the parameter name '{p.name}' (a block's class)")
         if p.type == "block" and get_layer(p.name) is not None:  # see calls.is_block_call
             raise Unsupported(f"the block parameter '{p.name}', named like a layer")
         kind = "type[nn.Module]" if p.type == "block" else _TYPES[p.type]
         if p.default is None:
             parts.append(f"{p.name}: {kind}")
-        # A list default is filled in the body: no mutable default (ruff's B006).
-        elif p.type == "block" or (is_literal(p.default) and p.type != "list"):
+        elif (is_literal(p.default) and not isinstance(p.default, ast.ListExpr)) or (
+            p.type == "block"
+        ):  # a list default is filled in the body: a mutable default is shared between calls
             parts.append(f"{p.name}: {kind} = {python_expr(p.default, scope)}")
         else:
             parts.append(f"{p.name}: {kind} | None = None")
@@ -111,35 +99,39 @@ def body_class(
     Returns the class, its output channels and whether it uses ``F``.
     """
     scope = Scope({p.name: p.name for p in params}, blocks)
-    first = input_name(params) if in_channels is None else None
+    scope.block_values |= {p.name for p in params if p.type == "block"}
+    taken = set(KEEP) | user_names(params, body) | set(blocks.values())
+    first = input_name(taken) if in_channels is None else None
     sig, fill = signature(params, scope, first)
     channels = first or in_channels or ""
-    reserved = RESERVED | {p.name for p in params} | ({first} if first else set())
+    scope.channels[""] = channels  # channels(in)
+    taken |= {first} if first else set()
     resized = resized_chain(body, refs)
     if resized is not None and not outputs:  # torchvision's ASPPPooling
-        chain = ChainWriter(refs, rank, channels, frozenset(reserved))
+        chain = ChainWriter(refs, rank, channels, frozenset(taken))
         chain.body(body[:-1], scope, 0)
         code = ClassCode(name, "nn.Sequential", [], sig, fill + chain.lines, resized)
         return code, chain.channels, True
     if has_branches(body) or outputs:
-        flow = FlowWriter(refs, rank, channels, frozenset(reserved))
+        flow = FlowWriter(refs, rank, channels, frozenset(taken))
         out = flow.write(body, scope, outputs)
         code = ClassCode(name, "nn.Module", [], sig, fill + flow.init, flow.forward)
         if outputs:
             code.returns = "dict[str, torch.Tensor]"
         return code, out, flow.uses_f
     if has_skip(body):
-        res = ResidualWriter(refs, rank, channels, frozenset(reserved))
+        res = ResidualWriter(refs, rank, channels, frozenset(taken))
         out = res.write(body, scope)
         code = ClassCode(name, "nn.Module", [], sig, fill + res.init, res.forward)
         return code, out, res.uses_f
-    chain = ChainWriter(refs, rank, channels, frozenset(reserved))
+    chain = ChainWriter(refs, rank, channels, frozenset(taken))
     chain.body(body, scope, 0)
-    return ClassCode(name, "nn.Sequential", [], sig, fill + chain.lines), chain.channels, False
+    code = ClassCode(name, "nn.Sequential", [], sig, fill + chain.lines, running=chain.var)
+    return code, chain.channels, False
 
 
-def shape_doc(channels: str, rank: int, out: str, out_rank: int) -> str:
-    if "self." in out or out == CHANNELS:
+def shape_doc(channels: str, rank: int, out: str, out_rank: int, running: str = "") -> str:
+    if "self." in out or out == running:
         out = "out_channels"  # known once the children are built
     spatial = ["H", "W", "D"][: rank - 1] if rank <= 4 else ["..."]
     after = [f"{s}'" for s in spatial][: out_rank - 1]
@@ -155,16 +147,21 @@ class FileWriter:
     file_name: str
     classes: list[ClassCode] = field(default_factory=list)
     uses_f: bool = False
+    block_classes: dict[str, str] = field(default_factory=dict)  # block definition -> class
 
     def write_classes(self) -> dict[str, str]:
         """Every block and model definition as a class; returns the model classes by name."""
         refs = References.of(list(self.graphs.values()))
         taken: set[str] = set(RESERVED)
         blocks: dict[str, str] = {}
-        for name in self.program.blocks:
+        needed = self.needed_models()
+        for name in written_blocks(self.program, sorted(needed)):
             blocks[name] = _fresh(camel_case(name), taken)
-        for name, block in self.program.blocks.items():
-            rank = refs.block_input_rank(name)
+        self.block_classes = blocks
+        ranks = {name: refs.block_input_rank(name) for name in blocks}
+        for name in blocks:
+            block = self.program.blocks[name]
+            rank = ranks[name] or callee_rank(block.body, ranks)
             if rank is None:
                 raise Unsupported(
                     f"block '{name}', which no model uses (its input rank is unknown)"
@@ -178,12 +175,11 @@ class FileWriter:
             code.doc = [
                 f"Block {name} from {escape(self._where(block.span))}.",
                 "",
-                shape_doc(first, rank, out, rank),
+                shape_doc(first, rank, out, rank, code.running),
             ]
             self.classes.append(code)
             self.uses_f |= uses_f
         models: dict[str, str] = {}
-        needed = self.needed_models()
         for name, model in self.program.models.items():
             if isinstance(model, ast.ModelDef) and name in needed:
                 models[name] = self.model_class(name, model, blocks, refs, taken)
@@ -228,15 +224,17 @@ class FileWriter:
         code.doc = [
             f"Model {name} from {escape(self._where(model.span))}.",
             "",
-            shape_doc(channels, rank, out, out_rank),
+            shape_doc(channels, rank, out, out_rank, code.running),
         ]
         self.classes.append(code)
         self.uses_f |= uses_f
         return cls
 
     def _where(self, span: object) -> str:
+        """``common.res:15``: the file a definition is written in (a used file's, for its blocks)."""
         line = getattr(span, "line", 0)
-        return f"{self.file_name}:{line}"
+        file = getattr(span, "file", None) or self.file_name
+        return f"{file.replace(chr(92), '/').rsplit('/', 1)[-1]}:{line}"
 
 
 def _fresh(name: str, taken: set[str]) -> str:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import ast as pyast
 import math
 import re
-from collections.abc import Mapping
+from collections import ChainMap
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 from resdsl.syntax import ast
@@ -79,9 +80,15 @@ class Scope:
 
     names: Mapping[str, str]
     blocks: Mapping[str, str] = field(default_factory=dict)  # block definition -> class
+    #: ``channels(REF)``: a label's (``""``: the scope input's) channel count as Python;
+    #: a child scope's labels are its own, and it sees its parent's.
+    channels: MutableMapping[str, str] = field(default_factory=dict)
+    #: Names (parameters, lets) whose value is a block: a call of one builds it.
+    block_values: set[str] = field(default_factory=set)
 
     def child(self, extra: Mapping[str, str]) -> Scope:
-        return Scope({**self.names, **extra}, self.blocks)
+        channels = ChainMap({}, self.channels)
+        return Scope({**self.names, **extra}, self.blocks, channels, set(self.block_values))
 
 
 def python_expr(expr: ast.Expr, scope: Scope) -> str:
@@ -124,6 +131,8 @@ def to_python(expr: ast.Expr, scope: Scope) -> pyast.expr:
     if isinstance(expr, ast.FuncCall) and expr.func in _BUILTIN_FUNCTIONS:
         args = [to_python(a, scope) for a in expr.args]
         return pyast.Call(pyast.Name(expr.func, pyast.Load()), args, [])
+    if isinstance(expr, ast.FuncCall) and expr.func == "channels" and len(expr.args) == 1:
+        return channels_ref(expr.args[0], scope)
     if isinstance(expr, ast.Label):
         return label_expr(expr, scope)
     raise Unsupported(f"the expression {type(expr).__name__} (e.g. channels(), shape(), in)")
@@ -162,6 +171,30 @@ def label_expr(label: ast.Label, scope: Scope) -> pyast.expr:
         else:
             values.append(pyast.FormattedValue(to_python(part, scope), -1, None))
     return pyast.JoinedStr(values)
+
+
+#: A label's channel count held in a variable the writer has overwritten since.
+STALE = "<overwritten>"
+
+
+def channels_key(ref: ast.Expr, scope: Scope) -> str | None:
+    """How :attr:`Scope.channels` keys a reference: ``""`` for ``in``, a label's text."""
+    if isinstance(ref, ast.InputRef):
+        return ""
+    if isinstance(ref, ast.Name):
+        return ref.id
+    if isinstance(ref, ast.Label):
+        return ref.literal if ref.literal is not None else pyast.unparse(label_expr(ref, scope))
+    return None
+
+
+def channels_ref(ref: ast.Expr, scope: Scope) -> pyast.expr:
+    """``channels(in)`` or ``channels(LABEL)``: the channel count the writer holds for it."""
+    key = channels_key(ref, scope)
+    value = scope.channels.get(key) if key is not None else None
+    if value is None or value == STALE:
+        raise Unsupported("channels() of a value whose channel count the writer does not hold")
+    return pyast.parse(value, mode="eval").body
 
 
 def is_literal(expr: ast.Expr) -> bool:

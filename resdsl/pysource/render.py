@@ -79,7 +79,7 @@ def model_functions(
     program: Program, models: dict[str, str], writer: FileWriter
 ) -> tuple[list[list[str]], list[str]]:
     """``def resnet50(**kwargs: Any) -> Resnet``: one per model and alias of the root file."""
-    blocks = {name: cls.name for name, cls in zip(program.blocks, writer.classes, strict=False)}
+    blocks = writer.block_classes
     functions, names = [], []
     for name in program.root_models:
         if not IDENT.match(name) or name in models.values():

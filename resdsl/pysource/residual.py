@@ -20,6 +20,8 @@ from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_co
 from resdsl.pysource.chain import INDENT
 from resdsl.pysource.layers import Probes, constructor, validated_args
 from resdsl.pysource.layout import SequentialLayers
+from resdsl.pysource.mergeargs import option_init, option_lines, varying_option
+from resdsl.pysource.names import FORWARD_NAMES, check_user_name, fresh, is_attribute_name
 from resdsl.pysource.params import param_line
 from resdsl.pysource.pyexpr import (
     IDENT,
@@ -36,6 +38,7 @@ from resdsl.pysource.shortcuts import (
     node_shortcut,
     shortcut_name,
 )
+from resdsl.pysource.skipif import built_group, write_branch
 from resdsl.pysource.text import WIDTH
 from resdsl.syntax import ast
 
@@ -84,6 +87,7 @@ class ResidualWriter:
     init: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
     shared: dict[str, str] = field(default_factory=dict)  # constructor -> module name
+    init_locals: set[str] = field(default_factory=set)  # the writer's own ``__init__`` variables
     uses_f: bool = False
 
     def write(self, body: tuple[ast.Stmt, ...], scope: Scope) -> str:
@@ -96,23 +100,29 @@ class ResidualWriter:
         cur = values[_INPUT]
         for stmt in body:
             if isinstance(stmt, ast.Let):
+                check_user_name(stmt.name, "let")
                 self.init.append(f"{stmt.name} = {python_expr(stmt.value, scope)}")
                 assert isinstance(scope.names, dict)
                 scope.names[stmt.name] = stmt.name
+                if isinstance(stmt.value, ast.Name) and (
+                    stmt.value.id in scope.blocks or stmt.value.id in scope.block_values
+                ):
+                    scope.block_values.add(stmt.name)  # a block held by a let
             elif isinstance(stmt, ast.Call | ast.Group):
                 label = stmt.label.literal if stmt.label is not None else None
                 if stmt.label is not None and (label is None or not IDENT.match(label)):
                     raise Unsupported("an interpolated label in a block with skips")
-                named = label is not None and label in sources and label not in self.reserved
-                var = label if named and label is not None else "out"
+                if label is not None and not is_attribute_name(label):
+                    raise Unsupported(f"the label '{label}' as a module attribute")
+                var = (
+                    "out"
+                    if label not in sources
+                    else fresh(str(label), FORWARD_NAMES | self.names - {label})
+                )
                 cur = self.statement(stmt, scope, cur, var)
-                if label is None:
-                    continue
-                values[label] = cur
-                for skip in skips:
-                    if skip.dst.literal == label:
-                        cur = self.merge(skip, values, cur, scope)
-                        values[label] = cur
+                cur = self.labelled(label, cur, values, skips, scope)
+            elif isinstance(stmt, ast.If):
+                cur = write_branch(self, stmt, scope, cur, values, skips)
             elif isinstance(stmt, ast.ParamDecl):  # self.layer_scale: a gate=NAME merge reads it
                 self.init.append(param_line(stmt, scope, self.names))
                 self.names.add(stmt.name)
@@ -120,6 +130,25 @@ class ResidualWriter:
                 raise Unsupported(f"{statement_name(stmt)} in a block with skips")
         self.forward.append(f"return {cur.var}")
         return cur.channels
+
+    def labelled(
+        self,
+        label: str | None,
+        cur: _Value,
+        values: dict[str | None, _Value],
+        skips: list[ast.Skip],
+        scope: Scope,
+    ) -> _Value:
+        """After a statement: its value by label, merged with the skips that end at it."""
+        if label is None:
+            return cur
+        values[label] = cur
+        for skip in skips:
+            if skip.dst.literal == label:
+                cur = self.merge(skip, values, cur, scope)
+                values[label] = cur
+        scope.channels[label] = cur.channels
+        return cur
 
     def statement(self, stmt: ast.Call | ast.Group, scope: Scope, cur: _Value, var: str) -> _Value:
         if isinstance(stmt, ast.Group):
@@ -169,6 +198,15 @@ class ResidualWriter:
 
     def group(self, stmt: ast.Group, scope: Scope, cur: _Value, var: str) -> _Value:
         label = stmt.label.literal
+        if not all(
+            isinstance(inner, ast.Call) and inner.label is None and not is_block_call(inner, scope)
+            for inner in stmt.body
+        ):
+            built = _Value(
+                var, built_group(self, stmt, scope, cur.channels), [*cur.stride, "?"], False
+            )
+            self.say(f"{var} = self.{label}({cur.var})", built)
+            return built
         layers = SequentialLayers(scope, self.rank, self.refs, cur.channels)
         for inner in stmt.body:
             if (
@@ -196,14 +234,20 @@ class ResidualWriter:
         src = values[src_label]
         nodes = self.refs.with_role(skip.span, "merge")
         op = get_op(skip.merge, "merge")
-        if not nodes or op is None or len({repr(n.data["args"]) for n in nodes}) != 1:
-            raise Unsupported("a merge no model elaborates, or with arguments that vary")
+        if not nodes or op is None:
+            raise Unsupported("a merge no model elaborates")
+        option = varying_option(skip, nodes)  # drop_path=sd_prob: kept on the module
         other = self.shortcut(skip, src, dst, scope)
         raw = [other, dst.var] if op.skips_first else [dst.var, other]
         emit = _Emit(set(self.names) | {"x", "out", "skip", other, dst.var})
         ins = self.aligned(nodes, raw, emit)
         lines = None
-        if dst.fresh and dst.var == "out" and ins == raw:
+        if option is not None:
+            attr = fresh(option, self.names)
+            self.names.add(attr)
+            self.init.append(option_init(skip, option, attr, scope))
+            lines = option_lines(op, nodes, option, attr, ins, emit)
+        elif dst.fresh and dst.var == "out" and ins == raw:
             lines = op.in_place_lines(nodes[0].data["args"], "out", ins, emit)
         lines = lines or op.forward_lines(nodes[0].data["args"], "out", ins, emit)
         channels = _merged_channels(nodes[0], [src, dst] if op.skips_first else [dst, src])
@@ -254,7 +298,7 @@ class ResidualWriter:
         if "?" in builds or differs is None or same is None:
             raise Unsupported(f"the shortcut '{name}' here")
         if "?" in path:
-            raise Unsupported("a shortcut around a block")
+            raise Unsupported("a projection around a block or a layer without a stride argument")
         tests = [f"{s} != 1" for s in path if s != "1"]
         if src.channels != dst.channels:
             tests.append(f"{src.channels} != {dst.channels}")
@@ -299,7 +343,7 @@ class ResidualWriter:
             assert isinstance(layer, Layer)
             ps = Probes({**probes.exprs, i: in_channels})
             args = validated_args(layer, values)
-            ctors.append(constructor(layer, args, (i, *(64,) * (self.rank - 1)), ps))
+            ctors.append(constructor(layer, args, (int(i), *(64,) * (self.rank - 1)), ps))
             in_channels = channels if layer.category == "weighted" else in_channels
         return name, f"nn.Sequential({', '.join(ctors)})"
 
@@ -375,7 +419,11 @@ def _shortcut_name(skip: ast.Skip) -> str:
 
 
 def _stride_of(stmt: ast.Call, code: LayerCode, scope: Scope) -> list[str]:
-    """The layer's stride as expressions (none when it is 1); Unsupported if unknowable."""
+    """The layer's stride as expressions (none when it is 1); ``?`` where it is not one.
+
+    A layer that changes the size otherwise (unpadded, or an adaptive pool) has
+    no stride a shortcut could follow: a shortcut around it is refused.
+    """
     for i, arg in enumerate(stmt.args):
         name = arg.name or list(code.layer.Args.model_fields)[i]
         if name == "stride":
@@ -387,7 +435,5 @@ def _stride_of(stmt: ast.Call, code: LayerCode, scope: Scope) -> list[str]:
     except Exception:
         raise Unsupported(f"whether '{code.layer.name}' keeps the spatial size") from None
     if tuple(int(d) for d in out_shape[1:]) != tuple(int(d) for d in in_shape[1:]):
-        raise Unsupported(
-            f"a '{code.layer.name}' that changes the size without a stride (unpadded)"
-        )
+        return ["?"]
     return []

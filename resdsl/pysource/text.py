@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast as pyast
 import io
 import re
 import tokenize
@@ -65,6 +66,63 @@ def _closing_split(code: str) -> tuple[str, str, str] | None:
     return None
 
 
+_TRAILER = re.compile(r"\.[A-Za-z_][A-Za-z0-9_]*[(\[]\Z")
+
+
+def _omit_trailers(
+    code: str, split: tuple[str, str, str], indent: int, width: int
+) -> tuple[str, str, str]:
+    """Black's "omitting optional trailers": while the first line is too long, split
+    at the call before a method-call trailer (``a.f(x).g(y)`` at ``f(``), if the
+    last line still fits."""
+    while indent + len(split[0]) > width:
+        head = split[0]
+        trailer = _TRAILER.search(head)
+        if trailer is None:
+            break
+        earlier = _closing_split(head[: trailer.start()])
+        if earlier is None:
+            break
+        rest = code[len(earlier[0]) + len(earlier[1]) :]
+        if indent + len(rest) > width:
+            break
+        split = (earlier[0], earlier[1], rest)
+    return split
+
+
+_CHAIN = (pyast.Add, pyast.Sub)
+_LOOSER = (pyast.IfExp, pyast.BoolOp, pyast.Compare, pyast.Lambda, pyast.NamedExpr)
+
+
+def _operator_split(code: str, indent: str, width: int) -> list[str] | None:
+    """``v = a + b + c`` as ``v = (`` / ``a`` / ``+ b`` / ``+ c`` / ``)``, one operand a row."""
+    try:
+        tree = pyast.parse(code)
+    except SyntaxError:
+        return None
+    stmt = tree.body[0] if len(tree.body) == 1 else None
+    if not isinstance(stmt, pyast.Assign) or not isinstance(stmt.value, pyast.BinOp):
+        return None
+    operands: list[tuple[str, pyast.expr]] = []
+    node: pyast.expr = stmt.value
+    while isinstance(node, pyast.BinOp) and isinstance(node.op, _CHAIN):
+        operands.append(("+ " if isinstance(node.op, pyast.Add) else "- ", node.right))
+        node = node.left
+    if not operands:
+        return None
+    operands.append(("", node))
+    targets = " = ".join(pyast.unparse(t) for t in stmt.targets)
+    rows = [f"{indent}{targets} = ("]
+    for op, operand in reversed(operands):
+        text = pyast.unparse(operand)
+        looser = isinstance(operand, _LOOSER) or (
+            op and isinstance(operand, pyast.BinOp) and isinstance(operand.op, _CHAIN)
+        )
+        rows.append(f"{indent}    {op}{f'({text})' if looser else text}")
+    rows.append(f"{indent})")
+    return rows
+
+
 def _top_level_parts(text: str) -> list[str]:
     parts, depth, start, quote = [], 0, 0, ""
     for i, ch in enumerate(text):
@@ -91,8 +149,12 @@ def wrap(line: str, width: int = WIDTH) -> list[str]:
     split = _closing_split(line.strip())
     if split is None:
         return [line]
-    head, inner, tail = split
+    head, inner, tail = _omit_trailers(line.strip(), split, len(indent), width)
     inner_indent = indent + "    "
+    if len(indent) + len(head) > width:  # black wraps the right-hand side in parentheses
+        rows = _operator_split(line.strip(), indent, width)
+        if rows is not None:
+            return rows
     if len(inner_indent) + len(inner) <= width and not inner.rstrip().endswith(","):
         return [indent + head, inner_indent + inner.strip(), indent + tail]
     rows = [indent + head]

@@ -12,7 +12,7 @@ from torch import nn
 
 
 class Basic(nn.Module):
-    """Block basic from plain_resnet.res:26.
+    """Block basic from cifar_resnet.res:26.
 
     ``[N, in_channels, H, W]`` -> ``[N, planes, H', W']``.
     """
@@ -53,43 +53,8 @@ class Basic(nn.Module):
         return out
 
 
-class BasicB(nn.Module):
-    """Block basic_b from plain_resnet.res:38.
-
-    ``[N, in_channels, H, W]`` -> ``[N, planes, H', W']``.
-    """
-
-    def __init__(self, in_channels: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(
-            in_channels, planes, 3, stride=stride, padding=1, bias=False
-        )
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU()
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut: nn.Module | None = None
-        if stride != 1 or in_channels != planes:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, planes, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(planes),
-            )
-        self.out_channels = planes
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [planes, H/stride, W/stride]
-        out = self.bn1(out)  # [planes, H/stride, W/stride]
-        out = self.relu(out)  # [planes, H/stride, W/stride]
-        out = self.conv2(out)  # [planes, H/stride, W/stride]
-        out = self.bn2(out)  # [planes, H/stride, W/stride]
-        identity = x if self.shortcut is None else self.shortcut(x)
-        out += identity  # [planes, H/stride, W/stride]
-        out = self.relu(out)  # [planes, H/stride, W/stride]
-        return out
-
-
 class CifarStage(nn.Sequential):
-    """Block cifar_stage from plain_resnet.res:48.
+    """Block cifar_stage from cifar_resnet.res:48.
 
     ``[N, in_channels, H, W]`` -> ``[N, out_channels, H', W']``.
     """
@@ -131,7 +96,7 @@ class Plain(nn.Sequential):
 
 
 class CifarResnet(nn.Sequential):
-    """Model cifar_resnet from plain_resnet.res:53.
+    """Model cifar_resnet from cifar_resnet.res:53.
 
     ``[N, 3, H, W]`` -> ``[N, num_classes]``.
     """

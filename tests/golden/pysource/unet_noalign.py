@@ -11,7 +11,7 @@ from torch import nn
 
 
 class DoubleConv(nn.Sequential):
-    """Block double_conv from unet_noalign.res:38.
+    """Block double_conv from unet.res:38.
 
     ``[N, in_channels, H, W]`` -> ``[N, out_channels, H', W']``.
     """
@@ -34,7 +34,7 @@ class DoubleConv(nn.Sequential):
 
 
 class Down(nn.Sequential):
-    """Block down from unet_noalign.res:50.
+    """Block down from unet.res:50.
 
     ``[N, in_channels, H, W]`` -> ``[N, out_channels, H', W']``.
     """
@@ -49,7 +49,7 @@ class Down(nn.Sequential):
 
 
 class Up(nn.Sequential):
-    """Block up from unet_noalign.res:60.
+    """Block up from unet.res:60.
 
     ``[N, input_channels, H, W]`` -> ``[N, out_channels, H', W']``.
     """
@@ -68,7 +68,7 @@ class Up(nn.Sequential):
 
 
 class OutConv(nn.Sequential):
-    """Block out_conv from unet_noalign.res:69.
+    """Block out_conv from unet.res:69.
 
     ``[N, in_channels, H, W]`` -> ``[N, out_channels, H', W']``.
     """
