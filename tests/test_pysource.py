@@ -45,11 +45,16 @@ PARAMETRIC = [
     "unet_original.res",
     "cifar_resnet.res",
     "plain_resnet.res",
+    "preact_resnet.res",
     "torchvision/mobilenet_v2.res",
     "torchvision/mobilenet_v3.res",
     "torchvision/densenet.res",
     "torchvision/resnext.res",
     "torchvision/efficientnet.res",
+    "torchvision/squeezenet.res",
+    "torchvision/googlenet.res",
+    "torchvision/inception.res",
+    "torchvision/shufflenet.res",
 ]
 #: Every bundled spec file with a model, the zoo's included: the bit-for-bit
 #: test covers each of its models (common.res only declares blocks).
