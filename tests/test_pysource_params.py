@@ -20,7 +20,6 @@ import torch
 
 import resdsl
 from resdsl.backends.build import load_source
-from resdsl.diagnostics import ResdslError
 from resdsl.pysource.params import initial_value
 from resdsl.pysource.pyexpr import Scope
 from resdsl.syntax import ast
@@ -30,42 +29,10 @@ from tests.conftest import SPECS
 
 ZOO = SPECS / "torchvision"
 
-#: What each zoo file needs rewritten until the writer takes it as it is: the
-#: spots another change lifts (``channels(in)``, a parameter named ``out``, a
-#: ``drop_path`` that varies between a block's instances; stochastic depth acts
-#: only in training, so the eval outputs compared here are the same).
-REWRITES: dict[str, list[tuple[str, str]]] = {
-    "convnext.res": [
-        (
-            "block cn_block(scale: float, sd_prob: float) {\n    let dim = channels(in)",
-            "block cn_block(dim: int, scale: float, sd_prob: float) {",
-        ),
-        ("cn_block(scale, sd", "cn_block(dim, scale, sd"),
-        ("block cn_stage(depth: int,", "block cn_stage(dim: int, depth: int,"),
-        ("cn_stage(setting[s][2]", "cn_stage(setting[s][0], setting[s][2]"),
-        (", drop_path=sd_prob", ""),
-        ("patchify(out: int) {\n    conv(out,", "patchify(width: int) {\n    conv(width,"),
-        (
-            "downsample(out: int) {\n    layernorm2d(eps=1e-6)\n    conv(out,",
-            "downsample(width: int) {\n    layernorm2d(eps=1e-6)\n    conv(width,",
-        ),
-    ],
-}
-
 
 def zoo_spec(file: str) -> resdsl.Spec:
-    """The zoo file, or (while the writer cannot take it as it is) its rewritten text."""
-    spec = resdsl.load(ZOO / file)
-    try:
-        if not spec.module_source().startswith("#"):
-            return spec
-    except ResdslError:
-        pass
-    text = (ZOO / file).read_text(encoding="utf-8")
-    for old, new in REWRITES[file]:
-        assert old in text, f"{file}: the rewrite of {old!r} no longer applies"
-        text = text.replace(old, new)
-    return resdsl.loads(text, file, base=ZOO)
+    """A bundled zoo file."""
+    return resdsl.load(ZOO / file)
 
 
 def written(file: str) -> tuple[str, ModuleType]:
