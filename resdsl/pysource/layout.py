@@ -113,7 +113,7 @@ class SequentialLayers:
         )
         ctor = sequential_ctor(code)
         size = int(out[-1])
-        self.channels = mapped.exprs.get(size, str(size))
         if size >= numbers[0] and size not in mapped.exprs:
             raise Unsupported(f"the output size of '{layer.name}' computes with an argument")
+        self.channels = mapped.exprs.get(size, str(size))
         return ctor
