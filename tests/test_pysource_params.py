@@ -13,6 +13,7 @@ seed) and the same output.
 
 from __future__ import annotations
 
+import ast as pyast
 from types import ModuleType
 
 import pytest
@@ -258,3 +259,20 @@ def test_written_convnext_matches_the_compile() -> None:
     compiled.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():
         assert torch.equal(model(x), compiled(x))
+
+
+def test_convnext_tiny_cut_module_keeps_the_helper_classes() -> None:
+    source = zoo_spec("convnext.res").module_source("convnext_tiny")
+    tree = pyast.parse(source)
+    classes = [n.name for n in tree.body if isinstance(n, pyast.ClassDef)]
+    functions = [n.name for n in tree.body if isinstance(n, pyast.FunctionDef)]
+    assert classes == [
+        "Permute",
+        "LayerNorm2d",
+        "CnBlock",
+        "CnStage",
+        "Patchify",
+        "Downsample",
+        "Convnext",
+    ]
+    assert functions == ["convnext_tiny"]
