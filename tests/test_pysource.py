@@ -56,6 +56,7 @@ PARAMETRIC = [
     "torchvision/googlenet.res",
     "torchvision/inception.res",
     "torchvision/shufflenet.res",
+    "torchvision/convnext.res",
 ]
 #: Every bundled spec file with a model, the zoo's included: the bit-for-bit
 #: test covers each of its models (common.res only declares blocks).

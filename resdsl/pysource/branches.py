@@ -47,6 +47,7 @@ from resdsl.pysource.armlist import arm_list
 from resdsl.pysource.blockout import BlockOut, channel_sum
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter, group_variable
+from resdsl.pysource.layout import sequential_ctor
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, python_expr, statement_name
 from resdsl.pysource.references import References
 from resdsl.pysource.text import WIDTH
@@ -567,7 +568,7 @@ class FlowWriter:
                 channels = out
                 continue
             code = layer_code(inner, scope, channels, self.rank, self.refs)
-            ctors.append(code.ctor)
+            ctors.append(sequential_ctor(code))
             channels = code.out_channels
         return f"nn.Sequential({', '.join(ctors)})", channels
 

@@ -20,6 +20,8 @@ from resdsl.syntax import ast
 
 #: Layer categories without parameters or buffers: one module may serve every call.
 _STATELESS = frozenset({"activation", "pool", "shape", "dropout"})
+#: Layers that move the channels: written only where the channels are tracked through them.
+_LAYOUT = frozenset({"permute", "transpose", "reshape", "unflatten", "select"})
 #: A spatial size for shape rules where no model elaborates the statement.
 _SAMPLE = 64
 
@@ -72,6 +74,8 @@ def layer_code(
     layer = get_layer(stmt.name)
     if layer is None:  # pragma: no cover - the elaborator refuses unknown names
         raise Unsupported(f"no layer '{stmt.name}'")
+    if layer.name in _LAYOUT:  # see resdsl.pysource.layout
+        raise Unsupported(f"a '{layer.name}' outside a group of layers")
     values, exprs = bind(layer, stmt.args, scope)
     ref = refs.layer(stmt.span)
     ref_shape = ref.in_shape() if ref is not None else (_SAMPLE,) * rank

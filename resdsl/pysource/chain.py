@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from resdsl.pysource.calls import block_call, is_block_call, layer_code
 from resdsl.pysource.groups import group_variable as group_variable  # re-exported
 from resdsl.pysource.groups import is_plain_group, write_group
+from resdsl.pysource.layout import SequentialLayers, sequential_ctor
 from resdsl.pysource.names import check_user_name, fresh, is_attribute_name
 from resdsl.pysource.pyexpr import (
     STALE,
@@ -115,7 +116,7 @@ class ChainWriter:
                 return
         else:
             code = layer_code(stmt, scope, self.channels, self.rank, self.refs)
-            self.register(stmt.label, code.ctor, scope, depth)
+            self.register(stmt.label, sequential_ctor(code), scope, depth)
             self.channels = code.out_channels
         self.record(stmt.label, scope)
 
@@ -125,16 +126,15 @@ class ChainWriter:
             self.channels = write_group(self, stmt, scope, depth, self.register)
             self.record(stmt.label, scope)
             return
-        ctors = []
+        layers = SequentialLayers(scope, self.rank, self.refs, self.channels)
         for inner in stmt.body:
             assert isinstance(inner, ast.Call)
             if is_block_call(inner, scope):
-                ctors.append(block_call(inner, scope, self.channels))
+                layers.ctors.append(block_call(inner, scope, layers.done()))
                 continue
-            code = layer_code(inner, scope, self.channels, self.rank, self.refs)
-            ctors.append(code.ctor)
-            self.channels = code.out_channels
-        ref = self.register(stmt.label, f"nn.Sequential({', '.join(ctors)})", scope, depth)
+            layers.add(inner)
+        self.channels = layers.done()
+        ref = self.register(stmt.label, f"nn.Sequential({', '.join(layers.ctors)})", scope, depth)
         if (
             stmt.body
             and isinstance(stmt.body[-1], ast.Call)

@@ -13,6 +13,7 @@ from resdsl.pysource.blockout import BlockOut
 from resdsl.pysource.branches import FlowWriter, has_branches, resized_chain
 from resdsl.pysource.chain import INDENT, ChainWriter
 from resdsl.pysource.gates import GATE_CLASS, GATE_DOC, GATE_INIT, uses_gates
+from resdsl.pysource.helpers import HELPERS
 from resdsl.pysource.init import scheme_lines
 from resdsl.pysource.names import KEEP, check_user_name, fresh, user_names
 from resdsl.pysource.needed import callee_rank, written_blocks
@@ -23,7 +24,7 @@ from resdsl.syntax import ast
 from resdsl.syntax.loader import Program
 
 #: Module-level names a class or function of the written module cannot take.
-RESERVED = KEEP | frozenset(dir(builtins))
+RESERVED = KEEP | frozenset(dir(builtins)) | frozenset(HELPERS)
 _TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "list": "list"}
 
 

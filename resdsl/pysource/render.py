@@ -8,6 +8,7 @@ import networkx as nx
 
 from resdsl.backends.codegen import escape
 from resdsl.pysource.chain import INDENT
+from resdsl.pysource.helpers import helper_classes
 from resdsl.pysource.module import ClassCode, FileWriter
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, python_expr
 from resdsl.pysource.text import double_quotes, hug_powers, wrap
@@ -25,6 +26,8 @@ def write_module(program: Program, graphs: dict[str, nx.DiGraph], file_name: str
     models = writer.write_classes()
     functions, names = model_functions(program, models, writer)
     lines = header(file_name, names, writer.uses_f)
+    for helper in helper_classes([row for cls in writer.classes for row in cls.init]):
+        lines += ["", "", *helper]
     for cls in writer.classes:
         lines += ["", "", *class_lines(cls)]
     for fn in functions:

@@ -20,8 +20,10 @@ from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_co
 from resdsl.pysource.chain import INDENT
 from resdsl.pysource.gates import GATE_CLASS, gate_attribute
 from resdsl.pysource.layers import Probes, constructor, validated_args
+from resdsl.pysource.layout import SequentialLayers
 from resdsl.pysource.mergeargs import option_init, option_lines, varying_option
 from resdsl.pysource.names import FORWARD_NAMES, check_user_name, fresh, is_attribute_name
+from resdsl.pysource.params import param_line
 from resdsl.pysource.pyexpr import (
     IDENT,
     Scope,
@@ -126,6 +128,9 @@ class ResidualWriter:
                 cur = self.labelled(label, cur, values, skips, scope)
             elif isinstance(stmt, ast.If):
                 cur = write_branch(self, stmt, scope, cur, values, skips)
+            elif isinstance(stmt, ast.ParamDecl):  # self.layer_scale: a gate=NAME merge reads it
+                self.init.append(param_line(stmt, scope, self.names))
+                self.names.add(stmt.name)
             elif not isinstance(stmt, ast.Skip):
                 raise Unsupported(f"{statement_name(stmt)} in a block with skips")
         self.forward.append(f"return {cur.var}")
@@ -207,7 +212,7 @@ class ResidualWriter:
             )
             self.say(f"{var} = self.{label}({cur.var})", built)
             return built
-        channels, stride, ctors = cur.channels, list(cur.stride), []
+        layers = SequentialLayers(scope, self.rank, self.refs, cur.channels)
         for inner in stmt.body:
             if (
                 not isinstance(inner, ast.Call)
@@ -215,11 +220,12 @@ class ResidualWriter:
                 or is_block_call(inner, scope)
             ):
                 raise Unsupported("a group of anything but unlabelled layers in a block with skips")
-            code = layer_code(inner, scope, channels, self.rank, self.refs)
-            ctors.append(code.ctor)
-            channels = code.out_channels
-            stride += _stride_of(inner, code, scope)
-        self.init.append(f"self.{label} = nn.Sequential({', '.join(ctors)})")
+            layers.add(inner)
+        channels = layers.done()
+        stride = list(cur.stride) + [
+            s for c, code in layers.first for s in _stride_of(c, code, scope)
+        ]
+        self.init.append(f"self.{label} = nn.Sequential({', '.join(layers.ctors)})")
         value = _Value(var, channels, stride, False)
         self.say(f"{var} = self.{label}({cur.var})", value)
         return value
