@@ -65,9 +65,11 @@ def _skips(node: object) -> Iterator[ast.Skip]:
 
 
 def gate_attribute(refs: References, skip: ast.Skip, nodes: list[NodeRef]) -> str | None:
-    """The attribute that holds the merge's gate (``rezero``); None: the merge has none."""
-    if any(getattr(n.data["args"], "gate_param", None) is not None for n in nodes):
-        raise Unsupported("a merge gated by a 'param' tensor")
+    """The attribute that holds the merge's gate (``rezero``); None: the merge has none.
+
+    A merge gated by a ``param`` tensor (``gate=layer_scale``) has none here:
+    the registry's line reads the block's own parameter, ``self.layer_scale``.
+    """
     gated = [n for n in nodes if getattr(n.data["args"], "gate", None) is not None]
     if not gated:
         return None
