@@ -53,6 +53,7 @@ PARAMETRIC = [
     "torchvision/resnext.res",
     "torchvision/efficientnet.res",
     "torchvision/squeezenet.res",
+    "torchvision/regnet.res",
     "torchvision/googlenet.res",
     "torchvision/inception.res",
     "torchvision/shufflenet.res",

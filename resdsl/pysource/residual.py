@@ -19,6 +19,7 @@ from resdsl.ops import Layer, get_layer, get_op, node_op
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import INDENT
 from resdsl.pysource.gates import GATE_CLASS, gate_attribute
+from resdsl.pysource.groupstride import group_stride, hoist
 from resdsl.pysource.layers import Probes, constructor, validated_args
 from resdsl.pysource.layout import SequentialLayers
 from resdsl.pysource.mergeargs import option_init, option_lines, varying_option
@@ -93,6 +94,7 @@ class ResidualWriter:
     shared: dict[str, str] = field(default_factory=dict)  # constructor -> module name
     init_locals: set[str] = field(default_factory=set)  # the writer's own ``__init__`` variables
     uses_f: bool = False
+    marks: dict[int, int] = field(default_factory=dict)  # skip -> its place in ``init``
     uses_gate: bool = False  # a merge's gate is a module of the file's ``Gate`` class
 
     def write(self, body: tuple[ast.Stmt, ...], scope: Scope) -> str:
@@ -131,7 +133,9 @@ class ResidualWriter:
             elif isinstance(stmt, ast.ParamDecl):  # self.layer_scale: a gate=NAME merge reads it
                 self.init.append(param_line(stmt, scope, self.names))
                 self.names.add(stmt.name)
-            elif not isinstance(stmt, ast.Skip):
+            elif isinstance(stmt, ast.Skip):
+                self.marks[id(stmt)] = len(self.init)
+            else:
                 raise Unsupported(f"{statement_name(stmt)} in a block with skips")
         self.forward.append(f"return {cur.var}")
         return cur.channels
@@ -207,9 +211,8 @@ class ResidualWriter:
             isinstance(inner, ast.Call) and inner.label is None and not is_block_call(inner, scope)
             for inner in stmt.body
         ):
-            built = _Value(
-                var, built_group(self, stmt, scope, cur.channels), [*cur.stride, "?"], False
-            )
+            stride = [*cur.stride, *group_stride(stmt.body, scope, self.refs)]
+            built = _Value(var, built_group(self, stmt, scope, cur.channels), stride, False)
             self.say(f"{var} = self.{label}({cur.var})", built)
             return built
         layers = SequentialLayers(scope, self.rank, self.refs, cur.channels)
@@ -247,7 +250,10 @@ class ResidualWriter:
         if not nodes or op is None:
             raise Unsupported("a merge no model elaborates")
         option = varying_option(skip, nodes)  # drop_path=sd_prob: kept on the module
+        start = len(self.init)
         other = self.shortcut(skip, src, dst, scope)
+        if self.marks.get(id(skip), start) < start:  # a skip written before its target
+            hoist(self.init, self.marks[id(skip)], start)
         gate = self.gate(skip, nodes)
         raw = [other, dst.var] if op.skips_first else [dst.var, other]
         emit = _Emit(set(self.names) | {"x", "out", "skip", other, dst.var}, gate)

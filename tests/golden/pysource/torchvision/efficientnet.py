@@ -143,7 +143,7 @@ class Mbconv(nn.Module):
         self.out_channels = out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)  # [out, ...]
+        out = self.block(x)  # [out, H/stride, W/stride]
         if self.use_res_connect:
             if self.drop_path:
                 keep = 1.0 - self.drop_path
@@ -154,7 +154,7 @@ class Mbconv(nn.Module):
                     ).bernoulli_(keep).div_(keep)
                 out = branch + x
             else:
-                out = out + x  # [out, ...]
+                out = out + x  # [out, H/stride, W/stride]
         return out
 
 

@@ -80,9 +80,9 @@ class InvertedResidual(nn.Module):
         self.out_channels = oup
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv(x)  # [oup, ...]
+        out = self.conv(x)  # [oup, H/stride, W/stride]
         if self.use_res_connect:
-            out = out + x  # [oup, ...]
+            out = out + x  # [oup, H/stride, W/stride]
         return out
 
 

@@ -148,9 +148,9 @@ class InvertedResidual(nn.Module):
         self.out_channels = out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)  # [out, ...]
+        out = self.block(x)
         if self.use_res_connect:
-            out = out + x  # [out, ...]
+            out = out + x
         return out
 
 
