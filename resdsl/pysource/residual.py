@@ -184,12 +184,19 @@ class ResidualWriter:
 
         The shape is relative to the scope's input ``[in_channels, H, W]``:
         ``[planes * 4, H/stride, W/stride]`` (sizes divided as the per-instance
-        source writes them, ``H/8``, for sizes the strides divide).
+        source writes them, ``H/8``, for sizes the strides divide); where that
+        does not fit, ``[planes * 4, ...]``.
         """
-        shape = ", ".join([value.channels, *_spatial(self.rank, value.stride)])
-        comment = f"  # [{shape}]"
-        fits = len(INDENT * 2 + line + comment) <= WIDTH and "self." not in value.channels
-        self.forward.append(line + (comment if fits else ""))
+        if "self." in value.channels:
+            self.forward.append(line)
+            return
+        spatial = _spatial(self.rank, value.stride)
+        for shape in (", ".join([value.channels, *spatial]), f"{value.channels}, ..."):
+            comment = f"  # [{shape}]"
+            if len(INDENT * 2 + line + comment) <= WIDTH:
+                self.forward.append(line + comment)
+                return
+        self.forward.append(line)
 
     def shared_module(self, code: LayerCode) -> str:
         """One module per parameter-free layer (``self.relu``), shared by every call."""

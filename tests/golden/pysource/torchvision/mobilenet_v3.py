@@ -148,9 +148,9 @@ class InvertedResidual(nn.Module):
         self.out_channels = out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)
+        out = self.block(x)  # [out, ...]
         if self.use_res_connect:
-            out = out + x
+            out = out + x  # [out, ...]
         return out
 
 
