@@ -47,6 +47,7 @@ from resdsl.pysource.armlist import arm_list
 from resdsl.pysource.blockout import BlockOut, channel_sum
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import CHANNELS, INDENT, ChainWriter, group_variable
+from resdsl.pysource.emit import MergeEmit
 from resdsl.pysource.layout import sequential_ctor
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported, python_expr, statement_name
 from resdsl.pysource.references import References
@@ -143,7 +144,7 @@ def resize_call(span: Span, refs: References, x: str, ref: str) -> tuple[str, bo
     op = get_op(nodes[0].data["op"], "resize") if nodes else None
     if op is None or len({repr(n.data["args"]) for n in nodes}) != 1:
         raise Unsupported("a resize no model elaborates, or whose arguments vary")
-    emit = _Emit({x, ref})
+    emit = MergeEmit({x, ref})
     lines = op.forward_lines(nodes[0].data["args"], "\0", [x, ref], emit)
     if len(lines) != 1 or not lines[0][0].startswith("\0 = "):
         raise Unsupported("a resize of more than one line")  # pragma: no cover
@@ -220,30 +221,6 @@ def plan_variables(
 class _Value:
     expr: str  # a variable, or an expression of calls (an inline arm)
     channels: str
-
-
-class _Emit:
-    """What a merge's ``forward_lines`` may ask for (see ``resdsl.ops.base.Emit``)."""
-
-    def __init__(self, taken: set[str]) -> None:
-        self.taken = taken
-        self.uses_f = False
-
-    def literal(self, value: int | float | bool) -> str:
-        return repr(value)
-
-    def temp(self, base: str) -> str:
-        name, k = base, 1
-        while name in self.taken:
-            name, k = f"{base}_{k}", k + 1
-        self.taken.add(name)
-        return name
-
-    def use_functional(self) -> None:
-        self.uses_f = True
-
-    def gate(self) -> str:
-        raise Unsupported("a merge with a learned gate")
 
 
 @dataclass
@@ -585,7 +562,7 @@ class FlowWriter:
             return self.listed(stmt, scope, cur, op, nodes[0].data["args"])
         inputs = self.split_inputs(stmt, scope, cur)
         arms = [self.arm(arm, scope, value) for arm, value in zip(stmt.arms, inputs, strict=True)]
-        emit = _Emit(set(self.local))
+        emit = MergeEmit(set(self.local))
         lines = op.forward_lines(nodes[0].data["args"], "\0", [a.expr for a in arms], emit)
         if len(lines) != 1 or not lines[0][0].startswith("\0 = "):
             raise Unsupported(f"the merge '{stmt.merge}' of a parallel (more than one line)")
@@ -601,7 +578,7 @@ class FlowWriter:
             stmt, scope, cur.channels, self.refs, self.rank, self.reserved, self.init, self.depth
         )
         self.emit_init(f"self.{label} = {var}")
-        lines = op.forward_lines(args, "\0", ["\1"], _Emit(set(self.local)))
+        lines = op.forward_lines(args, "\0", ["\1"], MergeEmit(set(self.local)))
         arms = f"[arm({cur.expr}) for arm in self.{label}]"
         return _Value(lines[0][0][len("\0 = ") :].replace("[\1]", arms), channels)
 

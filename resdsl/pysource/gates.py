@@ -19,9 +19,6 @@ is refused.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
-
 from resdsl.pysource.names import is_attribute_name
 from resdsl.pysource.pyexpr import Unsupported
 from resdsl.pysource.references import NodeRef, References
@@ -48,20 +45,12 @@ def uses_gates(program: Program) -> bool:
     True
     """
     definitions = [*program.blocks.values(), *program.models.values()]
-    return any(option.name == "gate" for skip in _skips(definitions) for option in skip.options)
-
-
-def _skips(node: object) -> Iterator[ast.Skip]:
-    """Every skip in an AST subtree (inside ``if``, ``repeat`` and groups too)."""
-    if isinstance(node, ast.Skip):
-        yield node
-    elif isinstance(node, tuple | list):
-        for item in node:
-            yield from _skips(item)
-    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
-        for f in dataclasses.fields(node):
-            if f.name != "span":
-                yield from _skips(getattr(node, f.name))
+    return any(
+        option.name == "gate"
+        for skip in ast.subtree(definitions)
+        if isinstance(skip, ast.Skip)
+        for option in skip.options
+    )
 
 
 def gate_attribute(refs: References, skip: ast.Skip, nodes: list[NodeRef]) -> str | None:

@@ -8,7 +8,6 @@ of the file itself is always written: one no model uses stays refused.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 
 from resdsl.syntax import ast
@@ -32,17 +31,11 @@ def written_blocks(program: Program, models: Iterable[str]) -> list[str]:
 
 def _names(node: object) -> Iterator[str]:
     """Every call name and bare name in an AST subtree (those of blocks among them)."""
-    if isinstance(node, ast.Call):
-        yield node.name
-    elif isinstance(node, ast.Name):
-        yield node.id
-    if isinstance(node, tuple | list):
-        for item in node:
-            yield from _names(item)
-    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
-        for f in dataclasses.fields(node):
-            if f.name != "span":
-                yield from _names(getattr(node, f.name))
+    for inner in ast.subtree(node):
+        if isinstance(inner, ast.Call):
+            yield inner.name
+        elif isinstance(inner, ast.Name):
+            yield inner.id
 
 
 def callee_rank(body: tuple[ast.Stmt, ...], blocks: Mapping[str, int | None]) -> int | None:

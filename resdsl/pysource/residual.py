@@ -18,6 +18,7 @@ from resdsl.ir import dims
 from resdsl.ops import Layer, get_layer, get_op, node_op
 from resdsl.pysource.calls import LayerCode, block_call, is_block_call, layer_code
 from resdsl.pysource.chain import INDENT
+from resdsl.pysource.emit import MergeEmit
 from resdsl.pysource.gates import GATE_CLASS, gate_attribute
 from resdsl.pysource.groupstride import group_stride, hoist
 from resdsl.pysource.layers import Probes, constructor, validated_args
@@ -46,33 +47,6 @@ from resdsl.syntax import ast
 
 #: The key of the scope's input among the values skips start from (no label is empty).
 _INPUT = ""
-
-
-class _Emit:
-    """What a merge's ``forward_lines`` may ask for (see ``resdsl.ops.base.Emit``)."""
-
-    def __init__(self, taken: set[str], gate: str | None = None) -> None:
-        self.taken = taken
-        self.uses_f = False
-        self.gate_attr = gate  # the module that holds the merge's gate (``rezero``)
-
-    def literal(self, value: int | float | bool) -> str:
-        return repr(value)
-
-    def temp(self, base: str) -> str:
-        name, k = base, 1
-        while name in self.taken:
-            name, k = f"{base}_{k}", k + 1
-        self.taken.add(name)
-        return name
-
-    def use_functional(self) -> None:
-        self.uses_f = True
-
-    def gate(self) -> str:
-        if self.gate_attr is None:
-            raise Unsupported("a merge with a learned gate")
-        return f"self.{self.gate_attr}.gate"
 
 
 @dataclass
@@ -263,7 +237,7 @@ class ResidualWriter:
             hoist(self.init, self.marks[id(skip)], start)
         gate = self.gate(skip, nodes)
         raw = [other, dst.var] if op.skips_first else [dst.var, other]
-        emit = _Emit(set(self.names) | {"x", "out", "skip", other, dst.var}, gate)
+        emit = MergeEmit(set(self.names) | {"x", "out", "skip", other, dst.var}, gate)
         ins = self.aligned(nodes, raw, emit)
         lines = None
         if option is not None:
@@ -292,7 +266,7 @@ class ResidualWriter:
             self.uses_gate = True
         return name
 
-    def aligned(self, nodes: list[NodeRef], raw: list[str], emit: _Emit) -> list[str]:
+    def aligned(self, nodes: list[NodeRef], raw: list[str], emit: MergeEmit) -> list[str]:
         """The merge's inputs after their alignments; one provably zero in every model is left out."""
         preds = [n.preds() for n in nodes]
         if any(len(p) != len(raw) for p in preds):

@@ -9,6 +9,8 @@ layer arguments, options).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
@@ -398,3 +400,20 @@ def _plain(stmt: _S) -> _S:
     if isinstance(stmt, From):
         return replace(stmt, stmt=_plain(stmt.stmt))
     return stmt
+
+
+def subtree(node: object) -> Iterator[object]:
+    """Every AST node under ``node`` (itself included), depth first; tuples are walked.
+
+    >>> from resdsl.syntax.parse import parse_expr
+    >>> [type(n).__name__ for n in subtree(parse_expr("a + 1"))]
+    ['Binary', 'Name', 'Num']
+    """
+    if isinstance(node, tuple | list):
+        for item in node:
+            yield from subtree(item)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        yield node
+        for f in dataclasses.fields(node):
+            if f.name != "span":
+                yield from subtree(getattr(node, f.name))
