@@ -6,6 +6,7 @@ own lines; this is the one object those lines talk to.
 
 from __future__ import annotations
 
+from resdsl.pysource.names import claim
 from resdsl.pysource.pyexpr import Unsupported
 
 
@@ -28,11 +29,7 @@ class MergeEmit:
         return repr(value)
 
     def temp(self, base: str) -> str:
-        name, k = base, 1
-        while name in self.taken:
-            name, k = f"{base}_{k}", k + 1
-        self.taken.add(name)
-        return name
+        return claim(base, self.taken)
 
     def use_functional(self) -> None:
         self.uses_f = True

@@ -76,6 +76,22 @@ def fresh(base: str, taken: Iterable[str]) -> str:
     return name
 
 
+def claim(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_1``, ``base_2``, ...: the first ``taken`` lacks, which it joins.
+
+    For the temporaries of a registry op's lines, claimed one after another.
+
+    >>> taken = {"dh"}
+    >>> claim("dh", taken), claim("dh", taken), sorted(taken)
+    ('dh_1', 'dh_2', ['dh', 'dh_1', 'dh_2'])
+    """
+    name, k = base, 1
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
 def is_attribute_name(label: str | None) -> bool:
     """Can this label be a module attribute, ``self.<label>``?"""
     return (

@@ -40,6 +40,7 @@ from pydantic import ValidationError
 from resdsl.ops.base import ShapeError
 from resdsl.ops.shortcut import Shortcut
 from resdsl.pysource.chain import INDENT
+from resdsl.pysource.names import claim
 from resdsl.pysource.pyexpr import IDENT, Scope, Unsupported
 from resdsl.pysource.references import References, span_key
 from resdsl.pysource.text import WIDTH
@@ -139,22 +140,13 @@ class _ProbeEmit:
         return repr(value)
 
     def temp(self, base: str) -> str:
-        return fresh(base, self.taken)
+        return claim(base, self.taken)
 
     def use_functional(self) -> None:
         self.uses_f = True
 
     def gate(self) -> str:
         raise Unsupported("a shortcut with a learned gate")
-
-
-def fresh(base: str, taken: set[str]) -> str:
-    """``base``, or ``base_1``, ... : a name not in ``taken`` (which it joins)."""
-    name, k = base, 1
-    while name in taken:
-        name, k = f"{base}_{k}", k + 1
-    taken.add(name)
-    return name
 
 
 #: A value at either end of a skip: its variable in ``forward`` and its channels.
@@ -200,7 +192,7 @@ def node_shortcut(
     fields = node_fields(differs, rank)
     init, values, diff = [], [], ""
     if any(f.expr not in ("", "0") for f in fields):
-        diff = fresh(DIFFERENCE, taken[0])
+        diff = claim(DIFFERENCE, taken[0])
         init.append(f"{diff} = {_minus(dst_channels, src_channels)}")
     for f in fields:
         values.append(stride if f.stride else f.expr.format(d=diff) if "{d}" in f.expr else f.expr)
@@ -210,7 +202,7 @@ def node_shortcut(
     if len(f"{INDENT * depth}self.{name} = {stored[0]}") > WIDTH:  # one per line, as ruff has it
         stored = ["(", *(f"{INDENT}{v}," for v in values), ")"]
     locals_ = {
-        _FIELD_PROBE + k * _FIELD_STEP: fresh(f.name, taken[1]) for k, f in enumerate(fields)
+        _FIELD_PROBE + k * _FIELD_STEP: claim(f.name, taken[1]) for k, f in enumerate(fields)
     }
     probed = {
         f.name: (p,) * (rank - 1) if f.stride else p for f, p in zip(fields, locals_, strict=True)
